@@ -1,0 +1,193 @@
+"""``rasterize``: one function, several backends (DESIGN.md section 5)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+Backend = Literal["auto", "reference", "cpu", "gsplat"]
+BACKENDS: tuple[str, ...] = ("reference", "cpu", "gsplat")
+
+
+@dataclass
+class RasterInfo:
+    """Per-Gaussian by-products a densification strategy reads. ``N`` Gaussians.
+
+    means2d: (N, 2) projected centres in pixels. When the inputs require grad it is part of
+        the autograd graph with ``retain_grad()`` set, so after ``loss.backward()``
+        :attr:`means2d_grad` holds the screen-space gradient (3DGS densification signal).
+    depths: (N,) camera-space z.
+    radii: (N, 2) int32 pixel half-extents of the screen box; 0 where culled.
+    visible: (N,) bool, the Gaussian reached the image.
+    n_intersections: how many (tile, Gaussian) pairs the renderer processed (0 for
+        backends without tiles).
+    backend: the backend that produced the image.
+    """
+
+    means2d_graph: Tensor
+    depths: Tensor
+    radii: Tensor
+    visible: Tensor
+    n_intersections: int
+    backend: str
+
+    @property
+    def means2d(self) -> Tensor:
+        """(N, 2) projected centres."""
+        return self.means2d_graph.reshape(-1, 2)
+
+    @property
+    def means2d_grad(self) -> Tensor | None:
+        """(N, 2) gradient of the loss with respect to :attr:`means2d`, after backward."""
+        grad = self.means2d_graph.grad
+        return None if grad is None else grad.reshape(-1, 2)
+
+
+class Rendering(NamedTuple):
+    """image (H, W, C) with the background composited; alpha (H, W, 1) accumulated opacity;
+    depth (H, W, 1) expected camera z of the visible Gaussians (alpha-normalised, 0 where
+    alpha is 0); info: :class:`RasterInfo`."""
+
+    image: Tensor
+    alpha: Tensor
+    depth: Tensor
+    info: RasterInfo
+
+
+def gsplat_available() -> bool:
+    """True when the ``gsplat`` package (the ``cuda`` extra) can be imported."""
+    return importlib.util.find_spec("gsplat") is not None
+
+
+def choose_backend(device: torch.device, backend: Backend = "auto") -> str:
+    """The backend :func:`rasterize` uses for tensors on ``device``.
+
+    ``auto``: CUDA tensors with gsplat installed -> ``gsplat``; CUDA without it ->
+    ``reference``; CPU tensors -> ``cpu``.
+    """
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown rasterizer backend {backend!r}; choose one of {BACKENDS}")
+        if backend == "gsplat" and device.type != "cuda":
+            raise ValueError("backend 'gsplat' needs CUDA tensors; use 'cpu' on the CPU")
+        if backend == "cpu" and device.type != "cpu":
+            raise ValueError(f"backend 'cpu' needs CPU tensors, got {device.type} tensors")
+        return backend
+    if device.type == "cuda":
+        return "gsplat" if gsplat_available() else "reference"
+    return "cpu" if device.type == "cpu" else "reference"
+
+
+def _check_inputs(tensors: dict[str, Tensor], width: int, height: int) -> int:
+    """Validate shapes and finiteness; returns N. Raises ValueError naming the tensor."""
+    means = tensors["means"]
+    if means.ndim != 2 or means.shape[1] != 3:
+        raise ValueError(f"means must have shape (N, 3), got {tuple(means.shape)}")
+    n = means.shape[0]
+    expected = {
+        "quats": (n, 4),
+        "scales": (n, 3),
+        "opacities": (n,),
+        "K": (3, 3),
+        "viewmat": (4, 4),
+    }
+    for name, shape in expected.items():
+        if tuple(tensors[name].shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(tensors[name].shape)}")
+    colors = tensors["colors"]
+    if colors.ndim != 2 or colors.shape[0] != n or colors.shape[1] < 1:
+        raise ValueError(f"colors must have shape (N, C) with N={n}, got {tuple(colors.shape)}")
+    if tuple(tensors["background"].shape) != (colors.shape[1],):
+        raise ValueError(
+            f"background must have shape ({colors.shape[1]},), got {tuple(tensors['background'].shape)}"
+        )
+    if width < 1 or height < 1:
+        raise ValueError(f"width and height must be positive, got {width} x {height}")
+    for name, tensor in tensors.items():
+        if not tensor.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
+        if tensor.dtype != means.dtype:
+            raise ValueError(f"{name} is {tensor.dtype} but means is {means.dtype}; use one dtype")
+        if tensor.device != means.device:
+            raise ValueError(f"{name} is on {tensor.device} but means is on {means.device}")
+        if not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    return n
+
+
+def rasterize(
+    means: Tensor,
+    quats: Tensor,
+    scales: Tensor,
+    opacities: Tensor,
+    colors: Tensor,
+    K: Tensor,
+    viewmat: Tensor,
+    width: int,
+    height: int,
+    background: Tensor | None = None,
+    *,
+    near: float = 0.01,
+    far: float = 1e10,
+    eps2d: float = 0.3,
+    backend: Backend = "auto",
+) -> Rendering:
+    """Render 3D Gaussians into one pinhole camera, differentiably.
+
+    Args:
+        means: (N, 3) centres in world space.
+        quats: (N, 4) rotations as quaternions, w first; normalised here (zero -> identity).
+        scales: (N, 3) standard deviations along the rotated axes (linear, not log).
+        opacities: (N,) in [0, 1].
+        colors: (N, C) features composited per pixel; C = 3 for RGB (SH degree 0).
+        K: (3, 3) pinhole intrinsics.
+        viewmat: (4, 4) world-to-camera transform, OpenCV convention (x right, y down,
+            z forward); pixel (i, j) has its centre at (j + 0.5, i + 0.5).
+        width, height: image size in pixels.
+        background: (C,) colour behind the Gaussians; zeros when None.
+        near, far: camera-space z range; Gaussians outside it are culled.
+        eps2d: screen-space blur added to every 2D covariance (pixels^2), as in 3DGS.
+        backend: ``auto`` (see :func:`choose_backend`), ``reference``, ``cpu`` or ``gsplat``.
+
+    Returns:
+        :class:`Rendering` (image, alpha, depth, info). Gradients reach every floating-point
+        input, including ``K`` and ``viewmat``.
+
+    Raises:
+        ValueError: a tensor has the wrong shape, device or dtype, or contains NaN/inf.
+    """
+    if background is None:
+        background = torch.zeros(colors.shape[-1], dtype=colors.dtype, device=colors.device)
+    tensors = dict(
+        means=means, quats=quats, scales=scales, opacities=opacities, colors=colors,
+        K=K, viewmat=viewmat, background=background,
+    )  # fmt: skip
+    _check_inputs(tensors, width, height)
+    chosen = choose_backend(means.device, backend)
+    if chosen == "gsplat":
+        from headsplat.render.gsplat_backend import rasterize_gsplat
+
+        return rasterize_gsplat(**tensors, width=width, height=height, near=near, far=far, eps2d=eps2d)
+    if chosen == "cpu":
+        from headsplat.render.cpu import render_cpu as render
+    else:
+        from headsplat.render.reference import render_reference as render
+    rendered, alpha, projected, n_intersections = render(
+        means, quats, scales, opacities, colors, background, K, viewmat, width, height, near, far, eps2d
+    )
+    if projected.means2d.requires_grad:
+        projected.means2d.retain_grad()
+    depth = rendered[..., -1:] / alpha.clamp_min(1e-10)
+    info = RasterInfo(
+        means2d_graph=projected.means2d,
+        depths=projected.depths.detach(),
+        radii=projected.radii,
+        visible=projected.visible,
+        n_intersections=n_intersections,
+        backend=chosen,
+    )
+    return Rendering(rendered[..., :-1], alpha, depth, info)

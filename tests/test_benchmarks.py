@@ -1,0 +1,22 @@
+"""The benchmark scripts still run and report what they promise (tiny sizes)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_render_benchmark_reports_every_backend(tmp_path):
+    out = tmp_path / "render.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "render.py")]
+    command += ["--counts", "300", "--sizes", "32", "--repeats", "1", "--backends", "reference", "cpu"]
+    done = subprocess.run([*command, "--json", str(out)], capture_output=True, text=True, check=True)
+    assert "speed-up over reference" in done.stdout
+    results = json.loads(out.read_text())["results"]
+    assert [r["backend"] for r in results] == ["reference", "cpu"]
+    for row in results:
+        assert row["forward_ms"] > 0 and row["forward_backward_ms"] >= row["forward_ms"] * 0.5
+        assert row["visible"] > 0 and row["intersections"] > 0
+    assert results[1]["speedup_vs_reference"] > 0
