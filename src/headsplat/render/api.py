@@ -9,6 +9,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from headsplat.render.projection import Camera
+
 Backend = Literal["auto", "reference", "cpu", "gsplat"]
 BACKENDS: tuple[str, ...] = ("reference", "cpu", "gsplat")
 
@@ -168,16 +170,17 @@ def rasterize(
     )  # fmt: skip
     _check_inputs(tensors, width, height)
     chosen = choose_backend(means.device, backend)
+    camera = Camera(K, viewmat, width, height, near, far, eps2d)
     if chosen == "gsplat":
         from headsplat.render.gsplat_backend import rasterize_gsplat
 
-        return rasterize_gsplat(**tensors, width=width, height=height, near=near, far=far, eps2d=eps2d)
+        return rasterize_gsplat(means, quats, scales, opacities, colors, background, camera)
     if chosen == "cpu":
         from headsplat.render.cpu import render_cpu as render
     else:
         from headsplat.render.reference import render_reference as render
     rendered, alpha, projected, n_intersections = render(
-        means, quats, scales, opacities, colors, background, K, viewmat, width, height, near, far, eps2d
+        means, quats, scales, opacities, colors, background, camera
     )
     if projected.means2d.requires_grad:
         projected.means2d.retain_grad()

@@ -8,9 +8,9 @@ import torch
 from torch import Tensor
 
 from headsplat.render import cpu_kernels, cpu_projection
-from headsplat.render.projection import ALPHA_MIN, Projected, with_depth_channel
+from headsplat.render.projection import ALPHA_MIN, Camera, Projected, with_depth_channel
 
-TILE_SIZE = 16
+TILE_SIZE = 32  # measured on 2 cores: 16 doubles the intersections and costs ~25 % at 512 px
 
 
 def _numpy(tensor: Tensor) -> np.ndarray:
@@ -124,17 +124,13 @@ def render_cpu(
     opacities: Tensor,
     features: Tensor,
     background: Tensor,
-    K: Tensor,
-    viewmat: Tensor,
-    width: int,
-    height: int,
-    near: float,
-    far: float,
-    eps2d: float,
+    camera: Camera,
 ) -> tuple[Tensor, Tensor, Projected, int]:
     """Project and composite; same contract as :func:`headsplat.render.reference.render_reference`."""
+    width, height = camera.width, camera.height
+    settings = (width, height, camera.near, camera.far, camera.eps2d)
     means2d, conics, depths, radii, visible = _ProjectCPU.apply(
-        means, quats, scales, opacities, K, viewmat, (width, height, near, far, eps2d)
+        means, quats, scales, opacities, camera.K, camera.viewmat, settings
     )
     projected = Projected(means2d, conics, depths, radii, visible)
     binning = _Binning(projected, width, height)

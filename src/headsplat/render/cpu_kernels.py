@@ -25,40 +25,44 @@ def _pixel_span(centre, radius, size):
     return first, last
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def bin_to_tiles(order, means2d, radii, width, height, tile_size):
     """Counting sort of (tile, Gaussian) pairs, depth order kept within each tile.
 
     order: (M,) visible Gaussian ids, nearest first; means2d (N, 2); radii (N, 2).
     Returns offsets (tiles + 1,) int64 and ids (I,) int32: tile t holds
-    ``ids[offsets[t]:offsets[t + 1]]``; tiles are numbered row-major.
+    ``ids[offsets[t]:offsets[t + 1]]``; tiles are numbered row-major. Rows of tiles are
+    filled in parallel, each scanning the Gaussians in depth order.
     """
     tiles_x = (width + tile_size - 1) // tile_size
     tiles_y = (height + tile_size - 1) // tile_size
-    offsets = np.zeros(tiles_x * tiles_y + 1, np.int64)
-    spans = np.empty((order.shape[0], 4), np.int64)
-    for i in range(order.shape[0]):
+    n = order.shape[0]
+    spans = np.empty((n, 4), np.int64)  # first/last tile column, first/last tile row
+    for i in nb.prange(n):
         g = order[i]
         x_first, x_last = _pixel_span(means2d[g, 0], radii[g, 0], width)
         y_first, y_last = _pixel_span(means2d[g, 1], radii[g, 1], height)
         if x_first > x_last or y_first > y_last:
             spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3] = 0, -1, 0, -1
-            continue
-        spans[i, 0], spans[i, 1] = x_first // tile_size, x_last // tile_size
-        spans[i, 2], spans[i, 3] = y_first // tile_size, y_last // tile_size
-        for ty in range(spans[i, 2], spans[i, 3] + 1):
-            for tx in range(spans[i, 0], spans[i, 1] + 1):
-                offsets[ty * tiles_x + tx + 1] += 1
-    for t in range(1, offsets.shape[0]):
-        offsets[t] += offsets[t - 1]
-    cursor = offsets[:-1].copy()
+        else:
+            spans[i, 0], spans[i, 1] = x_first // tile_size, x_last // tile_size
+            spans[i, 2], spans[i, 3] = y_first // tile_size, y_last // tile_size
+    counts = np.zeros(tiles_x * tiles_y, np.int64)
+    for ty in nb.prange(tiles_y):
+        for i in range(n):
+            if spans[i, 2] <= ty and ty <= spans[i, 3]:
+                for tx in range(spans[i, 0], spans[i, 1] + 1):
+                    counts[ty * tiles_x + tx] += 1
+    offsets = np.zeros(tiles_x * tiles_y + 1, np.int64)
+    offsets[1:] = np.cumsum(counts)
     ids = np.empty(offsets[-1], np.int32)
-    for i in range(order.shape[0]):
-        for ty in range(spans[i, 2], spans[i, 3] + 1):
-            for tx in range(spans[i, 0], spans[i, 1] + 1):
-                tile = ty * tiles_x + tx
-                ids[cursor[tile]] = order[i]
-                cursor[tile] += 1
+    for ty in nb.prange(tiles_y):
+        cursor = offsets[ty * tiles_x : (ty + 1) * tiles_x].copy()
+        for i in range(n):
+            if spans[i, 2] <= ty and ty <= spans[i, 3]:
+                for tx in range(spans[i, 0], spans[i, 1] + 1):
+                    ids[cursor[tx]] = order[i]
+                    cursor[tx] += 1
     return offsets, ids
 
 

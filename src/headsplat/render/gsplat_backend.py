@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from headsplat.render.api import RasterInfo, Rendering
+from headsplat.render.projection import Camera
 
 
 def _safe_quats(quats: Tensor) -> Tensor:
@@ -27,21 +28,16 @@ def rasterize_gsplat(
     scales: Tensor,
     opacities: Tensor,
     colors: Tensor,
-    K: Tensor,
-    viewmat: Tensor,
     background: Tensor,
-    width: int,
-    height: int,
-    near: float,
-    far: float,
-    eps2d: float,
+    camera: Camera,
 ) -> Rendering:
     """Same contract as :func:`headsplat.render.rasterize` for CUDA tensors."""
     from gsplat import rasterization
 
     render, alpha, meta = rasterization(
-        means, _safe_quats(quats), scales, opacities, colors, viewmat[None], K[None], width, height,
-        near_plane=near, far_plane=far, eps2d=eps2d, packed=False, tile_size=16,
+        means, _safe_quats(quats), scales, opacities, colors, camera.viewmat[None], camera.K[None],
+        camera.width, camera.height, near_plane=camera.near, far_plane=camera.far,
+        eps2d=camera.eps2d, packed=False, tile_size=16,
         backgrounds=background[None], render_mode="RGB+ED", rasterize_mode="classic",
     )  # fmt: skip
     means2d = meta["means2d"]  # (1, N, 2), part of the graph

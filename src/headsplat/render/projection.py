@@ -32,6 +32,20 @@ TRANSMITTANCE_MIN = 1e-4
 """A pixel stops compositing before a Gaussian that would take its transmittance to or below this."""
 
 
+@dataclass(frozen=True)
+class Camera:
+    """One pinhole camera: K (3, 3), viewmat (4, 4) world-to-camera (OpenCV), image size,
+    the z range that is kept, and the screen-space blur added to every 2D covariance."""
+
+    K: Tensor
+    viewmat: Tensor
+    width: int
+    height: int
+    near: float = 0.01
+    far: float = 1e10
+    eps2d: float = 0.3
+
+
 @dataclass
 class Projected:
     """Screen-space Gaussians for one camera. ``N`` is the number of input Gaussians.
@@ -74,25 +88,20 @@ def project_gaussians(
     quats: Tensor,
     scales: Tensor,
     opacities: Tensor,
-    K: Tensor,
-    viewmat: Tensor,
-    width: int,
-    height: int,
-    near: float = 0.01,
-    far: float = 1e10,
-    eps2d: float = 0.3,
+    camera: Camera,
 ) -> Projected:
     """Project Gaussians into one pinhole camera (see the module docstring for conventions).
 
-    means (N, 3), quats (N, 4), scales (N, 3), opacities (N,), K (3, 3), viewmat (4, 4).
+    means (N, 3), quats (N, 4), scales (N, 3), opacities (N,).
     Differentiable with respect to every floating-point input. Culled Gaussians (behind
     ``near`` or beyond ``far``, alpha below 1/255 everywhere, or entirely off-screen) get
     ``radii == 0``; their other outputs are finite but meaningless.
     """
-    rotation, translation = viewmat[:3, :3], viewmat[:3, 3]
+    K, width, height, eps2d = camera.K, camera.width, camera.height, camera.eps2d
+    rotation, translation = camera.viewmat[:3, :3], camera.viewmat[:3, 3]
     means_cam = means @ rotation.T + translation
     depth = means_cam[:, 2]
-    in_range = (depth > near) & (depth < far)
+    in_range = (depth > camera.near) & (depth < camera.far)
     # Keep culled Gaussians away from z <= 0 so no inf/NaN reaches the backward pass.
     z = torch.where(in_range, depth, torch.ones_like(depth))
     x, y = means_cam[:, 0], means_cam[:, 1]

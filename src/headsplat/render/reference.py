@@ -18,6 +18,7 @@ from headsplat.render.projection import (
     ALPHA_MAX,
     ALPHA_MIN,
     TRANSMITTANCE_MIN,
+    Camera,
     Projected,
     project_gaussians,
     with_depth_channel,
@@ -40,13 +41,7 @@ def render_reference(
     opacities: Tensor,
     features: Tensor,
     background: Tensor,
-    K: Tensor,
-    viewmat: Tensor,
-    width: int,
-    height: int,
-    near: float,
-    far: float,
-    eps2d: float,
+    camera: Camera,
 ) -> tuple[Tensor, Tensor, Projected, int]:
     """Project (torch autograd) and composite.
 
@@ -54,11 +49,11 @@ def render_reference(
     accumulated as an extra last channel (H, W, C + 1), alpha (H, W, 1), the projection, and
     the number of (pixel block, Gaussian) pairs evaluated.
     """
-    projected = project_gaussians(
-        means, quats, scales, opacities, K, viewmat, width, height, near, far, eps2d
-    )
+    projected = project_gaussians(means, quats, scales, opacities, camera)
     features, background = with_depth_channel(features, background, projected.depths)
-    image, alpha, pairs = composite_reference(projected, opacities, features, background, width, height)
+    image, alpha, pairs = composite_reference(
+        projected, opacities, features, background, camera.width, camera.height
+    )
     return image, alpha, projected, pairs
 
 
