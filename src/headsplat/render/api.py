@@ -84,8 +84,8 @@ def choose_backend(device: torch.device, backend: Backend = "auto") -> str:
     return "cpu" if device.type == "cpu" else "reference"
 
 
-def _check_inputs(tensors: dict[str, Tensor], width: int, height: int) -> int:
-    """Validate shapes and finiteness; returns N. Raises ValueError naming the tensor."""
+def _check_inputs(tensors: dict[str, Tensor], width: int, height: int) -> None:
+    """Validate shapes, dtypes, devices and finiteness. Raises ValueError naming the tensor."""
     means = tensors["means"]
     if means.ndim != 2 or means.shape[1] != 3:
         raise ValueError(f"means must have shape (N, 3), got {tuple(means.shape)}")
@@ -118,7 +118,6 @@ def _check_inputs(tensors: dict[str, Tensor], width: int, height: int) -> int:
             raise ValueError(f"{name} is on {tensor.device} but means is on {means.device}")
         if not bool(torch.isfinite(tensor).all()):
             raise ValueError(f"{name} contains NaN or infinite values")
-    return n
 
 
 def rasterize(

@@ -31,7 +31,7 @@ class _ProjectCPU(torch.autograd.Function):
         cpu_projection.project_forward(
             *arrays, width, height, near, far, eps2d, means2d, conics, depths, radii, visible
         )
-        ctx.arrays, ctx.settings, ctx.visible = arrays, settings, visible
+        ctx.arrays, ctx.settings, ctx.visible, ctx.dtype = arrays, settings, visible, means.dtype
         outputs = [torch.from_numpy(a) for a in (means2d, conics, depths, radii, visible)]
         ctx.mark_non_differentiable(outputs[3], outputs[4])
         return tuple(outputs)
@@ -46,7 +46,7 @@ class _ProjectCPU(torch.autograd.Function):
         grad_camera = np.empty((n, cpu_projection.CAMERA_GRAD), dtype)
         cpu_projection.project_backward(
             means, quats, scales, K, viewmat, width, height, eps2d, ctx.visible,
-            *(_numpy(g.to(torch.from_numpy(means).dtype)) for g in (grad_means2d, grad_conics, grad_depths)),
+            *(_numpy(g.to(ctx.dtype)) for g in (grad_means2d, grad_conics, grad_depths)),
             grad_means, grad_quats, grad_scales, grad_camera,
         )  # fmt: skip
         camera = grad_camera.sum(axis=0, dtype=np.float64)
@@ -84,6 +84,7 @@ class _CompositeCPU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, means2d, conics, opacities, features, background, binning, width, height):
+        ctx.dtype = features.dtype
         means2d, conics, opacities, features, background = (
             _numpy(t) for t in (means2d, conics, opacities, features, background)
         )
@@ -103,8 +104,7 @@ class _CompositeCPU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_image, grad_alpha):
         width, height = ctx.size
-        binning, features = ctx.binning, ctx.arrays[5]
-        dtype = torch.from_numpy(features).dtype
+        binning, features, dtype = ctx.binning, ctx.arrays[5], ctx.dtype
         rows = np.empty((binning.ids.shape[0], cpu_kernels.GRAD_FIXED + features.shape[1]), features.dtype)
         cpu_kernels.rasterize_backward(
             binning.offsets, binning.ids, *ctx.arrays, width, height, TILE_SIZE, ctx.final_t,

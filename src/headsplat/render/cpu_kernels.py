@@ -18,10 +18,11 @@ GRAD_FIXED = 6
 
 
 @nb.njit(cache=True, inline="always")
-def _pixel_span(centre, radius, size):
-    """First and last pixel (inclusive) whose centre lies within ``radius`` of ``centre``."""
-    first = max(int(np.ceil(centre - radius - 0.5)), 0)
-    last = min(int(np.floor(centre + radius - 0.5)), size - 1)
+def _pixel_span(centre, radius, lowest, highest):
+    """First and last pixel (inclusive) whose centre lies within ``radius`` of ``centre``,
+    clipped to [lowest, highest]; empty when first > last."""
+    first = max(int(np.ceil(centre - radius - 0.5)), lowest)
+    last = min(int(np.floor(centre + radius - 0.5)), highest)
     return first, last
 
 
@@ -40,8 +41,8 @@ def bin_to_tiles(order, means2d, radii, width, height, tile_size):
     spans = np.empty((n, 4), np.int64)  # first/last tile column, first/last tile row
     for i in nb.prange(n):
         g = order[i]
-        x_first, x_last = _pixel_span(means2d[g, 0], radii[g, 0], width)
-        y_first, y_last = _pixel_span(means2d[g, 1], radii[g, 1], height)
+        x_first, x_last = _pixel_span(means2d[g, 0], radii[g, 0], 0, width - 1)
+        y_first, y_last = _pixel_span(means2d[g, 1], radii[g, 1], 0, height - 1)
         if x_first > x_last or y_first > y_last:
             spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3] = 0, -1, 0, -1
         else:
@@ -140,8 +141,7 @@ def _forward_tile(start, end, ids, means2d, conics, opacities, cutoffs, radii, f
         a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
         inv_a = 1.0 / a
         opacity, cutoff = opacities[g], cutoffs[g]
-        row_first = max(int(np.ceil(mean_y - radii[g, 1] - 0.5)), y0)
-        row_last = min(int(np.floor(mean_y + radii[g, 1] - 0.5)), y1 - 1)
+        row_first, row_last = _pixel_span(mean_y, radii[g, 1], y0, y1 - 1)
         for py in range(row_first, row_last + 1):
             if row_alive[py - y0] == 0:
                 continue
@@ -212,8 +212,9 @@ def rasterize_backward(offsets, ids, means2d, conics, opacities, cutoffs, radii,
         row_used = np.empty(y1 - y0, np.int64)
         for i in range(y1 - y0):
             row_used[i] = n_used[y0 + i, x0:x1].max()
-        grad_rows[offsets[tile] : offsets[tile + 1]] = 0.0
-        for k in range(row_used.max() - 1, offsets[tile] - 1, -1):
+        last_used = row_used.max()
+        grad_rows[last_used : offsets[tile + 1]] = 0.0  # rows below last_used are all written
+        for k in range(last_used - 1, offsets[tile] - 1, -1):
             g = ids[k]
             mean_x, mean_y = means2d[g, 0], means2d[g, 1]
             a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
@@ -221,8 +222,7 @@ def rasterize_backward(offsets, ids, means2d, conics, opacities, cutoffs, radii,
             opacity, cutoff = opacities[g], cutoffs[g]
             grad_mx = grad_my = grad_a = grad_b = grad_c = grad_opacity = 0.0
             feature_grad[:] = 0.0
-            row_first = max(int(np.ceil(mean_y - radii[g, 1] - 0.5)), y0)
-            row_last = min(int(np.floor(mean_y + radii[g, 1] - 0.5)), y1 - 1)
+            row_first, row_last = _pixel_span(mean_y, radii[g, 1], y0, y1 - 1)
             for py in range(row_first, row_last + 1):
                 if k >= row_used[py - y0]:
                     continue
