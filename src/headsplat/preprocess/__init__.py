@@ -1,0 +1,1 @@
+"""From a video to a subject folder: decode, crop, landmarks, masks, tracking, QA."""

@@ -1,0 +1,242 @@
+"""``headsplat preprocess``: video -> subject folder (frames, masks, tracking, QA)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+import headsplat
+from headsplat.dataset import FORMAT_VERSION, atomic_folder, check_output_folder, split_frames, write_json
+from headsplat.errors import InputError
+from headsplat.head import HeadModel, load_head_model
+from headsplat.preprocess.crop import head_crop
+from headsplat.preprocess.landmarks import FaceLandmarker, contour_landmarks, person_segmenter
+from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_triangles
+from headsplat.render.mesh import project_points
+from headsplat.track.fit import FitConfig, FitResult, fit_landmarks
+from headsplat.video import read_clip, write_mp4
+
+
+@dataclass
+class PreprocessConfig:
+    """Settings of ``headsplat preprocess``."""
+
+    size: int = 512
+    """Side of the square output frames in pixels."""
+    max_fps: float = 25.0
+    """Frame-rate cap: faster videos are subsampled evenly."""
+    folder_fps: float = 25.0
+    """Frame rate assumed for a folder of images."""
+    margin: float = 0.45
+    """Room around the union of face boxes, as a fraction of the face size."""
+    contour_weight: float = 0.3
+    """Landmark weight of the face-oval points (silhouette points slide with the view)."""
+    overlay: bool = True
+    """Write qa/overlay.mp4."""
+    fit: FitConfig = field(default_factory=FitConfig)
+
+
+def _log(message: str) -> None:
+    print(f"[headsplat preprocess] {message}", file=sys.stderr, flush=True)
+
+
+class _Stages:
+    """Wall-clock seconds per stage, for the report."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, run: Callable):
+        start = time.perf_counter()
+        result = run()
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        return result
+
+
+def _detect_all(frames: np.ndarray) -> tuple[list[np.ndarray | None], int]:
+    """Largest face's landmarks per frame (None where none) and the number of frames with 2+ faces."""
+    found, crowded = [], 0
+    with FaceLandmarker(video=True, max_faces=2) as landmarker:
+        for image in frames:
+            faces = landmarker(image)
+            crowded += len(faces) > 1
+            found.append(faces[0] if faces else None)
+    return found, crowded
+
+
+def _boxes(landmarks: list[np.ndarray]) -> np.ndarray:
+    return np.array([[*lm.min(0), *lm.max(0)] for lm in landmarks])
+
+
+def _camera_vertices(model: HeadModel, fit: FitResult, f: int) -> np.ndarray:
+    vertices = model.vertices(
+        torch.from_numpy(fit.identity), torch.from_numpy(fit.expression[f]), torch.from_numpy(fit.gaze[f])
+    ).numpy()
+    return vertices @ fit.rotation[f].T + fit.translation[f]
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+        raise OSError(f"{path}: could not be written (disk full or no permission?)")
+
+
+def preprocess(
+    video: str | Path,
+    subject: str | Path,
+    config: PreprocessConfig | None = None,
+    overwrite: bool = False,
+    model: HeadModel | None = None,
+    model_path: str | Path | None = None,
+    log: Callable[[str], None] = _log,
+) -> dict:
+    """Run the whole preprocessing of one clip and write the subject folder atomically.
+
+    Returns:
+        The QA report (also written to ``qa/report.json``).
+
+    Raises:
+        InputError: bad input (unreadable video, no face, too few usable frames, output clash).
+    """
+    config = config or PreprocessConfig()
+    video, subject = Path(video), Path(subject)
+    check_output_folder(subject, overwrite)  # fail before the expensive work
+    stages = _Stages()
+    clip = stages("decode", lambda: read_clip(video, config.max_fps, config.folder_fps))
+    model = model or stages("head_model", lambda: load_head_model(model_path))
+    height, width = clip.frames.shape[1:3]
+    log(f"{video}: {len(clip.frames)} frames at {clip.fps:g} fps, {width}x{height}")
+
+    first_pass, crowded = stages("detect", lambda: _detect_all(clip.frames))
+    with_face = [i for i, lm in enumerate(first_pass) if lm is not None]
+    if not with_face:
+        raise InputError(
+            f"{video}: no face found in any of its {len(clip.frames)} frames. "
+            "Give a video that shows one person's face."
+        )
+    if crowded:
+        log(f"warning: a second face in {crowded} frames; tracking the largest face")
+    crop = head_crop(_boxes([first_pass[i] for i in with_face]), width, height, config.margin)
+    crops = stages("crop", lambda: np.stack([crop.apply(clip.frames[i], config.size) for i in with_face]))
+
+    second_pass, _ = stages("landmarks", lambda: _detect_all(crops))
+    usable = [k for k, lm in enumerate(second_pass) if lm is not None]
+    kept = np.array([with_face[k] for k in usable], dtype=np.int64)
+    dropped = sorted(set(range(len(clip.frames))) - set(kept.tolist()))
+    if dropped:
+        log(f"warning: no face in {len(dropped)} frames; dropped (listed in qa/report.json)")
+    if len(usable) < 2:
+        raise InputError(
+            f"{video}: a face was found in only {len(usable)} frame(s); at least 2 are needed. "
+            "Give a longer video in which the face stays visible."
+        )
+    crops = crops[usable]
+    detected = np.stack([second_pass[k] for k in usable])
+
+    weights = np.ones(detected.shape[1])
+    weights[contour_landmarks()] = config.contour_weight
+    rig = model.rig(model.landmarks)
+    fit = stages("tracking", lambda: fit_landmarks(rig, detected, config.size, weights, kept, config.fit))
+    log(f"tracking: mean landmark error {fit.error_px.mean():.2f} px over {len(kept)} frames")
+
+    rim = neck_rim_vertices(model)
+
+    def masks() -> np.ndarray:
+        out = np.empty(crops.shape[:3], dtype=np.uint8)
+        with person_segmenter() as segment:
+            for f, image in enumerate(crops):
+                rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
+                out[f] = np.round(cut_below_neck(segment(image), rim_screen) * 255).astype(np.uint8)
+        return out
+
+    mask_images = stages("masks", masks)
+    train, test = split_frames(len(kept))
+    report = {
+        "source_frames": clip.n_source,
+        "frames_after_fps_cap": len(clip.frames),
+        "frames_kept": len(kept),
+        "frames_without_face": [int(clip.source_index[i]) for i in dropped],
+        "frames_with_second_face": int(crowded),
+        "landmark_error_px": {
+            "mean": round(float(fit.error_px.mean()), 3),
+            "max_frame": round(float(fit.error_px.max()), 3),
+            "per_frame": [round(float(e), 3) for e in fit.error_px],
+        },
+        "focal_px": round(float(fit.K[0, 0]), 2),
+    }
+    with atomic_folder(subject, overwrite) as folder:
+
+        def write_frames() -> None:
+            (folder / "frames").mkdir()
+            (folder / "masks").mkdir()
+            for f in range(len(kept)):
+                _write_png(folder / "frames" / f"{f:06d}.png", crops[f])
+                _write_png(folder / "masks" / f"{f:06d}.png", mask_images[f])
+
+        stages("write_frames", write_frames)
+        np.savez(
+            folder / "tracking.npz",
+            K=fit.K,
+            rotation=fit.rotation,
+            translation=fit.translation,
+            expression=fit.expression,
+            gaze=fit.gaze,
+            identity=fit.identity,
+            landmarks=detected,
+            landmarks_fitted=fit.projected,
+            landmark_error_px=fit.error_px,
+            source_frame=clip.source_index[kept],
+            expression_names=np.array(model.expression_names),
+        )
+        (folder / "qa").mkdir()
+        if config.overlay:
+            triangles = wire_triangles(model)
+            stages(
+                "overlay",
+                lambda: write_mp4(
+                    folder / "qa" / "overlay.mp4",
+                    (
+                        draw_overlay(
+                            crops[f],
+                            _camera_vertices(model, fit, f),
+                            triangles,
+                            fit.K,
+                            detected[f],
+                            fit.projected[f],
+                        )
+                        for f in range(len(kept))
+                    ),
+                    clip.fps,
+                ),
+            )
+        report["seconds"] = stages.seconds
+        report["seconds_total"] = round(sum(stages.seconds.values()), 3)
+        report["seconds_per_100_frames"] = round(100 * report["seconds_total"] / len(clip.frames), 3)
+        write_json(folder / "qa" / "report.json", report)
+        write_json(
+            folder / "meta.json",
+            {
+                "format_version": FORMAT_VERSION,
+                "headsplat_version": headsplat.__version__,
+                "source": str(video.resolve()),
+                "source_fps": clip.source_fps,
+                "fps": clip.fps,
+                "source_size": [width, height],
+                "crop": {"x": crop.x, "y": crop.y, "side": crop.side},
+                "size": config.size,
+                "n_frames": len(kept),
+                "head_model": {"name": model.name, "sha256": model.checksum},
+                "split": {"train": train.tolist(), "test": test.tolist()},
+                "landmark_error_px": report["landmark_error_px"]["mean"],
+                "config": asdict(config),
+            },
+        )
+    log(f"wrote {subject} ({len(kept)} frames) in {report['seconds_total']:.1f} s")
+    return report

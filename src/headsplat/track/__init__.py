@@ -1,0 +1,1 @@
+"""Head-model tracking: camera, head pose, expression and identity from 2D landmarks."""
