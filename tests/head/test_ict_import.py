@@ -120,3 +120,28 @@ def test_download_verifies_before_writing(facexmodel, tmp_path):
     with pytest.raises(InputError, match="Offline"):
         download_model(output, url=(tmp_path / "absent.zip").as_uri())
     assert list(tmp_path.glob("*.npz")) == []
+
+
+def test_cli_without_a_model_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    from headsplat.cli import main
+
+    monkeypatch.setenv("HEADSPLAT_ICT_MODEL", str(tmp_path / "absent.npz"))
+    assert main(["model", "info"]) == 2
+    error = capsys.readouterr().err
+    assert "absent.npz" in error and "headsplat model download" in error and "headsplat model import" in error
+
+
+def test_import_of_the_shared_model_stores_the_landmark_correspondence(tmp_path, monkeypatch, ict_model):
+    from headsplat.cli import main
+    from headsplat.head import load_head_model
+    from tests.shared_data import require_shared
+
+    monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
+    assert main(["model", "import", str(require_shared()), "-o", str(tmp_path / "ict.npz")]) == 0
+    with np.load(tmp_path / "ict.npz") as data:
+        assert data["landmark_triangles"].shape == (478,) and data["landmark_bary"].shape == (478, 3)
+    imported = load_head_model(tmp_path / "ict.npz")
+    # Read from the file itself: nothing was derived into the (empty) cache.
+    assert not (tmp_path / "cache").exists()
+    assert np.array_equal(imported.landmarks.triangle, ict_model.landmarks.triangle)
+    assert [p.name for p in tmp_path.iterdir()] == ["ict.npz"]  # no partial files left

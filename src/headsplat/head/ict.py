@@ -127,6 +127,7 @@ def model_from_arrays(data: dict[str, np.ndarray], checksum: str = "") -> HeadMo
         ),
         triangles=triangles,
         triangle_uvs=data["uvs"][uv_corners].astype(np.float32),
+        triangle_face=source,
         triangle_material=data["face_material"][source].astype(np.int64),
         material_names=tuple(str(n) for n in data["material_names"]),
         expression_names=tuple(str(n) for n in data["expression_names"]),

@@ -187,6 +187,7 @@ class HeadModel:
         shape: the per-vertex linear model (V vertices).
         triangles: (T, 3) vertex indices, quads split by :func:`split_quads`.
         triangle_uvs: (T, 3, 2) UV coordinates of each triangle corner.
+        triangle_face: (T,) index of the source polygon (quad or triangle) of each triangle.
         triangle_material: (T,) index into ``material_names``.
         material_names: names of the materials (e.g. ``M_Face``).
         expression_names: (E,) ARKit-style blendshape names.
@@ -200,6 +201,7 @@ class HeadModel:
     shape: LinearShape
     triangles: np.ndarray
     triangle_uvs: np.ndarray
+    triangle_face: np.ndarray
     triangle_material: np.ndarray
     material_names: tuple[str, ...]
     expression_names: tuple[str, ...]

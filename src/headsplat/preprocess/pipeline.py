@@ -18,7 +18,7 @@ from headsplat.errors import InputError
 from headsplat.head import HeadModel, load_head_model
 from headsplat.preprocess.crop import head_crop
 from headsplat.preprocess.landmarks import FaceLandmarker, contour_landmarks, person_segmenter
-from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_triangles
+from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_polylines
 from headsplat.render.mesh import project_points
 from headsplat.track.fit import FitConfig, FitResult, fit_landmarks
 from headsplat.video import read_clip, write_mp4
@@ -80,6 +80,19 @@ def _camera_vertices(model: HeadModel, fit: FitResult, f: int) -> np.ndarray:
         torch.from_numpy(fit.identity), torch.from_numpy(fit.expression[f]), torch.from_numpy(fit.gaze[f])
     ).numpy()
     return vertices @ fit.rotation[f].T + fit.translation[f]
+
+
+def _write_overlay(
+    path: Path, model: HeadModel, fit: FitResult, crops: np.ndarray, detected: np.ndarray, fps: float
+) -> None:
+    polylines = wire_polylines(model)
+    frames = (
+        draw_overlay(
+            crops[f], _camera_vertices(model, fit, f), polylines, fit.K, detected[f], fit.projected[f]
+        )
+        for f in range(len(crops))
+    )
+    write_mp4(path, frames, fps)
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -197,24 +210,9 @@ def preprocess(
         )
         (folder / "qa").mkdir()
         if config.overlay:
-            triangles = wire_triangles(model)
             stages(
                 "overlay",
-                lambda: write_mp4(
-                    folder / "qa" / "overlay.mp4",
-                    (
-                        draw_overlay(
-                            crops[f],
-                            _camera_vertices(model, fit, f),
-                            triangles,
-                            fit.K,
-                            detected[f],
-                            fit.projected[f],
-                        )
-                        for f in range(len(kept))
-                    ),
-                    clip.fps,
-                ),
+                lambda: _write_overlay(folder / "qa" / "overlay.mp4", model, fit, crops, detected, clip.fps),
             )
         report["seconds"] = stages.seconds
         report["seconds_total"] = round(sum(stages.seconds.values()), 3)

@@ -14,15 +14,28 @@ FITTED_RGB = (240, 40, 40)
 WIRE_RGB = (250, 250, 250)
 
 
-def wire_triangles(model: HeadModel) -> np.ndarray:
-    """(T, 3) triangles drawn in the overlay: skin and scalp, no eyes or mouth interior."""
-    return model.triangles[model.material_triangles(*WIRE_MATERIALS)]
+def wire_polylines(model: HeadModel) -> list[np.ndarray]:
+    """Vertex index paths to draw: skin and scalp (no eyes or mouth interior) as the model's quads
+    (:func:`~headsplat.head.model.split_quads` made each quad (a, b, c), (a, c, d): drawn without
+    the diagonal) and its triangles.
+
+    Returns:
+        [closed (Q, 4) quads and triangles as (T, 4) with the first corner repeated].
+    """
+    keep = model.material_triangles(*WIRE_MATERIALS)
+    face = model.triangle_face[keep]
+    triangles = model.triangles[keep]
+    paired = np.r_[face[1:] == face[:-1], False]  # first triangle of a split quad
+    first = np.flatnonzero(paired)
+    quads = np.c_[triangles[first], triangles[first + 1, 2]]
+    single = np.flatnonzero(~paired & ~np.r_[False, paired[:-1]])
+    return [quads, np.c_[triangles[single], triangles[single, 0]]]
 
 
 def draw_overlay(
     image: np.ndarray,
     camera_vertices: np.ndarray,
-    triangles: np.ndarray,
+    polylines: list[np.ndarray],
     K: np.ndarray,
     detected: np.ndarray | None,
     fitted: np.ndarray | None,
@@ -31,20 +44,20 @@ def draw_overlay(
 
     Args:
         image: (H, W, 3) uint8 RGB. camera_vertices: (V, 3) fitted mesh in camera space.
-        triangles: (T, 3) triangles to draw. detected / fitted: (L, 2) pixel positions or None.
+        polylines: closed vertex paths (N, k) to draw (:func:`wire_polylines`).
+        detected / fitted: (L, 2) pixel positions or None.
     """
     screen = project_points(camera_vertices, K)
-    corners = screen[triangles]
-    # Counter-clockwise in the model means clockwise on screen (the y axis flips): front faces.
-    u, v = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-    signed_area = u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
-    front = corners[signed_area < 0]
     wire = image.copy()
     shift = 4  # sub-pixel precision for cv2 drawing
-    cv2.polylines(
-        wire, np.round(front * (1 << shift)).astype(np.int32), True, WIRE_RGB, 1, cv2.LINE_AA, shift
-    )
-    out = cv2.addWeighted(image, 0.6, wire, 0.4, 0)
+    for paths in polylines:
+        corners = screen[paths]
+        # Counter-clockwise in the model is clockwise on screen (y flips): keep front faces.
+        u, v = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+        front = corners[u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0] < 0]
+        pixels = np.round(front * (1 << shift)).astype(np.int32)
+        cv2.polylines(wire, pixels, True, WIRE_RGB, 1, cv2.LINE_AA, shift)
+    out = cv2.addWeighted(image, 0.65, wire, 0.35, 0)
     for points, colour in ((detected, DETECTED_RGB), (fitted, FITTED_RGB)):
         if points is None:
             continue
