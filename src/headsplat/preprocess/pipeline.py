@@ -95,6 +95,44 @@ def _write_overlay(
     write_mp4(path, frames, fps)
 
 
+def _masks(model: HeadModel, fit: FitResult, crops: np.ndarray) -> np.ndarray:
+    """(F, H, W) uint8 person masks, cut below the fitted neck."""
+    rim = neck_rim_vertices(model)
+    out = np.empty(crops.shape[:3], dtype=np.uint8)
+    with person_segmenter() as segment:
+        for f, image in enumerate(crops):
+            rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
+            out[f] = np.round(cut_below_neck(segment(image), rim_screen) * 255).astype(np.uint8)
+    return out
+
+
+def _write_images(folder: Path, crops: np.ndarray, masks: np.ndarray) -> None:
+    (folder / "frames").mkdir()
+    (folder / "masks").mkdir()
+    for f in range(len(crops)):
+        _write_png(folder / "frames" / f"{f:06d}.png", crops[f])
+        _write_png(folder / "masks" / f"{f:06d}.png", masks[f])
+
+
+def _tracking_arrays(
+    fit: FitResult, detected: np.ndarray, source_frame: np.ndarray, model: HeadModel
+) -> dict:
+    """The arrays of ``tracking.npz`` (format in :mod:`headsplat.dataset`)."""
+    return {
+        "K": fit.K,
+        "rotation": fit.rotation,
+        "translation": fit.translation,
+        "expression": fit.expression,
+        "gaze": fit.gaze,
+        "identity": fit.identity,
+        "landmarks": detected,
+        "landmarks_fitted": fit.projected,
+        "landmark_error_px": fit.error_px,
+        "source_frame": source_frame,
+        "expression_names": np.array(model.expression_names),
+    }
+
+
 def _write_png(path: Path, image: np.ndarray) -> None:
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
@@ -159,17 +197,7 @@ def preprocess(
     fit = stages("tracking", lambda: fit_landmarks(rig, detected, config.size, weights, kept, config.fit))
     log(f"tracking: mean landmark error {fit.error_px.mean():.2f} px over {len(kept)} frames")
 
-    rim = neck_rim_vertices(model)
-
-    def masks() -> np.ndarray:
-        out = np.empty(crops.shape[:3], dtype=np.uint8)
-        with person_segmenter() as segment:
-            for f, image in enumerate(crops):
-                rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
-                out[f] = np.round(cut_below_neck(segment(image), rim_screen) * 255).astype(np.uint8)
-        return out
-
-    mask_images = stages("masks", masks)
+    mask_images = stages("masks", lambda: _masks(model, fit, crops))
     train, test = split_frames(len(kept))
     report = {
         "source_frames": clip.n_source,
@@ -185,29 +213,8 @@ def preprocess(
         "focal_px": round(float(fit.K[0, 0]), 2),
     }
     with atomic_folder(subject, overwrite) as folder:
-
-        def write_frames() -> None:
-            (folder / "frames").mkdir()
-            (folder / "masks").mkdir()
-            for f in range(len(kept)):
-                _write_png(folder / "frames" / f"{f:06d}.png", crops[f])
-                _write_png(folder / "masks" / f"{f:06d}.png", mask_images[f])
-
-        stages("write_frames", write_frames)
-        np.savez(
-            folder / "tracking.npz",
-            K=fit.K,
-            rotation=fit.rotation,
-            translation=fit.translation,
-            expression=fit.expression,
-            gaze=fit.gaze,
-            identity=fit.identity,
-            landmarks=detected,
-            landmarks_fitted=fit.projected,
-            landmark_error_px=fit.error_px,
-            source_frame=clip.source_index[kept],
-            expression_names=np.array(model.expression_names),
-        )
+        stages("write_frames", lambda: _write_images(folder, crops, mask_images))
+        np.savez(folder / "tracking.npz", **_tracking_arrays(fit, detected, clip.source_index[kept], model))
         (folder / "qa").mkdir()
         if config.overlay:
             stages(
