@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -35,14 +36,6 @@ class Clip:
     n_source: int
 
 
-def keep_for_fps(n_frames: int, source_fps: float, max_fps: float) -> np.ndarray:
-    """Indices of the frames to keep so the rate does not exceed ``max_fps`` (evenly spread)."""
-    if source_fps <= max_fps:
-        return np.arange(n_frames)
-    slots = np.floor(np.arange(n_frames) * max_fps / source_fps)
-    return np.flatnonzero(np.diff(slots, prepend=-1) > 0)
-
-
 def _to_square_pixels(image: np.ndarray, sample_aspect: Fraction | None) -> np.ndarray:
     if not sample_aspect or sample_aspect == 1:
         return image
@@ -50,7 +43,7 @@ def _to_square_pixels(image: np.ndarray, sample_aspect: Fraction | None) -> np.n
     return cv2.resize(image, (round(width * sample_aspect), height), interpolation=cv2.INTER_AREA)
 
 
-def _decode_video(path: Path) -> tuple[list[np.ndarray], float]:
+def _open_video(path: Path):
     import av
 
     try:
@@ -60,70 +53,109 @@ def _decode_video(path: Path) -> tuple[list[np.ndarray], float]:
             f"{path}: cannot be read as a video ({error}). Give a video file ffmpeg can play "
             "or a folder of images."
         ) from error
-    with container:
-        if not container.streams.video:
-            raise InputError(
-                f"{path}: has no video stream (truncated or damaged?). "
-                "Give a video file or a folder of images."
-            )
+    if not container.streams.video:
+        container.close()
+        raise InputError(
+            f"{path}: has no video stream (truncated or damaged?). Give a video file or a folder of images."
+        )
+    return container
+
+
+def _video_frames(path: Path) -> Iterator[np.ndarray]:
+    import av
+
+    with _open_video(path) as container:
         stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate or 25)
         sample_aspect = stream.codec_context.sample_aspect_ratio
-        frames = []
+        decoded = 0
         try:
             for frame in container.decode(stream):
                 image = _to_square_pixels(frame.to_ndarray(format="rgb24"), sample_aspect)
                 # Phone videos carry their orientation as a display rotation (degrees counter-clockwise).
                 turns = round(getattr(frame, "rotation", 0) or 0) // 90
-                frames.append(np.ascontiguousarray(np.rot90(image, turns)) if turns % 4 else image)
+                decoded += 1
+                yield np.ascontiguousarray(np.rot90(image, turns)) if turns % 4 else image
         except av.FFmpegError as error:
-            if not frames:
+            if not decoded:
                 raise InputError(
                     f"{path}: the video data is corrupt ({error}). Re-encode or re-download it."
                 ) from error
             # A truncated tail: keep what decoded.
-    return frames, fps
 
 
-def _read_image_folder(path: Path) -> list[np.ndarray]:
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    frames = []
+def _folder_frames(path: Path, files: list[Path]) -> Iterator[np.ndarray]:
+    first_shape = None
     for file in files:
         image = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if image is None:
             raise InputError(f"{file}: cannot be read as an image. Remove it from {path} or replace it.")
-        if frames and image.shape != frames[0].shape:
+        if first_shape is not None and image.shape != first_shape:
             raise InputError(
                 f"{file}: size {image.shape[1]}x{image.shape[0]} differs from the first image's "
-                f"{frames[0].shape[1]}x{frames[0].shape[0]}. All images of a folder must match."
+                f"{first_shape[1]}x{first_shape[0]}. All images of a folder must match."
             )
-        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    return frames
+        first_shape = image.shape
+        yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class ClipReader:
+    """The frames of a video (any format ffmpeg reads) or image folder, decoded on demand.
+
+    Each iteration decodes the source again, so a long clip never sits in memory at full size.
+    Iterating yields (source index, (H, W, 3) uint8 RGB frame) for the frames kept under the
+    frame-rate cap.
+
+    Raises:
+        InputError: missing, unreadable, corrupt or empty input (the message names the file), on
+            construction or during the first iteration.
+    """
+
+    def __init__(self, path: str | os.PathLike, max_fps: float = 25.0, folder_fps: float = 25.0):
+        self.path = path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder.")
+        self.files: list[Path] = []
+        if path.is_dir():
+            self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self.source_fps = folder_fps
+        else:
+            if not os.access(path, os.R_OK):
+                raise InputError(f"{path}: not readable (permission denied). Check the file's permissions.")
+            if path.stat().st_size == 0:
+                raise InputError(f"{path}: the file is empty. Re-copy or re-download the video.")
+            with _open_video(path) as container:
+                stream = container.streams.video[0]
+                self.source_fps = float(stream.average_rate or stream.guessed_rate or 25)
+        self.fps = min(self.source_fps, max_fps)
+        self.n_source = 0
+        self.decode_seconds = 0.0
+        """Time spent decoding, summed over all iterations."""
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        frames = _folder_frames(self.path, self.files) if self.path.is_dir() else _video_frames(self.path)
+        step = self.fps / self.source_fps  # <= 1: keep frame i when floor(i * step) advances
+        index = -1
+        while True:
+            start = time.perf_counter()
+            image = next(frames, None)
+            self.decode_seconds += time.perf_counter() - start
+            if image is None:
+                break
+            index += 1
+            if index == 0 or np.floor(index * step) > np.floor((index - 1) * step):
+                yield index, image
+        self.n_source = index + 1
+        if index < 0:
+            raise InputError(
+                f"{self.path}: contains no frames. Give a video with at least 2 frames or a folder of images."
+            )
 
 
 def read_clip(path: str | os.PathLike, max_fps: float = 25.0, folder_fps: float = 25.0) -> Clip:
-    """Decode a video (any format ffmpeg reads) or a folder of images, capping the frame rate.
-
-    Raises:
-        InputError: missing, unreadable, corrupt or empty input (the message names the file).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder.")
-    if path.is_dir():
-        frames, fps = _read_image_folder(path), folder_fps
-    else:
-        if not os.access(path, os.R_OK):
-            raise InputError(f"{path}: not readable (permission denied). Check the file's permissions.")
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: the file is empty. Re-copy or re-download the video.")
-        frames, fps = _decode_video(path)
-    if not frames:
-        raise InputError(
-            f"{path}: contains no frames. Give a video with at least 2 frames or a folder of images."
-        )
-    keep = keep_for_fps(len(frames), fps, max_fps)
-    return Clip(np.stack([frames[i] for i in keep]), keep, min(fps, max_fps), fps, len(frames))
+    """Decode a whole clip into memory (see :class:`ClipReader` for long ones)."""
+    reader = ClipReader(path, max_fps, folder_fps)
+    indices, frames = zip(*reader, strict=True)
+    return Clip(np.stack(frames), np.array(indices), reader.fps, reader.source_fps, reader.n_source)
 
 
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, crf: int = 23) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from headsplat.preprocess.landmarks import FaceLandmarker, contour_landmarks, pe
 from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_polylines
 from headsplat.render.mesh import project_points
 from headsplat.track.fit import FitConfig, FitResult, fit_landmarks
-from headsplat.video import read_clip, write_mp4
+from headsplat.video import ClipReader, write_mp4
 
 
 @dataclass
@@ -56,11 +56,16 @@ class _Stages:
     def __call__(self, name: str, run: Callable):
         start = time.perf_counter()
         result = run()
-        self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
         return result
 
+    def move(self, seconds: float, source: str, target: str) -> None:
+        """Book ``seconds`` measured inside stage ``source`` to stage ``target``."""
+        self.seconds[source] = round(self.seconds[source] - seconds, 3)
+        self.seconds[target] = round(self.seconds.get(target, 0.0) + seconds, 3)
 
-def _detect_all(frames: np.ndarray) -> tuple[list[np.ndarray | None], int]:
+
+def _detect_all(frames: Iterable[np.ndarray]) -> tuple[list[np.ndarray | None], int]:
     """Largest face's landmarks per frame (None where none) and the number of frames with 2+ faces."""
     found, crowded = [], 0
     with FaceLandmarker(video=True, max_faces=2) as landmarker:
@@ -69,6 +74,20 @@ def _detect_all(frames: np.ndarray) -> tuple[list[np.ndarray | None], int]:
             crowded += len(faces) > 1
             found.append(faces[0] if faces else None)
     return found, crowded
+
+
+def _first_pass(reader: ClipReader) -> tuple[list[np.ndarray | None], int, np.ndarray, tuple[int, int]]:
+    """Landmarks per kept source frame, frames with 2+ faces, source indices, (width, height)."""
+    source_index, size = [], []
+
+    def frames() -> Iterator[np.ndarray]:
+        for index, image in reader:
+            source_index.append(index)
+            size[:] = [image.shape[1], image.shape[0]]
+            yield image
+
+    found, crowded = _detect_all(frames())
+    return found, crowded, np.array(source_index, dtype=np.int64), (size[0], size[1])
 
 
 def _boxes(landmarks: list[np.ndarray]) -> np.ndarray:
@@ -160,27 +179,37 @@ def preprocess(
     video, subject = Path(video), Path(subject)
     check_output_folder(subject, overwrite)  # fail before the expensive work
     stages = _Stages()
-    clip = stages("decode", lambda: read_clip(video, config.max_fps, config.folder_fps))
+    reader = ClipReader(video, config.max_fps, config.folder_fps)
     model = model or stages("head_model", lambda: load_head_model(model_path))
-    height, width = clip.frames.shape[1:3]
-    log(f"{video}: {len(clip.frames)} frames at {clip.fps:g} fps, {width}x{height}")
 
-    first_pass, crowded = stages("detect", lambda: _detect_all(clip.frames))
+    # Pass 1 over the source: landmarks for the crop. Frames are not kept (long or large videos).
+    first_pass, crowded, source_index, (width, height) = stages("detect", lambda: _first_pass(reader))
+    stages.move(reader.decode_seconds, "detect", "decode")
+    log(f"{video}: {len(source_index)} frames at {reader.fps:g} fps, {width}x{height}")
     with_face = [i for i, lm in enumerate(first_pass) if lm is not None]
     if not with_face:
         raise InputError(
-            f"{video}: no face found in any of its {len(clip.frames)} frames. "
+            f"{video}: no face found in any of its {len(source_index)} frames. "
             "Give a video that shows one person's face."
         )
     if crowded:
         log(f"warning: a second face in {crowded} frames; tracking the largest face")
     crop = head_crop(_boxes([first_pass[i] for i in with_face]), width, height, config.margin)
-    crops = stages("crop", lambda: np.stack([crop.apply(clip.frames[i], config.size) for i in with_face]))
+    # Pass 2: decode again and keep only the resized crops of the frames with a face.
+    wanted = set(with_face)
+    decoded = reader.decode_seconds
+    crops = stages(
+        "crop",
+        lambda: np.stack(
+            [crop.apply(image, config.size) for k, (_, image) in enumerate(reader) if k in wanted]
+        ),
+    )
+    stages.move(reader.decode_seconds - decoded, "crop", "decode")
 
     second_pass, _ = stages("landmarks", lambda: _detect_all(crops))
     usable = [k for k, lm in enumerate(second_pass) if lm is not None]
     kept = np.array([with_face[k] for k in usable], dtype=np.int64)
-    dropped = sorted(set(range(len(clip.frames))) - set(kept.tolist()))
+    dropped = sorted(set(range(len(source_index))) - set(kept.tolist()))
     if dropped:
         log(f"warning: no face in {len(dropped)} frames; dropped (listed in qa/report.json)")
     if len(usable) < 2:
@@ -200,10 +229,10 @@ def preprocess(
     mask_images = stages("masks", lambda: _masks(model, fit, crops))
     train, test = split_frames(len(kept))
     report = {
-        "source_frames": clip.n_source,
-        "frames_after_fps_cap": len(clip.frames),
+        "source_frames": reader.n_source,
+        "frames_after_fps_cap": len(source_index),
         "frames_kept": len(kept),
-        "frames_without_face": [int(clip.source_index[i]) for i in dropped],
+        "frames_without_face": [int(source_index[i]) for i in dropped],
         "frames_with_second_face": int(crowded),
         "landmark_error_px": {
             "mean": round(float(fit.error_px.mean()), 3),
@@ -214,16 +243,18 @@ def preprocess(
     }
     with atomic_folder(subject, overwrite) as folder:
         stages("write_frames", lambda: _write_images(folder, crops, mask_images))
-        np.savez(folder / "tracking.npz", **_tracking_arrays(fit, detected, clip.source_index[kept], model))
+        np.savez(folder / "tracking.npz", **_tracking_arrays(fit, detected, source_index[kept], model))
         (folder / "qa").mkdir()
         if config.overlay:
             stages(
                 "overlay",
-                lambda: _write_overlay(folder / "qa" / "overlay.mp4", model, fit, crops, detected, clip.fps),
+                lambda: _write_overlay(
+                    folder / "qa" / "overlay.mp4", model, fit, crops, detected, reader.fps
+                ),
             )
         report["seconds"] = stages.seconds
         report["seconds_total"] = round(sum(stages.seconds.values()), 3)
-        report["seconds_per_100_frames"] = round(100 * report["seconds_total"] / len(clip.frames), 3)
+        report["seconds_per_100_frames"] = round(100 * report["seconds_total"] / len(source_index), 3)
         write_json(folder / "qa" / "report.json", report)
         write_json(
             folder / "meta.json",
@@ -231,8 +262,8 @@ def preprocess(
                 "format_version": FORMAT_VERSION,
                 "headsplat_version": headsplat.__version__,
                 "source": str(video.resolve()),
-                "source_fps": clip.source_fps,
-                "fps": clip.fps,
+                "source_fps": reader.source_fps,
+                "fps": reader.fps,
                 "source_size": [width, height],
                 "crop": {"x": crop.x, "y": crop.y, "side": crop.side},
                 "size": config.size,
