@@ -1,0 +1,1 @@
+"""Gaussians bound to the head mesh in UV space: sampling, binding, the parameter store."""
