@@ -1,0 +1,1 @@
+"""How the head mesh moves per frame: tracked pose and expression plus learnable corrections."""

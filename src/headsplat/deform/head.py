@@ -1,0 +1,116 @@
+"""The personalised, posed head mesh of every frame (FATE §3.2).
+
+    V_f = R_f (V0 + B_id . identity + (B_exp + dB_exp) . expression_f + dV0, gaze_f) + t_f
+
+Identity, per-frame rotation R_f, translation t_f, expression and gaze come from tracking; the
+avatar learns personalised blendshape corrections dB_exp and a neutral correction dV0 (kept small
+and smooth by :meth:`PersonalisedHead.regularisation`), and per-frame corrections of the tracked
+pose and expression (:class:`FrameCorrections`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from headsplat.head.model import HeadModel, apply_gaze
+from headsplat.track.rotation import axis_angle_to_matrix
+
+
+def uniform_laplacian(triangles: np.ndarray, n_vertices: int) -> torch.Tensor:
+    """Sparse (V, V) uniform graph Laplacian L = I - D^-1 A over the triangles' edges."""
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    rows = np.concatenate([edges[:, 0], edges[:, 1]])
+    cols = np.concatenate([edges[:, 1], edges[:, 0]])
+    degree = np.bincount(rows, minlength=n_vertices).astype(np.float32)
+    weights = -1.0 / np.maximum(degree[rows], 1)
+    index = np.concatenate([np.stack([rows, cols]), np.tile(np.arange(n_vertices), (2, 1))], axis=1)
+    values = np.concatenate([weights, (degree > 0).astype(np.float32)])
+    return torch.sparse_coo_tensor(
+        torch.from_numpy(index), torch.from_numpy(values), (n_vertices, n_vertices), check_invariants=True
+    ).coalesce()
+
+
+class PersonalisedHead(nn.Module):
+    """The head model with one identity and learnable personal corrections.
+
+    Args:
+        model: the head model. identity: (I,) tracked identity coefficients.
+    """
+
+    def __init__(self, model: HeadModel, identity: np.ndarray):
+        super().__init__()
+        identity = torch.as_tensor(identity, dtype=torch.float32)
+        shape = model.shape
+        neutral = torch.from_numpy(shape.mean) + torch.einsum(
+            "i,ivd->vd", identity, torch.from_numpy(shape.identity_basis)
+        )
+        self.register_buffer("neutral", neutral)
+        self.register_buffer("expression_basis", torch.from_numpy(shape.expression_basis).clone())
+        self.delta_expression_basis = nn.Parameter(torch.zeros_like(self.expression_basis))
+        self.delta_neutral = nn.Parameter(torch.zeros_like(neutral))
+        self.register_buffer("triangles", torch.from_numpy(model.triangles))
+        eye = model.vertex_eye()
+        self.eye = eye
+        centres = model.eye_centres()
+        self.register_buffer(
+            "eye_centres",
+            torch.from_numpy(centres.mean)
+            + torch.einsum("i,ipd->pd", identity, torch.from_numpy(centres.identity_basis)),
+        )
+        self.register_buffer("eye_centre_expression_basis", torch.from_numpy(centres.expression_basis))
+        self.laplacian = uniform_laplacian(model.triangles, model.n_vertices)
+
+    def canonical(self, expression: torch.Tensor, gaze: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, V, 3) vertices in model space for expression (B, E) and gaze (B, 2, 2)."""
+        basis = self.expression_basis + self.delta_expression_basis
+        vertices = self.neutral + self.delta_neutral + torch.einsum("be,evd->bvd", expression, basis)
+        if gaze is None:
+            return vertices
+        centres = self.eye_centres + torch.einsum("be,epd->bpd", expression, self.eye_centre_expression_basis)
+        return apply_gaze(vertices, self.eye, centres, gaze)
+
+    def forward(
+        self,
+        expression: torch.Tensor,
+        gaze: torch.Tensor | None,
+        rotation: torch.Tensor,
+        translation: torch.Tensor,
+    ) -> torch.Tensor:
+        """(B, V, 3) camera-space vertices: rotation (B, 3, 3), translation (B, 3)."""
+        return self.canonical(expression, gaze) @ rotation.transpose(-1, -2) + translation[:, None, :]
+
+    def regularisation(self) -> dict[str, torch.Tensor]:
+        """Squared Laplacian of the neutral correction, and the corrections' mean squared size."""
+        smooth = torch.sparse.mm(self.laplacian, self.delta_neutral).pow(2).sum(-1).mean()
+        return {
+            "laplacian": smooth,
+            "offset_magnitude": self.delta_neutral.pow(2).sum(-1).mean(),
+            "blendshape_magnitude": self.delta_expression_basis.pow(2).sum(-1).mean(),
+        }
+
+
+class FrameCorrections(nn.Module):
+    """Learnable per-frame corrections of the tracked rotation (axis-angle), translation and expression."""
+
+    def __init__(self, n_frames: int, n_expression: int):
+        super().__init__()
+        self.rotation = nn.Parameter(torch.zeros(n_frames, 3))
+        self.translation = nn.Parameter(torch.zeros(n_frames, 3))
+        self.expression = nn.Parameter(torch.zeros(n_frames, n_expression))
+
+    def apply(
+        self,
+        frames: torch.Tensor,
+        rotation: torch.Tensor,
+        translation: torch.Tensor,
+        expression: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Corrected (rotation (B,3,3), translation (B,3), expression (B,E)) of frames (B,).
+
+        The rotation correction acts in model space, i.e. about the head, not the camera.
+        """
+        corrected = rotation @ axis_angle_to_matrix(self.rotation[frames])
+        return corrected, translation + self.translation[frames], expression + self.expression[frames]
