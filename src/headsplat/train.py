@@ -1,7 +1,7 @@
 """``headsplat train``: optimise the avatar against a subject's training frames.
 
-This first version trains with a fixed set of UV-sampled Gaussians (the FlashAvatar-style
-``fixed`` baseline of DESIGN §7); densification strategies plug in through the same loop.
+Gaussians start as uniform UV samples and are densified and pruned by a strategy
+(:mod:`headsplat.strategy`: FATE's ``sampling`` by default, ``threshold`` or ``fixed``).
 Loss: L1 + ssim_weight (1 - SSIM) on frames composited onto the background with the subject's
 masks, plus the scale-ratio regulariser (PhysGaussian) and the personal-correction regularisers.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -25,6 +25,7 @@ from headsplat.gaussians.uv_sampling import DENSITY_SCALE, sample_uv
 from headsplat.head import HeadModel, load_head_model
 from headsplat.metrics import psnr, ssim
 from headsplat.render import rasterize
+from headsplat.strategy import StrategyConfig, make_strategy
 
 
 @dataclass
@@ -56,6 +57,7 @@ class TrainConfig:
     lr_frames: float = 5e-4
     """Per-frame pose and expression corrections."""
     log_every: int = 50
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
 
 
 @dataclass
@@ -162,6 +164,7 @@ def train(
             {"params": state.frames.parameters(), "lr": config.lr_frames},
         ]
     )
+    strategy = make_strategy(config.strategy, config.size, config.seed)
     train_frames, _ = subject.split()
     generator = np.random.default_rng(config.seed)
     start = time.perf_counter()
@@ -186,6 +189,7 @@ def train(
         loss.backward()
         gaussian_optimizer.step()
         other_optimizer.step()
+        strategy.step_post_backward(state.params, gaussian_optimizer, step, out.info)
         if step % config.log_every == 0 or step == config.steps:
             with torch.no_grad():
                 quality = float(psnr(out.image, target))
