@@ -22,6 +22,31 @@ def _preprocess(args: argparse.Namespace) -> None:
     preprocess(args.video, args.output, config, overwrite=args.overwrite, model_path=args.model)
 
 
+def _train(args: argparse.Namespace) -> None:
+    from headsplat.strategy import StrategyConfig
+    from headsplat.train import TrainConfig, train_run
+
+    config = TrainConfig(
+        size=args.size,
+        steps=args.steps or TrainConfig.steps,
+        seed=args.seed,
+        texels_per_cm=args.texels_per_cm,
+        strategy=StrategyConfig(name=args.strategy),
+    )
+    train_run(
+        args.subject, args.output, config, resume=args.resume, overwrite=args.overwrite, steps=args.steps
+    )
+
+
+def _export(args: argparse.Namespace) -> None:
+    from headsplat.export.ply import export_avatar_ply
+    from headsplat.train import load_avatar
+
+    state, _, _ = load_avatar(args.run_folder)
+    n = export_avatar_ply(state, args.ply)
+    print(f"wrote {n} Gaussians to {args.ply}")
+
+
 def _model_import(args: argparse.Namespace) -> None:
     from headsplat.head.ict_import import import_model
 
@@ -62,6 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--no-overlay", action="store_true", help="skip qa/overlay.mp4")
     pre.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
     pre.set_defaults(run=_preprocess)
+
+    tr = commands.add_parser("train", help="subject folder -> avatar run folder (checkpoints, resumable)")
+    tr.add_argument("subject", help="a subject folder made by `headsplat preprocess`")
+    tr.add_argument("-o", "--output", required=True, help="the run folder")
+    tr.add_argument("--steps", type=int, help="optimisation steps (default 3000; with --resume: the run's)")
+    tr.add_argument("--size", type=int, default=256, help="training image size (default 256, CPU-sized)")
+    tr.add_argument("--strategy", default="sampling", choices=("sampling", "threshold", "fixed"))
+    tr.add_argument(
+        "--texels-per-cm", type=float, default=2.0, help="initial UV sampling density (default 2)"
+    )
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    tr.add_argument("--overwrite", action="store_true", help="restart an existing run from scratch")
+    tr.set_defaults(run=_train)
+
+    export = commands.add_parser("export", help="run folder -> standard 3DGS .ply (neutral expression)")
+    export.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")
+    export.add_argument("--ply", required=True, help="the .ply file to write")
+    export.set_defaults(run=_export)
 
     model = commands.add_parser("model", help="get or inspect the ICT-FaceKit head model")
     model_commands = model.add_subparsers(dest="model_command", required=True)

@@ -8,9 +8,11 @@ masks, plus the scale-ratio regulariser (PhysGaussian) and the personal-correcti
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -18,8 +20,16 @@ import numpy as np
 import torch
 
 from headsplat.avatar import LEARNED, initial_gaussians, world_gaussians
+from headsplat.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+)
 from headsplat.dataset import Subject, load_subject
 from headsplat.deform.head import FrameCorrections, PersonalisedHead
+from headsplat.errors import InputError
 from headsplat.gaussians.store import Params, make_optimizer
 from headsplat.gaussians.uv_sampling import DENSITY_SCALE, sample_uv
 from headsplat.head import HeadModel, load_head_model
@@ -142,62 +152,225 @@ def _scale_ratio_penalty(log_scale: torch.Tensor, max_ratio: float) -> torch.Ten
     return torch.relu(ratio - max_ratio).mean()
 
 
+def _named_parameters(state: AvatarState) -> dict[str, torch.nn.Parameter]:
+    """The non-Gaussian learnables, by checkpoint name."""
+    return {f"head.{k}": v for k, v in state.head.named_parameters()} | {
+        f"frames.{k}": v for k, v in state.frames.named_parameters()
+    }
+
+
+def load_avatar_tensors(state: AvatarState, tensors: dict[str, torch.Tensor]) -> None:
+    """Set the Gaussians and the head and frame corrections from checkpoint tensors."""
+    for name in list(state.params):
+        value = tensors[f"gaussians.{name}"]
+        state.params[name] = torch.nn.Parameter(value) if name in LEARNED else value
+    with torch.no_grad():
+        for name, parameter in _named_parameters(state).items():
+            parameter.copy_(tensors[name])
+
+
+def load_avatar(run: str | Path, model: HeadModel | None = None) -> tuple[AvatarState, Subject, TrainConfig]:
+    """The trained avatar of a run folder (its latest checkpoint), without loading any frames.
+
+    Raises:
+        InputError: not a run folder, or no checkpoint yet.
+    """
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        raise InputError(
+            f"{run}: not a headsplat run folder (no config.json). Train one with `headsplat train`."
+        )
+    latest = latest_checkpoint(run / "checkpoints")
+    if latest is None:
+        raise InputError(f"{run}: has no checkpoint yet. Train (or resume) it with `headsplat train`.")
+    tensors, meta = load_checkpoint(latest)
+    config = config_from_dict(meta["config"])
+    subject = load_subject(json.loads((run / "config.json").read_text())["subject"])
+    state = AvatarState(model or load_head_model(), subject, config)
+    load_avatar_tensors(state, tensors)
+    return state, subject, config
+
+
+class Trainer:
+    """The optimisation of one avatar, resumable from its checkpoints.
+
+    Args:
+        subject_path: the subject folder. config: settings. model: the head model (default: load).
+        run: the run folder for ``checkpoints/`` (None: nothing is written).
+    """
+
+    def __init__(
+        self, subject_path, config: TrainConfig, model: HeadModel | None = None, run: Path | None = None
+    ):
+        self.config = config
+        torch.manual_seed(config.seed)
+        self.subject = load_subject(subject_path)
+        self.data = load_training_data(self.subject, config.size)
+        self.state = AvatarState(model or load_head_model(), self.subject, config)
+        self.run = run
+        self.step = 0
+        self.seconds = 0.0
+        self.frame_generator = np.random.default_rng(config.seed)
+        self.strategy = make_strategy(config.strategy, config.size, config.seed)
+        self._make_optimizers()
+
+    def _make_optimizers(self) -> None:
+        c = self.config
+        self.gaussian_optimizer = make_optimizer(
+            self.state.params, {n: getattr(c, f"lr_{n}") for n in LEARNED}
+        )
+        rates = {"head": c.lr_head, "frames": c.lr_frames}
+        self.other_optimizer = torch.optim.Adam(
+            [
+                {"params": [p], "lr": rates[n.split(".")[0]], "name": n}
+                for n, p in _named_parameters(self.state).items()
+            ]
+        )
+
+    def loss(self, f: int):
+        """Total loss, its parts, the rendering and the target of training frame f."""
+        c, state = self.config, self.state
+        out = state.render(f, self.data.K, c.size, c.background)
+        target = self.data.target(f, c.background)
+        parts = {"l1": (out.image - target).abs().mean(), "dssim": 1 - ssim(out.image, target)}
+        parts["scale_ratio"] = _scale_ratio_penalty(state.params["log_scale"], c.scale_ratio_max)
+        regular = state.head.regularisation()
+        total = parts["l1"] + c.ssim_weight * parts["dssim"] + c.scale_ratio_weight * parts["scale_ratio"]
+        total = (
+            total + c.laplacian_weight * regular["laplacian"] + c.offset_weight * regular["offset_magnitude"]
+        )
+        total = total + c.blendshape_weight * regular["blendshape_magnitude"]
+        return total, parts, out, target
+
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step on a random training frame; returns the losses and PSNR."""
+        train_frames, _ = self.subject.split()
+        f = int(self.frame_generator.choice(train_frames))
+        self.step += 1
+        total, parts, out, target = self.loss(f)
+        self.gaussian_optimizer.zero_grad(set_to_none=True)
+        self.other_optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.gaussian_optimizer.step()
+        self.other_optimizer.step()
+        self.strategy.step_post_backward(self.state.params, self.gaussian_optimizer, self.step, out.info)
+        with torch.no_grad():
+            quality = float(psnr(out.image, target))
+        return {"loss": total.item(), **{k: v.item() for k, v in parts.items()}, "psnr": quality}
+
+    def fit(self, log=lambda m: print(m, file=sys.stderr, flush=True), checkpoint_every: int = 500) -> dict:
+        """Train up to ``config.steps``, logging and checkpointing; returns a summary."""
+        start = time.perf_counter() - self.seconds
+        while self.step < self.config.steps:
+            metrics = self.train_step()
+            self.seconds = time.perf_counter() - start
+            if self.step % self.config.log_every == 0 or self.step == self.config.steps:
+                log(
+                    f"step {self.step}/{self.config.steps}  loss {metrics['loss']:.4f}  "
+                    f"psnr {metrics['psnr']:.2f}  gaussians {len(self.state.params['triangle'])}  "
+                    f"{self.seconds:.0f} s"
+                )
+            if self.run is not None and (self.step % checkpoint_every == 0 or self.step == self.config.steps):
+                self.save()
+        return {"steps": self.step, "seconds": self.seconds, "gaussians": len(self.state.params["triangle"])}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Everything a resumed run needs, as named tensors."""
+        out = {f"gaussians.{k}": v for k, v in self.state.params.items()}
+        out |= dict(_named_parameters(self.state))
+        out |= optimizer_tensors(self.gaussian_optimizer, "optimizer.gaussians")
+        out |= optimizer_tensors(self.other_optimizer, "optimizer.other")
+        out |= {"strategy.grad_sum": self.strategy.grad_sum, "strategy.seen": self.strategy.seen}
+        out["strategy.generator"] = self.strategy.generator.get_state()
+        return out
+
+    def save(self) -> Path:
+        """Write the checkpoint of the current step; returns its JSON path."""
+        meta = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "gaussians": len(self.state.params["triangle"]),
+            "frame_generator": self.frame_generator.bit_generator.state,
+            "config": asdict(self.config),
+        }
+        return save_checkpoint(self.run / "checkpoints", f"step_{self.step:07d}", self.tensors(), meta)
+
+    def resume(self, json_path: Path) -> None:
+        """Continue exactly where the checkpoint left off."""
+        tensors, meta = load_checkpoint(json_path)
+        load_avatar_tensors(self.state, tensors)
+        self._make_optimizers()
+        restore_optimizer(self.gaussian_optimizer, tensors, "optimizer.gaussians")
+        restore_optimizer(self.other_optimizer, tensors, "optimizer.other")
+        self.strategy.grad_sum, self.strategy.seen = tensors["strategy.grad_sum"], tensors["strategy.seen"]
+        self.strategy.generator.set_state(tensors["strategy.generator"])
+        self.frame_generator.bit_generator.state = meta["frame_generator"]
+        self.step, self.seconds = meta["step"], meta["seconds"]
+
+
+def config_from_dict(values: dict) -> TrainConfig:
+    """The inverse of ``dataclasses.asdict`` for :class:`TrainConfig`."""
+    return TrainConfig(**{**values, "strategy": StrategyConfig(**values["strategy"])})
+
+
+def train_run(
+    subject_path: str | Path,
+    run: str | Path,
+    config: TrainConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    steps: int | None = None,
+    log=lambda m: print(m, file=sys.stderr, flush=True),
+) -> dict:
+    """``headsplat train``: train into a run folder, or continue its last checkpoint.
+
+    With ``resume`` the settings are the checkpoint's, except ``steps`` when given (to extend a run).
+
+    Raises:
+        InputError: the run folder exists (without ``resume`` / ``overwrite``), or ``resume`` finds
+            no checkpoint.
+    """
+    run = Path(run)
+    checkpoints = run / "checkpoints"
+    if resume:
+        latest = latest_checkpoint(checkpoints)
+        if latest is None:
+            raise InputError(f"{run}: no checkpoint to resume from. Start the run without --resume.")
+        config = config_from_dict(json.loads(latest.read_text())["config"])
+        config.steps = steps or config.steps
+    elif run.exists() and any(run.iterdir()):
+        if not overwrite:
+            raise InputError(
+                f"{run}: already exists. Pass --resume to continue it or --overwrite to restart it."
+            )
+        if not (run / "config.json").is_file():
+            raise InputError(
+                f"{run}: exists and is not a headsplat run (no config.json); refusing to overwrite it."
+            )
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    trainer = Trainer(subject_path, config, run=run)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.json").write_text(
+        json.dumps({"subject": str(Path(subject_path).resolve()), **asdict(config)}, indent=2)
+    )
+    if resume:
+        trainer.resume(latest)
+        log(f"resumed {run} at step {trainer.step}")
+    summary = trainer.fit(log)
+    log(f"trained {summary['gaussians']} Gaussians in {summary['seconds'] / 60:.1f} min -> {run}")
+    return summary
+
+
 def train(
     subject_path: str | Path,
     config: TrainConfig | None = None,
     model: HeadModel | None = None,
     log=lambda m: print(m, file=sys.stderr, flush=True),
 ) -> tuple[AvatarState, TrainingData, dict]:
-    """Train an avatar; returns its state, the data and a summary (steps, seconds, last losses)."""
-    config = config or TrainConfig()
-    torch.manual_seed(config.seed)
-    subject = load_subject(subject_path)
-    model = model or load_head_model()
-    data = load_training_data(subject, config.size)
-    state = AvatarState(model, subject, config)
-    gaussian_optimizer = make_optimizer(
-        state.params, {name: getattr(config, f"lr_{name}") for name in LEARNED}
-    )
-    other_optimizer = torch.optim.Adam(
-        [
-            {"params": state.head.parameters(), "lr": config.lr_head},
-            {"params": state.frames.parameters(), "lr": config.lr_frames},
-        ]
-    )
-    strategy = make_strategy(config.strategy, config.size, config.seed)
-    train_frames, _ = subject.split()
-    generator = np.random.default_rng(config.seed)
-    start = time.perf_counter()
-    for step in range(1, config.steps + 1):
-        f = int(generator.choice(train_frames))
-        out = state.render(f, data.K, config.size, config.background)
-        target = data.target(f, config.background)
-        l1 = (out.image - target).abs().mean()
-        loss = l1 + config.ssim_weight * (1 - ssim(out.image, target))
-        loss = loss + config.scale_ratio_weight * _scale_ratio_penalty(
-            state.params["log_scale"], config.scale_ratio_max
-        )
-        regular = state.head.regularisation()
-        loss = (
-            loss
-            + config.laplacian_weight * regular["laplacian"]
-            + config.offset_weight * regular["offset_magnitude"]
-        )
-        loss = loss + config.blendshape_weight * regular["blendshape_magnitude"]
-        gaussian_optimizer.zero_grad(set_to_none=True)
-        other_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        gaussian_optimizer.step()
-        other_optimizer.step()
-        strategy.step_post_backward(state.params, gaussian_optimizer, step, out.info)
-        if step % config.log_every == 0 or step == config.steps:
-            with torch.no_grad():
-                quality = float(psnr(out.image, target))
-            log(
-                f"step {step}/{config.steps} loss {loss.item():.4f} l1 {l1.item():.4f} psnr {quality:.2f} "
-                f"gaussians {len(state.params['triangle'])} {time.perf_counter() - start:.0f}s"
-            )
-    return state, data, {"steps": config.steps, "seconds": time.perf_counter() - start}
+    """Train an avatar in memory; returns its state, the data and a summary."""
+    trainer = Trainer(subject_path, config or TrainConfig(), model)
+    summary = trainer.fit(log)
+    return trainer.state, trainer.data, summary
 
 
 @torch.no_grad()

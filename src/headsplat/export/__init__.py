@@ -1,0 +1,1 @@
+"""Writers of standard formats: 3DGS .ply."""

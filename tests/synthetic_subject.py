@@ -1,0 +1,63 @@
+"""A synthetic subject folder: shaded renders of the ICT head turning, with exact tracking."""
+
+import json
+
+import cv2
+import numpy as np
+import torch
+
+from headsplat.dataset import FORMAT_VERSION, split_frames
+from headsplat.render.mesh import rasterize_mesh, shade_lambert, vertex_normals
+from headsplat.track.fit import MODEL_TO_OPENCV
+from headsplat.track.rotation import axis_angle_to_matrix
+
+N_FRAMES = 10
+
+
+def write_synthetic_subject(folder, model, size: int = 64):
+    """Frames of the neutral ICT head turning slowly, shaded per material; masks from coverage."""
+    albedo_of = {"M_Face": (0.85, 0.62, 0.5), "M_BackHead": (0.25, 0.18, 0.12), "M_Teeth": (0.9, 0.9, 0.85)}
+    keep = model.material_triangles("M_Face", "M_BackHead", "M_Teeth", "M_ScleraLeft", "M_ScleraRight")
+    palette = np.array([albedo_of.get(n, (0.9, 0.9, 0.9)) for n in model.material_names])
+    # Texture so there is something to learn: a stripe pattern on the face by height.
+    triangles = model.triangles[keep]
+    albedo = palette[model.triangle_material[keep]].copy()
+    height = model.shape.mean[triangles].mean(1)[:, 1]
+    albedo[(np.floor(height / 2) % 2 == 0) & (model.triangle_material[keep] == 0)] *= 0.7
+    focal = 2.0 * size
+    K = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1]], dtype=np.float32)
+    yaw = np.deg2rad(np.linspace(-20, 20, N_FRAMES))
+    rotation = (
+        axis_angle_to_matrix(torch.tensor(np.c_[np.zeros(N_FRAMES), yaw, np.zeros(N_FRAMES)]).float())
+        @ MODEL_TO_OPENCV
+    ).numpy()
+    translation = np.tile([0.0, -2.0, 75.0], (N_FRAMES, 1)).astype(np.float32)
+    (folder / "frames").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    light = np.array([0.3, -0.3, -1.0]) / np.linalg.norm([0.3, -0.3, -1.0])
+    for f in range(N_FRAMES):
+        camera = model.shape.mean.astype(np.float64) @ rotation[f].T + translation[f]
+        raster = rasterize_mesh(camera, triangles, K, size, size)
+        image = shade_lambert(raster, vertex_normals(camera, triangles), triangles, albedo, light, (0, 0, 0))
+        cv2.imwrite(str(folder / "frames" / f"{f:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(folder / "masks" / f"{f:06d}.png"), ((raster.triangle >= 0) * 255).astype(np.uint8))
+    np.savez(
+        folder / "tracking.npz",
+        K=K,
+        rotation=rotation.astype(np.float32),
+        translation=translation,
+        expression=np.zeros((N_FRAMES, model.n_expression), np.float32),
+        gaze=np.zeros((N_FRAMES, 2, 2), np.float32),
+        identity=np.zeros(model.n_identity, np.float32),
+        source_frame=np.arange(N_FRAMES),
+    )
+    train_frames, test_frames = split_frames(N_FRAMES)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "size": size,
+        "n_frames": N_FRAMES,
+        "fps": 25.0,
+        "split": {"train": train_frames.tolist(), "test": test_frames.tolist()},
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder

@@ -1,0 +1,60 @@
+"""`headsplat train` -> `headsplat export --ply`: the standard 3DGS layout, read back with plyfile."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from plyfile import PlyData
+
+from headsplat.avatar import world_gaussians
+from headsplat.cli import main
+from headsplat.export.ply import FIELDS
+from headsplat.train import load_avatar
+from tests.synthetic_subject import write_synthetic_subject
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, ict_model):
+    folder = tmp_path_factory.mktemp("export")
+    subject = write_synthetic_subject(folder / "subject", ict_model, 32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("headsplat.train.load_head_model", lambda path=None: ict_model)
+        args = ["train", str(subject), "-o", str(folder / "run"), "--steps", "8", "--size", "32"]
+        assert main([*args, "--texels-per-cm", "0.5"]) == 0
+    return folder / "run", ict_model
+
+
+def test_ply_holds_the_avatar_in_the_standard_layout(trained_run, tmp_path, monkeypatch):
+    run, model = trained_run
+    monkeypatch.setattr("headsplat.train.load_head_model", lambda path=None: model)
+    path = tmp_path / "avatar.ply"
+    assert main(["export", str(run), "--ply", str(path)]) == 0
+    vertex = PlyData.read(str(path))["vertex"]
+    assert vertex.data.dtype.names == FIELDS
+    assert all(vertex.data.dtype[name] == np.dtype("<f4") for name in FIELDS)
+
+    state, _, _ = load_avatar(run, model)
+    neutral = state.head.canonical(torch.zeros(1, model.n_expression), torch.zeros(1, 2, 2))[0]
+    means, quats, scales, opacities, _ = world_gaussians(state.params, neutral, state.head.triangles)
+    assert vertex.count == len(means) == len(state.params["triangle"])
+    column = lambda *names: np.stack([vertex[n] for n in names], axis=1)  # noqa: E731
+    np.testing.assert_allclose(column("x", "y", "z"), means.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(column("rot_0", "rot_1", "rot_2", "rot_3"), quats.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        np.exp(column("scale_0", "scale_1", "scale_2")), scales.detach().numpy(), rtol=1e-5
+    )
+    np.testing.assert_allclose(1 / (1 + np.exp(-vertex["opacity"])), opacities.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(column("f_dc_0", "f_dc_1", "f_dc_2"), state.params["sh0"].detach().numpy())
+    assert (column("nx", "ny", "nz") == 0).all()
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no partial file left
+
+
+def test_run_folder_errors(trained_run, tmp_path, capsys):
+    run, _ = trained_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["steps"] == 8 and config["size"] == 32
+    assert main(["train", config["subject"], "-o", str(run), "--steps", "8"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), "--ply", str(tmp_path / "x.ply")]) == 2
+    assert "not a headsplat run folder" in capsys.readouterr().err
