@@ -58,3 +58,19 @@ def test_run_folder_errors(trained_run, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main(["export", str(tmp_path), "--ply", str(tmp_path / "x.ply")]) == 2
     assert "not a headsplat run folder" in capsys.readouterr().err
+
+
+def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, monkeypatch, capsys):
+    from headsplat.video import iter_mp4
+
+    run, model = trained_run
+    monkeypatch.setattr("headsplat.train.load_head_model", lambda path=None: model)
+    assert main(["eval", str(run)]) == 0
+    assert "PSNR" in capsys.readouterr().out
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["test_frames"] == 2 and metrics["steps"] == 8 and metrics["size"] == 32
+    assert 5 < metrics["psnr"] < 60 and 0 < metrics["ssim"] <= 1 and 0 <= metrics["lpips"] < 1
+    assert metrics["gaussians"] > 100 and metrics["render_fps"] > 0
+    assert len(metrics["per_frame"]["psnr"]) == 2
+    frames = list(iter_mp4(run / "eval" / "side_by_side.mp4"))
+    assert len(frames) == 2 and frames[0].shape == (32, 96, 3)

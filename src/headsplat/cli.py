@@ -38,6 +38,17 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
+def _eval(args: argparse.Namespace) -> None:
+    from headsplat.evaluate import evaluate_run
+
+    metrics = evaluate_run(args.run_folder, video=not args.no_video)
+    print(
+        f"{metrics['test_frames']} test frames: PSNR {metrics['psnr']:.2f} dB  SSIM {metrics['ssim']:.4f}  "
+        f"LPIPS {metrics['lpips']:.4f}  {metrics['gaussians']} Gaussians  "
+        f"{metrics['training_minutes']:.1f} min training  {metrics['render_fps']:.1f} frames/s"
+    )
+
+
 def _export(args: argparse.Namespace) -> None:
     from headsplat.export.ply import export_avatar_ply
     from headsplat.train import load_avatar
@@ -101,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     tr.add_argument("--overwrite", action="store_true", help="restart an existing run from scratch")
     tr.set_defaults(run=_train)
+
+    ev = commands.add_parser("eval", help="held-out metrics (PSNR, SSIM, LPIPS) and a side-by-side video")
+    ev.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")
+    ev.add_argument("--no-video", action="store_true", help="skip eval/side_by_side.mp4")
+    ev.set_defaults(run=_eval)
 
     export = commands.add_parser("export", help="run folder -> standard 3DGS .ply (neutral expression)")
     export.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")
