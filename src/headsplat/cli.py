@@ -49,6 +49,18 @@ def _eval(args: argparse.Namespace) -> None:
     )
 
 
+def _render(args: argparse.Namespace) -> None:
+    from headsplat.orbit import render_orbit
+    from headsplat.train import load_avatar
+
+    if not args.orbit:
+        raise InputError("headsplat render: say what to render (--orbit).")
+    state, subject, config = load_avatar(args.run_folder)
+    output = Path(args.output) if args.output else Path(args.run_folder) / "orbit.mp4"
+    render_orbit(state, subject, args.size or config.size, output, args.frames, config.background)
+    print(f"wrote {output}")
+
+
 def _export(args: argparse.Namespace) -> None:
     from headsplat.export.ply import export_avatar_ply
     from headsplat.train import load_avatar
@@ -117,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")
     ev.add_argument("--no-video", action="store_true", help="skip eval/side_by_side.mp4")
     ev.set_defaults(run=_eval)
+
+    ren = commands.add_parser("render", help="videos of a trained avatar (--orbit: 360 degree turntable)")
+    ren.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")
+    ren.add_argument("--orbit", action="store_true", help="turntable at neutral expression")
+    ren.add_argument("-o", "--output", help="video path (default RUN/orbit.mp4)")
+    ren.add_argument("--frames", type=int, default=60, help="frames per turn (default 60)")
+    ren.add_argument("--size", type=int, help="image size (default: the training size)")
+    ren.set_defaults(run=_render)
 
     export = commands.add_parser("export", help="run folder -> standard 3DGS .ply (neutral expression)")
     export.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")

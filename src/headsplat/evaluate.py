@@ -63,7 +63,10 @@ def evaluate_run(run: str | Path, model: HeadModel | None = None, video: bool = 
     folder.mkdir(exist_ok=True)
     if video:
         partial = folder / ".side_by_side.partial.mp4"
-        write_mp4(partial, panels, subject.meta.get("fps", 25.0))
-        partial.replace(folder / "side_by_side.mp4")
+        try:
+            write_mp4(partial, panels, subject.meta.get("fps", 25.0))
+            partial.replace(folder / "side_by_side.mp4")
+        finally:
+            partial.unlink(missing_ok=True)
     write_json(folder / "metrics.json", metrics)
     return metrics

@@ -1,0 +1,54 @@
+"""``headsplat render --orbit``: a turntable video of the avatar at neutral expression.
+
+The camera of the subject's first training frame stays put; the head turns a full circle about
+its vertical axis through the model origin, at the tracked distance of the first frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headsplat.avatar import world_gaussians
+from headsplat.render import rasterize
+from headsplat.track.fit import MODEL_TO_OPENCV
+from headsplat.track.rotation import axis_angle_to_matrix
+from headsplat.video import write_mp4
+
+
+@torch.no_grad()
+def orbit_frames(
+    state, K: torch.Tensor, size: int, n_frames: int = 60, background: float = 1.0, pitch_deg: float = 5
+):
+    """Yield (size, size, 3) uint8 renders of the neutral avatar turning 360 degrees."""
+    n_expression = state.expression.shape[1]
+    vertices = state.head.canonical(torch.zeros(1, n_expression), torch.zeros(1, 2, 2))[0]
+    distance = state.translation[0].clone()
+    distance[:2] = 0  # centred in the image
+    tilt = axis_angle_to_matrix(torch.tensor([float(np.deg2rad(pitch_deg)), 0.0, 0.0]))
+    for angle in np.linspace(0, 2 * np.pi, n_frames, endpoint=False):
+        turn = axis_angle_to_matrix(torch.tensor([0.0, float(angle), 0.0]))
+        R = MODEL_TO_OPENCV @ tilt @ turn
+        posed = vertices @ R.T + distance
+        means, quats, scales, opacities, colours = world_gaussians(state.params, posed, state.head.triangles)
+        out = rasterize(means, quats, scales, opacities, colours, K, torch.eye(4), size, size,
+                        background=torch.full((3,), background), backend="cpu")  # fmt: skip
+        yield (out.image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+
+
+def render_orbit(
+    state, subject, size: int, path: str | Path, n_frames: int = 60, background: float = 1.0
+) -> Path:
+    """Write the turntable video (atomically) and return its path."""
+    K = torch.as_tensor(subject.tracking["K"], dtype=torch.float32).clone()
+    K[:2] *= size / subject.meta["size"]
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial.mp4")
+    try:
+        write_mp4(partial, orbit_frames(state, K, size, n_frames, background), subject.meta.get("fps", 25.0))
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
