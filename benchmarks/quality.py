@@ -1,0 +1,81 @@
+"""Held-out quality of avatars trained on the shared clips, one table.
+
+    python benchmarks/quality.py   # sampling on d18, d5, d10; threshold and fixed on d18
+    python benchmarks/quality.py --clips d18 --strategies sampling fixed --steps 3000 --out /tmp/quality
+
+Preprocesses each clip (or reuses ``OUT/subjects/CLIP``), trains every requested strategy at
+``--size`` on this machine's CPU, evaluates the test frames (the last 20 %) and prints PSNR / SSIM /
+LPIPS, the Gaussian count and the training minutes. Every stage runs as the ``headsplat`` command a
+user would type, in a child process. Needs ../shared (videos and the ICT model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEFAULT_RUNS = [
+    ("d18", "sampling"),
+    ("d5", "sampling"),
+    ("d10", "sampling"),
+    ("d18", "threshold"),
+    ("d18", "fixed"),
+]
+
+
+def _headsplat(*args: str, env: dict) -> None:
+    command = [sys.executable, "-m", "headsplat.cli", *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", nargs="*", help="clip names (default: d18 d5 d10)")
+    parser.add_argument(
+        "--strategies", nargs="*", help="strategies for every clip (default: the issue's set)"
+    )
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--out", type=Path, default=Path("quality"), help="subjects and runs go here")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args()
+    runs = DEFAULT_RUNS
+    if args.clips or args.strategies:
+        runs = [
+            (c, s) for c in (args.clips or ["d18", "d5", "d10"]) for s in (args.strategies or ["sampling"])
+        ]
+    env = {**os.environ}
+    env.setdefault("HEADSPLAT_ICT_MODEL", str(SHARED / "ict_facekit" / "ict_facekit_light.npz"))
+    videos = {p.stem: p for p in SHARED.glob("*_clips/*.mp4")}
+    rows = []
+    print("| clip | strategy | PSNR | SSIM | LPIPS | Gaussians | train min | steps |", flush=True)
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    for clip, strategy in runs:
+        subject = args.out / "subjects" / clip
+        if not (subject / "meta.json").is_file():
+            _headsplat("preprocess", str(videos[clip]), "-o", str(subject), "--overwrite", env=env)
+        run = args.out / "runs" / f"{clip}-{strategy}-{args.size}"
+        _headsplat("train", str(subject), "-o", str(run), "--strategy", strategy, "--steps", str(args.steps),
+                   "--size", str(args.size), "--overwrite", env=env)  # fmt: skip
+        _headsplat("eval", str(run), env=env)
+        metrics = json.loads((run / "eval" / "metrics.json").read_text())
+        rows.append(
+            {"clip": clip, "strategy": strategy, **{k: v for k, v in metrics.items() if k != "per_frame"}}
+        )
+        scores = [f"{metrics['psnr']:.2f}", f"{metrics['ssim']:.4f}", f"{metrics['lpips']:.4f}"]
+        cost = [str(metrics["gaussians"]), f"{metrics['training_minutes']:.1f}", str(metrics["steps"])]
+        cells = [clip, strategy, *scores, *cost]
+        print("| " + " | ".join(cells) + " |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
