@@ -47,10 +47,23 @@ def evaluate_run(run: str | Path, model: HeadModel | None = None, video: bool = 
         if video:
             error = ((image - target).abs() * 4).clamp(0, 1)
             panels.append(np.concatenate([_to_uint8(target), _to_uint8(image), _to_uint8(error)], axis=1))
+    # The same metric on a tenth of the training frames: the gap to the test frames is the
+    # generalisation a reader needs to judge the test numbers.
+    train_frames, _ = subject.split()
+    train_psnr = [
+        float(
+            psnr(
+                state.render(int(f), data.K, config.size, config.background).image,
+                data.target(int(f), config.background),
+            )
+        )
+        for f in train_frames[::10]
+    ]
     checkpoint = json.loads(sorted((run / "checkpoints").glob("step_*.json"))[-1].read_text())
     metrics = {
         "test_frames": len(test_frames),
         **{name: float(np.mean(values)) for name, values in scores.items()},
+        "train_psnr": float(np.mean(train_psnr)),
         "gaussians": len(state.params["triangle"]),
         "steps": checkpoint["step"],
         "training_minutes": checkpoint["seconds"] / 60,
