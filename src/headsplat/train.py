@@ -222,12 +222,15 @@ class Trainer:
             self.state.params, {n: getattr(c, f"lr_{n}") for n in LEARNED}
         )
         rates = {"head": c.lr_head, "frames": c.lr_frames}
-        self.other_optimizer = torch.optim.Adam(
-            [
-                {"params": [p], "lr": rates[n.split(".")[0]], "name": n}
-                for n, p in _named_parameters(self.state).items()
-            ]
-        )
+        # Parameters with a zero learning rate stay out (Adam would still spend time on them).
+        groups = [
+            {"params": [p], "lr": rates[n.split(".")[0]], "name": n}
+            for n, p in _named_parameters(self.state).items()
+            if rates[n.split(".")[0]] > 0
+        ]
+        # fused: one kernel per step instead of a dozen tensor passes; the 4.2M-entry blendshape
+        # correction made Adam a quarter of a CPU step.
+        self.other_optimizer = torch.optim.Adam(groups, fused=True)
 
     def loss(self, f: int):
         """Total loss, its parts, the rendering and the target of training frame f."""
