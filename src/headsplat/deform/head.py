@@ -52,9 +52,9 @@ class PersonalisedHead(nn.Module):
         self.delta_expression_basis = nn.Parameter(torch.zeros_like(self.expression_basis))
         self.delta_neutral = nn.Parameter(torch.zeros_like(neutral))
         self.register_buffer("triangles", torch.from_numpy(model.triangles))
-        eye = model.vertex_eye()
+        eye = model.vertex_eye
         self.eye = eye
-        centres = model.eye_centres()
+        centres = model.eye_centres
         self.register_buffer(
             "eye_centres",
             torch.from_numpy(centres.mean)

@@ -13,7 +13,8 @@ is what the tracker and the Gaussian binding use (:meth:`LinearShape.at_surface_
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -235,12 +236,11 @@ class HeadModel:
         """
         if gaze is None:
             return self.shape.evaluate(identity, expression)
-        return PointRig(self.shape, self.vertex_eye(), self.eye_centres()).evaluate(
-            identity, expression, gaze
-        )
+        return PointRig(self.shape, self.vertex_eye, self.eye_centres).evaluate(identity, expression, gaze)
 
+    @cached_property
     def vertex_eye(self) -> np.ndarray:
-        """(V,) 0 / 1 for vertices of the first / second eyeball, -1 elsewhere."""
+        """(V,) 0 / 1 for vertices of the first / second eyeball, -1 elsewhere (computed once)."""
         eye = np.full(self.n_vertices, -1, dtype=np.int64)
         if all(name in self.region_names for name in self.eyeball_regions):
             for k, name in enumerate(self.eyeball_regions):
@@ -249,16 +249,17 @@ class HeadModel:
 
     def point_eye(self, points: SurfacePoints) -> np.ndarray:
         """(P,) eyeball (0 / 1) of surface points whose triangle lies on an eyeball, else -1."""
-        corners = self.vertex_eye()[self.triangles[points.triangle]]
+        corners = self.vertex_eye[self.triangles[points.triangle]]
         return np.where((corners == corners[:, :1]).all(1), corners[:, 0], -1)
 
+    @cached_property
     def eye_centres(self) -> LinearShape:
-        """The two eyeball centres as a linear model (P = 2).
+        """The two eyeball centres as a linear model (P = 2), computed once per model.
 
         The centre of the sphere that best fits each neutral eyeball, carried along by the mean
         deformation of that eyeball's vertices (so identity and expression move it too).
         """
-        eye = self.vertex_eye()
+        eye = self.vertex_eye
         means, ids, exps = [], [], []
         for k in (0, 1):
             index = np.flatnonzero(eye == k)
@@ -294,11 +295,11 @@ class HeadModel:
         """Surface points with everything that moves them: shape bases and eyeball gaze."""
         has_eyes = all(name in self.region_names for name in self.eyeball_regions)
         return PointRig(
-            self.surface_shape(points), self.point_eye(points), self.eye_centres() if has_eyes else None
+            self.surface_shape(points), self.point_eye(points), self.eye_centres if has_eyes else None
         )
 
     def with_landmarks(self, landmarks: SurfacePoints) -> HeadModel:
-        return HeadModel(**{**self.__dict__, "landmarks": landmarks})
+        return replace(self, landmarks=landmarks)
 
 
 def sphere_centre(points: np.ndarray) -> np.ndarray:
