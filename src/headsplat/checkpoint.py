@@ -8,28 +8,20 @@ JSON exists: a run killed in the middle of writing leaves at worst an orphaned t
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-
-def _replace(path: Path, write) -> None:
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        write(partial)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+from headsplat.atomic import atomic_write
 
 
 def save_checkpoint(folder: Path, name: str, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write ``folder/name.safetensors`` and ``folder/name.json``; returns the JSON path."""
     folder.mkdir(parents=True, exist_ok=True)
     contiguous = {key: value.detach().contiguous().cpu() for key, value in tensors.items()}
-    _replace(folder / f"{name}.safetensors", lambda p: save_file(contiguous, str(p)))
-    _replace(folder / f"{name}.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    atomic_write(folder / f"{name}.safetensors", lambda p: save_file(contiguous, str(p)))
+    atomic_write(folder / f"{name}.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
     return folder / f"{name}.json"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headsplat.atomic import atomic_write
 from headsplat.dataset import write_json
 from headsplat.head import HeadModel
 from headsplat.metrics import LPIPS, psnr, ssim
@@ -75,11 +76,8 @@ def evaluate_run(run: str | Path, model: HeadModel | None = None, video: bool = 
     folder = run / "eval"
     folder.mkdir(exist_ok=True)
     if video:
-        partial = folder / ".side_by_side.partial.mp4"
-        try:
-            write_mp4(partial, panels, subject.meta.get("fps", 25.0))
-            partial.replace(folder / "side_by_side.mp4")
-        finally:
-            partial.unlink(missing_ok=True)
-    write_json(folder / "metrics.json", metrics)
+        atomic_write(
+            folder / "side_by_side.mp4", lambda p: write_mp4(p, panels, subject.meta.get("fps", 25.0))
+        )
+    atomic_write(folder / "metrics.json", lambda p: write_json(p, metrics))
     return metrics

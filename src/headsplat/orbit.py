@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headsplat.atomic import atomic_write
 from headsplat.avatar import world_gaussians
 from headsplat.render import rasterize
 from headsplat.track.fit import MODEL_TO_OPENCV
@@ -44,11 +45,5 @@ def render_orbit(
     """Write the turntable video (atomically) and return its path."""
     K = torch.as_tensor(subject.tracking["K"], dtype=torch.float32).clone()
     K[:2] *= size / subject.meta["size"]
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial.mp4")
-    try:
-        write_mp4(partial, orbit_frames(state, K, size, n_frames, background), subject.meta.get("fps", 25.0))
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    frames = orbit_frames(state, K, size, n_frames, background)
+    return atomic_write(path, lambda p: write_mp4(p, frames, subject.meta.get("fps", 25.0)))

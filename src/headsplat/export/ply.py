@@ -6,11 +6,11 @@ f_dc_0..2 (degree-0 SH), opacity (logit), scale_0..2 (log), rot_0..3 (quaternion
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from headsplat.atomic import atomic_write
 from headsplat.avatar import world_gaussians
 
 FIELDS = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
@@ -32,15 +32,8 @@ def write_ply(
     data = np.concatenate([np.asarray(c, dtype=np.float32).reshape(n, -1) for c in columns], axis=1)
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
     header += [f"property float {name}" for name in FIELDS] + ["end_header"]
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with open(partial, "wb") as stream:
-            stream.write(("\n".join(header) + "\n").encode("ascii"))
-            stream.write(data.astype("<f4").tobytes())
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    payload = ("\n".join(header) + "\n").encode("ascii") + data.astype("<f4").tobytes()
+    atomic_write(path, lambda p: p.write_bytes(payload))
 
 
 @torch.no_grad()

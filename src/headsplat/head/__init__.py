@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headsplat.atomic import atomic_write
 from headsplat.head.ict import (
     HeadModelMissingError,
     cache_dir,
@@ -51,7 +52,7 @@ def load_head_model(path: str | os.PathLike | None = None) -> HeadModel:
 
     landmarks = derive_landmark_correspondence(model, detect_single_image)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(f".partial-{os.getpid()}.npz")
-    np.savez(partial, landmark_triangles=landmarks.triangle, landmark_bary=landmarks.bary)
-    partial.replace(cached)
+    atomic_write(
+        cached, lambda p: np.savez(p, landmark_triangles=landmarks.triangle, landmark_bary=landmarks.bary)
+    )
     return model.with_landmarks(landmarks)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headsplat.atomic import atomic_write
 from headsplat.errors import InputError
 from headsplat.head.ict import default_model_path, model_from_arrays
 
@@ -196,13 +197,7 @@ def _write_model(arrays: dict[str, np.ndarray], output: Path) -> Path:
         "landmark_bary": landmarks.bary,
     }
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial-{os.getpid()}.npz")
-    try:
-        np.savez(partial, **arrays)
-        partial.replace(output)
-    finally:
-        partial.unlink(missing_ok=True)
-    return output
+    return atomic_write(output, lambda p: np.savez(p, **arrays))
 
 
 def import_model(path: Path, output: Path | None = None) -> Path:
