@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from headsplat.errors import InputError
 
@@ -115,6 +116,12 @@ class Subject:
 
     def mask_path(self, f: int) -> Path:
         return self.path / "masks" / f"{f:06d}.png"
+
+    def intrinsics(self, size: int) -> torch.Tensor:
+        """(3, 3) float32 K for the frames resized to ``size`` x ``size``."""
+        K = torch.as_tensor(self.tracking["K"], dtype=torch.float32).clone()
+        K[:2] *= size / self.meta["size"]
+        return K
 
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.meta["split"]["train"]), np.asarray(self.meta["split"]["test"])

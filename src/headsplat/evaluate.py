@@ -16,15 +16,12 @@ import numpy as np
 import torch
 
 from headsplat.atomic import atomic_write
+from headsplat.checkpoint import latest_checkpoint
 from headsplat.dataset import write_json
 from headsplat.head import HeadModel
 from headsplat.metrics import LPIPS, psnr, ssim
-from headsplat.train import load_avatar, load_training_data
-from headsplat.video import write_mp4
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+from headsplat.train import evaluate_psnr, load_avatar, load_training_data
+from headsplat.video import to_uint8, write_mp4
 
 
 @torch.no_grad()
@@ -47,24 +44,16 @@ def evaluate_run(run: str | Path, model: HeadModel | None = None, video: bool = 
         scores["lpips"].append(float(lpips(image, target)))
         if video:
             error = ((image - target).abs() * 4).clamp(0, 1)
-            panels.append(np.concatenate([_to_uint8(target), _to_uint8(image), _to_uint8(error)], axis=1))
+            panels.append(np.concatenate([to_uint8(target), to_uint8(image), to_uint8(error)], axis=1))
     # The same metric on a tenth of the training frames: the gap to the test frames is the
     # generalisation a reader needs to judge the test numbers.
     train_frames, _ = subject.split()
-    train_psnr = [
-        float(
-            psnr(
-                state.render(int(f), data.K, config.size, config.background).image,
-                data.target(int(f), config.background),
-            )
-        )
-        for f in train_frames[::10]
-    ]
-    checkpoint = json.loads(sorted((run / "checkpoints").glob("step_*.json"))[-1].read_text())
+    train_psnr = evaluate_psnr(state, data, train_frames[::10], config.background)
+    checkpoint = json.loads(latest_checkpoint(run / "checkpoints").read_text())
     metrics = {
         "test_frames": len(test_frames),
         **{name: float(np.mean(values)) for name, values in scores.items()},
-        "train_psnr": float(np.mean(train_psnr)),
+        "train_psnr": train_psnr,
         "gaussians": len(state.params["triangle"]),
         "steps": checkpoint["step"],
         "training_minutes": checkpoint["seconds"] / 60,

@@ -16,7 +16,7 @@ from headsplat.avatar import world_gaussians
 from headsplat.render import rasterize
 from headsplat.track.fit import MODEL_TO_OPENCV
 from headsplat.track.rotation import axis_angle_to_matrix
-from headsplat.video import write_mp4
+from headsplat.video import to_uint8, write_mp4
 
 
 @torch.no_grad()
@@ -36,14 +36,13 @@ def orbit_frames(
         means, quats, scales, opacities, colours = world_gaussians(state.params, posed, state.head.triangles)
         out = rasterize(means, quats, scales, opacities, colours, K, torch.eye(4), size, size,
                         background=torch.full((3,), background), backend="cpu")  # fmt: skip
-        yield (out.image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+        yield to_uint8(out.image)
 
 
 def render_orbit(
     state, subject, size: int, path: str | Path, n_frames: int = 60, background: float = 1.0
 ) -> Path:
     """Write the turntable video (atomically) and return its path."""
-    K = torch.as_tensor(subject.tracking["K"], dtype=torch.float32).clone()
-    K[:2] *= size / subject.meta["size"]
+    K = subject.intrinsics(size)
     frames = orbit_frames(state, K, size, n_frames, background)
     return atomic_write(path, lambda p: write_mp4(p, frames, subject.meta.get("fps", 25.0)))

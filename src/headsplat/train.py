@@ -99,9 +99,8 @@ def load_training_data(subject: Subject, size: int) -> TrainingData:
         mask = cv2.imread(str(subject.mask_path(f)), cv2.IMREAD_GRAYSCALE)
         images.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
         masks.append(cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA))
-    K = torch.as_tensor(subject.tracking["K"], dtype=torch.float32).clone()
-    K[:2] *= size / subject.meta["size"]
-    return TrainingData(subject, torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(masks)), K)
+    images, masks = torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(masks))
+    return TrainingData(subject, images, masks, subject.intrinsics(size))
 
 
 class AvatarState:

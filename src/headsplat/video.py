@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from headsplat.errors import InputError
 
@@ -176,6 +177,11 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
             )
         if stream is not None:
             container.mux(stream.encode(None))
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A float image (H, W, C) in [0, 1] as rounded uint8."""
+    return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
 
 
 def iter_mp4(path: str | os.PathLike) -> Iterator[np.ndarray]:
