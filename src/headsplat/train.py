@@ -31,7 +31,7 @@ from headsplat.dataset import Subject, load_subject
 from headsplat.deform.head import FrameCorrections, PersonalisedHead
 from headsplat.errors import InputError
 from headsplat.gaussians.store import Params, make_optimizer
-from headsplat.gaussians.uv_sampling import DENSITY_SCALE, sample_uv
+from headsplat.gaussians.uv_sampling import material_density, sample_uv
 from headsplat.head import HeadModel, load_head_model
 from headsplat.metrics import psnr, ssim
 from headsplat.render import rasterize
@@ -115,10 +115,8 @@ class AvatarState:
         self.expression = torch.as_tensor(tracking["expression"], dtype=torch.float32)
         self.gaze = torch.as_tensor(tracking["gaze"], dtype=torch.float32)
         samples = sample_uv(model, config.texels_per_cm)
-        density = {name: config.texels_per_cm * DENSITY_SCALE.get(name, 1.0) for name in model.material_names}
-        per_sample = torch.tensor(
-            [density[model.material_names[m]] for m in samples.material], dtype=torch.float32
-        )
+        density = [material_density(name, config.texels_per_cm) for name in model.material_names]
+        per_sample = torch.tensor(density, dtype=torch.float32)[samples.material]
         self.params: Params = initial_gaussians(samples, self.head.neutral, self.head.triangles, per_sample)
 
     def posed_vertices(self, f: int) -> torch.Tensor:

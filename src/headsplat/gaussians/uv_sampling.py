@@ -57,6 +57,12 @@ def material_resolution(model: HeadModel, name: str, texels_per_cm: float) -> in
     return max(1, round(texels_per_cm * np.sqrt(world.sum() / uv_area.sum())))
 
 
+def material_density(name: str, texels_per_cm: float, density_scale: dict[str, float] | None = None) -> float:
+    """Sampling density (texels per cm) of one material: the base density times its scale."""
+    scale = DENSITY_SCALE if density_scale is None else density_scale
+    return texels_per_cm * scale.get(name, 1.0)
+
+
 def sample_uv(
     model: HeadModel,
     texels_per_cm: float,
@@ -73,9 +79,8 @@ def sample_uv(
     Texel (column j, row i) of a material sampled at resolution R has its centre at
     uv = ((j + 0.5) / R, (i + 0.5) / R) within the tile; barycentric weights are exact for it.
     """
-    scale = DENSITY_SCALE if density_scale is None else density_scale
     resolutions = {
-        name: material_resolution(model, name, texels_per_cm * scale.get(name, 1.0))
+        name: material_resolution(model, name, material_density(name, texels_per_cm, density_scale))
         for name in materials
         if len(model.material_triangles(name))
     }

@@ -13,10 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from headsplat.head.model import HeadModel, SurfacePoints
+from headsplat.head.model import MODEL_TO_OPENCV, HeadModel, SurfacePoints
 from headsplat.render.mesh import MeshRaster, rasterize_mesh, shade_lambert, vertex_normals
 
-N_LANDMARKS = 478
 IRIS_LANDMARKS = np.arange(468, 478)
 RENDER_SIZE = 512
 # Materials drawn in the detection render, with an albedo each; see-through overlay cards are left out.
@@ -34,7 +33,6 @@ ALBEDO = {
 # measures on real faces (the fitted ring radius of the shared clips) on ICT's eyeball.
 IRIS_ANGLE_DEG, PUPIL_ANGLE_DEG = 27.0, 12.0
 VERSION = 2  # bump when the derivation changes: cached correspondences are keyed by it
-MODEL_TO_OPENCV = np.diag([1.0, -1.0, -1.0])  # model: y up, z to the viewer; camera: y down, z forward
 
 
 def frontal_camera(model_vertices: np.ndarray, size: int = RENDER_SIZE) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,10 @@ from functools import cached_property
 import numpy as np
 import torch
 
+# Model axes: x to the subject's left, y up, z forward (towards the viewer). OpenCV camera axes: x
+# right, y down, z forward. A head facing the camera has this rotation (180 degrees about x).
+MODEL_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+
 
 def split_quads(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Triangulate a mixed quad/triangle face list along each quad's (0, 2) diagonal.

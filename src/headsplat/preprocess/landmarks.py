@@ -11,8 +11,6 @@ from contextlib import contextmanager
 
 import numpy as np
 
-N_LANDMARKS = 478
-
 
 def _mediapipe():
     # Keep MediaPipe's C++ logging (glog/absl/TFLite) off the user's terminal.

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from headsplat.head import model as head_model
 from headsplat.head.model import LinearShape, PointRig
 from headsplat.track.rotation import axis_angle_to_matrix
 
-MODEL_TO_OPENCV = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+MODEL_TO_OPENCV = torch.from_numpy(head_model.MODEL_TO_OPENCV).float()
 
 
 @dataclass
