@@ -3,10 +3,11 @@
     python benchmarks/quality.py   # sampling on d18, d5, d10; threshold and fixed on d18
     python benchmarks/quality.py --clips d18 --strategies sampling fixed --steps 3000 --out /tmp/quality
 
-Preprocesses each clip (or reuses ``OUT/subjects/CLIP``), trains every requested strategy at
-``--size`` on this machine's CPU, evaluates the test frames (the last 20 %) and prints PSNR / SSIM /
-LPIPS, the Gaussian count and the training minutes. Every stage runs as the ``headsplat`` command a
-user would type, in a child process. Needs ../shared (videos and the ICT model).
+Preprocesses each clip (or reuses ``OUT/subjects/CLIP``), trains every requested strategy with
+``--preset`` (cpu: 256 px on this machine's cores; gpu: 512 px on CUDA), evaluates the test frames
+(the last 20 %) and prints PSNR / SSIM / LPIPS, the Gaussian count and the training minutes. Every
+stage runs as the ``headsplat`` command a user would type, in a child process. Needs ../shared
+(videos and the ICT model).
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def main() -> None:
     parser.add_argument(
         "--strategies", nargs="*", help="strategies for every clip (default: the issue's set)"
     )
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument(
+        "--preset", default="cpu", choices=("cpu", "gpu"), help="training preset (default cpu)"
+    )
+    parser.add_argument("--steps", type=int, help="default: the preset's (cpu 3000, gpu 30000)")
+    parser.add_argument("--size", type=int, help="default: the preset's (cpu 256, gpu 512)")
     parser.add_argument("--out", type=Path, default=Path("quality"), help="subjects and runs go here")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
@@ -61,9 +65,10 @@ def main() -> None:
         subject = args.out / "subjects" / clip
         if not (subject / "meta.json").is_file():
             _headsplat("preprocess", str(videos[clip]), "-o", str(subject), "--overwrite", env=env)
-        run = args.out / "runs" / f"{clip}-{strategy}-{args.size}"
-        _headsplat("train", str(subject), "-o", str(run), "--strategy", strategy, "--steps", str(args.steps),
-                   "--size", str(args.size), "--overwrite", env=env)  # fmt: skip
+        run = args.out / "runs" / f"{clip}-{strategy}-{args.preset}"
+        overrides = [f"--{k}={v}" for k, v in (("steps", args.steps), ("size", args.size)) if v is not None]
+        _headsplat("train", str(subject), "-o", str(run), "--strategy", strategy, "--preset", args.preset,
+                   *overrides, "--overwrite", env=env)  # fmt: skip
         _headsplat("eval", str(run), env=env)
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
         rows.append(

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from headsplat.checkpoint import latest_checkpoint
+from headsplat.errors import InputError
 from headsplat.gaussians.uv_sampling import sample_uv
 from headsplat.strategy import StrategyConfig
-from headsplat.train import TrainConfig, Trainer, evaluate_psnr, train
+from headsplat.train import PRESETS, TrainConfig, Trainer, evaluate_psnr, train
 from tests.synthetic_subject import write_synthetic_subject
 
 SIZE = 64
@@ -22,7 +23,7 @@ def test_a_tiny_avatar_learns_the_held_out_frames(synthetic_subject, ict_model):
     config = TrainConfig(
         size=SIZE, steps=150, texels_per_cm=0.8, log_every=1000, background=0.0, strategy=strategy
     )
-    state, data, summary = train(synthetic_subject, config, model=ict_model, log=lambda _: None)
+    state, data, summary = train(synthetic_subject, config, model=ict_model)
     train_frames, test_frames = data.subject.split()
     n_gaussians = len(state.params["triangle"])
     # The UV samples, +200 at steps 50, 100 and 150, minus the pruned transparent ones.
@@ -42,7 +43,7 @@ def test_resume_after_a_kill_continues_exactly(synthetic_subject, ict_model, tmp
     strategy = StrategyConfig(name="sampling", start=4, every=4, add=50, prune_every=5)
     config = TrainConfig(size=32, steps=12, texels_per_cm=0.5, log_every=1000, strategy=strategy)
     straight = Trainer(synthetic_subject, config, model=ict_model, run=tmp_path / "a")
-    straight.fit(lambda _: None, checkpoint_every=6)
+    straight.fit(checkpoint_every=6)
     checkpoint = tmp_path / "a" / "checkpoints" / "step_0000006.json"
     assert checkpoint.is_file() and (tmp_path / "a" / "checkpoints" / "step_0000012.json").is_file()
     assert latest_checkpoint(tmp_path / "a" / "checkpoints").name == "step_0000012.json"
@@ -50,7 +51,31 @@ def test_resume_after_a_kill_continues_exactly(synthetic_subject, ict_model, tmp
     resumed = Trainer(synthetic_subject, config, model=ict_model, run=tmp_path / "b")
     resumed.resume(checkpoint)
     assert resumed.step == 6
-    resumed.fit(lambda _: None, checkpoint_every=6)
+    resumed.fit(checkpoint_every=6)
     assert len(resumed.state.params["triangle"]) == len(straight.state.params["triangle"])
     for name, value in straight.tensors().items():
         assert torch.allclose(resumed.tensors()[name].float(), value.float(), atol=1e-6), name
+
+
+def test_an_lpips_term_joins_the_loss_from_its_start_step(synthetic_subject, ict_model):
+    config = TrainConfig(
+        size=SIZE,
+        steps=2,
+        texels_per_cm=0.5,
+        lpips_weight=0.1,
+        lpips_start=2,
+        strategy=StrategyConfig("fixed"),
+    )
+    trainer = Trainer(synthetic_subject, config, model=ict_model)
+    before = trainer.train_step()
+    after = trainer.train_step()
+    assert "lpips" not in before and 0.0 < after["lpips"] < 1.0
+    l1_ssim = after["l1"] + config.ssim_weight * after["dssim"] + config.lpips_weight * after["lpips"]
+    assert after["loss"] >= l1_ssim - 1e-6
+
+
+def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, ict_model):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(InputError, match="--preset cpu"):
+        Trainer(synthetic_subject, PRESETS["gpu"], model=ict_model)

@@ -50,11 +50,16 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str
 def restore_optimizer(
     optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str
 ) -> None:
-    """Put back what :func:`optimizer_tensors` saved (groups with one parameter each)."""
+    """Put back what :func:`optimizer_tensors` saved (groups with one parameter each), on the
+    parameter's device (Adam keeps its ``step`` count on the CPU unless fused or capturable)."""
     for index, group in enumerate(optimizer.param_groups):
         name = group.get("name", str(index))
+        device = group["params"][0].device
+        on_device = group.get("fused") or group.get("capturable")
         state = {
-            key.rsplit("/", 1)[1]: value.clone()
+            key.rsplit("/", 1)[1]: value.to(
+                device if on_device or not key.endswith("/step") else "cpu", copy=True
+            )
             for key, value in tensors.items()
             if key.startswith(f"{prefix}/{name}/")
         }

@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (the message names the file and the fix), 1 a
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -23,16 +24,14 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from headsplat.strategy import StrategyConfig
-    from headsplat.train import TrainConfig, train_run
+    from headsplat.train import PRESETS, train_run
 
-    config = TrainConfig(
-        size=args.size,
-        steps=args.steps or TrainConfig.steps,
-        seed=args.seed,
-        texels_per_cm=args.texels_per_cm,
-        strategy=StrategyConfig(name=args.strategy),
-    )
+    config = copy.deepcopy(PRESETS[args.preset])
+    config.seed = args.seed
+    config.strategy.name = args.strategy
+    for name in ("size", "steps", "texels_per_cm"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
     train_run(
         args.subject, args.output, config, resume=args.resume, overwrite=args.overwrite, steps=args.steps
     )
@@ -55,7 +54,7 @@ def _render(args: argparse.Namespace) -> None:
 
     if not args.orbit:
         raise InputError("headsplat render: say what to render (--orbit).")
-    state, subject, config = load_avatar(args.run_folder)
+    state, subject, config = load_avatar(args.run_folder, device="cpu")  # see _export
     output = Path(args.output) if args.output else Path(args.run_folder) / "orbit.mp4"
     render_orbit(state, subject, args.size or config.size, output, args.frames, config.background)
     print(f"wrote {output}")
@@ -65,7 +64,9 @@ def _export(args: argparse.Namespace) -> None:
     from headsplat.export.ply import export_avatar_ply
     from headsplat.train import load_avatar
 
-    state, _, _ = load_avatar(args.run_folder)
+    # On the CPU wherever the run was trained: renders and exports are cheap, and the CPU
+    # rasterizer is always installed.
+    state, _, _ = load_avatar(args.run_folder, device="cpu")
     n = export_avatar_ply(state, args.ply)
     print(f"wrote {n} Gaussians to {args.ply}")
 
@@ -114,12 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr = commands.add_parser("train", help="subject folder -> avatar run folder (checkpoints, resumable)")
     tr.add_argument("subject", help="a subject folder made by `headsplat preprocess`")
     tr.add_argument("-o", "--output", required=True, help="the run folder")
-    tr.add_argument("--steps", type=int, help="optimisation steps (default 3000; with --resume: the run's)")
-    tr.add_argument("--size", type=int, default=256, help="training image size (default 256, CPU-sized)")
-    tr.add_argument("--strategy", default="sampling", choices=("sampling", "threshold", "fixed"))
     tr.add_argument(
-        "--texels-per-cm", type=float, default=2.0, help="initial UV sampling density (default 2)"
+        "--preset",
+        default="cpu",
+        choices=("cpu", "gpu"),
+        help="cpu: 256 px, 3000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat",
     )
+    tr.add_argument(
+        "--steps", type=int, help="optimisation steps (default: the preset's; with --resume: the run's)"
+    )
+    tr.add_argument("--size", type=int, help="training image size (default: the preset's)")
+    tr.add_argument("--strategy", default="sampling", choices=("sampling", "threshold", "fixed"))
+    tr.add_argument("--texels-per-cm", type=float, help="initial UV sampling density (default: the preset's)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     tr.add_argument("--overwrite", action="store_true", help="restart an existing run from scratch")

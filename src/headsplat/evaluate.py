@@ -29,9 +29,9 @@ def evaluate_run(run: str | Path, model: HeadModel | None = None, video: bool = 
     """Evaluate a run's latest checkpoint on its subject's test frames; returns the metrics."""
     run = Path(run)
     state, subject, config = load_avatar(run, model)
-    data = load_training_data(subject, config.size)
+    data = load_training_data(subject, config.size).to(state.device)
     _, test_frames = subject.split()
-    lpips = LPIPS("alex")
+    lpips = LPIPS("alex").to(state.device)
     scores = {"psnr": [], "ssim": [], "lpips": []}
     panels, render_seconds = [], 0.0
     for f in test_frames:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from headsplat.avatar import LEARNED, initial_gaussians, world_gaussians
+from headsplat.avatar import LEARNED, SH_C0, initial_gaussians, world_gaussians
 from headsplat.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -30,10 +30,12 @@ from headsplat.checkpoint import (
 from headsplat.dataset import Subject, load_subject
 from headsplat.deform.head import FrameCorrections, PersonalisedHead
 from headsplat.errors import InputError
+from headsplat.gaussians.colour_prior import colour_smoothness
 from headsplat.gaussians.store import Params, make_optimizer
 from headsplat.gaussians.uv_sampling import material_density, sample_uv
 from headsplat.head import HeadModel, load_head_model
-from headsplat.metrics import psnr, ssim
+from headsplat.metrics import LPIPS, psnr, ssim
+from headsplat.progress import ProgressBar
 from headsplat.render import rasterize
 from headsplat.strategy import StrategyConfig, make_strategy
 
@@ -54,6 +56,9 @@ class TrainConfig:
     scale_ratio_weight: float = 0.1
     scale_ratio_max: float = 9.0
     """PhysGaussian: penalise Gaussians whose largest/smallest scale ratio exceeds this."""
+    colour_smoothness_weight: float = 1.0
+    """Pull of each colour towards its mesh neighbourhood's (:mod:`headsplat.gaussians.colour_prior`):
+    fills the parts of the head the video never shows."""
     laplacian_weight: float = 1e3
     offset_weight: float = 1.0
     blendshape_weight: float = 1.0
@@ -68,8 +73,32 @@ class TrainConfig:
     """Per-frame pose and expression corrections (FATE: 5e-4). Off by default: on d18 they cost
     3.5 dB held out (23.2 vs 26.8 dB PSNR at 2000 steps), because test frames keep their tracked
     values while the avatar adapts to the corrected training poses."""
+    lpips_weight: float = 0.0
+    """Weight of an LPIPS (VGG) term in the loss from step ``lpips_start`` on (FlashAvatar: 0.1).
+    Off on CPU, where VGG at 256 px would double the step time."""
+    lpips_start: int = 0
+    device: str = "cpu"
+    """``cpu`` (numba rasterizer) or ``cuda`` (gsplat rasterizer; ``pip install headsplat[cuda]``)."""
     log_every: int = 50
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+
+
+PRESETS = {
+    "cpu": TrainConfig(),
+    "gpu": TrainConfig(
+        size=512,
+        steps=30_000,
+        texels_per_cm=3.0,
+        lpips_weight=0.1,
+        lpips_start=15_000,
+        device="cuda",
+        log_every=500,
+        strategy=StrategyConfig(start=500, every=500, add=5000, max_gaussians=300_000),
+    ),
+}
+"""``headsplat train --preset``: ``cpu`` fits 2 cores at 256 px (about 10 minutes); ``gpu`` trains
+at 512 px with the step count, densification budget and LPIPS schedule of the GPU papers
+(FlashAvatar: 30k steps, LPIPS 0.1 after 15k)."""
 
 
 @dataclass
@@ -84,6 +113,9 @@ class TrainingData:
     images: torch.Tensor
     masks: torch.Tensor
     K: torch.Tensor
+
+    def to(self, device: str | torch.device) -> TrainingData:
+        return TrainingData(self.subject, self.images.to(device), self.masks.to(device), self.K.to(device))
 
     def target(self, f: int, background: float) -> torch.Tensor:
         """(S, S, 3) float frame f composited onto the background with its mask."""
@@ -107,6 +139,7 @@ class AvatarState:
     """Everything that is optimised: Gaussians, personal head corrections, per-frame corrections."""
 
     def __init__(self, model: HeadModel, subject: Subject, config: TrainConfig):
+        device = torch.device(config.device)
         tracking = subject.tracking
         self.head = PersonalisedHead(model, tracking["identity"])
         self.frames = FrameCorrections(subject.n_frames, model.n_expression)
@@ -118,9 +151,22 @@ class AvatarState:
         density = [material_density(name, config.texels_per_cm) for name in model.material_names]
         per_sample = torch.tensor(density, dtype=torch.float32)[samples.material]
         self.params: Params = initial_gaussians(samples, self.head.neutral, self.head.triangles, per_sample)
+        self.head.to(device)
+        self.frames.to(device)
+        self.rotation, self.translation, self.expression, self.gaze = (
+            t.to(device) for t in (self.rotation, self.translation, self.expression, self.gaze)
+        )
+        self.params = {
+            k: torch.nn.Parameter(v.to(device)) if k in LEARNED else v.to(device)
+            for k, v in self.params.items()
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.rotation.device
 
     def posed_vertices(self, f: int) -> torch.Tensor:
-        frames = torch.tensor([f])
+        frames = torch.tensor([f], device=self.device)
         R, t, e = self.frames.apply(
             frames, self.rotation[frames], self.translation[frames], self.expression[frames]
         )
@@ -136,13 +182,18 @@ class AvatarState:
             scales,
             opacities,
             colours,
-            K,
-            torch.eye(4),
+            K.to(self.device),
+            torch.eye(4, device=self.device),
             size,
             size,
-            background=torch.full((3,), background),
-            backend="cpu",
+            background=torch.full((3,), background, device=self.device),
+            backend="cpu" if self.device.type == "cpu" else "gsplat",
         )
+
+
+def _device_available(device: str) -> bool:
+    kind = torch.device(device).type
+    return kind == "cpu" or (kind == "cuda" and torch.cuda.is_available())
 
 
 def _scale_ratio_penalty(log_scale: torch.Tensor, max_ratio: float) -> torch.Tensor:
@@ -161,15 +212,20 @@ def _named_parameters(state: AvatarState) -> dict[str, torch.nn.Parameter]:
 def load_avatar_tensors(state: AvatarState, tensors: dict[str, torch.Tensor]) -> None:
     """Set the Gaussians and the head and frame corrections from checkpoint tensors."""
     for name in list(state.params):
-        value = tensors[f"gaussians.{name}"]
+        value = tensors[f"gaussians.{name}"].to(state.device)
         state.params[name] = torch.nn.Parameter(value) if name in LEARNED else value
     with torch.no_grad():
         for name, parameter in _named_parameters(state).items():
             parameter.copy_(tensors[name])
 
 
-def load_avatar(run: str | Path, model: HeadModel | None = None) -> tuple[AvatarState, Subject, TrainConfig]:
+def load_avatar(
+    run: str | Path, model: HeadModel | None = None, device: str | None = None
+) -> tuple[AvatarState, Subject, TrainConfig]:
     """The trained avatar of a run folder (its latest checkpoint), without loading any frames.
+
+    ``device`` defaults to the training device when it is available here, else the CPU (a run
+    trained on a GPU evaluates and exports on a laptop).
 
     Raises:
         InputError: not a run folder, or no checkpoint yet.
@@ -184,6 +240,7 @@ def load_avatar(run: str | Path, model: HeadModel | None = None) -> tuple[Avatar
         raise InputError(f"{run}: has no checkpoint yet. Train (or resume) it with `headsplat train`.")
     tensors, meta = load_checkpoint(latest)
     config = config_from_dict(meta["config"])
+    config.device = device or (config.device if _device_available(config.device) else "cpu")
     subject = load_subject(json.loads((run / "config.json").read_text())["subject"])
     state = AvatarState(model or load_head_model(), subject, config)
     load_avatar_tensors(state, tensors)
@@ -202,9 +259,15 @@ class Trainer:
         self, subject_path, config: TrainConfig, model: HeadModel | None = None, run: Path | None = None
     ):
         self.config = config
+        if not _device_available(config.device):
+            raise InputError(
+                f"device {config.device!r} is not available on this machine (torch sees no CUDA GPU); "
+                "train with --preset cpu, or on a machine with a GPU and `pip install headsplat[cuda]`."
+            )
         torch.manual_seed(config.seed)
         self.subject = load_subject(subject_path)
-        self.data = load_training_data(self.subject, config.size)
+        self.data = load_training_data(self.subject, config.size).to(config.device)
+        self.lpips = LPIPS("vgg").to(config.device).requires_grad_(False) if config.lpips_weight > 0 else None
         self.state = AvatarState(model or load_head_model(), self.subject, config)
         self.run = run
         self.step = 0
@@ -219,9 +282,15 @@ class Trainer:
             self.state.params, {n: getattr(c, f"lr_{n}") for n in LEARNED}
         )
         rates = {"head": c.lr_head, "frames": c.lr_frames}
+        decays = self.state.head.weight_decays(c.offset_weight, c.blendshape_weight)
         # Parameters with a zero learning rate stay out (Adam would still spend time on them).
         groups = [
-            {"params": [p], "lr": rates[n.split(".")[0]], "name": n}
+            {
+                "params": [p],
+                "lr": rates[n.split(".")[0]],
+                "name": n,
+                "weight_decay": decays.get(n.removeprefix("head."), 0.0),
+            }
             for n, p in _named_parameters(self.state).items()
             if rates[n.split(".")[0]] > 0
         ]
@@ -236,12 +305,19 @@ class Trainer:
         target = self.data.target(f, c.background)
         parts = {"l1": (out.image - target).abs().mean(), "dssim": 1 - ssim(out.image, target)}
         parts["scale_ratio"] = _scale_ratio_penalty(state.params["log_scale"], c.scale_ratio_max)
-        regular = state.head.regularisation()
-        total = parts["l1"] + c.ssim_weight * parts["dssim"] + c.scale_ratio_weight * parts["scale_ratio"]
-        total = (
-            total + c.laplacian_weight * regular["laplacian"] + c.offset_weight * regular["offset_magnitude"]
+        parts["colour_smoothness"] = colour_smoothness(
+            SH_C0 * state.params["sh0"],
+            state.params["triangle"],
+            state.head.triangles,
+            len(state.head.neutral),
         )
-        total = total + c.blendshape_weight * regular["blendshape_magnitude"]
+        parts["laplacian"] = state.head.smoothness(state.expression[f].clamp(0, 1))
+        total = parts["l1"] + c.ssim_weight * parts["dssim"] + c.scale_ratio_weight * parts["scale_ratio"]
+        total = total + c.colour_smoothness_weight * parts["colour_smoothness"]
+        total = total + c.laplacian_weight * parts["laplacian"]
+        if self.lpips is not None and self.step >= c.lpips_start:
+            parts["lpips"] = self.lpips(out.image, target).mean()
+            total = total + c.lpips_weight * parts["lpips"]
         return total, parts, out, target
 
     def train_step(self) -> dict[str, float]:
@@ -260,18 +336,21 @@ class Trainer:
             quality = float(psnr(out.image, target))
         return {"loss": total.item(), **{k: v.item() for k, v in parts.items()}, "psnr": quality}
 
-    def fit(self, log=lambda m: print(m, file=sys.stderr, flush=True), checkpoint_every: int = 500) -> dict:
-        """Train up to ``config.steps``, logging and checkpointing; returns a summary."""
+    def fit(self, progress: bool = False, checkpoint_every: int = 500) -> dict:
+        """Train up to ``config.steps`` with checkpoints (and a progress bar on stderr); returns a
+        summary."""
         start = time.perf_counter() - self.seconds
+        bar = ProgressBar(self.config.steps, self.step, log_every=self.config.log_every) if progress else None
         while self.step < self.config.steps:
             metrics = self.train_step()
             self.seconds = time.perf_counter() - start
-            if self.step % self.config.log_every == 0 or self.step == self.config.steps:
-                log(
-                    f"step {self.step}/{self.config.steps}  loss {metrics['loss']:.4f}  "
-                    f"psnr {metrics['psnr']:.2f}  gaussians {len(self.state.params['triangle'])}  "
-                    f"{self.seconds:.0f} s"
-                )
+            if bar is not None:
+                fields = {
+                    "loss": f"{metrics['loss']:.4f}",
+                    "psnr": f"{metrics['psnr']:.2f}",
+                    "gaussians": str(len(self.state.params["triangle"])),
+                }
+                bar.update(self.step, fields, self.seconds)
             if self.run is not None and (self.step % checkpoint_every == 0 or self.step == self.config.steps):
                 self.save()
         return {"steps": self.step, "seconds": self.seconds, "gaussians": len(self.state.params["triangle"])}
@@ -358,7 +437,7 @@ def train_run(
     if resume:
         trainer.resume(latest)
         log(f"resumed {run} at step {trainer.step}")
-    summary = trainer.fit(log)
+    summary = trainer.fit(progress=True)
     log(f"trained {summary['gaussians']} Gaussians in {summary['seconds'] / 60:.1f} min -> {run}")
     return summary
 
@@ -367,11 +446,11 @@ def train(
     subject_path: str | Path,
     config: TrainConfig | None = None,
     model: HeadModel | None = None,
-    log=lambda m: print(m, file=sys.stderr, flush=True),
+    progress: bool = False,
 ) -> tuple[AvatarState, TrainingData, dict]:
     """Train an avatar in memory; returns its state, the data and a summary."""
     trainer = Trainer(subject_path, config or TrainConfig(), model)
-    summary = trainer.fit(log)
+    summary = trainer.fit(progress)
     return trainer.state, trainer.data, summary
 
 

@@ -181,7 +181,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """A float image (H, W, C) in [0, 1] as rounded uint8."""
-    return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+    return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 def iter_mp4(path: str | os.PathLike) -> Iterator[np.ndarray]:

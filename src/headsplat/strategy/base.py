@@ -103,8 +103,9 @@ class Strategy:
         self.seen += info.visible.float()
 
     def _reset_statistics(self, params: Params) -> None:
-        self.grad_sum = torch.zeros(count(params))
-        self.seen = torch.zeros(count(params))
+        device = params["opacity"].device
+        self.grad_sum = torch.zeros(count(params), device=device)
+        self.seen = torch.zeros(count(params), device=device)
 
 
 class FixedStrategy(Strategy):
@@ -132,9 +133,10 @@ class SamplingStrategy(Strategy):
         if weights.sum() <= 0:
             return
         room = self.config.max_gaussians - count(params)
+        # Drawn on the CPU: the generator (and so the run's reproducibility) lives there.
         parents = torch.multinomial(
-            weights, min(self.config.add, room), replacement=True, generator=self.generator
-        )
+            weights.cpu(), min(self.config.add, room), replacement=True, generator=self.generator
+        ).to(weights.device)
         children = _children(params, parents)
         children["bary"] = _random_barycentric(len(parents), self.generator).to(children["bary"])
         update_rows(params, optimizer, append=children)
@@ -160,7 +162,7 @@ class ThresholdStrategy(Strategy):
         jitter = 0.5 * (_random_barycentric(len(halves["bary"]), self.generator) - 1 / 3)
         halves["bary"] = (halves["bary"] + jitter.to(halves["bary"])).clamp_min(0)
         halves["bary"] /= halves["bary"].sum(-1, keepdim=True)
-        keep = torch.ones(count(params), dtype=torch.bool)
+        keep = torch.ones(count(params), dtype=torch.bool, device=hot.device)
         keep[split] = False
         appended = {name: torch.cat([cloned[name], halves[name]]) for name in params}
         update_rows(params, optimizer, keep=keep, append=appended)
