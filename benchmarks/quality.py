@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument(
         "--preset", default="cpu", choices=("cpu", "gpu"), help="training preset (default cpu)"
     )
-    parser.add_argument("--steps", type=int, help="default: the preset's (cpu 3000, gpu 30000)")
+    parser.add_argument("--steps", type=int, help="default: the preset's (cpu 2000, gpu 30000)")
     parser.add_argument("--size", type=int, help="default: the preset's (cpu 256, gpu 512)")
     parser.add_argument("--out", type=Path, default=Path("quality"), help="subjects and runs go here")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")

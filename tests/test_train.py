@@ -6,8 +6,18 @@ import torch
 from headsplat.checkpoint import latest_checkpoint
 from headsplat.errors import InputError
 from headsplat.gaussians.uv_sampling import sample_uv
+from headsplat.render import gsplat_available
 from headsplat.strategy import StrategyConfig
-from headsplat.train import PRESETS, TrainConfig, Trainer, evaluate_psnr, train
+from headsplat.train import (
+    PRESETS,
+    TrainConfig,
+    Trainer,
+    evaluate_psnr,
+    load_avatar,
+    load_training_data,
+    train,
+    train_run,
+)
 from tests.synthetic_subject import write_synthetic_subject
 
 SIZE = 64
@@ -79,3 +89,18 @@ def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, i
         pytest.skip("this machine has a GPU")
     with pytest.raises(InputError, match="--preset cpu"):
         Trainer(synthetic_subject, PRESETS["gpu"], model=ict_model)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.skipif(not gsplat_available(), reason="needs gsplat (pip install headsplat[cuda])")
+def test_training_on_cuda_resumes_and_evaluates_on_the_cpu(synthetic_subject, ict_model, tmp_path):
+    strategy = StrategyConfig(name="sampling", start=4, every=4, add=50, prune_every=5)
+    config = TrainConfig(size=SIZE, steps=8, texels_per_cm=0.5, device="cuda", strategy=strategy)
+    train_run(synthetic_subject, tmp_path / "a", config, log=lambda _: None)
+    resumed = Trainer(synthetic_subject, config, model=ict_model)
+    resumed.resume(tmp_path / "a" / "checkpoints" / "step_0000008.json")
+    assert resumed.state.params["sh0"].is_cuda and resumed.state.head.delta_neutral.is_cuda
+    on_cpu, subject, _ = load_avatar(tmp_path / "a", ict_model, device="cpu")
+    assert on_cpu.params["sh0"].device.type == "cpu"
+    assert evaluate_psnr(on_cpu, load_training_data(subject, SIZE), [0], config.background) > 10

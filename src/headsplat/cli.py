@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         default="cpu",
         choices=("cpu", "gpu"),
-        help="cpu: 256 px, 3000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat",
+        help="cpu: 256 px, 2000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat",
     )
     tr.add_argument(
         "--steps", type=int, help="optimisation steps (default: the preset's; with --resume: the run's)"
