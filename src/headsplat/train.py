@@ -62,8 +62,11 @@ class TrainConfig:
     """Pull of each colour towards its mesh neighbourhood's (:mod:`headsplat.gaussians.colour_prior`):
     fills the parts of the head the video never shows."""
     laplacian_weight: float = 1e3
+    """Smoothness of the neutral correction dV0 (squared uniform Laplacian)."""
     offset_weight: float = 1.0
     blendshape_weight: float = 1.0
+    """Magnitude penalties of dV0 and dB_exp, applied as Adam weight decay
+    (:meth:`headsplat.deform.head.PersonalisedHead.weight_decays`)."""
     lr_sh0: float = 2.5e-3
     lr_opacity: float = 5e-2
     lr_log_scale: float = 5e-3

@@ -4,8 +4,8 @@
 
 Identity, per-frame rotation R_f, translation t_f, expression and gaze come from tracking; the
 avatar learns personalised blendshape corrections dB_exp and a neutral correction dV0 (kept small
-and smooth by :meth:`PersonalisedHead.regularisation`), and per-frame corrections of the tracked
-pose and expression (:class:`FrameCorrections`).
+by :meth:`PersonalisedHead.weight_decays`, dV0 smooth by :meth:`PersonalisedHead.smoothness`),
+and per-frame corrections of the tracked pose and expression (:class:`FrameCorrections`).
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ class PersonalisedHead(nn.Module):
         """Mean squared uniform Laplacian of the neutral correction dV0.
 
         dB_exp is not smoothed: smoothing it at each frame's expression (same weight) cost 1.8 dB
-        held out on d5 (26.4 vs 28.2 dB PSNR at 2000 steps); lips and eyelids need sharp
-        corrections.
+        held out on d5 (26.4 vs 28.2 dB PSNR at 2000 steps), probably because lips and eyelids
+        need corrections that are sharp across their edges.
         """
         return (self.laplacian @ self.delta_neutral).pow(2).sum(-1).mean()
 
