@@ -12,8 +12,6 @@ import numpy as np
 import torch
 
 from headsplat.atomic import atomic_write
-from headsplat.avatar import world_gaussians
-from headsplat.render import rasterize
 from headsplat.track.fit import MODEL_TO_OPENCV
 from headsplat.track.rotation import axis_angle_to_matrix
 from headsplat.video import to_uint8, write_mp4
@@ -24,19 +22,14 @@ def orbit_frames(
     state, K: torch.Tensor, size: int, n_frames: int = 60, background: float = 1.0, pitch_deg: float = 5
 ):
     """Yield (size, size, 3) uint8 renders of the neutral avatar turning 360 degrees."""
-    n_expression = state.expression.shape[1]
-    vertices = state.head.canonical(torch.zeros(1, n_expression), torch.zeros(1, 2, 2))[0]
+    vertices = state.neutral_vertices()
     distance = state.translation[0].clone()
     distance[:2] = 0  # centred in the image
     tilt = axis_angle_to_matrix(torch.tensor([float(np.deg2rad(pitch_deg)), 0.0, 0.0]))
     for angle in np.linspace(0, 2 * np.pi, n_frames, endpoint=False):
         turn = axis_angle_to_matrix(torch.tensor([0.0, float(angle), 0.0]))
         R = MODEL_TO_OPENCV @ tilt @ turn
-        posed = vertices @ R.T + distance
-        means, quats, scales, opacities, colours = world_gaussians(state.params, posed, state.head.triangles)
-        out = rasterize(means, quats, scales, opacities, colours, K, torch.eye(4), size, size,
-                        background=torch.full((3,), background), backend="cpu")  # fmt: skip
-        yield to_uint8(out.image)
+        yield to_uint8(state.render_mesh(vertices @ R.T + distance, K, size, background).image)
 
 
 def render_orbit(

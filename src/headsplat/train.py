@@ -148,19 +148,16 @@ class AvatarState:
         tracking = subject.tracking
         self.head = PersonalisedHead(model, tracking["identity"])
         self.frames = FrameCorrections(subject.n_frames, model.n_expression)
-        self.rotation = torch.as_tensor(tracking["rotation"], dtype=torch.float32)
-        self.translation = torch.as_tensor(tracking["translation"], dtype=torch.float32)
-        self.expression = torch.as_tensor(tracking["expression"], dtype=torch.float32)
-        self.gaze = torch.as_tensor(tracking["gaze"], dtype=torch.float32)
+        self.rotation, self.translation, self.expression, self.gaze = (
+            torch.as_tensor(tracking[k], dtype=torch.float32, device=device)
+            for k in ("rotation", "translation", "expression", "gaze")
+        )
         samples = sample_uv(model, config.texels_per_cm)
         density = [material_density(name, config.texels_per_cm) for name in model.material_names]
         per_sample = torch.tensor(density, dtype=torch.float32)[samples.material]
         self.params: Params = initial_gaussians(samples, self.head.neutral, self.head.triangles, per_sample)
         self.head.to(device)
         self.frames.to(device)
-        self.rotation, self.translation, self.expression, self.gaze = (
-            t.to(device) for t in (self.rotation, self.translation, self.expression, self.gaze)
-        )
         self.params = {
             k: torch.nn.Parameter(v.to(device)) if k in LEARNED else v.to(device)
             for k, v in self.params.items()
@@ -177,10 +174,19 @@ class AvatarState:
         )
         return self.head(e.clamp(0, 1), self.gaze[frames], R, t)[0]
 
+    def neutral_vertices(self) -> torch.Tensor:
+        """(V, 3) the personalised mesh in model space at neutral expression, gaze straight ahead."""
+        n_expression = self.expression.shape[1]
+        no_gaze = torch.zeros(1, 2, 2, device=self.device)
+        return self.head.canonical(torch.zeros(1, n_expression, device=self.device), no_gaze)[0]
+
     def render(self, f: int, K: torch.Tensor, size: int, background: float):
-        means, quats, scales, opacities, colours = world_gaussians(
-            self.params, self.posed_vertices(f), self.head.triangles
-        )
+        """Training frame f as tracked (and corrected)."""
+        return self.render_mesh(self.posed_vertices(f), K, size, background)
+
+    def render_mesh(self, vertices: torch.Tensor, K: torch.Tensor, size: int, background: float):
+        """The Gaussians bound to ``vertices`` (V, 3) in camera space, through intrinsics K."""
+        means, quats, scales, opacities, colours = world_gaussians(self.params, vertices, self.head.triangles)
         return rasterize(
             means,
             quats,
@@ -271,8 +277,9 @@ class Trainer:
             )
         torch.manual_seed(config.seed)
         self.subject = load_subject(subject_path)
+        self.train_frames, _ = self.subject.split()
         self.data = load_training_data(self.subject, config.size).to(config.device)
-        self.lpips = LPIPS("vgg").to(config.device).requires_grad_(False) if config.lpips_weight > 0 else None
+        self.lpips = LPIPS("vgg").to(config.device) if config.lpips_weight > 0 else None
         self.state = AvatarState(model or load_head_model(), self.subject, config)
         self.run = run
         self.step = 0
@@ -327,8 +334,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """One optimisation step on a random training frame; returns the losses and PSNR."""
-        train_frames, _ = self.subject.split()
-        f = int(self.frame_generator.choice(train_frames))
+        f = int(self.frame_generator.choice(self.train_frames))
         self.step += 1
         total, parts, out, target = self.loss(f)
         self.gaussian_optimizer.zero_grad(set_to_none=True)

@@ -46,9 +46,7 @@ def export_avatar_ply(state, path: str | os.PathLike) -> int:
     Returns:
         The number of Gaussians written.
     """
-    n_expression = state.expression.shape[1]
-    vertices = state.head.canonical(torch.zeros(1, n_expression), torch.zeros(1, 2, 2))[0]
-    means, quats, scales, _, _ = world_gaussians(state.params, vertices, state.head.triangles)
+    means, quats, scales, _, _ = world_gaussians(state.params, state.neutral_vertices(), state.head.triangles)
     write_ply(
         path,
         means.numpy(),
