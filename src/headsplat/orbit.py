@@ -28,7 +28,7 @@ def orbit_frames(
     tilt = axis_angle_to_matrix(torch.tensor([float(np.deg2rad(pitch_deg)), 0.0, 0.0]))
     for angle in np.linspace(0, 2 * np.pi, n_frames, endpoint=False):
         turn = axis_angle_to_matrix(torch.tensor([0.0, float(angle), 0.0]))
-        R = MODEL_TO_OPENCV @ tilt @ turn
+        R = (MODEL_TO_OPENCV @ tilt @ turn).to(vertices)
         yield to_uint8(state.render_mesh(vertices @ R.T + distance, K, size, background).image)
 
 
