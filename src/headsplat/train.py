@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from headsplat.avatar import LEARNED, SH_C0, initial_gaussians, world_gaussians
+from headsplat.avatar import LEARNED, SH_C0, initial_gaussians, rgb_to_sh0, sh0_to_rgb, world_gaussians
 from headsplat.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -28,16 +28,27 @@ from headsplat.checkpoint import (
     save_checkpoint,
 )
 from headsplat.dataset import Subject, load_subject
-from headsplat.deform.head import FrameCorrections, PersonalisedHead
+from headsplat.deform.head import FrameCorrections, PersonalisedHead, torso_pose
 from headsplat.errors import InputError
 from headsplat.gaussians.colour_prior import colour_smoothness
-from headsplat.gaussians.store import Params, make_optimizer
+from headsplat.gaussians.completion import fill_colours, unseen
+from headsplat.gaussians.store import Params, make_optimizer, update_rows
 from headsplat.gaussians.uv_sampling import material_density, sample_uv
 from headsplat.head import HeadModel, load_head_model
 from headsplat.metrics import LPIPS, psnr, ssim
 from headsplat.progress import ProgressBar
 from headsplat.render import rasterize
 from headsplat.strategy import StrategyConfig, make_strategy
+
+NECK_CM = (-8.0, -18.0)
+"""ICT model heights (cm) where the neck starts to bend (below the chin) and ends (collarbones)."""
+
+
+COMPLETION_FRAMES = 40
+"""Training frames that decide which Gaussians are seen (one render and backward pass each)."""
+FRESH_OPACITY, PROBE_OPACITY = 0.95, 0.05
+"""Opacity of the Gaussians completion adds, and the faint one they are tested at (rasterizers
+skip alphas under 1/255, so the probe cannot be infinitesimal)."""
 
 
 @dataclass
@@ -67,6 +78,12 @@ class TrainConfig:
     blendshape_weight: float = 1.0
     """Magnitude penalties of dV0 and dB_exp, applied as Adam weight decay
     (:meth:`headsplat.deform.head.PersonalisedHead.weight_decays`)."""
+    still_torso: bool = True
+    """Bend the neck towards one still torso pose per clip (:func:`headsplat.deform.head.torso_pose`)
+    so that shoulders and the hair on them stop swinging with every turn of the head."""
+    complete_unseen: bool = True
+    """After the last step, replace the Gaussians no training frame shows (the back of the head)
+    by opaque ones coloured from the seen surface (:mod:`headsplat.gaussians.completion`)."""
     lr_sh0: float = 2.5e-3
     lr_opacity: float = 5e-2
     lr_log_scale: float = 5e-3
@@ -146,22 +163,33 @@ class AvatarState:
     def __init__(self, model: HeadModel, subject: Subject, config: TrainConfig):
         device = torch.device(config.device)
         tracking = subject.tracking
-        self.head = PersonalisedHead(model, tracking["identity"])
+        self.head = PersonalisedHead(
+            model, tracking["identity"], neck=NECK_CM if config.still_torso else None
+        )
         self.frames = FrameCorrections(subject.n_frames, model.n_expression)
         self.rotation, self.translation, self.expression, self.gaze = (
             torch.as_tensor(tracking[k], dtype=torch.float32, device=device)
             for k in ("rotation", "translation", "expression", "gaze")
         )
-        samples = sample_uv(model, config.texels_per_cm)
-        density = [material_density(name, config.texels_per_cm) for name in model.material_names]
-        per_sample = torch.tensor(density, dtype=torch.float32)[samples.material]
-        self.params: Params = initial_gaussians(samples, self.head.neutral, self.head.triangles, per_sample)
+        train, _ = subject.split()
+        train = torch.as_tensor(train, device=device)
+        self.torso = torso_pose(self.rotation[train], self.translation[train]) if config.still_torso else None
+        self.model, self.texels_per_cm = model, config.texels_per_cm
         self.head.to(device)
         self.frames.to(device)
-        self.params = {
-            k: torch.nn.Parameter(v.to(device)) if k in LEARNED else v.to(device)
-            for k, v in self.params.items()
+        self.params: Params = {
+            k: torch.nn.Parameter(v) if k in LEARNED else v for k, v in self.uv_gaussians().items()
         }
+
+    def uv_gaussians(self, opacity: float = 0.9) -> Params:
+        """Fresh Gaussians, one per UV sample of the head at the configured density (plain tensors
+        on the state's device)."""
+        samples = sample_uv(self.model, self.texels_per_cm)
+        density = [material_density(name, self.texels_per_cm) for name in self.model.material_names]
+        per_sample = torch.tensor(density, dtype=torch.float32)[samples.material]
+        neutral, triangles = self.head.neutral.cpu(), self.head.triangles.cpu()
+        params = initial_gaussians(samples, neutral, triangles, per_sample, opacity=opacity)
+        return {k: v.detach().to(self.device) for k, v in params.items()}
 
     @property
     def device(self) -> torch.device:
@@ -172,7 +200,7 @@ class AvatarState:
         R, t, e = self.frames.apply(
             frames, self.rotation[frames], self.translation[frames], self.expression[frames]
         )
-        return self.head(e.clamp(0, 1), self.gaze[frames], R, t)[0]
+        return self.head(e.clamp(0, 1), self.gaze[frames], R, t, self.torso)[0]
 
     def neutral_vertices(self) -> torch.Tensor:
         """(V, 3) the personalised mesh in model space at neutral expression, gaze straight ahead."""
@@ -186,13 +214,14 @@ class AvatarState:
 
     def render_mesh(self, vertices: torch.Tensor, K: torch.Tensor, size: int, background: float):
         """The Gaussians bound to ``vertices`` (V, 3) in camera space, through intrinsics K."""
-        means, quats, scales, opacities, colours = world_gaussians(self.params, vertices, self.head.triangles)
+        return self._rasterize(
+            world_gaussians(self.params, vertices, self.head.triangles), K, size, background
+        )
+
+    def _rasterize(self, gaussians: tuple, K: torch.Tensor, size: int, background: float):
+        """Render (means, quats, scales, opacities, colours) from the camera at the origin."""
         return rasterize(
-            means,
-            quats,
-            scales,
-            opacities,
-            colours,
+            *gaussians,
             K.to(self.device),
             torch.eye(4, device=self.device),
             size,
@@ -200,6 +229,56 @@ class AvatarState:
             background=torch.full((3,), background, device=self.device),
             backend="cpu" if self.device.type == "cpu" else "gsplat",
         )
+
+    def rendering_weights(self, params: Params, frames, K: torch.Tensor, size: int) -> torch.Tensor:
+        """(F, N) each Gaussian's total blending weight (pixels) in each training frame.
+
+        The weight of Gaussian i is the derivative of the image's sum over pixels with respect to
+        its colour (d sum_p C_p / d c_i = sum_p alpha_ip T_ip), so one backward pass per frame
+        through any backend gives it, with no rasterizer change.
+        """
+        rows = []
+        for f in frames:
+            with torch.no_grad():
+                means, quats, scales, opacities, _ = world_gaussians(
+                    params, self.posed_vertices(int(f)), self.head.triangles
+                )
+            probe = torch.zeros(len(opacities), 3, device=self.device, requires_grad=True)
+            image = self._rasterize((means, quats, scales, opacities, probe), K, size, 0.0).image
+            (grad,) = torch.autograd.grad(image[..., 0].sum(), probe)
+            rows.append(grad[:, 0])
+        return torch.stack(rows)
+
+    def complete_unseen(self, frames, K: torch.Tensor, size: int, optimizer=None) -> dict[str, int]:
+        """Replace the Gaussians that none of ``frames`` shows by fresh opaque UV samples on the
+        unseen surface, coloured from the seen one (:mod:`headsplat.gaussians.completion`).
+
+        Fresh samples are tested behind the kept Gaussians at a faint :data:`PROBE_OPACITY`, so
+        that they barely hide one another, and their weights scaled to the opacity they get.
+        Returns the counts of removed and added Gaussians.
+        """
+        keep = ~unseen(self.rendering_weights(self.params, frames, K, size))
+        n_kept = int(keep.sum())
+        fresh = self.uv_gaussians(opacity=PROBE_OPACITY)
+        trial = {k: torch.cat([v.detach()[keep], fresh[k]]) for k, v in self.params.items()}
+        weights = self.rendering_weights(trial, frames, K, size)[:, n_kept:]
+        hidden = unseen(weights * (FRESH_OPACITY / PROBE_OPACITY))
+        known = torch.arange(len(trial["triangle"]), device=self.device) < n_kept
+        colours, reached = fill_colours(
+            sh0_to_rgb(trial["sh0"]),
+            known,
+            trial["triangle"],
+            trial["bary"],
+            self.head.triangles,
+            len(self.head.neutral),
+        )
+        fresh["sh0"] = rgb_to_sh0(colours[n_kept:]).reshape(fresh["sh0"].shape)
+        fresh["opacity"] = torch.full_like(
+            fresh["opacity"], float(np.log(FRESH_OPACITY / (1 - FRESH_OPACITY)))
+        )
+        add = hidden & reached[n_kept:]
+        update_rows(self.params, optimizer, keep=keep, append={k: v[add] for k, v in fresh.items()})
+        return {"removed": int((~keep).sum()), "added": int(add.sum())}
 
 
 def _device_available(device: str) -> bool:
@@ -354,6 +433,15 @@ class Trainer:
         bar = ProgressBar(self.config.steps, self.step, log_every=self.config.log_every) if progress else None
         while self.step < self.config.steps:
             metrics = self.train_step()
+            if self.step == self.config.steps and self.config.complete_unseen:
+                completed = self.complete_unseen()
+                if progress:
+                    print(
+                        f"completion: {completed['removed']} unseen Gaussians removed, "
+                        f"{completed['added']} added",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             self.seconds = time.perf_counter() - start
             if bar is not None:
                 fields = {
@@ -365,6 +453,13 @@ class Trainer:
             if self.run is not None and (self.step % checkpoint_every == 0 or self.step == self.config.steps):
                 self.save()
         return {"steps": self.step, "seconds": self.seconds, "gaussians": len(self.state.params["triangle"])}
+
+    def complete_unseen(self) -> dict[str, int]:
+        """Complete the unseen head (:meth:`AvatarState.complete_unseen`) from up to
+        :data:`COMPLETION_FRAMES` training frames spread over the clip."""
+        train, _ = self.subject.split()
+        frames = train[np.linspace(0, len(train) - 1, min(COMPLETION_FRAMES, len(train))).round().astype(int)]
+        return self.state.complete_unseen(frames, self.data.K, self.config.size, self.gaussian_optimizer)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Everything a resumed run needs, as named tensors."""

@@ -2,6 +2,8 @@
 
     V_f = R_f (V0 + B_id . identity + (B_exp + dB_exp) . expression_f + dV0, gaze_f) + t_f
 
+blended down the neck towards the torso's still pose (:func:`torso_pose`, :func:`neck_weights`).
+
 Identity, per-frame rotation R_f, translation t_f, expression and gaze come from tracking; the
 avatar learns personalised blendshape corrections dB_exp and a neutral correction dV0 (kept small
 by :meth:`PersonalisedHead.weight_decays`, dV0 smooth by :meth:`PersonalisedHead.smoothness`),
@@ -35,6 +37,31 @@ def uniform_laplacian(triangles: np.ndarray, n_vertices: int) -> torch.Tensor:
     ).coalesce()
 
 
+def neck_weights(neutral: torch.Tensor, top: float, bottom: float) -> torch.Tensor:
+    """(V,) how far each vertex of ``neutral`` (V, 3) follows the head rather than the torso.
+
+    1 above model height ``top``, 0 below ``bottom``, smoothstep between: the neck bends over its
+    length, so its base stays with the shoulders while the skull turns (two-bone linear blend
+    skinning, as SMPL/FLAME's neck joint, with weights from height instead of a rig).
+    """
+    ramp = ((neutral[:, 1] - bottom) / (top - bottom)).clamp(0, 1)
+    return ramp * ramp * (3 - 2 * ramp)
+
+
+def torso_pose(rotation: torch.Tensor, translation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The still torso of a clip: chordal mean (3, 3) of the head rotations (F, 3, 3) and the mean
+    (3,) of the translations (F, 3).
+
+    Monocular head clips (selfies, talking heads) move the head far more than the shoulders, so
+    one pose per clip stands for the torso.
+    """
+    u, _, vt = torch.linalg.svd(rotation.mean(0))
+    mean = u @ vt
+    if torch.det(mean) < 0:
+        mean = u @ torch.diag(torch.tensor([1.0, 1.0, -1.0], device=u.device)) @ vt
+    return mean, translation.mean(0)
+
+
 class PersonalisedHead(nn.Module):
     """The head model with one identity and learnable personal corrections.
 
@@ -42,7 +69,7 @@ class PersonalisedHead(nn.Module):
         model: the head model. identity: (I,) tracked identity coefficients.
     """
 
-    def __init__(self, model: HeadModel, identity: np.ndarray):
+    def __init__(self, model: HeadModel, identity: np.ndarray, neck: tuple[float, float] | None = None):
         super().__init__()
         identity = torch.as_tensor(identity, dtype=torch.float32)
         shape = model.shape
@@ -50,6 +77,8 @@ class PersonalisedHead(nn.Module):
             "i,ivd->vd", identity, torch.from_numpy(shape.identity_basis)
         )
         self.register_buffer("neutral", neutral)
+        head_weight = torch.ones(len(neutral)) if neck is None else neck_weights(neutral, *neck)
+        self.register_buffer("head_weight", head_weight)
         self.register_buffer("expression_basis", torch.from_numpy(shape.expression_basis).clone())
         self.delta_expression_basis = nn.Parameter(torch.zeros_like(self.expression_basis))
         self.delta_neutral = nn.Parameter(torch.zeros_like(neutral))
@@ -89,9 +118,16 @@ class PersonalisedHead(nn.Module):
         gaze: torch.Tensor | None,
         rotation: torch.Tensor,
         translation: torch.Tensor,
+        torso: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """(B, V, 3) camera-space vertices: rotation (B, 3, 3), translation (B, 3)."""
-        return self.canonical(expression, gaze) @ rotation.transpose(-1, -2) + translation[:, None, :]
+        """(B, V, 3) camera-space vertices: rotation (B, 3, 3), translation (B, 3); the neck
+        blended towards ``torso`` = (rotation (3, 3), translation (3,)) when given."""
+        canonical = self.canonical(expression, gaze)
+        posed = canonical @ rotation.transpose(-1, -2) + translation[:, None, :]
+        if torso is None:
+            return posed
+        still = canonical @ torso[0].T + torso[1]
+        return still + self.head_weight[:, None] * (posed - still)
 
     def smoothness(self) -> torch.Tensor:
         """Mean squared uniform Laplacian of the neutral correction dV0.

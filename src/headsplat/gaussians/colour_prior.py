@@ -15,23 +15,36 @@ from __future__ import annotations
 import torch
 
 
+def neighbourhood_sums(
+    values: torch.Tensor, triangle: torch.Tensor, triangles: torch.Tensor, n_vertices: int
+) -> torch.Tensor:
+    """(N, C) sums of ``values`` (N, C) over the Gaussians bound near each Gaussian's triangle.
+
+    "Near" is the triangles sharing a vertex with it, weighted by the number of shared vertices
+    (its own triangle three times): sums are pooled triangle -> vertices -> triangle with two
+    scatter-adds and a gather, no sparse matrix.
+
+    Args:
+        triangle: (N,) binding triangles. triangles: (T, 3) vertex indices.
+    """
+    per_triangle = torch.zeros(len(triangles), values.shape[1], device=values.device)
+    per_triangle.index_add_(0, triangle, values)
+    per_vertex = torch.zeros(n_vertices, values.shape[1], device=values.device)
+    per_vertex.index_add_(0, triangles.reshape(-1), per_triangle.repeat_interleave(3, dim=0))
+    return per_vertex[triangles[triangle]].sum(1)
+
+
 def neighbourhood_colours(
     colours: torch.Tensor, triangle: torch.Tensor, triangles: torch.Tensor, n_vertices: int
 ):
-    """(N, 3) mean colour of the Gaussians bound near each Gaussian's triangle (no gradient).
-
-    "Near" is the triangles sharing a vertex with it, weighted by the number of shared vertices
-    (its own triangle three times): Gaussian sums are pooled triangle -> vertices -> triangle with
-    two scatter-adds and a gather, no sparse matrix.
+    """(N, 3) mean colour of the Gaussians bound near each Gaussian's triangle (no gradient;
+    "near" as in :func:`neighbourhood_sums`).
 
     Args:
         colours: (N, 3). triangle: (N,) binding triangles. triangles: (T, 3) vertex indices.
     """
     values = torch.cat([colours.detach(), torch.ones_like(colours[:, :1])], dim=1)
-    per_triangle = torch.zeros(len(triangles), 4, device=colours.device).index_add_(0, triangle, values)
-    per_vertex = torch.zeros(n_vertices, 4, device=colours.device)
-    per_vertex.index_add_(0, triangles.reshape(-1), per_triangle.repeat_interleave(3, dim=0))
-    pooled = per_vertex[triangles[triangle]].sum(1)
+    pooled = neighbourhood_sums(values, triangle, triangles, n_vertices)
     return pooled[:, :3] / pooled[:, 3:]
 
 
