@@ -54,10 +54,32 @@ def test_run_folder_errors(trained_run, tmp_path, capsys):
     run, _ = trained_run
     config = json.loads((run / "config.json").read_text())
     assert config["steps"] == 8 and config["size"] == 32
+    assert config["still_torso"] and config["complete_unseen"]  # the defaults
     assert main(["train", config["subject"], "-o", str(run), "--steps", "8"]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(["export", str(tmp_path), "--ply", str(tmp_path / "x.ply")]) == 2
     assert "not a headsplat run folder" in capsys.readouterr().err
+
+
+def test_train_flags_switch_off_the_still_torso_and_the_completion(trained_run, tmp_path, monkeypatch):
+    run, model = trained_run
+    monkeypatch.setattr("headsplat.train.load_head_model", lambda path=None: model)
+    subject = json.loads((run / "config.json").read_text())["subject"]
+    args = [
+        "train",
+        subject,
+        "-o",
+        str(tmp_path / "run"),
+        "--steps",
+        "2",
+        "--size",
+        "32",
+        "--texels-per-cm",
+        "0.5",
+    ]
+    assert main([*args, "--moving-torso", "--no-completion"]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert not config["still_torso"] and not config["complete_unseen"]
 
 
 def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, monkeypatch, capsys):

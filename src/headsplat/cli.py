@@ -32,6 +32,8 @@ def _train(args: argparse.Namespace) -> None:
     for name in ("size", "steps", "texels_per_cm"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
+    config.still_torso = not args.moving_torso
+    config.complete_unseen = not args.no_completion
     train_run(
         args.subject, args.output, config, resume=args.resume, overwrite=args.overwrite, steps=args.steps
     )
@@ -128,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--strategy", default="sampling", choices=("sampling", "threshold", "fixed"))
     tr.add_argument("--texels-per-cm", type=float, help="initial UV sampling density (default: the preset's)")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--moving-torso",
+        action="store_true",
+        help="the shoulders move with the head (default: the neck bends to one still torso pose)",
+    )
+    tr.add_argument(
+        "--no-completion", action="store_true", help="keep the unseen Gaussians as trained (no completion)"
+    )
     tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     tr.add_argument("--overwrite", action="store_true", help="restart an existing run from scratch")
     tr.set_defaults(run=_train)
