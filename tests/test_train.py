@@ -17,12 +17,12 @@ from headsplat.track.fit import MODEL_TO_OPENCV
 from headsplat.track.rotation import axis_angle_to_matrix
 from headsplat.train import (
     PRESETS,
-    AvatarState,
     TrainConfig,
     Trainer,
     evaluate_psnr,
     load_avatar,
     load_training_data,
+    new_state,
     train,
     train_run,
 )
@@ -119,7 +119,7 @@ def test_completion_closes_the_unseen_back_of_the_head_and_leaves_the_frames_alo
     see-through, as Adam's drift does in training: completion must close it again, and leave the
     training renders as they were."""
     config = TrainConfig(size=SIZE, texels_per_cm=0.8, background=0.0)
-    state = AvatarState(ict_model, load_subject(synthetic_subject), config)
+    state = new_state(ict_model, load_subject(synthetic_subject), config)
     data = load_training_data(state_subject := load_subject(synthetic_subject), SIZE)
     train_frames, _ = state_subject.split()
     back = torch.from_numpy(ict_model.material_triangles("M_BackHead"))

@@ -41,7 +41,7 @@ def export_avatar_ply(state, path: str | os.PathLike) -> int:
     """Write the avatar at neutral expression, straight gaze, in model space (cm, y up, z forward).
 
     Args:
-        state: a trained :class:`headsplat.train.AvatarState`.
+        state: a trained :class:`headsplat.avatar_state.AvatarState`.
 
     Returns:
         The number of Gaussians written.
