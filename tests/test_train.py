@@ -1,5 +1,7 @@
 """Training end to end on a synthetic subject: a shaded render of the ICT head with known tracking."""
 
+from dataclasses import asdict
+
 import cv2
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from headsplat.train import (
     PRESETS,
     TrainConfig,
     Trainer,
+    config_from_dict,
     evaluate_psnr,
     load_avatar,
     load_training_data,
@@ -145,6 +148,14 @@ def test_completion_closes_the_unseen_back_of_the_head_and_leaves_the_frames_alo
     assert abs(evaluate_psnr(state, data, train_frames, config.background) - psnr_before) < 0.05
     # Closed, with the blue of the seen back-head around it (measured: 0.44 before, 0.0 after).
     assert _red_share_from_behind(state, data, ict_model) < 0.1
+
+
+def test_a_saved_config_reads_back_and_older_runs_keep_their_rigid_neck():
+    config = TrainConfig(steps=7, strategy=StrategyConfig(name="fixed"))
+    assert config_from_dict(asdict(config)) == config
+    older = asdict(config)
+    del older["still_torso"], older["complete_unseen"]
+    assert not config_from_dict(older).still_torso and not config_from_dict(older).complete_unseen
 
 
 def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, ict_model):

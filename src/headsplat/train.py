@@ -351,8 +351,13 @@ class Trainer:
         self.step, self.seconds = meta["step"], meta["seconds"]
 
 
+SETTINGS_BEFORE_THEY_EXISTED = {"still_torso": False, "complete_unseen": False}
+"""How runs saved before these settings existed were trained (so they evaluate as trained)."""
+
+
 def config_from_dict(values: dict) -> TrainConfig:
     """The inverse of ``dataclasses.asdict`` for :class:`TrainConfig`."""
+    values = {**SETTINGS_BEFORE_THEY_EXISTED, **values}
     return TrainConfig(**{**values, "strategy": StrategyConfig(**values["strategy"])})
 
 
