@@ -85,6 +85,22 @@ def test_resume_after_a_kill_continues_exactly(synthetic_subject, ict_model, tmp
         assert torch.allclose(resumed.tensors()[name].float(), value.float(), atol=1e-6), name
 
 
+def test_the_mask_term_is_the_l1_between_alpha_and_mask(synthetic_subject, ict_model):
+    """Its effect (no background-coloured Gaussians at the silhouette, so a clean back of the
+    head after completion) is measured by benchmarks/quality.py and the orbit; here, its value."""
+    totals = {}
+    for weight in (0.0, 0.5):
+        config = TrainConfig(size=SIZE, texels_per_cm=0.8, mask_weight=weight)
+        trainer = Trainer(synthetic_subject, config, model=ict_model)
+        totals[weight], parts, out, _ = trainer.loss(3)
+        assert ("mask" in parts) == (weight > 0)
+    mask = trainer.data.masks[3].float().reshape(out.alpha.shape) / 255
+    expected = (out.alpha - mask).abs().mean()
+    assert expected > 0.01  # the untrained Gaussians do not match the silhouette yet
+    assert torch.isclose(parts["mask"], expected)
+    assert torch.isclose(totals[0.5] - totals[0.0], 0.5 * expected, rtol=1e-4)
+
+
 def test_an_lpips_term_joins_the_loss_from_its_start_step(synthetic_subject, ict_model):
     config = TrainConfig(
         size=SIZE,
@@ -150,12 +166,18 @@ def test_completion_closes_the_unseen_back_of_the_head_and_leaves_the_frames_alo
     assert _red_share_from_behind(state, data, ict_model) < 0.1
 
 
-def test_a_saved_config_reads_back_and_older_runs_keep_their_rigid_neck():
+def test_a_saved_config_reads_back_and_older_runs_load_as_they_were_trained():
     config = TrainConfig(steps=7, strategy=StrategyConfig(name="fixed"))
     assert config_from_dict(asdict(config)) == config
     older = asdict(config)
-    del older["still_torso"], older["complete_unseen"]
-    assert not config_from_dict(older).still_torso and not config_from_dict(older).complete_unseen
+    del older["still_torso"], older["complete_unseen"], older["mask_weight"]
+    assert config_from_dict(older) == TrainConfig(
+        steps=7,
+        strategy=StrategyConfig(name="fixed"),
+        still_torso=False,
+        complete_unseen=False,
+        mask_weight=0.0,
+    )
 
 
 def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, ict_model):
