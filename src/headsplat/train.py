@@ -3,7 +3,9 @@
 Gaussians start as uniform UV samples and are densified and pruned by a strategy
 (:mod:`headsplat.strategy`: FATE's ``sampling`` by default, ``threshold`` or ``fixed``).
 Loss: L1 + ssim_weight (1 - SSIM) on frames composited onto the background with the subject's
-masks, plus the scale-ratio regulariser (PhysGaussian) and the personal-correction regularisers.
+masks, mask_weight |alpha - mask|, the scale-ratio regulariser (PhysGaussian), the colour prior
+and the personal-correction regularisers. After the last step the unseen head is completed
+(:mod:`headsplat.gaussians.completion`).
 """
 
 from __future__ import annotations
