@@ -137,9 +137,13 @@ class TrainingData:
     def to(self, device: str | torch.device) -> TrainingData:
         return TrainingData(self.subject, self.images.to(device), self.masks.to(device), self.K.to(device))
 
+    def alpha(self, f: int) -> torch.Tensor:
+        """(S, S, 1) float mask of frame f in [0, 1]."""
+        return self.masks[f].float()[..., None] / 255
+
     def target(self, f: int, background: float) -> torch.Tensor:
         """(S, S, 3) float frame f composited onto the background with its mask."""
-        alpha = self.masks[f].float()[..., None] / 255
+        alpha = self.alpha(f)
         return self.images[f].float() / 255 * alpha + background * (1 - alpha)
 
 
@@ -267,15 +271,12 @@ class Trainer:
             len(state.head.neutral),
         )
         parts["laplacian"] = state.head.smoothness()
-        if c.mask_weight > 0:
-            mask = self.data.masks[f].to(out.alpha).reshape(out.alpha.shape) / 255
-            parts["mask"] = (out.alpha - mask).abs().mean()
-            total_mask = c.mask_weight * parts["mask"]
-        else:
-            total_mask = 0.0
         total = parts["l1"] + c.ssim_weight * parts["dssim"] + c.scale_ratio_weight * parts["scale_ratio"]
         total = total + c.colour_smoothness_weight * parts["colour_smoothness"]
-        total = total + c.laplacian_weight * parts["laplacian"] + total_mask
+        total = total + c.laplacian_weight * parts["laplacian"]
+        if c.mask_weight > 0:
+            parts["mask"] = (out.alpha - self.data.alpha(f).reshape(out.alpha.shape)).abs().mean()
+            total = total + c.mask_weight * parts["mask"]
         if self.lpips is not None and self.step >= c.lpips_start:
             parts["lpips"] = self.lpips(out.image, target).mean()
             total = total + c.lpips_weight * parts["lpips"]
@@ -327,7 +328,7 @@ class Trainer:
     def complete_unseen(self) -> dict[str, int]:
         """Complete the unseen head (:meth:`AvatarState.complete_unseen`) from up to
         :data:`COMPLETION_FRAMES` training frames spread over the clip."""
-        train, _ = self.subject.split()
+        train = self.train_frames
         frames = train[np.linspace(0, len(train) - 1, min(COMPLETION_FRAMES, len(train))).round().astype(int)]
         return self.state.complete_unseen(frames, self.data.K, self.config.size, self.gaussian_optimizer)
 

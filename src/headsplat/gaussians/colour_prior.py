@@ -27,11 +27,18 @@ def neighbourhood_sums(
     Args:
         triangle: (N,) binding triangles. triangles: (T, 3) vertex indices.
     """
+    return vertex_sums(values, triangle, triangles, n_vertices)[triangles[triangle]].sum(1)
+
+
+def vertex_sums(
+    values: torch.Tensor, triangle: torch.Tensor, triangles: torch.Tensor, n_vertices: int
+) -> torch.Tensor:
+    """(V, C) for each vertex, the sum of ``values`` (N, C) of the Gaussians bound to the
+    triangles around it. triangle: (N,) binding triangles; triangles: (T, 3)."""
     per_triangle = torch.zeros(len(triangles), values.shape[1], device=values.device)
     per_triangle.index_add_(0, triangle, values)
     per_vertex = torch.zeros(n_vertices, values.shape[1], device=values.device)
-    per_vertex.index_add_(0, triangles.reshape(-1), per_triangle.repeat_interleave(3, dim=0))
-    return per_vertex[triangles[triangle]].sum(1)
+    return per_vertex.index_add_(0, triangles.reshape(-1), per_triangle.repeat_interleave(3, dim=0))
 
 
 def neighbourhood_colours(
