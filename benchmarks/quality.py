@@ -5,7 +5,8 @@
 
 Preprocesses each clip (or reuses ``OUT/subjects/CLIP``), trains every requested strategy with
 ``--preset`` (cpu: 256 px on this machine's cores; gpu: 512 px on CUDA), evaluates the test frames
-(the last 20 %) and prints PSNR / SSIM / LPIPS, the Gaussian count and the training minutes. Every
+(the last 20 %) and prints PSNR / SSIM / LPIPS after refining the test frames' tracking and from the
+tracking as it is (:mod:`headsplat.refine`), the Gaussian count and the training minutes. Every
 stage runs as the ``headsplat`` command a user would type, in a child process. Needs ../shared
 (videos and the ICT model).
 """
@@ -49,6 +50,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, help="default: the preset's (cpu 256, gpu 512)")
     parser.add_argument("--out", type=Path, default=Path("quality"), help="subjects and runs go here")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep runs already in OUT (finish them if interrupted)"
+    )
     args = parser.parse_args()
     runs = DEFAULT_RUNS
     if args.clips or args.strategies:
@@ -59,23 +63,35 @@ def main() -> None:
     env.setdefault("HEADSPLAT_ICT_MODEL", str(SHARED / "ict_facekit" / "ict_facekit_light.npz"))
     videos = {p.stem: p for p in SHARED.glob("*_clips/*.mp4")}
     rows = []
-    print("| clip | strategy | PSNR | SSIM | LPIPS | Gaussians | train min | steps |", flush=True)
-    print("|---|---|---|---|---|---|---|---|", flush=True)
+    header = "clip | strategy | PSNR | SSIM | LPIPS | tracked: PSNR | SSIM | LPIPS | Gaussians"
+    header += " | train min | refine min"
+    print(f"| {header} |", flush=True)
+    print("|---" * (header.count("|") + 1) + "|", flush=True)
     for clip, strategy in runs:
         subject = args.out / "subjects" / clip
         if not (subject / "meta.json").is_file():
             _headsplat("preprocess", str(videos[clip]), "-o", str(subject), "--overwrite", env=env)
         run = args.out / "runs" / f"{clip}-{strategy}-{args.preset}"
         overrides = [f"--{k}={v}" for k, v in (("steps", args.steps), ("size", args.size)) if v is not None]
-        _headsplat("train", str(subject), "-o", str(run), "--strategy", strategy, "--preset", args.preset,
-                   *overrides, "--overwrite", env=env)  # fmt: skip
+        if args.reuse and (run / "checkpoints").is_dir():
+            _headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
+        else:
+            _headsplat("train", str(subject), "-o", str(run), "--strategy", strategy, "--preset", args.preset,
+                       *overrides, "--overwrite", env=env)  # fmt: skip
         _headsplat("eval", str(run), env=env)
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
         rows.append(
             {"clip": clip, "strategy": strategy, **{k: v for k, v in metrics.items() if k != "per_frame"}}
         )
-        scores = [f"{metrics['psnr']:.2f}", f"{metrics['ssim']:.4f}", f"{metrics['lpips']:.4f}"]
-        cost = [str(metrics["gaussians"]), f"{metrics['training_minutes']:.1f}", str(metrics["steps"])]
+        scores = [
+            f"{scores['psnr']:.2f} | {scores['ssim']:.4f} | {scores['lpips']:.4f}"
+            for scores in (metrics, metrics["tracked"])
+        ]
+        cost = [
+            str(metrics["gaussians"]),
+            f"{metrics['training_minutes']:.1f}",
+            f"{metrics['refine_minutes']:.1f}",
+        ]
         cells = [clip, strategy, *scores, *cost]
         print("| " + " | ".join(cells) + " |", flush=True)
     if args.json:

@@ -17,3 +17,11 @@ def ict_model(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HEADSPLAT_CACHE", str(tmp_path_factory.mktemp("cache")))
         return load_head_model(path)
+
+
+@pytest.fixture(scope="session")
+def synthetic_subject(tmp_path_factory, ict_model):
+    """A 64 px subject of the ICT head turning (:func:`tests.synthetic_subject.write_synthetic_subject`)."""
+    from tests.synthetic_subject import write_synthetic_subject
+
+    return write_synthetic_subject(tmp_path_factory.mktemp("subject") / "synthetic", ict_model, 64)

@@ -96,6 +96,13 @@ def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, monkeypatch, 
     assert len(metrics["per_frame"]["psnr"]) == 2
     frames = list(iter_mp4(run / "eval" / "side_by_side.mp4"))
     assert len(frames) == 2 and frames[0].shape == (32, 96, 3)
+    # The headline scores are after refining the test frames' tracking; the tracked ones beside.
+    assert metrics["protocol"] == "refined (20 steps per frame)" and metrics["refine_minutes"] > 0
+    assert metrics["psnr"] > metrics["tracked"]["psnr"]
+    assert main(["eval", str(run), "--refine-steps", "0", "--no-video"]) == 0
+    tracked = json.loads((run / "eval" / "metrics.json").read_text())
+    assert tracked["protocol"] == "tracked" and tracked["refine_minutes"] == 0
+    assert tracked["psnr"] == tracked["tracked"]["psnr"] == metrics["tracked"]["psnr"]
 
 
 def test_orbit_video_turns_the_head(trained_run, monkeypatch):

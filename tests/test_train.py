@@ -29,14 +29,9 @@ from headsplat.train import (
     train,
     train_run,
 )
-from tests.synthetic_subject import write_synthetic_subject
 
 SIZE = 64
-
-
-@pytest.fixture(scope="module")
-def synthetic_subject(tmp_path_factory, ict_model):
-    return write_synthetic_subject(tmp_path_factory.mktemp("subject") / "synthetic", ict_model, SIZE)
+"""The side of the shared synthetic subject (conftest)."""
 
 
 def test_a_tiny_avatar_learns_the_held_out_frames(synthetic_subject, ict_model):
