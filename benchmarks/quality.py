@@ -84,8 +84,8 @@ def main() -> None:
             {"clip": clip, "strategy": strategy, **{k: v for k, v in metrics.items() if k != "per_frame"}}
         )
         scores = [
-            f"{scores['psnr']:.2f} | {scores['ssim']:.4f} | {scores['lpips']:.4f}"
-            for scores in (metrics, metrics["tracked"])
+            f"{protocol['psnr']:.2f} | {protocol['ssim']:.4f} | {protocol['lpips']:.4f}"
+            for protocol in (metrics, metrics["tracked"])  # refined, then tracked
         ]
         cost = [
             str(metrics["gaussians"]),

@@ -1,11 +1,11 @@
 """Test-time tracking refinement: fit held-out frames' pose and expression to their images with the
 avatar frozen.
 
-Landmark tracking leaves each frame about a degree of head rotation, a millimetre of translation
-and expressions the landmarks cannot pin (brows, cheeks); the avatar renders those errors as
-silhouettes a few pixels off and features in the wrong place, which held-out metrics then charge to
-the avatar. IMavatar and PointAvatar therefore evaluate after optimising the test frames' pose and
-expression against the test images with the trained avatar frozen (PointAvatar's
+Landmark tracking leaves each frame about a degree of head rotation, a millimetre or two of
+translation and expressions the landmarks cannot pin (brows, cheeks); the avatar renders those
+errors as silhouettes a few pixels off and features in the wrong place, which held-out metrics
+then charge to the avatar. IMavatar and PointAvatar therefore evaluate after optimising the test
+frames' pose and expression against the test images with the trained avatar frozen (PointAvatar's
 ``scripts/test.py``: "only used for calculating metrics"). This module does the same through the
 avatar's own per-frame corrections (:class:`headsplat.deform.head.FrameCorrections`): only the
 rows of the refined frames change; Gaussians and head corrections stay as trained.
