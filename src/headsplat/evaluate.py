@@ -48,7 +48,8 @@ def evaluate_run(
     scores, images, render_seconds = _score(state, data, test_frames, config.background, lpips)
     tracked = {name: float(np.mean(values)) for name, values in scores.items()}
     refine_seconds = 0.0
-    if refine is not None and refine.steps > 0:
+    refined = refine is not None and refine.steps > 0
+    if refined:
         start = time.perf_counter()
         refine_tracking(
             state, test_frames, data.K, lambda f: data.target(f, config.background), config.background, refine
@@ -63,7 +64,7 @@ def evaluate_run(
     metrics = {
         "test_frames": len(test_frames),
         **{name: float(np.mean(values)) for name, values in scores.items()},
-        "protocol": f"refined ({refine.steps} steps per frame)" if refine_seconds else "tracked",
+        "protocol": f"refined ({refine.steps} steps per frame)" if refined else "tracked",
         "tracked": tracked,
         "refine_minutes": refine_seconds / 60,
         "train_psnr": train_psnr,
