@@ -43,7 +43,7 @@ def evaluate_run(
     run = Path(run)
     state, subject, config = load_avatar(run, model)
     data = load_training_data(subject, config.size).to(state.device)
-    _, test_frames = subject.split()
+    train_frames, test_frames = subject.split()
     lpips = LPIPS("alex").to(state.device)
     scores, images, render_seconds = _score(state, data, test_frames, config.background, lpips)
     tracked = {name: float(np.mean(values)) for name, values in scores.items()}
@@ -58,7 +58,6 @@ def evaluate_run(
         scores, images, _ = _score(state, data, test_frames, config.background, lpips)
     # The same metric on a tenth of the training frames: the gap to the test frames is the
     # generalisation a reader needs to judge the test numbers.
-    train_frames, _ = subject.split()
     train_psnr = evaluate_psnr(state, data, train_frames[::10], config.background)
     checkpoint = json.loads(latest_checkpoint(run / "checkpoints").read_text())
     metrics = {

@@ -13,6 +13,7 @@ rows of the refined frames change; Gaussians and head corrections stay as traine
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,7 @@ def refine_tracking(
     state: AvatarState,
     frames: np.ndarray,
     K: torch.Tensor,
-    targets,
+    targets: Callable[[int], torch.Tensor],
     background: float,
     config: RefineConfig = DEFAULT_REFINE,
 ) -> None:
