@@ -12,11 +12,12 @@ torch.set_num_threads(2)
 def ict_model(tmp_path_factory):
     """The shared ICT model, loaded once (its landmark correspondence derived into a temporary cache)."""
     from headsplat.head import load_head_model
+    from headsplat.preprocess.landmarks import detect_single_image
 
     path = require_shared()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HEADSPLAT_CACHE", str(tmp_path_factory.mktemp("cache")))
-        return load_head_model(path)
+        return load_head_model(path, detect_single_image)
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,9 @@ import cv2
 import numpy as np
 import torch
 
-from headsplat.dataset import FORMAT_VERSION, split_frames
+from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix
+from headsplat.io.subject import FORMAT_VERSION, split_frames
 from headsplat.render.mesh import rasterize_mesh, shade_lambert, vertex_normals
-from headsplat.track.fit import MODEL_TO_OPENCV
-from headsplat.track.rotation import axis_angle_to_matrix
 
 N_FRAMES = 10
 
@@ -29,7 +28,7 @@ def write_synthetic_subject(folder, model, size: int = 64):
     yaw = np.deg2rad(np.linspace(-20, 20, N_FRAMES))
     rotation = (
         axis_angle_to_matrix(torch.tensor(np.c_[np.zeros(N_FRAMES), yaw, np.zeros(N_FRAMES)]).float())
-        @ MODEL_TO_OPENCV
+        @ torch.from_numpy(MODEL_TO_OPENCV).float()
     ).numpy()
     translation = np.tile([0.0, -2.0, 75.0], (N_FRAMES, 1)).astype(np.float32)
     (folder / "frames").mkdir(parents=True)

@@ -10,8 +10,8 @@ import copy
 import sys
 from pathlib import Path
 
-from headsplat.errors import InputError
 from headsplat.head.ict import HeadModelMissingError
+from headsplat.io.errors import InputError
 
 
 def _preprocess(args: argparse.Namespace) -> None:
@@ -24,7 +24,7 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from headsplat.train import PRESETS, train_run
+    from headsplat.training.trainer import PRESETS, train_run
 
     config = copy.deepcopy(PRESETS[args.preset])
     config.seed = args.seed
@@ -40,8 +40,8 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from headsplat.evaluate import evaluate_run
-    from headsplat.refine import RefineConfig
+    from headsplat.evaluation.evaluate import evaluate_run
+    from headsplat.evaluation.refine import RefineConfig
 
     refine = RefineConfig() if args.refine_steps is None else RefineConfig(steps=args.refine_steps)
     metrics = evaluate_run(args.run_folder, video=not args.no_video, refine=refine)
@@ -55,8 +55,8 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _render(args: argparse.Namespace) -> None:
-    from headsplat.orbit import render_orbit
-    from headsplat.train import load_avatar
+    from headsplat.apps.orbit import render_orbit
+    from headsplat.training.trainer import load_avatar
 
     if not args.orbit:
         raise InputError("headsplat render: say what to render (--orbit).")
@@ -67,8 +67,8 @@ def _render(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from headsplat.export.ply import export_avatar_ply
-    from headsplat.train import load_avatar
+    from headsplat.apps.export.ply import export_avatar_ply
+    from headsplat.training.trainer import load_avatar
 
     # On the CPU wherever the run was trained: renders and exports are cheap, and the CPU
     # rasterizer is always installed.
@@ -79,15 +79,17 @@ def _export(args: argparse.Namespace) -> None:
 
 def _model_import(args: argparse.Namespace) -> None:
     from headsplat.head.ict_import import import_model
+    from headsplat.preprocess.landmarks import detect_single_image
 
-    path = import_model(Path(args.path), Path(args.output) if args.output else None)
+    path = import_model(Path(args.path), Path(args.output) if args.output else None, detect_single_image)
     print(f"head model written to {path}")
 
 
 def _model_download(args: argparse.Namespace) -> None:
     from headsplat.head.ict_import import download_model
+    from headsplat.preprocess.landmarks import detect_single_image
 
-    path = download_model(Path(args.output) if args.output else None)
+    path = download_model(Path(args.output) if args.output else None, detect_single_image)
     print(f"head model written to {path}")
 
 

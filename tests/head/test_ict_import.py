@@ -6,9 +6,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from headsplat.errors import InputError
 from headsplat.head.ict import model_from_arrays
 from headsplat.head.ict_import import convert_facexmodel, download_model, read_obj_mesh, verify_ict
+from headsplat.io.errors import InputError
 
 # A unit quad and a triangle, two materials, UV indices that differ from vertex indices.
 NEUTRAL = """# test mesh
@@ -115,10 +115,10 @@ def test_download_verifies_before_writing(facexmodel, tmp_path):
             zipped.write(path, f"ICT-FaceKit-test/FaceXModel/{path.name}")
     output = tmp_path / "model.npz"
     with pytest.raises(InputError, match="sha256"):
-        download_model(output, url=archive.as_uri())
+        download_model(output, None, url=archive.as_uri())
     assert not output.exists()
     with pytest.raises(InputError, match="Offline"):
-        download_model(output, url=(tmp_path / "absent.zip").as_uri())
+        download_model(output, None, url=(tmp_path / "absent.zip").as_uri())
     assert list(tmp_path.glob("*.npz")) == []
 
 

@@ -44,16 +44,17 @@ def model_path():
 def head_model(model_path, head_cache):
     """The shared ICT model with its landmark correspondence, derived once into the private cache."""
     from headsplat.head import load_head_model
+    from headsplat.preprocess.landmarks import detect_single_image
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HEADSPLAT_CACHE", str(head_cache))
-        return load_head_model(model_path)
+        return load_head_model(model_path, detect_single_image)
 
 
 @pytest.fixture(scope="session")
 def d18_source() -> np.ndarray:
     """The first 24 frames of d18.mp4 (480x480, one frontal face), RGB."""
-    from headsplat.video import iter_mp4
+    from headsplat.io.video import iter_mp4
 
     frames = np.stack(list(islice(iter_mp4(require_shared(D18)), 24)))
     assert frames.shape == (24, 480, 480, 3)

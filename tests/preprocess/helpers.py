@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from headsplat.io.video import write_mp4
 from headsplat.preprocess.pipeline import PreprocessConfig
 from headsplat.track.fit import FitConfig
-from headsplat.video import write_mp4
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ICT_NPZ = SHARED_DATA / "ict_facekit" / "ict_facekit_light.npz"

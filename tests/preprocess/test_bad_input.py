@@ -17,8 +17,8 @@ import pytest
 
 import headsplat.preprocess.pipeline as pipeline
 from headsplat.cli import main
-from headsplat.dataset import load_subject
-from headsplat.errors import InputError
+from headsplat.io.errors import InputError
+from headsplat.io.subject import load_subject
 from headsplat.preprocess.crop import Crop
 from headsplat.preprocess.landmarks import FaceLandmarker
 from headsplat.preprocess.pipeline import preprocess

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from headsplat.dataset import FORMAT_VERSION, load_subject
+from headsplat.io.subject import FORMAT_VERSION, load_subject
+from headsplat.io.video import iter_mp4, read_clip
 from headsplat.preprocess.crop import Crop
 from headsplat.preprocess.landmarks import person_segmenter
 from headsplat.preprocess.pipeline import preprocess
 from headsplat.preprocess.qa import neck_rim_vertices
 from headsplat.render.mesh import project_points
-from headsplat.video import iter_mp4, read_clip
 
 from .helpers import fast_config, leftovers, read_png, resized, short_fit, write_clip
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from headsplat.gaussians.store import count, make_optimizer
+from headsplat.avatar.gaussians.store import count, make_optimizer
 from headsplat.render.api import RasterInfo
 from headsplat.strategy import StrategyConfig, make_strategy
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix, rotation_angle_deg
 from headsplat.head import SurfacePoints
-from headsplat.track.fit import MODEL_TO_OPENCV, FitConfig, fit_landmarks
-from headsplat.track.rotation import axis_angle_to_matrix, rotation_angle_deg
+from headsplat.track.fit import FitConfig, fit_landmarks
 from tests.shared_data import require_shared
 
 SIZE = 512
@@ -40,7 +40,7 @@ def _synthetic(model, n_frames: int, seed: int):
     yaw_pitch_roll = np.deg2rad(np.array([35.0, 12.0, 8.0])) * np.sin(2 * np.pi * time + np.array([0, 1, 2]))
     rotation = (
         axis_angle_to_matrix(torch.tensor(yaw_pitch_roll[:, [1, 0, 2]], dtype=torch.float32))
-        @ MODEL_TO_OPENCV
+        @ torch.from_numpy(MODEL_TO_OPENCV).float()
     )
     translation = torch.tensor(
         np.c_[3 * np.sin(3 * time), 2 * np.cos(2 * time), 55 + 5 * time], dtype=torch.float32

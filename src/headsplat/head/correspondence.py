@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from headsplat.head.model import MODEL_TO_OPENCV, HeadModel, SurfacePoints
+from headsplat.geometry import MODEL_TO_OPENCV
+from headsplat.head.model import HeadModel, SurfacePoints
 from headsplat.render.mesh import MeshRaster, rasterize_mesh, shade_lambert, vertex_normals
 
 IRIS_LANDMARKS = np.arange(468, 478)

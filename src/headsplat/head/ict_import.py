@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from headsplat.atomic import atomic_write
-from headsplat.errors import InputError
 from headsplat.head.ict import default_model_path, model_from_arrays
+from headsplat.io.atomic import atomic_write
+from headsplat.io.errors import InputError
 
 ICT_COMMIT = "da5f95a607f5e6b37755b38d3385d7f2853732e5"
 ICT_ARCHIVE_URL = f"https://github.com/ICT-VGL/ICT-FaceKit/archive/{ICT_COMMIT}.zip"
@@ -185,12 +185,11 @@ def verify_ict(folder: Path, arrays: dict[str, np.ndarray]) -> None:
             )
 
 
-def _write_model(arrays: dict[str, np.ndarray], output: Path) -> Path:
-    """Derive the landmark correspondence, then write the .npz atomically."""
+def _write_model(arrays: dict[str, np.ndarray], output: Path, detector) -> Path:
+    """Derive the landmark correspondence with ``detector``, then write the .npz atomically."""
     from headsplat.head.correspondence import derive_landmark_correspondence
-    from headsplat.preprocess.landmarks import detect_single_image
 
-    landmarks = derive_landmark_correspondence(model_from_arrays(arrays), detect_single_image)
+    landmarks = derive_landmark_correspondence(model_from_arrays(arrays), detector)
     arrays = {
         **arrays,
         "landmark_triangles": landmarks.triangle.astype(np.int32),
@@ -200,24 +199,26 @@ def _write_model(arrays: dict[str, np.ndarray], output: Path) -> Path:
     return atomic_write(output, lambda p: np.savez(p, **arrays))
 
 
-def import_model(path: Path, output: Path | None = None) -> Path:
-    """Convert a ``FaceXModel/`` folder (or copy a model ``.npz``) to ``output`` (default: the cache)."""
+def import_model(path: Path, output: Path | None, detector) -> Path:
+    """Convert a ``FaceXModel/`` folder (or copy a model ``.npz``) to ``output`` (default: the cache),
+    with the landmark correspondence ``detector`` derives (:func:`headsplat.head.load_head_model`)."""
     output = Path(output) if output else default_model_path()
     if path.is_file() and path.suffix == ".npz":
         from headsplat.head.ict import load_ict
 
         load_ict(path)  # validates the layout
         with np.load(path) as data:
-            return _write_model(dict(data), output)
+            return _write_model(dict(data), output, detector)
     if not path.is_dir():
         raise InputError(
             f"{path}: not a folder. Give ICT-FaceKit's FaceXModel/ folder or an ict_facekit_light.npz."
         )
-    return _write_model(convert_facexmodel(path), output)
+    return _write_model(convert_facexmodel(path), output, detector)
 
 
-def download_model(output: Path | None = None, url: str | None = None) -> Path:
-    """Download the pinned ICT-FaceKit archive (MIT), verify it and convert it."""
+def download_model(output: Path | None, detector, url: str | None = None) -> Path:
+    """Download the pinned ICT-FaceKit archive (MIT), verify it and convert it (``detector`` as
+    :func:`import_model`'s)."""
     url = url or os.environ.get(URL_ENV) or ICT_ARCHIVE_URL
     print(f"downloading ICT-FaceKit ({url}, about 300 MB) ...")
     try:
@@ -240,4 +241,4 @@ def download_model(output: Path | None = None, url: str | None = None) -> Path:
                     shutil.copyfileobj(source, target)
         arrays = convert_facexmodel(folder)
         verify_ict(folder, arrays)
-        return _write_model(arrays, Path(output) if output else default_model_path())
+        return _write_model(arrays, Path(output) if output else default_model_path(), detector)

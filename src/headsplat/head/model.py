@@ -19,9 +19,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-# Model axes: x to the subject's left, y up, z forward (towards the viewer). OpenCV camera axes: x
-# right, y down, z forward. A head facing the camera has this rotation (180 degrees about x).
-MODEL_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+from headsplat.geometry import axis_angle_to_matrix
 
 
 def split_quads(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +64,6 @@ def gaze_rotation(gaze: torch.Tensor) -> torch.Tensor:
     Model axes: x to the subject's left, y up, z forward. Positive yaw turns the eye towards +x,
     positive pitch looks up.
     """
-    from headsplat.track.rotation import axis_angle_to_matrix
-
     yaw, pitch = gaze.unbind(-1)
     return axis_angle_to_matrix(torch.stack([-pitch, yaw, torch.zeros_like(yaw)], dim=-1))
 

@@ -13,15 +13,20 @@ import numpy as np
 import torch
 
 import headsplat
-from headsplat.dataset import FORMAT_VERSION, atomic_folder, check_output_folder, split_frames, write_json
-from headsplat.errors import InputError
 from headsplat.head import HeadModel, load_head_model
+from headsplat.io.errors import InputError
+from headsplat.io.subject import FORMAT_VERSION, atomic_folder, check_output_folder, split_frames, write_json
+from headsplat.io.video import ClipReader, write_mp4
 from headsplat.preprocess.crop import head_crop
-from headsplat.preprocess.landmarks import FaceLandmarker, contour_landmarks, person_segmenter
+from headsplat.preprocess.landmarks import (
+    FaceLandmarker,
+    contour_landmarks,
+    detect_single_image,
+    person_segmenter,
+)
 from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_polylines
 from headsplat.render.mesh import project_points
 from headsplat.track.fit import FitConfig, FitResult, fit_landmarks
-from headsplat.video import ClipReader, write_mp4
 
 
 @dataclass
@@ -136,7 +141,7 @@ def _write_images(folder: Path, crops: np.ndarray, masks: np.ndarray) -> None:
 def _tracking_arrays(
     fit: FitResult, detected: np.ndarray, source_frame: np.ndarray, model: HeadModel
 ) -> dict:
-    """The arrays of ``tracking.npz`` (format in :mod:`headsplat.dataset`)."""
+    """The arrays of ``tracking.npz`` (format in :mod:`headsplat.io.subject`)."""
     return {
         "K": fit.K,
         "rotation": fit.rotation,
@@ -180,7 +185,7 @@ def preprocess(
     check_output_folder(subject, overwrite)  # fail before the expensive work
     stages = _Stages()
     reader = ClipReader(video, config.max_fps, config.folder_fps)
-    model = model or stages("head_model", lambda: load_head_model(model_path))
+    model = model or stages("head_model", lambda: load_head_model(model_path, detect_single_image))
 
     # Pass 1 over the source: landmarks for the crop. Frames are not kept (long or large videos).
     first_pass, crowded, source_index, (width, height) = stages("detect", lambda: _first_pass(reader))

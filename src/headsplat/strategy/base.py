@@ -4,7 +4,7 @@ three strategies of the comparison: ``fixed`` (FlashAvatar: the UV samples, neve
 a random barycentric point) and ``threshold`` (3DGS / GaussianAvatars: clone small and split large
 Gaussians whose mean screen-space gradient passes a threshold). All prune by opacity.
 
-Every change of the Gaussian set goes through :func:`headsplat.gaussians.store.update_rows`, so
+Every change of the Gaussian set goes through :func:`headsplat.avatar.gaussians.store.update_rows`, so
 optimizer state stays aligned with the parameters.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from headsplat.gaussians.store import Params, count, reset_values, update_rows
+from headsplat.avatar.gaussians.store import Params, count, reset_values, update_rows
 from headsplat.render.api import RasterInfo
 
 STRATEGIES = ("fixed", "sampling", "threshold")

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from headsplat.head import model as head_model
+from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix
 from headsplat.head.model import LinearShape, PointRig
-from headsplat.track.rotation import axis_angle_to_matrix
 
-MODEL_TO_OPENCV = torch.from_numpy(head_model.MODEL_TO_OPENCV).float()
+_MODEL_TO_OPENCV = torch.from_numpy(MODEL_TO_OPENCV).float()
 
 
 @dataclass
@@ -135,7 +134,7 @@ def _initial_translation(mean_points: torch.Tensor, target: torch.Tensor, focal:
     spread_image = (target - target.mean(1, keepdim=True)).norm(dim=-1).mean(1)
     depth = focal * spread_model / spread_image
     offset = (target.mean(1) - centre) / focal * depth[:, None]
-    return torch.cat([offset, depth[:, None]], dim=1) - mean_points.mean(0) @ MODEL_TO_OPENCV.T
+    return torch.cat([offset, depth[:, None]], dim=1) - mean_points.mean(0) @ _MODEL_TO_OPENCV.T
 
 
 def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: FitConfig) -> FitResult:
@@ -161,7 +160,7 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
         return (x[pairs + 1] - x[pairs]).pow(2).flatten(1).sum(-1).mean() if len(pairs) else x.new_zeros(())
 
     def loss_fn(use_shape: bool, redescending: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        R = axis_angle_to_matrix(rot) @ MODEL_TO_OPENCV
+        R = axis_angle_to_matrix(rot) @ _MODEL_TO_OPENCV
         points = rig.evaluate(identity, expression, gaze) if use_shape else mean_points.expand(F, L, 3)
         projected = _project(points @ R.transpose(-1, -2) + trans[:, None, :], log_focal.exp(), centre)
         sq = ((projected - target) ** 2).sum(-1)
@@ -209,7 +208,7 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
     with torch.no_grad():
         _, projected = loss_fn(True)
         error = (projected - target).norm(dim=-1).mean(-1)
-        R = axis_angle_to_matrix(rot) @ MODEL_TO_OPENCV
+        R = axis_angle_to_matrix(rot) @ _MODEL_TO_OPENCV
     focal = float(log_focal.exp())
     K = np.array([[focal, 0, image_size / 2], [0, focal, image_size / 2], [0, 0, 1]], dtype=np.float32)
     return FitResult(

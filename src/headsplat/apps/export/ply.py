@@ -1,0 +1,58 @@
+"""The standard 3D Gaussian Splatting .ply (Kerbl et al. 2023), as SuperSplat, Spark, viser and
+the original viewers read it: binary little-endian vertices with x, y, z, nx, ny, nz (zeros),
+f_dc_0..2 (degree-0 SH), opacity (logit), scale_0..2 (log), rot_0..3 (quaternion, w first).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from headsplat.avatar.gaussians.attributes import world_gaussians
+from headsplat.io.atomic import atomic_write
+
+FIELDS = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
+          "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3")  # fmt: skip
+
+
+def write_ply(
+    path: str | os.PathLike,
+    means: np.ndarray,
+    sh0: np.ndarray,
+    opacity_logit: np.ndarray,
+    log_scales: np.ndarray,
+    quats: np.ndarray,
+) -> None:
+    """Write N Gaussians (means (N,3), sh0 (N,3), opacity_logit (N,), log_scales (N,3), quats (N,4))
+    atomically (temporary name, renamed when complete)."""
+    n = len(means)
+    columns = [means, np.zeros((n, 3)), sh0, np.reshape(opacity_logit, (n, 1)), log_scales, quats]
+    data = np.concatenate([np.asarray(c, dtype=np.float32).reshape(n, -1) for c in columns], axis=1)
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
+    header += [f"property float {name}" for name in FIELDS] + ["end_header"]
+    payload = ("\n".join(header) + "\n").encode("ascii") + data.astype("<f4").tobytes()
+    atomic_write(path, lambda p: p.write_bytes(payload))
+
+
+@torch.no_grad()
+def export_avatar_ply(state, path: str | os.PathLike) -> int:
+    """Write the avatar at neutral expression, straight gaze, in model space (cm, y up, z forward).
+
+    Args:
+        state: a trained :class:`headsplat.avatar.state.AvatarState`.
+
+    Returns:
+        The number of Gaussians written.
+    """
+    means, quats, scales, _, _ = world_gaussians(state.params, state.neutral_vertices(), state.head.triangles)
+    write_ply(
+        path,
+        means.numpy(),
+        state.params["sh0"].numpy(),
+        state.params["opacity"][:, 0].numpy(),
+        torch.log(scales).numpy(),
+        quats.numpy(),
+    )
+    return len(means)

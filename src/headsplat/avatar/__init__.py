@@ -1,0 +1,1 @@
+"""The avatar: Gaussians bound to a personalised head mesh, and what deforms them."""

@@ -1,0 +1,1 @@
+"""Image metrics, held-out evaluation and test-time tracking refinement."""

@@ -1,0 +1,145 @@
+"""Rotations, quaternions and axis conventions: pure functions, batched over leading dimensions.
+
+Used by the head model, the tracker, the avatar and its apps alike (nothing here depends on them).
+Quaternions are (w, x, y, z).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+MODEL_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+"""Model axes: x to the subject's left, y up, z forward (towards the viewer). OpenCV camera axes: x
+right, y down, z forward. A head facing the camera has this rotation (180 degrees about x)."""
+
+
+def skew(v: torch.Tensor) -> torch.Tensor:
+    """(..., 3) vectors -> (..., 3, 3) cross-product matrices."""
+    zero = torch.zeros_like(v[..., 0])
+    x, y, z = v.unbind(-1)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*v.shape[:-1], 3, 3)
+
+
+def axis_angle_to_matrix(r: torch.Tensor) -> torch.Tensor:
+    """Rodrigues' formula: (..., 3) axis * angle -> (..., 3, 3) rotation, smooth at zero."""
+    theta2 = (r * r).sum(-1, keepdim=True)[..., None]
+    small = theta2 < 1e-8
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
+    # Taylor series near zero keeps the gradient finite at r = 0.
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / (theta * theta))
+    K = skew(r)
+    eye = torch.eye(3, dtype=r.dtype, device=r.device).expand(K.shape)
+    return eye + a * K + b * (K @ K)
+
+
+def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) rotations -> (..., 3) axis * angle (angle in [0, pi))."""
+    cos = ((R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    angle = torch.acos(cos)
+    axis = torch.stack(
+        [R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1
+    )
+    sin = torch.sin(angle)[..., None]
+    scale = torch.where(sin.abs() < 1e-6, 0.5 * torch.ones_like(sin), angle[..., None] / (2 * sin))
+    return axis * scale
+
+
+def rotation_angle_deg(R_a: torch.Tensor, R_b: torch.Tensor) -> torch.Tensor:
+    """Angle (degrees) of the relative rotation between (..., 3, 3) rotations."""
+    relative = R_a.transpose(-1, -2) @ R_b
+    cos = ((relative.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    return torch.rad2deg(torch.acos(cos))
+
+
+def quaternion_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product (..., 4) x (..., 4): the rotation ``a`` applied after ``b``."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        dim=-1,
+    )
+
+
+def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
+    """(..., 4) quaternions of any non-zero norm -> (..., 3, 3) rotations."""
+    w, x, y, z = (q / q.norm(dim=-1, keepdim=True)).unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(*q.shape[:-1], 3, 3)  # fmt: skip
+
+
+def matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) rotations -> (..., 4) unit quaternions with w >= 0.
+
+    Shepperd's method: take the largest of the four squared components to avoid dividing by a
+    small number, so it is stable for every rotation.
+    """
+    m = R
+    trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
+    candidates = torch.stack(
+        [
+            torch.stack(
+                [
+                    1 + trace,
+                    m[..., 2, 1] - m[..., 1, 2],
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] - m[..., 0, 1],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 2, 1] - m[..., 1, 2],
+                    1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
+                    m[..., 0, 1] + m[..., 1, 0],
+                    m[..., 0, 2] + m[..., 2, 0],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 0, 1] + m[..., 1, 0],
+                    1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
+                    m[..., 1, 2] + m[..., 2, 1],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[..., 1, 0] - m[..., 0, 1],
+                    m[..., 0, 2] + m[..., 2, 0],
+                    m[..., 1, 2] + m[..., 2, 1],
+                    1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2],
+                ],
+                -1,
+            ),
+        ],
+        dim=-2,
+    )  # (..., 4, 4): row k is 4 q_k q (a multiple of q)
+    diagonal = torch.stack(
+        [
+            1 + trace,
+            1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
+            1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
+            1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2],
+        ],
+        -1,
+    )
+    best = diagonal.argmax(-1)
+    q = torch.gather(candidates, -2, best[..., None, None].expand(*best.shape, 1, 4))[..., 0, :]
+    q = q / q.norm(dim=-1, keepdim=True)
+    return torch.where(q[..., :1] < 0, -q, q)

@@ -1,0 +1,1 @@
+"""Files and folders: video, the subject folder, checkpoints, atomic writes, errors, progress."""

@@ -1,0 +1,67 @@
+"""Checkpoints: tensors in safetensors, everything else in JSON, both written atomically.
+
+A checkpoint ``NAME`` is the pair ``NAME.safetensors`` + ``NAME.json``. The JSON is written last
+(after the tensors are complete and renamed), so a checkpoint counts as present only when its
+JSON exists: a run killed in the middle of writing leaves at worst an orphaned temporary file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from headsplat.io.atomic import atomic_write
+
+
+def save_checkpoint(folder: Path, name: str, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write ``folder/name.safetensors`` and ``folder/name.json``; returns the JSON path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    contiguous = {key: value.detach().contiguous().cpu() for key, value in tensors.items()}
+    atomic_write(folder / f"{name}.safetensors", lambda p: save_file(contiguous, str(p)))
+    atomic_write(folder / f"{name}.json", lambda p: p.write_text(json.dumps(meta, indent=2) + "\n"))
+    return folder / f"{name}.json"
+
+
+def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, meta) of the checkpoint whose JSON is ``json_path``."""
+    meta = json.loads(json_path.read_text())
+    return load_file(str(json_path.with_suffix(".safetensors"))), meta
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """JSON of the complete checkpoint with the highest step (names ``step_NNNNNNN``), or None."""
+    found = sorted(folder.glob("step_*.json")) if folder.is_dir() else []
+    return found[-1] if found else None
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state as flat tensors ``prefix/<group>/<key>``."""
+    out = {}
+    for index, group in enumerate(optimizer.param_groups):
+        name = group.get("name", str(index))
+        for key, value in optimizer.state.get(group["params"][0], {}).items():
+            out[f"{prefix}/{name}/{key}"] = torch.as_tensor(value)
+    return out
+
+
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str
+) -> None:
+    """Put back what :func:`optimizer_tensors` saved (groups with one parameter each), on the
+    parameter's device (Adam keeps its ``step`` count on the CPU unless fused or capturable)."""
+    for index, group in enumerate(optimizer.param_groups):
+        name = group.get("name", str(index))
+        device = group["params"][0].device
+        on_device = group.get("fused") or group.get("capturable")
+        state = {
+            key.rsplit("/", 1)[1]: value.to(
+                device if on_device or not key.endswith("/step") else "cpu", copy=True
+            )
+            for key, value in tensors.items()
+            if key.startswith(f"{prefix}/{name}/")
+        }
+        if state:
+            optimizer.state[group["params"][0]] = state

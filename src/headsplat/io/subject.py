@@ -1,0 +1,152 @@
+"""The subject folder: what preprocessing writes and training reads.
+
+Layout (format version 1)::
+
+    SUBJECT/
+      frames/000000.png ...   RGB crops, size x size
+      masks/000000.png ...    8-bit person masks (255 = person), cut below the neck
+      tracking.npz            K (3,3); rotation (F,3,3); translation (F,3); expression (F,E);
+                              gaze (F,2,2) yaw/pitch per eyeball (rad); identity (I,);
+                              landmarks (F,478,2) detected; landmarks_fitted (F,478,2);
+                              landmark_error_px (F,); source_frame (F,); expression_names (E,)
+      meta.json               format_version, source, fps, crop, size, head model id and
+                              checksum, split (train / test frame numbers), report summary
+      qa/overlay.mp4          landmarks (green detected, red fitted) and mesh wireframe
+      qa/report.json          per-frame landmark error, frames without a face, stage times
+
+Camera convention: OpenCV; the camera is fixed at the origin and the head moves:
+``x_cam = rotation[f] @ x_model + translation[f]``, model units (cm). Frame f is
+``frames/{f:06d}.png``; ``source_frame[f]`` is its index in the decoded video. The default split
+puts the last 20 % of frames in the test set (self-reenactment, as INSTA and FATE do).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headsplat.io.errors import InputError
+
+FORMAT_VERSION = 1
+META = "meta.json"
+TEST_FRACTION = 0.2
+
+
+def split_frames(n_frames: int, test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) frame numbers: the last ``test_fraction`` of the clip is the test set."""
+    n_test = max(1, round(n_frames * test_fraction)) if n_frames > 1 else 0
+    return np.arange(n_frames - n_test), np.arange(n_frames - n_test, n_frames)
+
+
+def is_subject_folder(path: Path) -> bool:
+    meta = path / META
+    if not meta.is_file():
+        return False
+    try:
+        return "format_version" in json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def check_output_folder(path: Path, overwrite: bool) -> None:
+    """Refuse an output path that exists, unless ``overwrite`` and it is a subject folder.
+
+    Raises:
+        InputError: with what to do instead.
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir():
+        raise InputError(f"{path}: exists and is not a folder. Choose another output path.")
+    if not overwrite:
+        raise InputError(f"{path}: already exists. Pass --overwrite to replace it, or choose another path.")
+    if any(path.iterdir()) and not is_subject_folder(path):
+        raise InputError(
+            f"{path}: exists and is not a headsplat subject folder (no {META}); "
+            "refusing to overwrite it. Choose another output path."
+        )
+
+
+@contextmanager
+def atomic_folder(path: Path, overwrite: bool = False):
+    """Yield a temporary sibling folder; on success it replaces ``path``, on error it is deleted."""
+    path = Path(path)
+    check_output_folder(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.partial-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    old = path.parent / f".{path.name}.old-{os.getpid()}"
+    if path.exists():
+        path.rename(old)
+    temporary.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@dataclass
+class Subject:
+    """A loaded subject folder: metadata and tracking in memory, frames read on demand."""
+
+    path: Path
+    meta: dict
+    tracking: dict[str, np.ndarray]
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.tracking["rotation"])
+
+    def frame_path(self, f: int) -> Path:
+        return self.path / "frames" / f"{f:06d}.png"
+
+    def mask_path(self, f: int) -> Path:
+        return self.path / "masks" / f"{f:06d}.png"
+
+    def intrinsics(self, size: int) -> torch.Tensor:
+        """(3, 3) float32 K for the frames resized to ``size`` x ``size``."""
+        K = torch.as_tensor(self.tracking["K"], dtype=torch.float32).clone()
+        K[:2] *= size / self.meta["size"]
+        return K
+
+    def split(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.meta["split"]["train"]), np.asarray(self.meta["split"]["test"])
+
+
+def load_subject(path: str | os.PathLike) -> Subject:
+    """Read a subject folder.
+
+    Raises:
+        InputError: the folder is missing, is not a subject folder, or has another format version.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{path}: not a folder. Give a subject folder made by `headsplat preprocess`.")
+    if not is_subject_folder(path):
+        raise InputError(
+            f"{path}: not a headsplat subject folder (no readable {META}). "
+            "Make one with `headsplat preprocess VIDEO -o SUBJECT`."
+        )
+    meta = json.loads((path / META).read_text())
+    if meta["format_version"] != FORMAT_VERSION:
+        raise InputError(
+            f"{path}: subject format version {meta['format_version']}, this headsplat reads "
+            f"{FORMAT_VERSION}. Re-run `headsplat preprocess`."
+        )
+    with np.load(path / "tracking.npz") as data:
+        tracking = dict(data)
+    return Subject(path, meta, tracking)

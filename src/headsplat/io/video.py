@@ -1,0 +1,193 @@
+"""Video and image-folder decoding (PyAV, any format ffmpeg reads) and mp4 writing."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from headsplat.io.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class Clip:
+    """Decoded frames of a video or image folder.
+
+    Attributes:
+        frames: (N, H, W, 3) uint8 RGB, square pixels (non-square sample aspect is resampled).
+        source_index: (N,) index of each kept frame in the source (frame-rate capping skips some).
+        fps: frame rate of the kept frames (the source's, capped).
+        source_fps: the source's frame rate.
+        n_source: number of frames in the source before frame-rate capping.
+    """
+
+    frames: np.ndarray
+    source_index: np.ndarray
+    fps: float
+    source_fps: float
+    n_source: int
+
+
+def _to_square_pixels(image: np.ndarray, sample_aspect: Fraction | None) -> np.ndarray:
+    if not sample_aspect or sample_aspect == 1:
+        return image
+    height, width = image.shape[:2]
+    return cv2.resize(image, (round(width * sample_aspect), height), interpolation=cv2.INTER_AREA)
+
+
+def _open_video(path: Path):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"{path}: cannot be read as a video ({error}). Give a video file ffmpeg can play "
+            "or a folder of images."
+        ) from error
+    if not container.streams.video:
+        container.close()
+        raise InputError(
+            f"{path}: has no video stream (truncated or damaged?). Give a video file or a folder of images."
+        )
+    return container
+
+
+def _video_frames(path: Path) -> Iterator[np.ndarray]:
+    import av
+
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        sample_aspect = stream.codec_context.sample_aspect_ratio
+        decoded = 0
+        try:
+            for frame in container.decode(stream):
+                image = _to_square_pixels(frame.to_ndarray(format="rgb24"), sample_aspect)
+                # Phone videos carry their orientation as a display rotation (degrees counter-clockwise).
+                turns = round(getattr(frame, "rotation", 0) or 0) // 90
+                decoded += 1
+                yield np.ascontiguousarray(np.rot90(image, turns)) if turns % 4 else image
+        except av.FFmpegError as error:
+            if not decoded:
+                raise InputError(
+                    f"{path}: the video data is corrupt ({error}). Re-encode or re-download it."
+                ) from error
+            # A truncated tail: keep what decoded.
+
+
+def _folder_frames(path: Path, files: list[Path]) -> Iterator[np.ndarray]:
+    first_shape = None
+    for file in files:
+        image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(f"{file}: cannot be read as an image. Remove it from {path} or replace it.")
+        if first_shape is not None and image.shape != first_shape:
+            raise InputError(
+                f"{file}: size {image.shape[1]}x{image.shape[0]} differs from the first image's "
+                f"{first_shape[1]}x{first_shape[0]}. All images of a folder must match."
+            )
+        first_shape = image.shape
+        yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class ClipReader:
+    """The frames of a video (any format ffmpeg reads) or image folder, decoded on demand.
+
+    Each iteration decodes the source again, so a long clip never sits in memory at full size.
+    Iterating yields (source index, (H, W, 3) uint8 RGB frame) for the frames kept under the
+    frame-rate cap.
+
+    Raises:
+        InputError: missing, unreadable, corrupt or empty input (the message names the file), on
+            construction or during the first iteration.
+    """
+
+    def __init__(self, path: str | os.PathLike, max_fps: float = 25.0, folder_fps: float = 25.0):
+        self.path = path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder.")
+        self.files: list[Path] = []
+        if path.is_dir():
+            self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self.source_fps = folder_fps
+        else:
+            if not os.access(path, os.R_OK):
+                raise InputError(f"{path}: not readable (permission denied). Check the file's permissions.")
+            if path.stat().st_size == 0:
+                raise InputError(f"{path}: the file is empty. Re-copy or re-download the video.")
+            with _open_video(path) as container:
+                stream = container.streams.video[0]
+                self.source_fps = float(stream.average_rate or stream.guessed_rate or 25)
+        self.fps = min(self.source_fps, max_fps)
+        self.n_source = 0
+        self.decode_seconds = 0.0
+        """Time spent decoding, summed over all iterations."""
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        frames = _folder_frames(self.path, self.files) if self.path.is_dir() else _video_frames(self.path)
+        step = self.fps / self.source_fps  # <= 1: keep frame i when floor(i * step) advances
+        index = -1
+        while True:
+            start = time.perf_counter()
+            image = next(frames, None)
+            self.decode_seconds += time.perf_counter() - start
+            if image is None:
+                break
+            index += 1
+            if index == 0 or np.floor(index * step) > np.floor((index - 1) * step):
+                yield index, image
+        self.n_source = index + 1
+        if index < 0:
+            raise InputError(
+                f"{self.path}: contains no frames. Give a video with at least 2 frames or a folder of images."
+            )
+
+
+def read_clip(path: str | os.PathLike, max_fps: float = 25.0, folder_fps: float = 25.0) -> Clip:
+    """Decode a whole clip into memory (see :class:`ClipReader` for long ones)."""
+    reader = ClipReader(path, max_fps, folder_fps)
+    indices, frames = zip(*reader, strict=True)
+    return Clip(np.stack(frames), np.array(indices), reader.fps, reader.source_fps, reader.n_source)
+
+
+def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, crf: int = 23) -> None:
+    """Write RGB uint8 frames (H, W, 3), H and W even, as H.264 (yuv420p) mp4."""
+    import av
+
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = None
+        for image in frames:
+            if stream is None:
+                stream = container.add_stream("libx264", rate=rate)
+                stream.width, stream.height = image.shape[1], image.shape[0]
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
+            container.mux(
+                stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24"))
+            )
+        if stream is not None:
+            container.mux(stream.encode(None))
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A float image (H, W, C) in [0, 1] as rounded uint8."""
+    return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def iter_mp4(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """RGB frames of an mp4 (for tests and previews)."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")

@@ -1,0 +1,1 @@
+"""Training an avatar against a subject's frames."""

@@ -1,0 +1,51 @@
+"""Completion of the unseen head: which Gaussians count as unseen, and the colour fill over the mesh."""
+
+import torch
+
+from headsplat.avatar.gaussians.completion import fill_colours, unseen
+
+
+def _strip(n_triangles: int, first_vertex: int = 0) -> torch.Tensor:
+    """(T, 3) a strip of triangles: triangle i uses vertices i, i+1, i+2 (offset by first_vertex)."""
+    return torch.tensor([[i, i + 1, i + 2] for i in range(n_triangles)]) + first_vertex
+
+
+def test_a_gaussian_is_unseen_only_if_no_frame_shows_it():
+    weights = torch.tensor([[0.0, 0.01, 3.0, 0.0], [0.0, 0.04, 0.0, 0.2]])
+    assert unseen(weights, threshold=0.05).tolist() == [True, True, False, False]
+
+
+def test_the_fill_spreads_known_colours_along_the_mesh_and_not_across_gaps():
+    """Harmonic: between a red and a blue Gaussian the colours blend monotonically."""
+    # A strip of 8 triangles on vertices 0..9, and a separate strip of 2 on vertices 10..13.
+    triangles = torch.cat([_strip(8), _strip(2, first_vertex=10)])
+    triangle = torch.arange(10)
+    colours = torch.full((10, 3), 0.5)
+    colours[0] = torch.tensor([1.0, 0.0, 0.0])
+    colours[7] = torch.tensor([0.0, 0.0, 1.0])
+    known = torch.zeros(10, dtype=torch.bool)
+    known[[0, 7]] = True
+    centres = torch.full((10, 3), 1 / 3)
+    filled, reached = fill_colours(
+        colours, known, triangle, centres, triangles, n_vertices=14, relax_steps=500
+    )
+    assert reached.tolist() == [True] * 8 + [False] * 2
+    # Known colours stay; the separate strip keeps its own.
+    assert torch.equal(filled[[0, 7]], colours[[0, 7]]) and torch.equal(filled[8:], colours[8:])
+    red, blue = filled[:8, 0], filled[:8, 2]
+    assert (red[1:] <= red[:-1] + 1e-6).all() and (blue[1:] >= blue[:-1] - 1e-6).all()
+    assert torch.allclose(filled[:8].sum(-1), torch.ones(8), atol=1e-5)
+    assert 0.2 < red[3] < 0.8 and filled[:8, 1].abs().max() < 1e-6
+
+
+def test_without_relaxation_the_front_copies_the_nearest_known_colour():
+    triangles = _strip(5)
+    colours = torch.zeros(5, 3)
+    colours[0] = torch.tensor([0.2, 0.4, 0.6])
+    known = torch.tensor([True, False, False, False, False])
+    corners = torch.eye(3)[torch.tensor([0, 1, 2, 0, 1])]  # each Gaussian on a vertex of its triangle
+    filled, reached = fill_colours(
+        colours, known, torch.arange(5), corners, triangles, n_vertices=7, relax_steps=0
+    )
+    assert reached.all()
+    assert torch.allclose(filled, colours[0].expand(5, 3))
