@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.shared_data import require_shared
+from tests.shared_data import require_ict_model
 
 torch.set_num_threads(2)
 
@@ -14,7 +14,7 @@ def ict_model(tmp_path_factory):
     from headsplat.head import load_head_model
     from headsplat.preprocess.landmarks import detect_single_image
 
-    path = require_shared()
+    path = require_ict_model()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HEADSPLAT_CACHE", str(tmp_path_factory.mktemp("cache")))
         return load_head_model(path, detect_single_image)
@@ -26,3 +26,18 @@ def synthetic_subject(tmp_path_factory, ict_model):
     from tests.synthetic_subject import write_synthetic_subject
 
     return write_synthetic_subject(tmp_path_factory.mktemp("subject") / "synthetic", ict_model, 64)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, ict_model):
+    """A run folder trained through the CLI on a 32 px synthetic subject (8 steps): (run, subject)."""
+    from headsplat.cli import main
+    from tests.synthetic_subject import write_synthetic_subject
+
+    folder = tmp_path_factory.mktemp("trained")
+    subject = write_synthetic_subject(folder / "subject", ict_model, 32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
+        args = ["train", str(subject), "-o", str(folder / "run"), "--steps", "8", "--size", "32"]
+        assert main([*args, "--texels-per-cm", "0.5"]) == 0
+    return folder / "run", subject

@@ -1,11 +1,14 @@
-"""Where the team's shared test data lives (``../shared/data`` next to the repository)."""
+"""Where the team's shared test data lives (``../shared/data`` next to the repository), and where a
+user's own head model is (``$HEADSPLAT_ICT_MODEL``, or the cache after ``headsplat model download``)."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ICT_NPZ = SHARED_DATA / "ict_facekit" / "ict_facekit_light.npz"
+D18 = SHARED_DATA / "liveportrait_clips" / "d18.mp4"
 
 
 def require_shared(path: Path = ICT_NPZ) -> Path:
@@ -13,3 +16,22 @@ def require_shared(path: Path = ICT_NPZ) -> Path:
     if not path.exists():
         pytest.skip(f"shared test data not found at {path} (it lives in ../shared beside the repository)")
     return path
+
+
+def require_ict_model() -> Path:
+    """The ICT-FaceKit model file: the shared copy, else ``$HEADSPLAT_ICT_MODEL``, else the
+    headsplat cache (where ``headsplat model download`` puts it); skips the test when none exists."""
+    from headsplat.head.ict import MODEL_NAME, cache_dir
+
+    candidates = [ICT_NPZ]
+    if os.environ.get("HEADSPLAT_ICT_MODEL"):
+        candidates.append(Path(os.environ["HEADSPLAT_ICT_MODEL"]))
+    candidates.append(cache_dir() / f"{MODEL_NAME}.npz")
+    for path in candidates:
+        if path.is_file():
+            return path
+    pytest.skip(
+        "the ICT-FaceKit head model was found nowhere (looked at "
+        + ", ".join(str(p) for p in candidates)
+        + "); get it with `headsplat model download` or set $HEADSPLAT_ICT_MODEL"
+    )

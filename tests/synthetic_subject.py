@@ -60,3 +60,16 @@ def write_synthetic_subject(folder, model, size: int = 64):
     }
     (folder / "meta.json").write_text(json.dumps(meta))
     return folder
+
+
+def tiny_config(size: int = 64, steps: int = 8, texels_per_cm: float = 0.5, **fields):
+    """A RunConfig for tests: small images, few Gaussians, a log line never; ``fields`` set
+    top-level fields, ``strategy=StrategyConfig(...)`` and ``completion="none"`` included."""
+    from headsplat.config import RunConfig
+
+    completion = fields.pop("completion", None)
+    config = RunConfig(size=size, steps=steps, log_every=10**9, **fields)
+    config.avatar.gaussians.texels_per_cm = texels_per_cm
+    if completion is not None:
+        config.completion.name = completion
+    return config

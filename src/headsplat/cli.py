@@ -23,20 +23,58 @@ def _preprocess(args: argparse.Namespace) -> None:
     preprocess(args.video, args.output, config, overwrite=args.overwrite, model_path=args.model)
 
 
-def _train(args: argparse.Namespace) -> None:
-    from headsplat.training.trainer import PRESETS, train_run
+def _run_config(args: argparse.Namespace):
+    """The run config the options of ``train`` / ``fit`` ask for, and whether any setting was
+    given (a continued run keeps its own)."""
+    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+    from headsplat.config import PRESETS
+    from headsplat.io.settings import apply_setting
 
-    config = copy.deepcopy(PRESETS[args.preset])
-    config.seed = args.seed
-    config.strategy.name = args.strategy
-    for name in ("size", "steps", "texels_per_cm"):
-        if getattr(args, name) is not None:
-            setattr(config, name, getattr(args, name))
-    config.still_torso = not args.moving_torso
-    config.complete_unseen = not args.no_completion
+    config = copy.deepcopy(PRESETS[args.preset or "cpu"])
+    given = [args.preset, args.size, args.texels_per_cm, args.seed, args.strategy, *args.set, *args.deformer]
+    given += [args.moving_torso or None, args.no_completion or None]
+    for name, value in (("size", args.size), ("seed", args.seed)):
+        if value is not None:
+            setattr(config, name, value)
+    if args.texels_per_cm is not None:
+        config.avatar.gaussians.texels_per_cm = args.texels_per_cm
+    if args.strategy is not None:
+        config.strategy.name = args.strategy
+    if args.moving_torso:
+        config.avatar.mesh_deformers.pop("still_torso", None)
+    if args.no_completion:
+        config.completion.name = "none"
+    for name in args.deformer:
+        config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
+    for assignment in args.set:
+        apply_setting(config, assignment)
+    return config.validate(), any(value is not None for value in given)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from headsplat.training.run import train_run
+
+    config, given = _run_config(args)
     train_run(
-        args.subject, args.output, config, resume=args.resume, overwrite=args.overwrite, steps=args.steps
+        args.subject,
+        args.output,
+        config,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        steps=args.steps,
+        settings_given=given,
     )
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from headsplat.apps.fit import fit
+    from headsplat.preprocess.pipeline import PreprocessConfig
+
+    config, given = _run_config(args)
+    if args.steps is not None:
+        config.steps = args.steps
+    preprocess = PreprocessConfig(size=args.crop_size, max_fps=args.max_fps, folder_fps=args.fps)
+    fit(args.video, args.output, config, preprocess, args.resume, args.overwrite, given, args.model)
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -44,7 +82,7 @@ def _eval(args: argparse.Namespace) -> None:
     from headsplat.evaluation.refine import RefineConfig
 
     refine = RefineConfig() if args.refine_steps is None else RefineConfig(steps=args.refine_steps)
-    metrics = evaluate_run(args.run_folder, video=not args.no_video, refine=refine)
+    metrics = evaluate_run(args.run_folder, args.subject, video=not args.no_video, refine=refine)
     tracked = metrics["tracked"]
     print(
         f"{metrics['test_frames']} test frames, {metrics['protocol']}: PSNR {metrics['psnr']:.2f} dB  "
@@ -56,24 +94,24 @@ def _eval(args: argparse.Namespace) -> None:
 
 def _render(args: argparse.Namespace) -> None:
     from headsplat.apps.orbit import render_orbit
-    from headsplat.training.trainer import load_avatar
+    from headsplat.avatar.avatar import load_avatar
 
     if not args.orbit:
         raise InputError("headsplat render: say what to render (--orbit).")
-    state, subject, config = load_avatar(args.run_folder, device="cpu")  # see _export
+    # On the CPU wherever the run was trained: renders and exports are cheap, and the CPU
+    # rasterizer is always installed.
+    avatar = load_avatar(args.run_folder)
     output = Path(args.output) if args.output else Path(args.run_folder) / "orbit.mp4"
-    render_orbit(state, subject, args.size or config.size, output, args.frames, config.background)
+    render_orbit(avatar, output, args.size, args.frames)
     print(f"wrote {output}")
 
 
 def _export(args: argparse.Namespace) -> None:
     from headsplat.apps.export.ply import export_avatar_ply
-    from headsplat.training.trainer import load_avatar
+    from headsplat.avatar.avatar import load_avatar
 
-    # On the CPU wherever the run was trained: renders and exports are cheap, and the CPU
-    # rasterizer is always installed.
-    state, _, _ = load_avatar(args.run_folder, device="cpu")
-    n = export_avatar_ply(state, args.ply)
+    avatar = load_avatar(args.run_folder)  # on the CPU, as render
+    n = export_avatar_ply(avatar, args.ply)
     print(f"wrote {n} Gaussians to {args.ply}")
 
 
@@ -103,6 +141,53 @@ def _model_info(args: argparse.Namespace) -> None:
     )
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The run-config options of ``train`` and ``fit``; choices come from the registries."""
+    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+    from headsplat.config import PRESETS
+    from headsplat.strategy import STRATEGIES
+
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="cpu: 256 px, 2000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat",
+    )
+    parser.add_argument(
+        "--steps", type=int, help="optimisation steps (default: the preset's; with --resume: extends the run)"
+    )
+    parser.add_argument("--size", type=int, help="training image size (default: the preset's)")
+    parser.add_argument("--strategy", choices=sorted(STRATEGIES), help="densification (default: sampling)")
+    parser.add_argument(
+        "--texels-per-cm", type=float, help="initial UV sampling density (default: the preset's)"
+    )
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument(
+        "--moving-torso",
+        action="store_true",
+        help="the shoulders move with the head (default: the neck bends to one still torso pose)",
+    )
+    parser.add_argument(
+        "--no-completion", action="store_true", help="keep the unseen Gaussians as trained (no completion)"
+    )
+    parser.add_argument(
+        "--deformer",
+        action="append",
+        default=[],
+        choices=sorted(GAUSSIAN_DEFORMERS),
+        help="add a Gaussian deformer by name (repeatable)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="any setting of the run config (headsplat/config.py), e.g. loss.ssim_weight=0.3, "
+        "avatar.gaussians.lr_sh0=5e-3, avatar.mesh_deformers=personal_blendshapes (repeatable)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run (from its last checkpoint)")
+    parser.add_argument("--overwrite", action="store_true", help="restart an existing run from scratch")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="headsplat", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -123,33 +208,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr = commands.add_parser("train", help="subject folder -> avatar run folder (checkpoints, resumable)")
     tr.add_argument("subject", help="a subject folder made by `headsplat preprocess`")
     tr.add_argument("-o", "--output", required=True, help="the run folder")
-    tr.add_argument(
-        "--preset",
-        default="cpu",
-        choices=("cpu", "gpu"),
-        help="cpu: 256 px, 2000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat",
-    )
-    tr.add_argument(
-        "--steps", type=int, help="optimisation steps (default: the preset's; with --resume: the run's)"
-    )
-    tr.add_argument("--size", type=int, help="training image size (default: the preset's)")
-    tr.add_argument("--strategy", default="sampling", choices=("sampling", "threshold", "fixed"))
-    tr.add_argument("--texels-per-cm", type=float, help="initial UV sampling density (default: the preset's)")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument(
-        "--moving-torso",
-        action="store_true",
-        help="the shoulders move with the head (default: the neck bends to one still torso pose)",
-    )
-    tr.add_argument(
-        "--no-completion", action="store_true", help="keep the unseen Gaussians as trained (no completion)"
-    )
-    tr.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    tr.add_argument("--overwrite", action="store_true", help="restart an existing run from scratch")
+    _add_run_options(tr)
     tr.set_defaults(run=_train)
 
+    ft = commands.add_parser(
+        "fit", help="video -> trained avatar, evaluated, orbit video and .ply, in one run folder"
+    )
+    ft.add_argument("video", help="a video file ffmpeg can read, or a folder of images")
+    ft.add_argument("-o", "--output", required=True, help="the run folder (the subject folder goes inside)")
+    ft.add_argument("--crop-size", type=int, default=512, help="side of the preprocessed crops (default 512)")
+    ft.add_argument("--max-fps", type=float, default=25.0, help="frame-rate cap (default 25)")
+    ft.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
+    ft.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
+    _add_run_options(ft)
+    ft.set_defaults(run=_fit)
+
     ev = commands.add_parser("eval", help="held-out metrics (PSNR, SSIM, LPIPS) and a side-by-side video")
-    ev.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")
+    ev.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train` or `fit`")
+    ev.add_argument("--subject", help="the subject folder, where it is now (default: where it was trained)")
     ev.add_argument("--no-video", action="store_true", help="skip eval/side_by_side.mp4")
     ev.add_argument(
         "--refine-steps",
@@ -160,16 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(run=_eval)
 
     ren = commands.add_parser("render", help="videos of a trained avatar (--orbit: 360 degree turntable)")
-    ren.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")
+    ren.add_argument("run_folder", metavar="RUN", help="a run folder, or an avatar .safetensors file")
     ren.add_argument("--orbit", action="store_true", help="turntable at neutral expression")
     ren.add_argument("-o", "--output", help="video path (default RUN/orbit.mp4)")
     ren.add_argument("--frames", type=int, default=60, help="frames per turn (default 60)")
     ren.add_argument("--size", type=int, help="image size (default: the training size)")
     ren.set_defaults(run=_render)
 
-    export = commands.add_parser("export", help="run folder -> standard 3DGS .ply (neutral expression)")
-    export.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train`")
-    export.add_argument("--ply", required=True, help="the .ply file to write")
+    export = commands.add_parser("export", help="a trained avatar -> a standard format (one kind per call)")
+    export.add_argument("run_folder", metavar="RUN", help="a run folder, or an avatar .safetensors file")
+    kinds = export.add_mutually_exclusive_group(required=True)
+    kinds.add_argument("--ply", metavar="FILE", help="standard 3DGS .ply at neutral expression")
     export.set_defaults(run=_export)
 
     model = commands.add_parser("model", help="get or inspect the ICT-FaceKit head model")

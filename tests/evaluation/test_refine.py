@@ -1,44 +1,80 @@
 """Test-time tracking refinement: a frozen avatar pulls a wrongly tracked frame back into place."""
 
+from dataclasses import replace
+
 import torch
 
-from headsplat.avatar.gaussians.attributes import rgb_to_sh0
+from headsplat.avatar.gaussians.store import rgb_to_sh0
 from headsplat.evaluation.metrics import psnr
-from headsplat.evaluation.refine import RefineConfig, refine_tracking
+from headsplat.evaluation.refine import RefineConfig, refine_conditions
 from headsplat.geometry import axis_angle_to_matrix
 from headsplat.io.subject import load_subject
-from headsplat.training.trainer import TrainConfig, load_training_data, new_state
+from headsplat.training.data import load_frame_data
+from headsplat.training.run import new_avatar
+from tests.synthetic_subject import tiny_config
 
 SIZE = 64
 
 
-def test_refinement_undoes_a_tracking_error_and_leaves_the_avatar_alone(synthetic_subject, ict_model):
+def _colourful_avatar(synthetic_subject, ict_model):
+    """An untrained avatar with random colours (every shift of the head changes the image)."""
     subject = load_subject(synthetic_subject)
-    state = new_state(ict_model, subject, TrainConfig(size=SIZE, texels_per_cm=0.8))
-    # A colourful avatar, so that every shift of the head changes the image.
-    colours = torch.rand(len(state.params["sh0"]), 3, generator=torch.Generator().manual_seed(0))
-    state.params["sh0"].data = rgb_to_sh0(colours)
-    K = load_training_data(subject, SIZE).K
-    train_frames, test_frames = subject.split()
+    avatar = new_avatar(ict_model, subject, tiny_config(SIZE, texels_per_cm=0.8))
+    colours = torch.rand(len(avatar.gaussians), 3, generator=torch.Generator().manual_seed(0))
+    avatar.gaussians.sh0.data = rgb_to_sh0(colours)
+    data = load_frame_data(subject, SIZE).with_torso(avatar.rest_pose())
+    return avatar, data
+
+
+def _scores(avatar, conditions, targets):
     with torch.no_grad():
-        targets = {int(f): state.render(int(f), K, SIZE, 0.0).image for f in test_frames}
-        # The tracker erred by 2 degrees and 3 mm on the test frames.
-        test = torch.as_tensor(test_frames)
-        state.rotation[test] = state.rotation[test] @ axis_angle_to_matrix(torch.tensor([0.03, -0.02, 0.01]))
-        state.translation[test] += torch.tensor([0.3, -0.2, 0.0])
+        return [
+            float(psnr(avatar.render(c, background=0.0).image, t))
+            for c, t in zip(conditions, targets, strict=True)
+        ]
 
-    def scores():
-        with torch.no_grad():
-            return [float(psnr(state.render(f, K, SIZE, 0.0).image, targets[f])) for f in targets]
 
-    before = scores()
-    gaussians = {k: v.detach().clone() for k, v in state.params.items()}
-    refine_tracking(state, test_frames, K, targets.__getitem__, 0.0, RefineConfig(steps=40))
-    after = scores()
+def test_refinement_undoes_a_tracking_error_and_leaves_the_avatar_alone(synthetic_subject, ict_model):
+    avatar, data = _colourful_avatar(synthetic_subject, ict_model)
+    _, test_frames = data.subject.split()
+    truth = [data.condition(int(f)) for f in test_frames]
+    with torch.no_grad():
+        targets = [avatar.render(c, background=0.0).image for c in truth]
+    # The tracker erred by 2 degrees and 3 mm on the test frames.
+    error = axis_angle_to_matrix(torch.tensor([0.03, -0.02, 0.01]))
+    shift = torch.tensor([0.3, -0.2, 0.0])
+    tracked = [replace(c, rotation=c.rotation @ error, translation=c.translation + shift) for c in truth]
+    before = _scores(avatar, tracked, targets)
+    gaussians = {k: v.detach().clone() for k, v in avatar.state_dict().items()}
+    refined = refine_conditions(avatar, tracked, data.camera(), targets, 0.0, RefineConfig(steps=40))
+    after = _scores(avatar, refined, targets)
     assert all(a > b + 6 for a, b in zip(after, before, strict=True)), (before, after)
     assert min(after) > 30, after
-    assert all(torch.equal(gaussians[k], v.detach()) for k, v in state.params.items())
-    assert all(v.requires_grad for k, v in state.params.items() if k in ("sh0", "opacity"))
-    corrections = state.frames
-    assert (corrections.rotation[torch.as_tensor(train_frames)] == 0).all()
-    assert corrections.rotation[test].norm(dim=1).min() > 0.01
+    assert all(torch.equal(gaussians[k], v) for k, v in avatar.state_dict().items())
+    assert all(p.requires_grad for p in avatar.gaussians.parameters())  # the flags are restored
+    assert all(p.grad is None for p in avatar.parameters())
+    assert all(not c.rotation.requires_grad for c in refined)
+
+
+def test_an_expression_correction_outside_the_range_can_come_back(synthetic_subject, ict_model):
+    """The previous frame left a jawOpen correction of about -0.5 and this frame's tracking says 0:
+    a clamp inside the render would hold the corrected weight at 0 with no gradient, however open
+    the mouth in the image. Projection keeps the weight in [0, 1], so refinement opens the jaw."""
+    avatar, data = _colourful_avatar(synthetic_subject, ict_model)
+    jaw = ict_model.expression_index("jawOpen")
+    first, second = data.condition(6), data.condition(7)
+    opened = second.expression.clone()
+    opened[jaw] = 0.6
+    with torch.no_grad():
+        targets = [
+            avatar.render(c, background=0.0).image for c in (first, replace(second, expression=opened))
+        ]
+    wrong = first.expression.clone()
+    wrong[jaw] = 0.5  # the first frame's tracking opens the jaw; its image does not
+    config = RefineConfig(steps=40, lr_rotation=0.0, lr_translation=0.0)
+    refined = refine_conditions(
+        avatar, [replace(first, expression=wrong), second], data.camera(), targets, 0.0, config
+    )
+    assert refined[0].expression[jaw] < 0.15  # the first frame closed the jaw: a correction near -0.5
+    assert refined[1].expression[jaw] > 0.3, float(refined[1].expression[jaw])
+    assert all(((c.expression >= 0) & (c.expression <= 1)).all() for c in refined)

@@ -134,10 +134,10 @@ def test_cli_without_a_model_says_how_to_get_it(tmp_path, monkeypatch, capsys):
 def test_import_of_the_shared_model_stores_the_landmark_correspondence(tmp_path, monkeypatch, ict_model):
     from headsplat.cli import main
     from headsplat.head import load_head_model
-    from tests.shared_data import require_shared
+    from tests.shared_data import require_ict_model
 
     monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
-    assert main(["model", "import", str(require_shared()), "-o", str(tmp_path / "ict.npz")]) == 0
+    assert main(["model", "import", str(require_ict_model()), "-o", str(tmp_path / "ict.npz")]) == 0
     with np.load(tmp_path / "ict.npz") as data:
         assert data["landmark_triangles"].shape == (478,) and data["landmark_bary"].shape == (478, 3)
     imported = load_head_model(tmp_path / "ict.npz")

@@ -7,7 +7,7 @@ import torch
 from headsplat.head import HeadModelMissingError, SurfacePoints, split_quads
 from headsplat.head.ict import load_ict
 from headsplat.head.model import barycentric_interpolate
-from tests.shared_data import require_shared
+from tests.shared_data import require_ict_model
 
 
 def test_split_quads_keeps_triangles_and_splits_quads_on_one_diagonal():
@@ -28,7 +28,7 @@ def test_split_quads_preserves_area_and_orientation_of_a_planar_quad():
 
 def test_uv_corners_follow_vertex_corners_on_the_ict_mesh(ict_model):
     """Splitting positions and UV indices with one rule pairs each vertex with its own UV."""
-    with np.load(require_shared()) as data:
+    with np.load(require_ict_model()) as data:
         faces, uv_faces, uvs = data["faces"], data["face_uv_indices"], data["uvs"]
     n_quads = int((faces[:, 3] >= 0).sum())
     assert len(ict_model.triangles) == len(faces) + n_quads == 52220
@@ -46,7 +46,7 @@ def test_uv_corners_follow_vertex_corners_on_the_ict_mesh(ict_model):
 
 
 def test_blendshape_evaluation_matches_the_npz(ict_model):
-    with np.load(require_shared()) as data:
+    with np.load(require_ict_model()) as data:
         neutral, id_basis, ex_basis = (
             data["neutral_vertices"],
             data["identity_basis"],

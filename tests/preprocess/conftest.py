@@ -7,7 +7,9 @@ from itertools import islice
 import numpy as np
 import pytest
 
-from .helpers import D18, ICT_NPZ, require_shared, resized
+from tests.shared_data import require_ict_model
+
+from .helpers import D18, require_shared, resized
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +39,7 @@ def _one_torch_thread():
 
 @pytest.fixture(scope="session")
 def model_path():
-    return require_shared(ICT_NPZ)
+    return require_ict_model()
 
 
 @pytest.fixture(scope="session")

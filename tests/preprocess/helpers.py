@@ -7,15 +7,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from headsplat.io.video import write_mp4
 from headsplat.preprocess.pipeline import PreprocessConfig
 from headsplat.track.fit import FitConfig
+from tests.shared_data import D18, require_shared
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-ICT_NPZ = SHARED_DATA / "ict_facekit" / "ict_facekit_light.npz"
-D18 = SHARED_DATA / "liveportrait_clips" / "d18.mp4"
+__all__ = ["D18", "FAST_FIT", "fast_config", "require_shared", "resized", "short_fit"]
 
 
 def short_fit(steps: int = 15, **per_stage: int) -> FitConfig:
@@ -26,15 +24,6 @@ def short_fit(steps: int = 15, **per_stage: int) -> FitConfig:
 
 FAST_FIT = short_fit(15)
 """Enough tracking for tests that check plumbing, not fit quality."""
-
-
-def require_shared(path: Path) -> Path:
-    """Skip the calling test, with the reason, when the shared data is not beside the repository."""
-    if not path.exists():
-        pytest.skip(
-            f"shared test data not found at {path} (it lives in ../shared/data beside the repository)"
-        )
-    return path
 
 
 def fast_config(**overrides) -> PreprocessConfig:

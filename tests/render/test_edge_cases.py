@@ -100,7 +100,35 @@ def test_bad_shapes_dtypes_and_backends_are_named():
         rasterize(*args, backend="gsplat")
 
 
-def test_auto_backend_choice():
+def test_auto_backend_choice(monkeypatch):
     assert choose_backend(torch.device("cpu")) == "cpu"
     assert choose_backend(torch.device("cpu"), "reference") == "reference"
-    assert choose_backend(torch.device("cuda")) in ("gsplat", "reference")
+    monkeypatch.setattr("headsplat.render.api.gsplat_available", lambda: True)
+    assert choose_backend(torch.device("cuda")) == "gsplat"
+    # CUDA without gsplat: a clear error with the fix, not a silent dense fallback.
+    monkeypatch.setattr("headsplat.render.api.gsplat_available", lambda: False)
+    with pytest.raises(ValueError, match=r"pip install headsplat\[cuda\]"):
+        choose_backend(torch.device("cuda"))
+    assert choose_backend(torch.device("cuda"), "reference") == "reference"
+
+
+def test_the_finiteness_check_synchronises_once_whatever_the_tensor_count(monkeypatch):
+    """Each bool() of a device tensor waits for the GPU's queue; the check does one per call,
+    not one per input tensor (counted on the CPU by patching Tensor.__bool__)."""
+    scene = random_scene(10, 16, 16, seed=7)
+    calls = []
+    original = torch.Tensor.__bool__
+
+    def counting(tensor):
+        calls.append(tensor.shape)
+        return original(tensor)
+
+    monkeypatch.setattr(torch.Tensor, "__bool__", counting)
+    from headsplat.render.api import _check_inputs
+
+    tensors = dict(
+        means=scene.means, quats=scene.quats, scales=scene.scales, opacities=scene.opacities,
+        colors=scene.colors, K=scene.K, viewmat=scene.viewmat, background=torch.zeros(3),
+    )  # fmt: skip
+    _check_inputs(tensors, 16, 16)
+    assert len(calls) == 1

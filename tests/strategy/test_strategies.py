@@ -1,39 +1,37 @@
-"""Strategies' bookkeeping: what they add, split and prune, with optimizer state kept aligned."""
+"""Strategies' bookkeeping: what they add, split and prune, with the optimizer state and the
+strategy's own state kept aligned by the one row operation."""
 
 import numpy as np
 import pytest
 import torch
 
-from headsplat.avatar.gaussians.store import count, make_optimizer
+from headsplat.avatar.condition import Condition
+from headsplat.render import Rendering
 from headsplat.render.api import RasterInfo
-from headsplat.strategy import StrategyConfig, make_strategy
+from headsplat.strategy import STRATEGIES, StepContext, StrategyConfig, make_strategy
+from headsplat.training.trainer import make_optimizers
+from tests.avatar.helpers import strip_avatar
 
 N = 50
-LEARNED = {"offset": 1e-3, "log_scale": 1e-3, "opacity": 1e-2, "sh0": 1e-2}
 
 
-def _store(log_scale: float = -2.0):
-    params = {
-        "triangle": torch.arange(N),
-        "bary": torch.full((N, 3), 1 / 3),
-        "offset": torch.nn.Parameter(torch.zeros(N, 1)),
-        "log_scale": torch.nn.Parameter(torch.full((N, 3), log_scale)),
-        "opacity": torch.nn.Parameter(torch.full((N, 1), 2.0)),
-        "sh0": torch.nn.Parameter(torch.arange(N, dtype=torch.float32)[:, None].repeat(1, 3)),
-    }
-    optimizer = make_optimizer(params, LEARNED)
-    for name in LEARNED:
-        params[name].grad = torch.ones_like(params[name])
-    optimizer.step()
-    return params, optimizer
+def _avatar(log_scale: float = -2.0):
+    """A strip avatar with one Adam step taken, so every row has distinct moments."""
+    avatar = strip_avatar(N, log_scale=log_scale)
+    optimizers = make_optimizers(dict(avatar.learnable_modules()))
+    for param in avatar.gaussians.parameters():
+        param.grad = torch.ones_like(param)
+    optimizers[0].step()
+    return avatar, optimizers
 
 
-def _info(hot: torch.Tensor, n: int = N) -> RasterInfo:
+def _context(avatar, optimizers, state, step: int, hot: torch.Tensor) -> StepContext:
     """Screen-space gradients: large for the ``hot`` Gaussians, zero elsewhere; all visible."""
+    n = len(avatar.gaussians)
     means2d = torch.zeros(n, 2, requires_grad=True)
     means2d.grad = torch.zeros(n, 2)
     means2d.grad[hot, 0] = 1e-2
-    return RasterInfo(
+    info = RasterInfo(
         means2d,
         torch.ones(n),
         torch.ones(n, 2, dtype=torch.int32),
@@ -41,77 +39,136 @@ def _info(hot: torch.Tensor, n: int = N) -> RasterInfo:
         0,
         "test",
     )
+    rendering = Rendering(torch.zeros(64, 64, 3), torch.zeros(64, 64, 1), torch.zeros(64, 64, 1), info)
+    condition = avatar.condition()
+    return StepContext(
+        step, 0, condition, avatar.camera(), rendering, torch.zeros(64, 64, 3), avatar, state, optimizers
+    )
 
 
-def _aligned(params, optimizer):
-    for group in optimizer.param_groups:
+def _aligned(avatar, optimizers, state):
+    store = avatar.gaussians
+    for group in optimizers[0].param_groups:
         param = group["params"][0]
-        assert param is params[group["name"]]
-        assert optimizer.state[param]["exp_avg"].shape == param.shape
-    assert len({len(v) for v in params.values()}) == 1
+        assert param is getattr(store, group["name"].removeprefix("gaussians."))
+        assert optimizers[0].state[param]["exp_avg"].shape == param.shape
+    assert len({len(v) for v in store.columns().values()}) == 1
+    assert len(state) == len(store)
 
 
 def test_sampling_adds_children_on_the_hot_parents_triangles():
-    params, optimizer = _store()
+    avatar, optimizers = _avatar()
     hot = torch.tensor([3, 17, 41])
-    strategy = make_strategy(
-        StrategyConfig(name="sampling", start=0, every=1, add=30, prune_every=1000), 64, seed=0
-    )
-    strategy.step_post_backward(params, optimizer, 1, _info(hot))
-    assert count(params) == N + 30
-    _aligned(params, optimizer)
-    children = params["triangle"][N:]
+    strategy = make_strategy(StrategyConfig(name="sampling", start=0, every=1, add=30, prune_every=1000), 64)
+    state = strategy.initialize_state(N, "cpu", seed=0)
+    strategy.step_post_backward(_context(avatar, optimizers, state, 1, hot))
+    store = avatar.gaussians
+    assert len(store) == N + 30
+    _aligned(avatar, optimizers, state)
+    children = store.triangle[N:]
     assert set(children.tolist()) <= set(hot.tolist())  # zero-gradient Gaussians are never drawn
     # Children inherit their parent's attributes and sit at new barycentric points of its triangle.
-    assert torch.equal(params["sh0"][N:], params["sh0"][:N][children])
-    bary = params["bary"][N:]
+    assert torch.equal(store.sh0[N:], store.sh0[:N][children])
+    bary = store.bary[N:]
     assert torch.allclose(bary.sum(1), torch.ones(30)) and (bary >= 0).all()
     assert not torch.allclose(bary, torch.full_like(bary, 1 / 3))
-    assert (optimizer.state[params["sh0"]]["exp_avg"][N:] == 0).all()
+    assert (optimizers[0].state[store.sh0]["exp_avg"][N:] == 0).all()
+    assert (optimizers[0].state[store.sh0]["exp_avg"][:N] != 0).all()
 
 
 def test_sampling_respects_the_cap_and_the_schedule():
-    params, optimizer = _store()
+    avatar, optimizers = _avatar()
     config = StrategyConfig(
         name="sampling", start=10, every=5, add=30, max_gaussians=N + 10, prune_every=1000
     )
     strategy = make_strategy(config, 64)
+    state = strategy.initialize_state(N, "cpu")
     hot = torch.arange(N)
     for step in (5, 7):  # before start, off schedule
-        strategy.step_post_backward(params, optimizer, step, _info(hot))
-    assert count(params) == N
-    strategy.step_post_backward(params, optimizer, 10, _info(hot))
-    assert count(params) == N + 10
-    strategy.step_post_backward(params, optimizer, 15, _info(hot, N + 10))
-    assert count(params) == N + 10
+        strategy.step_post_backward(_context(avatar, optimizers, state, step, hot))
+    assert len(avatar.gaussians) == N
+    strategy.step_post_backward(_context(avatar, optimizers, state, 10, hot))
+    assert len(avatar.gaussians) == N + 10
+    strategy.step_post_backward(_context(avatar, optimizers, state, 15, torch.arange(N + 10)))
+    assert len(avatar.gaussians) == N + 10
 
 
 def test_threshold_clones_small_and_splits_large():
-    params, optimizer = _store(log_scale=-2.0)
+    avatar, optimizers = _avatar(log_scale=-2.0)
     with torch.no_grad():
-        params["log_scale"][:10] = 0.0  # wider than split_scale: split
+        avatar.gaussians.log_scale[:10] = 0.0  # wider than split_scale: split
     hot = torch.tensor([0, 1, 20, 21, 22])
     strategy = make_strategy(StrategyConfig(name="threshold", start=0, every=1, prune_every=1000), 64)
-    strategy.step_post_backward(params, optimizer, 1, _info(hot))
-    _aligned(params, optimizer)
+    state = strategy.initialize_state(N, "cpu")
+    strategy.step_post_backward(_context(avatar, optimizers, state, 1, hot))
+    _aligned(avatar, optimizers, state)
+    store = avatar.gaussians
     # 3 clones added, 2 parents replaced by 2 children each: N - 2 + 3 + 4.
-    assert count(params) == N + 5
-    triangles = params["triangle"].tolist()
+    assert len(store) == N + 5
+    triangles = store.triangle.tolist()
     assert triangles.count(0) == 2 and triangles.count(1) == 2 and triangles.count(20) == 2
-    split_children = params["log_scale"][params["triangle"] == 0]
+    split_children = store.log_scale[store.triangle == 0]
     assert torch.allclose(split_children, torch.full_like(split_children, -np.log(1.6)))
 
 
-def test_fixed_never_adds_and_everyone_prunes_transparent_gaussians():
-    for name in ("fixed", "sampling", "threshold"):
-        params, optimizer = _store()
+def test_every_strategy_prunes_transparent_gaussians_and_its_statistics_follow():
+    for name in STRATEGIES:
+        avatar, optimizers = _avatar()
         with torch.no_grad():
-            params["opacity"][::5] = -10.0  # sigmoid < 0.005
+            avatar.gaussians.opacity[::5] = -10.0  # sigmoid < 0.005
         strategy = make_strategy(StrategyConfig(name=name, start=1000, prune_every=1), 64)
-        strategy.step_post_backward(params, optimizer, 1, _info(torch.arange(N)))
-        assert count(params) == N - 10, name
-        assert (params["triangle"] % 5 != 0).all()
-        _aligned(params, optimizer)
+        state = strategy.initialize_state(N, "cpu")
+        hot = torch.zeros(N, dtype=torch.bool)
+        hot[N // 2 :] = True
+        strategy.step_post_backward(_context(avatar, optimizers, state, 1, hot))
+        store = avatar.gaussians
+        assert len(store) == N - 10, name
+        assert (store.triangle % 5 != 0).all()
+        _aligned(avatar, optimizers, state)
+        # The accumulated statistics stayed with their Gaussians.
+        assert torch.equal(state.columns["seen"], torch.ones(N - 10))
+        assert torch.equal(state.columns["grad_sum"] > 0, store.triangle >= N // 2)
+
+
+def test_statistics_of_the_wrong_length_are_an_error_not_a_silent_reset():
+    avatar, optimizers = _avatar()
+    strategy = make_strategy(StrategyConfig(name="sampling"), 64)
+    state = strategy.initialize_state(N - 1, "cpu")
+    with pytest.raises(RuntimeError, match="49 rows for 50 Gaussians"):
+        strategy.step_post_backward(_context(avatar, optimizers, state, 1, torch.arange(3)))
+
+
+def test_the_state_round_trips_onto_the_device_it_is_loaded_on():
+    strategy = make_strategy(StrategyConfig(name="sampling"), 64)
+    state = strategy.initialize_state(N, "cpu", seed=3)
+    state.columns["grad_sum"] += torch.arange(N, dtype=torch.float32)
+    draws = torch.rand(4, generator=state.generator)
+    saved = {k: v.clone() for k, v in state.state_dict().items()}
+    other = strategy.initialize_state(N, "cpu", seed=9)
+    # "meta" stands for any device other than the checkpoint's (the CUDA case, without a GPU).
+    other.load_state_dict(saved, device="meta")
+    assert all(column.device.type == "meta" for column in other.columns.values())
+    again = strategy.initialize_state(N, "cpu", seed=9)
+    again.load_state_dict(saved, device="cpu")
+    assert torch.equal(again.columns["grad_sum"], state.columns["grad_sum"])
+    assert torch.equal(torch.rand(4, generator=again.generator), torch.rand(4, generator=state.generator))
+    assert not torch.equal(draws, torch.rand(4, generator=state.generator))
+
+
+def test_the_error_map_and_footprint_sums_are_there_on_request():
+    avatar, optimizers = _avatar()
+    strategy = make_strategy(StrategyConfig(name="fixed"), 64)
+    state = strategy.initialize_state(N, "cpu")
+    ctx = _context(avatar, optimizers, state, 1, torch.arange(0))
+    condition: Condition = ctx.condition
+    ctx.rendering = avatar.render(condition)
+    ctx.target = torch.zeros(64, 64, 3)
+    error = ctx.error_map()
+    assert error.shape == (64, 64) and error.max() > 0.5  # the avatar against a black target
+    footprints = ctx.footprint_sums(error)
+    weights = ctx.footprint_sums()
+    assert footprints.shape == (N,) and (footprints <= weights * error.max() + 1e-4).all()
+    assert torch.allclose(weights.sum(), ctx.rendering.alpha.sum(), rtol=1e-3)
 
 
 def test_unknown_strategy_names_the_choices():

@@ -7,7 +7,7 @@ import torch
 from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix, rotation_angle_deg
 from headsplat.head import SurfacePoints
 from headsplat.track.fit import FitConfig, fit_landmarks
-from tests.shared_data import require_shared
+from tests.shared_data import require_ict_model
 
 SIZE = 512
 
@@ -16,7 +16,7 @@ SIZE = 512
 def ict():
     from headsplat.head.ict import load_ict
 
-    return load_ict(require_shared())
+    return load_ict(require_ict_model())
 
 
 def _synthetic(model, n_frames: int, seed: int):

@@ -1,82 +1,80 @@
 """Training end to end on a synthetic subject: a shaded render of the ICT head with known tracking."""
 
-from dataclasses import asdict
+import copy
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from headsplat.avatar.gaussians.attributes import rgb_to_sh0
+from headsplat.avatar.avatar import avatar_from_checkpoint
+from headsplat.avatar.gaussians.store import rgb_to_sh0
 from headsplat.avatar.gaussians.uv_sampling import sample_uv
+from headsplat.config import PRESETS
+from headsplat.evaluation.evaluate import mean_psnr
 from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix
-from headsplat.io.checkpoint import latest_checkpoint
 from headsplat.io.errors import InputError
 from headsplat.io.subject import load_subject
 from headsplat.render import gsplat_available
 from headsplat.render.mesh import rasterize_mesh
 from headsplat.strategy import StrategyConfig
-from headsplat.training.trainer import (
-    PRESETS,
-    TrainConfig,
-    Trainer,
-    config_from_dict,
-    evaluate_psnr,
-    load_avatar,
-    load_training_data,
-    new_state,
-    train,
-    train_run,
-)
+from headsplat.training.data import load_frame_data
+from headsplat.training.run import new_avatar, train, train_run
+from headsplat.training.trainer import Trainer
+from tests.synthetic_subject import tiny_config
 
 SIZE = 64
 """The side of the shared synthetic subject (conftest)."""
 
 
+def _trainer(subject_folder, model, config) -> Trainer:
+    subject = load_subject(subject_folder)
+    return Trainer(load_frame_data(subject, config.size), new_avatar(model, subject, config), config)
+
+
 def test_a_tiny_avatar_learns_the_held_out_frames(synthetic_subject, ict_model):
     strategy = StrategyConfig(name="sampling", start=50, every=50, add=200)
     # Completion (tested on its own below) would remove the unseen Gaussians this count checks.
-    config = TrainConfig(
-        size=SIZE,
-        steps=150,
-        texels_per_cm=0.8,
-        log_every=1000,
-        background=0.0,
-        complete_unseen=False,
-        strategy=strategy,
-    )
-    state, data, summary = train(synthetic_subject, config, model=ict_model)
+    config = tiny_config(SIZE, 150, 0.8, background=0.0, completion="none", strategy=strategy)
+    avatar, data, summary = train(synthetic_subject, config, model=ict_model)
     train_frames, test_frames = data.subject.split()
-    n_gaussians = len(state.params["triangle"])
     # The UV samples, +200 at steps 50, 100 and 150, minus the pruned transparent ones.
-    initial = len(sample_uv(ict_model, config.texels_per_cm).material)
-    assert initial + 400 <= n_gaussians <= initial + 600
-    held_out = evaluate_psnr(state, data, test_frames, config.background)
+    initial = len(sample_uv(ict_model.uv_layout, 0.8).material)
+    assert initial + 400 <= len(avatar.gaussians) <= initial + 600
+    held_out = mean_psnr(avatar, data, test_frames, config.background)
     # Untrained renders score 13.9 dB. The held-out frames are the last 20 % of the turn, a yaw
-    # the training frames never showed (measured after 150 steps: 21.6 held out, 24.3 training).
+    # the training frames never showed (measured after 150 steps: 21.5 held out, 23.6 training).
     assert held_out > 20.0, f"held-out PSNR {held_out:.1f} dB"
-    assert evaluate_psnr(state, data, train_frames, config.background) > 22.5
+    assert mean_psnr(avatar, data, train_frames, config.background) > 22.5
     assert summary["steps"] == 150
 
 
-def test_resume_after_a_kill_continues_exactly(synthetic_subject, ict_model, tmp_path):
-    """Training 12 steps straight equals training 6, stopping, and resuming from the checkpoint for
-    6 more (densification happens after the checkpoint, so its state and random draws matter)."""
+def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_model):
+    """Training 12 steps straight equals training 6, checkpointing, and resuming from the
+    checkpoint's tensors for 6 more (densification and pruning happen after it, so the strategy's
+    state and random draws matter): every tensor of the training state is identical."""
     strategy = StrategyConfig(name="sampling", start=4, every=4, add=50, prune_every=5)
-    config = TrainConfig(size=32, steps=12, texels_per_cm=0.5, log_every=1000, strategy=strategy)
-    straight = Trainer(synthetic_subject, config, model=ict_model, run=tmp_path / "a")
-    straight.fit(checkpoint_every=6)
-    checkpoint = tmp_path / "a" / "checkpoints" / "step_0000006.json"
-    assert checkpoint.is_file() and (tmp_path / "a" / "checkpoints" / "step_0000012.json").is_file()
-    assert latest_checkpoint(tmp_path / "a" / "checkpoints").name == "step_0000012.json"
+    config = tiny_config(32, 12, strategy=strategy, checkpoint_every=6)
+    straight = _trainer(synthetic_subject, ict_model, config)
+    saved = []
 
-    resumed = Trainer(synthetic_subject, config, model=ict_model, run=tmp_path / "b")
-    resumed.resume(checkpoint)
+    def checkpoint():  # a copy: the state's tensors are the live ones, which training goes on changing
+        tensors, meta = straight.state()
+        saved.append(({k: v.clone() for k, v in tensors.items()}, copy.deepcopy(meta)))
+
+    straight.fit(checkpoint=checkpoint)
+    tensors, meta = saved[0]
+    assert meta["step"] == 6 and len(saved) == 2
+
+    resumed = Trainer(straight.data, avatar_from_checkpoint(tensors, meta), config)
+    resumed.restore(tensors, meta)
     assert resumed.step == 6
-    resumed.fit(checkpoint_every=6)
-    assert len(resumed.state.params["triangle"]) == len(straight.state.params["triangle"])
-    for name, value in straight.tensors().items():
-        assert torch.allclose(resumed.tensors()[name].float(), value.float(), atol=1e-6), name
+    resumed.fit()
+    expected, _ = straight.state()
+    got, _ = resumed.state()
+    assert expected.keys() == got.keys()
+    for name, value in expected.items():
+        assert torch.equal(got[name], value), name
 
 
 def test_the_mask_term_is_the_l1_between_alpha_and_mask(synthetic_subject, ict_model):
@@ -84,9 +82,10 @@ def test_the_mask_term_is_the_l1_between_alpha_and_mask(synthetic_subject, ict_m
     head after completion) is measured by benchmarks/quality.py and the orbit; here, its value."""
     totals = {}
     for weight in (0.0, 0.5):
-        config = TrainConfig(size=SIZE, texels_per_cm=0.8, mask_weight=weight)
-        trainer = Trainer(synthetic_subject, config, model=ict_model)
-        totals[weight], parts, out, _ = trainer.loss(3)
+        config = tiny_config(SIZE, texels_per_cm=0.8)
+        config.loss.mask_weight = weight
+        trainer = _trainer(synthetic_subject, ict_model, config)
+        totals[weight], parts, out, _, _ = trainer.loss(3)
         assert ("mask" in parts) == (weight > 0)
     mask = trainer.data.masks[3].float().reshape(out.alpha.shape) / 255
     expected = (out.alpha - mask).abs().mean()
@@ -95,32 +94,64 @@ def test_the_mask_term_is_the_l1_between_alpha_and_mask(synthetic_subject, ict_m
     assert torch.isclose(totals[0.5] - totals[0.0], 0.5 * expected, rtol=1e-4)
 
 
+def test_the_loss_holds_every_modules_regularisers(synthetic_subject, ict_model):
+    trainer = _trainer(synthetic_subject, ict_model, tiny_config(SIZE))
+    total, parts, *_ = trainer.loss(0)
+    assert {"l1", "dssim", "mask", "scale_ratio", "colour_smoothness", "laplacian"} == set(parts)
+    weights = {
+        "l1": 1.0,
+        "dssim": 0.2,
+        "mask": 0.2,
+        "scale_ratio": 0.1,
+        "colour_smoothness": 1.0,
+        "laplacian": 1e3,
+    }
+    assert torch.isclose(total, sum(weights[k] * v for k, v in parts.items()))
+
+
 def test_an_lpips_term_joins_the_loss_from_its_start_step(synthetic_subject, ict_model):
-    config = TrainConfig(
-        size=SIZE,
-        steps=2,
-        texels_per_cm=0.5,
-        lpips_weight=0.1,
-        lpips_start=2,
-        strategy=StrategyConfig("fixed"),
-    )
-    trainer = Trainer(synthetic_subject, config, model=ict_model)
+    config = tiny_config(SIZE, 2, strategy=StrategyConfig("fixed"))
+    config.loss.lpips_weight, config.loss.lpips_start = 0.1, 2
+    trainer = _trainer(synthetic_subject, ict_model, config)
     before = trainer.train_step()
     after = trainer.train_step()
     assert "lpips" not in before and 0.0 < after["lpips"] < 1.0
-    l1_ssim = after["l1"] + config.ssim_weight * after["dssim"] + config.lpips_weight * after["lpips"]
+    l1_ssim = (
+        after["l1"] + config.loss.ssim_weight * after["dssim"] + config.loss.lpips_weight * after["lpips"]
+    )
     assert after["loss"] >= l1_ssim - 1e-6
 
 
-def _red_share_from_behind(state, data, model) -> float:
+def test_frozen_frame_corrections_take_no_gradient_and_learned_ones_stay_in_range(
+    synthetic_subject, ict_model
+):
+    frozen = _trainer(synthetic_subject, ict_model, tiny_config(32, strategy=StrategyConfig("fixed")))
+    frozen.train_step()
+    assert all(not p.requires_grad and p.grad is None for p in frozen.frames.parameters())
+    assert not any(name.startswith("frames.") for name in frozen.state()[0] if name.startswith("optimizer"))
+
+    config = tiny_config(32, strategy=StrategyConfig("fixed"))
+    config.frames.lr = 0.5  # large: the expression corrections hit the [0, 1] bounds at once
+    learned = _trainer(synthetic_subject, ict_model, config)
+    for _ in range(3):
+        learned.train_step()
+    corrected = learned.data.expression + learned.frames.expression
+    assert learned.frames.expression.abs().max() > 0 and (corrected >= 0).all() and (corrected <= 1).all()
+    assert any(name.startswith("optimizer/frames.") for name in learned.state()[0])
+
+
+def _red_share_from_behind(avatar, model) -> float:
     """Share of the back-head mesh's silhouette, seen from behind, that renders redder than blue."""
     turn = axis_angle_to_matrix(torch.tensor([0.0, np.pi, 0.0]))
-    distance = torch.tensor([0.0, 0.0, float(state.translation[0, 2])])
+    rotation = torch.from_numpy(MODEL_TO_OPENCV).float() @ turn
+    translation = torch.tensor([0.0, 0.0, float(avatar.rest_translation[2])])
+    condition = avatar.condition(rotation=rotation, translation=translation, torso=None)
     with torch.no_grad():
-        vertices = state.neutral_vertices() @ (torch.from_numpy(MODEL_TO_OPENCV).float() @ turn).T + distance
-        image = state.render_mesh(vertices, data.K, SIZE, 1.0).image
+        image = avatar.render(condition, background=1.0).image
+        vertices = avatar.mesh(condition)[1]
     back = model.triangles[model.material_triangles("M_BackHead")]
-    silhouette = rasterize_mesh(vertices.numpy(), back, data.K.numpy(), SIZE, SIZE).triangle >= 0
+    K = avatar.camera().K.numpy()
+    silhouette = rasterize_mesh(vertices.numpy(), back, K, SIZE, SIZE).triangle >= 0
     inside = torch.from_numpy(cv2.erode(silhouette.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
     return float((image[..., 0] > image[..., 2])[inside].float().mean())
 
@@ -129,68 +160,62 @@ def test_completion_closes_the_unseen_back_of_the_head_and_leaves_the_frames_alo
     synthetic_subject, ict_model
 ):
     """The synthetic head turns +-20 deg, so the back of its head is never seen. Make the back
-    see-through, as Adam's drift does in training: completion must close it again, and leave the
-    training renders as they were."""
-    config = TrainConfig(size=SIZE, texels_per_cm=0.8, background=0.0)
-    state = new_state(ict_model, load_subject(synthetic_subject), config)
-    data = load_training_data(state_subject := load_subject(synthetic_subject), SIZE)
-    train_frames, _ = state_subject.split()
+    see-through, as Adam's drift does in training: completion must close it again, leave the
+    training renders as they were, and keep the strategy's statistics one row per Gaussian."""
+    trainer = _trainer(synthetic_subject, ict_model, tiny_config(SIZE, texels_per_cm=0.8, background=0.0))
+    trainer.train_step()  # so that Adam has moments to carry through completion's row operations
+    avatar, data = trainer.avatar, trainer.data
+    store = avatar.gaussians
     back = torch.from_numpy(ict_model.material_triangles("M_BackHead"))
-    faces_back = state.head.neutral[state.head.triangles[back]].mean(1)[:, 2] < -3.0
-    drifted = torch.isin(state.params["triangle"], back[faces_back])
-    face = torch.isin(state.params["triangle"], torch.from_numpy(ict_model.material_triangles("M_Face")))
+    faces_back = avatar.head.neutral[avatar.head.triangles[back]].mean(1)[:, 2] < -3.0
+    drifted = torch.isin(store.triangle, back[faces_back])
+    face = torch.isin(store.triangle, torch.from_numpy(ict_model.material_triangles("M_Face")))
     with torch.no_grad():
-        state.params["sh0"][:] = rgb_to_sh0(torch.tensor([0.1, 0.2, 0.8]))  # blue head
-        state.params["sh0"][face] = rgb_to_sh0(torch.tensor([0.9, 0.2, 0.1]))  # red face
-        state.params["opacity"][:] = 4.6  # 0.99, as trained skin and hair are
-        state.params["opacity"][drifted] = -5.0  # 0.007
+        store.sh0[:] = rgb_to_sh0(torch.tensor([0.1, 0.2, 0.8]))  # blue head
+        store.sh0[face] = rgb_to_sh0(torch.tensor([0.9, 0.2, 0.1]))  # red face
+        store.opacity[:] = 4.6  # 0.99, as trained skin and hair are
+        store.opacity[drifted] = -5.0  # 0.007
     # Rendering weights sum to the image's alpha: sum_i sum_p alpha_ip T_ip = sum_p (1 - T_p).
-    weights = state.rendering_weights(state.params, train_frames[:1], data.K, SIZE)
+    f = int(trainer.train_frames[0])
+    weights = avatar.rendering_weights(data.condition(f), data.camera())
     with torch.no_grad():
-        alpha = state.render(int(train_frames[0]), data.K, SIZE, 0.0).alpha
+        alpha = avatar.render(data.condition(f), data.camera(), 0.0).alpha
     assert torch.allclose(weights.sum(), alpha.sum(), rtol=1e-3)
 
-    psnr_before = evaluate_psnr(state, data, train_frames, config.background)
+    psnr_before = mean_psnr(avatar, data, trainer.train_frames, 0.0)
     # From behind, the inside of the red face shows through the see-through back of the head.
-    assert _red_share_from_behind(state, data, ict_model) > 0.3
-    counts = state.complete_unseen(train_frames, data.K, SIZE)
+    assert _red_share_from_behind(avatar, ict_model) > 0.3
+    counts = trainer.after_training()
     assert counts["removed"] >= int(drifted.sum()) and counts["added"] > 100, counts
-    assert abs(evaluate_psnr(state, data, train_frames, config.background) - psnr_before) < 0.05
+    assert abs(mean_psnr(avatar, data, trainer.train_frames, 0.0) - psnr_before) < 0.05
     # Closed, with the blue of the seen back-head around it (measured: 0.44 before, 0.0 after).
-    assert _red_share_from_behind(state, data, ict_model) < 0.1
+    assert _red_share_from_behind(avatar, ict_model) < 0.1
+    assert len(trainer.strategy_state) == len(avatar.gaussians)
+    moments = [trainer.optimizers[0].state[p]["exp_avg"] for p in trainer.optimizers[0].state]
+    assert len(moments) == 5 and all(len(m) == len(avatar.gaussians) for m in moments)
 
 
-def test_a_saved_config_reads_back_and_older_runs_load_as_they_were_trained():
-    config = TrainConfig(steps=7, strategy=StrategyConfig(name="fixed"))
-    assert config_from_dict(asdict(config)) == config
-    older = asdict(config)
-    del older["still_torso"], older["complete_unseen"], older["mask_weight"]
-    assert config_from_dict(older) == TrainConfig(
-        steps=7,
-        strategy=StrategyConfig(name="fixed"),
-        still_torso=False,
-        complete_unseen=False,
-        mask_weight=0.0,
-    )
-
-
-def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, ict_model):
+def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, ict_model, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(InputError, match="--preset cpu"):
-        Trainer(synthetic_subject, PRESETS["gpu"], model=ict_model)
+        train_run(synthetic_subject, tmp_path / "run", PRESETS["gpu"], model=ict_model)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.skipif(not gsplat_available(), reason="needs gsplat (pip install headsplat[cuda])")
-def test_training_on_cuda_resumes_and_evaluates_on_the_cpu(synthetic_subject, ict_model, tmp_path):
+def test_training_on_cuda_resumes_steps_and_evaluates_on_the_cpu(synthetic_subject, ict_model, tmp_path):
+    from headsplat.avatar import load_avatar
+
     strategy = StrategyConfig(name="sampling", start=4, every=4, add=50, prune_every=5)
-    config = TrainConfig(size=SIZE, steps=8, texels_per_cm=0.5, device="cuda", strategy=strategy)
-    train_run(synthetic_subject, tmp_path / "a", config, log=lambda _: None)
-    resumed = Trainer(synthetic_subject, config, model=ict_model)
-    resumed.resume(tmp_path / "a" / "checkpoints" / "step_0000008.json")
-    assert resumed.state.params["sh0"].is_cuda and resumed.state.head.delta_neutral.is_cuda
-    on_cpu, subject, _ = load_avatar(tmp_path / "a", ict_model, device="cpu")
-    assert on_cpu.params["sh0"].device.type == "cpu"
-    assert evaluate_psnr(on_cpu, load_training_data(subject, SIZE), [0], config.background) > 10
+    config = tiny_config(SIZE, 8, device="cuda", strategy=strategy, checkpoint_every=4)
+    train_run(synthetic_subject, tmp_path / "a", config, model=ict_model, log=lambda _: None)
+    # Resume from step 4 on the GPU and step on: the strategy's statistics must be on the GPU.
+    config.steps = 12
+    train_run(synthetic_subject, tmp_path / "a", config, resume=True, steps=12, log=lambda _: None)
+    on_cpu = load_avatar(tmp_path / "a", device="cpu")
+    assert on_cpu.gaussians.sh0.device.type == "cpu" and on_cpu.info["training"]["steps"] == 12
+    data = load_frame_data(load_subject(synthetic_subject), SIZE)
+    assert mean_psnr(on_cpu, data, [0], config.background) > 10

@@ -125,8 +125,23 @@ def ssim(a: Tensor, b: Tensor) -> Tensor:
         loss use ``1 - ssim(a, b).mean()``.
     """
     a, b, single = _batched(a, b, "ssim")
+    n = a.shape[0]
+    value = _ssim_map(a, b).reshape(n, -1).mean(dim=1)
+    return value[0] if single else value
+
+
+def ssim_map(a: Tensor, b: Tensor) -> Tensor:
+    """The per-pixel SSIM map behind :func:`ssim` (its mean), (H, W, C) or (B, H, W, C) like the
+    inputs: where two images differ in structure (an error map for densification)."""
+    a, b, single = _batched(a, b, "ssim_map")
+    values = _ssim_map(a, b).permute(0, 2, 3, 1)
+    return values[0] if single else values
+
+
+def _ssim_map(a: Tensor, b: Tensor) -> Tensor:
+    """(B, C, H, W) SSIM map of batched channels-last images (B, H, W, C)."""
     size, sigma, c1, c2 = 11, 1.5, 0.01**2, 0.03**2
-    n, _, _, c = a.shape
+    c = a.shape[-1]
     x = a.permute(0, 3, 1, 2)
     y = b.permute(0, 3, 1, 2)
     # Local means of x, y, x^2, y^2 and xy in one depthwise pass: (B, 5C, H, W).
@@ -138,9 +153,7 @@ def ssim(a: Tensor, b: Tensor) -> Tensor:
     mu_x, mu_y, e_xx, e_yy, e_xy = stack.split(c, dim=1)
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     var_x, var_y, cov_xy = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
-    ssim_map = ((2 * mu_xy + c1) * (2 * cov_xy + c2)) / ((mu_xx + mu_yy + c1) * (var_x + var_y + c2))
-    value = ssim_map.reshape(n, -1).mean(dim=1)
-    return value[0] if single else value
+    return ((2 * mu_xy + c1) * (2 * cov_xy + c2)) / ((mu_xx + mu_yy + c1) * (var_x + var_y + c2))
 
 
 # ---------------------------------------------------------------------------------------- LPIPS

@@ -6,21 +6,22 @@ translation and expressions the landmarks cannot pin (brows, cheeks); the avatar
 errors as silhouettes a few pixels off and features in the wrong place, which held-out metrics
 then charge to the avatar. IMavatar and PointAvatar therefore evaluate after optimising the test
 frames' pose and expression against the test images with the trained avatar frozen (PointAvatar's
-``scripts/test.py``: "only used for calculating metrics"). This module does the same through the
-avatar's own per-frame corrections (:class:`headsplat.avatar.deformers.head.FrameCorrections`): only the
-rows of the refined frames change; Gaussians and head corrections stay as trained.
+``scripts/test.py``: "only used for calculating metrics"). This module does the same on the
+frames' conditions: the avatar is not changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
+from torch import Tensor
 
-from headsplat.avatar.state import AvatarState
+from headsplat.avatar.avatar import Avatar
+from headsplat.avatar.condition import Camera, Condition
 from headsplat.evaluation.metrics import ssim
+from headsplat.training.frames import project_expression
 
 
 @dataclass(frozen=True)
@@ -39,49 +40,55 @@ class RefineConfig:
 DEFAULT_REFINE = RefineConfig()
 
 
-def refine_tracking(
-    state: AvatarState,
-    frames: np.ndarray,
-    K: torch.Tensor,
-    targets: Callable[[int], torch.Tensor],
+def refine_conditions(
+    avatar: Avatar,
+    conditions: Sequence[Condition],
+    camera: Camera,
+    targets: Sequence[Tensor],
     background: float,
     config: RefineConfig = DEFAULT_REFINE,
-) -> None:
-    """Fit the frame corrections of ``frames`` to ``targets(f)`` (S, S, 3), one frame after the other.
+) -> list[Condition]:
+    """Fit a rotation (axis-angle about the head), translation and expression correction of each
+    condition to its target image (S, S, 3), one frame after the other; returns the corrected
+    conditions.
 
-    Each frame starts from the previous one's correction: tracking errors drift slowly through a
-    clip, so consecutive frames (a test split) start close to their optimum.
+    Each frame starts from the previous one's correction (tracking errors drift slowly through a
+    clip, so consecutive frames start close to their optimum). The expression stays in [0, 1] by
+    projection after every step, so no correction is stuck where a clamp would zero its gradient.
     """
-    corrections = state.frames
-    learned = [p for p in (*state.params.values(), *state.head.parameters()) if p.requires_grad]
-    for parameter in learned:
-        parameter.requires_grad_(False)
-    previous = None
+    flags = [(p, p.requires_grad) for p in avatar.parameters()]
+    avatar.requires_grad_(False)
+    like = conditions[0].rotation
+    rotation = torch.zeros(3).to(like)
+    translation = torch.zeros(3).to(like)
+    expression = torch.zeros_like(conditions[0].expression)
+    refined = []
     try:
-        for f in (int(f) for f in frames):
-            if previous is not None:
-                with torch.no_grad():
-                    for row in corrections.parameters():
-                        row[f] = row[previous]
-            # A fresh Adam per frame; the other frames' rows get zero gradients and so zero steps.
+        for condition, target in zip(conditions, targets, strict=True):
+            tracked = condition.expression
+            rotation = rotation.detach().clone().requires_grad_(True)
+            translation = translation.detach().clone().requires_grad_(True)
+            expression = project_expression(expression.detach(), tracked).requires_grad_(True)
             optimizer = torch.optim.Adam(
                 [
-                    {"params": [corrections.rotation], "lr": config.lr_rotation},
-                    {"params": [corrections.translation], "lr": config.lr_translation},
-                    {"params": [corrections.expression], "lr": config.lr_expression},
+                    {"params": [rotation], "lr": config.lr_rotation},
+                    {"params": [translation], "lr": config.lr_translation},
+                    {"params": [expression], "lr": config.lr_expression},
                 ]
             )
-            target = targets(f)
-            size = target.shape[0]
             for _ in range(config.steps):
-                image = state.render(f, K, size, background).image
+                image = avatar.render(
+                    condition.corrected(rotation, translation, expression), camera, background
+                ).image
                 loss = (image - target).abs().mean() + config.ssim_weight * (1 - ssim(image, target))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-            previous = f
+                with torch.no_grad():
+                    expression.copy_(project_expression(expression, tracked))
+            with torch.no_grad():
+                refined.append(condition.corrected(rotation, translation, expression))
     finally:
-        for parameter in learned:
-            parameter.requires_grad_(True)
-        for row in corrections.parameters():
-            row.grad = None
+        for param, flag in flags:
+            param.requires_grad_(flag)
+    return refined

@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from headsplat.head.model import HeadModel, LinearShape, SurfacePoints, file_sha256, split_quads
+from headsplat.head.model import HeadModel, LinearShape, SurfacePoints, split_quads
+from headsplat.io.files import file_sha256
 
 MODEL_NAME = "ict_facekit_light"
 MODEL_ENV = "HEADSPLAT_ICT_MODEL"

@@ -12,7 +12,6 @@ is what the tracker and the Gaussian binding use (:meth:`LinearShape.at_surface_
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -180,6 +179,27 @@ class SurfacePoints:
 
 
 @dataclass(frozen=True)
+class UVLayout:
+    """A mesh's UV layout by material, with the positions its world sizes are measured on.
+
+    Attributes:
+        vertices: (V, 3). triangles: (T, 3) vertex indices. triangle_uvs: (T, 3, 2).
+        triangle_material: (T,) index into ``material_names``.
+    """
+
+    vertices: np.ndarray
+    triangles: np.ndarray
+    triangle_uvs: np.ndarray
+    triangle_material: np.ndarray
+    material_names: tuple[str, ...]
+
+    def material_triangles(self, *names: str) -> np.ndarray:
+        """Indices of the triangles whose material is one of ``names``."""
+        ids = [self.material_names.index(n) for n in names]
+        return np.flatnonzero(np.isin(self.triangle_material, ids))
+
+
+@dataclass(frozen=True)
 class HeadModel:
     """A linear head model with its mesh topology, UVs and material regions.
 
@@ -284,8 +304,14 @@ class HeadModel:
 
     def material_triangles(self, *names: str) -> np.ndarray:
         """Indices of the triangles whose material is one of ``names``."""
-        ids = [self.material_names.index(n) for n in names]
-        return np.flatnonzero(np.isin(self.triangle_material, ids))
+        return self.uv_layout.material_triangles(*names)
+
+    @cached_property
+    def uv_layout(self) -> UVLayout:
+        """The UV layout, sized on the template (mean) shape."""
+        return UVLayout(
+            self.shape.mean, self.triangles, self.triangle_uvs, self.triangle_material, self.material_names
+        )
 
     def surface_shape(self, points: SurfacePoints) -> LinearShape:
         """The linear model of points bound to the surface."""
@@ -308,12 +334,3 @@ def sphere_centre(points: np.ndarray) -> np.ndarray:
     b = (points**2).sum(1)
     solution, *_ = np.linalg.lstsq(A.astype(np.float64), b.astype(np.float64), rcond=None)
     return solution[:3]
-
-
-def file_sha256(path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

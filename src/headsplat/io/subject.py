@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from headsplat.io.errors import InputError
+from headsplat.io.files import file_sha256
 
 FORMAT_VERSION = 1
 META = "meta.json"
@@ -125,6 +126,10 @@ class Subject:
 
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.meta["split"]["train"]), np.asarray(self.meta["split"]["test"])
+
+    def fingerprint(self) -> str:
+        """sha256 of ``tracking.npz``: tells this subject apart from any other, wherever it lies."""
+        return file_sha256(self.path / "tracking.npz")
 
 
 def load_subject(path: str | os.PathLike) -> Subject:

@@ -68,8 +68,12 @@ def gsplat_available() -> bool:
 def choose_backend(device: torch.device, backend: Backend = "auto") -> str:
     """The backend :func:`rasterize` uses for tensors on ``device``.
 
-    ``auto``: CUDA tensors with gsplat installed -> ``gsplat``; CUDA without it ->
-    ``reference``; CPU tensors -> ``cpu``.
+    ``auto``: CUDA tensors -> ``gsplat``; CPU tensors -> ``cpu``; others -> ``reference``.
+
+    Raises:
+        ValueError: an unknown backend, one that cannot take ``device``'s tensors, or ``auto``
+            on CUDA without gsplat (the dense ``reference`` is far too slow to fall back to
+            silently; name it to use it anyway).
     """
     if backend != "auto":
         if backend not in BACKENDS:
@@ -80,7 +84,12 @@ def choose_backend(device: torch.device, backend: Backend = "auto") -> str:
             raise ValueError(f"backend 'cpu' needs CPU tensors, got {device.type} tensors")
         return backend
     if device.type == "cuda":
-        return "gsplat" if gsplat_available() else "reference"
+        if not gsplat_available():
+            raise ValueError(
+                "rasterizing CUDA tensors needs gsplat, which is not installed: `pip install "
+                "headsplat[cuda]` (or pass backend='reference', the slow dense oracle, or use CPU tensors)"
+            )
+        return "gsplat"
     return "cpu" if device.type == "cpu" else "reference"
 
 
@@ -116,8 +125,12 @@ def _check_inputs(tensors: dict[str, Tensor], width: int, height: int) -> None:
             raise ValueError(f"{name} is {tensor.dtype} but means is {means.dtype}; use one dtype")
         if tensor.device != means.device:
             raise ValueError(f"{name} is on {tensor.device} but means is on {means.device}")
-        if not bool(torch.isfinite(tensor).all()):
-            raise ValueError(f"{name} contains NaN or infinite values")
+    # One host synchronisation for all tensors (a GPU waits for its queue at each one), and the
+    # search for the culprit only when something is wrong.
+    finite = torch.stack([torch.isfinite(tensor).all() for tensor in tensors.values()])
+    if not bool(finite.all()):
+        culprit = list(tensors)[int(torch.nonzero(~finite)[0, 0])]
+        raise ValueError(f"{culprit} contains NaN or infinite values")
 
 
 def rasterize(

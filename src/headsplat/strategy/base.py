@@ -1,32 +1,38 @@
-"""The strategy interface (gsplat's ``step_pre_backward`` / ``step_post_backward`` hooks) and the
-three strategies of the comparison: ``fixed`` (FlashAvatar: the UV samples, never changed),
-``sampling`` (FATE: add Gaussians where the screen-space gradient is large, on the same triangle at
-a random barycentric point) and ``threshold`` (3DGS / GaussianAvatars: clone small and split large
-Gaussians whose mean screen-space gradient passes a threshold). All prune by opacity.
+"""The strategy contract (DESIGN §7, gsplat's strategies): hooks around each training step that
+densify and prune the Gaussians, with their state kept outside the strategy.
 
-Every change of the Gaussian set goes through :func:`headsplat.avatar.gaussians.store.update_rows`, so
-optimizer state stays aligned with the parameters.
+A strategy is stateless apart from its config. Its :class:`StrategyState` (per-Gaussian
+statistics, a random generator) lives with the trainer, is checkpointed through
+:meth:`StrategyState.state_dict`, and follows every row operation: strategies change the
+Gaussians only through :meth:`StepContext.change_rows`, which updates the avatar, the optimizers'
+moments and the state together.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from headsplat.avatar.gaussians.store import Params, count, reset_values, update_rows
-from headsplat.render.api import RasterInfo
+from headsplat.avatar.gaussians.rows import RowChange, reset_parameter
 
-STRATEGIES = ("fixed", "sampling", "threshold")
+if TYPE_CHECKING:
+    from headsplat.avatar.avatar import Avatar
+    from headsplat.avatar.condition import Camera, Condition
+    from headsplat.avatar.gaussians.store import GaussianStore
+    from headsplat.render import Rendering
 
 
 @dataclass
 class StrategyConfig:
-    """Densification settings (steps are optimisation steps)."""
+    """Densification settings (steps are optimisation steps); ``name`` picks the strategy."""
 
     name: str = "sampling"
-    """One of ``fixed``, ``sampling``, ``threshold``."""
+    """A registered strategy (:data:`headsplat.strategy.STRATEGIES`): fixed, sampling, threshold."""
     start: int = 200
     """No densification before this step (let the initial Gaussians settle)."""
     stop: int = 10_000_000
@@ -47,129 +53,169 @@ class StrategyConfig:
     """Reset opacities to 0.01 every this many steps (0: never; 3DGS uses 3000)."""
 
 
+class StrategyState:
+    """A strategy's state: per-Gaussian ``columns`` (N, ...) and a CPU random ``generator`` (its
+    draws are reproducible whatever the training device)."""
+
+    def __init__(self, columns: dict[str, Tensor], generator: torch.Generator):
+        self.columns = columns
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def check(self, n_gaussians: int) -> None:
+        """Raise if the statistics do not hold one row per Gaussian (a row operation went around
+        :meth:`StepContext.change_rows`)."""
+        if len(self) != n_gaussians:
+            raise RuntimeError(
+                f"the strategy's statistics hold {len(self)} rows for {n_gaussians} Gaussians: a row "
+                "operation bypassed Avatar.change_rows"
+            )
+
+    def reset(self) -> None:
+        """Zero every statistic."""
+        for name, column in self.columns.items():
+            self.columns[name] = torch.zeros_like(column)
+
+    def apply_row_change(self, change: RowChange) -> None:
+        """Kept rows keep their statistics; new rows start at zero."""
+        self.columns = {name: change.apply(column) for name, column in self.columns.items()}
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {**self.columns, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, values: dict[str, Tensor], device: torch.device | str) -> None:
+        """Restore :meth:`state_dict`, the statistics on ``device`` (the generator stays on the CPU)."""
+        missing = set(self.columns) - set(values)
+        if missing:
+            raise KeyError(f"the strategy state lacks {sorted(missing)}")
+        self.columns = {name: values[name].to(device) for name in self.columns}
+        self.generator.set_state(values["generator"].cpu())
+
+
+@dataclass
+class StepContext:
+    """What a strategy's hooks see of one training step.
+
+    Attributes:
+        step: the step number (1 for the first). frame: the training frame.
+        condition, camera: what was rendered. rendering: its result (``info`` carries the
+            screen-space gradients after backward). target: (H, W, 3) the frame it was compared with.
+        avatar: the avatar. state: the strategy's state. optimizers: every optimizer of the run.
+    """
+
+    step: int
+    frame: int
+    condition: Condition
+    camera: Camera
+    rendering: Rendering
+    target: Tensor
+    avatar: Avatar
+    state: StrategyState
+    optimizers: Sequence[torch.optim.Optimizer] = ()
+    _error: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def gaussians(self) -> GaussianStore:
+        return self.avatar.gaussians
+
+    def change_rows(
+        self,
+        keep: Tensor | None = None,
+        appended: dict[str, Tensor] | None = None,
+        parents: Tensor | None = None,
+    ) -> RowChange:
+        """The one row operation (:meth:`headsplat.avatar.Avatar.change_rows`), carrying the
+        optimizers and this strategy's state along."""
+        return self.avatar.change_rows(keep, appended, parents, self.optimizers, (self.state,))
+
+    def reset_column(self, name: str, values: Tensor) -> None:
+        """Overwrite a Gaussian column and zero its optimizer moments (3DGS's opacity reset)."""
+        reset_parameter(self.gaussians, name, values, self.optimizers)
+
+    def error_map(self) -> Tensor:
+        """(H, W) the step's per-pixel error: L1 over channels plus (1 - SSIM)/2 (STAvatar's fused
+        error), computed on first request."""
+        if self._error is None:
+            from headsplat.evaluation.metrics import ssim_map
+
+            with torch.no_grad():
+                image, target = self.rendering.image.detach(), self.target
+                l1 = (image - target).abs().mean(-1)
+                self._error = l1 + (1 - ssim_map(image, target).mean(-1)) / 2
+        return self._error
+
+    def footprint_sums(self, per_pixel: Tensor | None = None) -> Tensor:
+        """(N,) each Gaussian's rendering weight summed over its footprint, weighted by
+        ``per_pixel`` (H, W) (e.g. :meth:`error_map`); one extra render and backward pass."""
+        return self.avatar.rendering_weights(self.condition, self.camera, per_pixel)
+
+
 class Strategy:
     """Base: accumulates the screen-space gradient statistics and prunes; subclasses densify.
 
     Args:
         config: settings. image_size: pixels, to normalise screen-space gradients.
-        seed: random draws of new Gaussians are reproducible.
     """
 
-    def __init__(self, config: StrategyConfig, image_size: int, seed: int = 0):
+    needs: ClassVar[frozenset[str]] = frozenset()
+    """What the step context must offer beyond the rendering (e.g. ``error_map``); informative."""
+
+    def __init__(self, config: StrategyConfig, image_size: int):
         self.config = config
         self.image_size = image_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self.grad_sum = torch.zeros(0)
-        self.seen = torch.zeros(0)
 
-    def step_pre_backward(self, params: Params, optimizer, step: int, info: RasterInfo) -> None:
-        """Before ``loss.backward()``: nothing to do for these strategies (the rasterizer already
-        keeps the screen-space means' gradient)."""
+    def initialize_state(self, n_gaussians: int, device: torch.device | str, seed: int = 0) -> StrategyState:
+        """Zero statistics for ``n_gaussians`` and a generator seeded with ``seed``."""
+        columns = {name: torch.zeros(n_gaussians, device=device) for name in ("grad_sum", "seen")}
+        return StrategyState(columns, torch.Generator().manual_seed(seed))
 
-    def step_post_backward(self, params: Params, optimizer, step: int, info: RasterInfo) -> None:
-        """After ``loss.backward()`` and before ``optimizer.step()``'s successor: accumulate
-        statistics, then densify, prune or reset on schedule."""
-        self._accumulate(params, info)
-        c = self.config
-        if c.start <= step < c.stop and step % c.every == 0 and count(params) < c.max_gaussians:
-            self.densify(params, optimizer)
-            self._reset_statistics(params)
-        if step % c.prune_every == 0:
-            keep = torch.sigmoid(params["opacity"][:, 0]) >= c.prune_opacity
+    def step_pre_backward(self, ctx: StepContext) -> None:
+        """Before ``loss.backward()``: nothing for these strategies (the rasterizer already keeps
+        the screen-space means' gradient)."""
+
+    def step_post_backward(self, ctx: StepContext) -> None:
+        """After the optimizer steps: accumulate statistics, then densify, prune or reset on schedule."""
+        self._accumulate(ctx)
+        c, n = self.config, len(ctx.gaussians)
+        if c.start <= ctx.step < c.stop and ctx.step % c.every == 0 and n < c.max_gaussians:
+            self.densify(ctx)
+            ctx.state.reset()
+        if ctx.step % c.prune_every == 0:
+            keep = torch.sigmoid(ctx.gaussians.opacity[:, 0]) >= c.prune_opacity
             if not keep.all():
-                update_rows(params, optimizer, keep=keep)
-                self.grad_sum, self.seen = self.grad_sum[keep], self.seen[keep]
-        if c.reset_opacity_every and step % c.reset_opacity_every == 0:
-            low = torch.full_like(params["opacity"], float(np.log(0.01 / 0.99)))
-            reset_values(params, optimizer, "opacity", torch.minimum(params["opacity"].detach(), low))
+                ctx.change_rows(keep=keep)
+        if c.reset_opacity_every and ctx.step % c.reset_opacity_every == 0:
+            low = torch.full_like(ctx.gaussians.opacity, float(np.log(0.01 / 0.99)))
+            ctx.reset_column("opacity", torch.minimum(ctx.gaussians.opacity.detach(), low))
 
-    def densify(self, params: Params, optimizer) -> None:
+    def densify(self, ctx: StepContext) -> None:
         """Change the Gaussian set (subclasses)."""
 
-    def mean_gradient(self) -> torch.Tensor:
+    @staticmethod
+    def mean_gradient(state: StrategyState) -> Tensor:
         """(N,) mean screen-space gradient norm per Gaussian over the steps it was visible."""
-        return self.grad_sum / self.seen.clamp_min(1)
+        return state.columns["grad_sum"] / state.columns["seen"].clamp_min(1)
 
-    def _accumulate(self, params: Params, info: RasterInfo) -> None:
-        n = count(params)
-        if len(self.grad_sum) != n:
-            self._reset_statistics(params)
+    def _accumulate(self, ctx: StepContext) -> None:
+        ctx.state.check(len(ctx.gaussians))
+        info = ctx.rendering.info
         grad = info.means2d_grad
         if grad is None:
             return
         # Normalised to image units so thresholds do not depend on the resolution (as 3DGS).
         norm = (grad.detach() * self.image_size / 2).norm(dim=-1)
-        self.grad_sum += torch.where(info.visible, norm, 0.0)
-        self.seen += info.visible.float()
-
-    def _reset_statistics(self, params: Params) -> None:
-        device = params["opacity"].device
-        self.grad_sum = torch.zeros(count(params), device=device)
-        self.seen = torch.zeros(count(params), device=device)
+        ctx.state.columns["grad_sum"] += torch.where(info.visible, norm, 0.0)
+        ctx.state.columns["seen"] += info.visible.float()
 
 
-class FixedStrategy(Strategy):
-    """FlashAvatar's baseline: the initial UV samples, only pruned."""
-
-
-def _random_barycentric(n: int, generator: torch.Generator) -> torch.Tensor:
+def random_barycentric(n: int, generator: torch.Generator) -> Tensor:
     """(n, 3) points uniform over a triangle (sorted-uniform spacing)."""
     u = torch.rand(n, 2, generator=generator).sort(dim=1).values
     return torch.stack([u[:, 0], u[:, 1] - u[:, 0], 1 - u[:, 1]], dim=1)
 
 
-def _children(params: Params, parents: torch.Tensor) -> Params:
-    """Copies of the parents' rows (every entry)."""
-    return {name: value.detach()[parents].clone() for name, value in params.items()}
-
-
-class SamplingStrategy(Strategy):
-    """FATE's sampling-based densification: draw ``add`` parents with probability proportional to
-    their mean screen-space gradient; each child lands at a random barycentric point of its
-    parent's triangle and inherits the parent's other attributes."""
-
-    def densify(self, params: Params, optimizer) -> None:
-        weights = self.mean_gradient()
-        if weights.sum() <= 0:
-            return
-        room = self.config.max_gaussians - count(params)
-        # Drawn on the CPU: the generator (and so the run's reproducibility) lives there.
-        parents = torch.multinomial(
-            weights.cpu(), min(self.config.add, room), replacement=True, generator=self.generator
-        ).to(weights.device)
-        children = _children(params, parents)
-        children["bary"] = _random_barycentric(len(parents), self.generator).to(children["bary"])
-        update_rows(params, optimizer, append=children)
-
-
-class ThresholdStrategy(Strategy):
-    """3DGS adaptive density control in the triangle frame (as GaussianAvatars): Gaussians whose mean
-    screen-space gradient exceeds the threshold are cloned if small, split in two if large
-    (children 1.6x smaller, placed around the parent on its triangle)."""
-
-    def densify(self, params: Params, optimizer) -> None:
-        c = self.config
-        hot = self.mean_gradient() > c.grad_threshold
-        if not hot.any():
-            return
-        large = params["log_scale"].detach().max(-1).values > np.log(c.split_scale)
-        clone, split = torch.nonzero(hot & ~large)[:, 0], torch.nonzero(hot & large)[:, 0]
-        room = c.max_gaussians - count(params)
-        clone, split = clone[: max(room, 0)], split[: max(room - len(clone), 0) // 2]
-        cloned = _children(params, clone)
-        halves = _children(params, split.repeat(2))
-        halves["log_scale"] -= np.log(1.6)
-        jitter = 0.5 * (_random_barycentric(len(halves["bary"]), self.generator) - 1 / 3)
-        halves["bary"] = (halves["bary"] + jitter.to(halves["bary"])).clamp_min(0)
-        halves["bary"] /= halves["bary"].sum(-1, keepdim=True)
-        keep = torch.ones(count(params), dtype=torch.bool, device=hot.device)
-        keep[split] = False
-        appended = {name: torch.cat([cloned[name], halves[name]]) for name in params}
-        update_rows(params, optimizer, keep=keep, append=appended)
-
-
-def make_strategy(config: StrategyConfig, image_size: int, seed: int = 0) -> Strategy:
-    kinds = {"fixed": FixedStrategy, "sampling": SamplingStrategy, "threshold": ThresholdStrategy}
-    if config.name not in kinds:
-        raise ValueError(f"unknown strategy {config.name!r}; choose one of {', '.join(STRATEGIES)}")
-    return kinds[config.name](config, image_size, seed)
+def copy_rows(store: GaussianStore, parents: Tensor) -> dict[str, Tensor]:
+    """Copies of the store's rows ``parents`` (every column)."""
+    return {name: value.detach()[parents].clone() for name, value in store.columns().items()}

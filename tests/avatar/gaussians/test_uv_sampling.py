@@ -35,7 +35,7 @@ def _square_model():
 
 def test_every_texel_of_a_fully_covered_tile_is_sampled_once_at_its_centre():
     model = _square_model()
-    samples = sample_uv_grid(model, {"M_Face": 16})
+    samples = sample_uv_grid(model.uv_layout, {"M_Face": 16})
     assert len(samples.material) == 256
     assert len({tuple(t) for t in samples.texel}) == 256
     uv = np.einsum("pc,pcd->pd", samples.points.bary, model.triangle_uvs[samples.points.triangle])
@@ -45,12 +45,12 @@ def test_every_texel_of_a_fully_covered_tile_is_sampled_once_at_its_centre():
 
 def test_density_sets_the_grid_resolution():
     model = _square_model()
-    assert material_resolution(model, "M_Face", 1.6) == 16  # 10 cm side at 1.6 texels/cm
-    assert len(sample_uv(model, 1.6, materials=("M_Face",), density_scale={}).material) == 256
+    assert material_resolution(model.uv_layout, "M_Face", 1.6) == 16  # 10 cm side at 1.6 texels/cm
+    assert len(sample_uv(model.uv_layout, 1.6, materials=("M_Face",), density_scale={}).material) == 256
 
 
 def test_ict_samples_are_exact_and_per_material(ict_model):
-    samples = sample_uv(ict_model, 2.0)
+    samples = sample_uv(ict_model.uv_layout, 2.0)
     names = np.array(ict_model.material_names)[samples.material]
     assert set(names) == set(DEFAULT_MATERIALS)
     assert 10_000 < len(names) < 20_000
@@ -63,7 +63,7 @@ def test_ict_samples_are_exact_and_per_material(ict_model):
         assert (ict_model.triangle_material[samples.points.triangle[mine]] == samples.material[mine]).all()
     uv = np.einsum("pc,pcd->pd", samples.points.bary, ict_model.triangle_uvs[samples.points.triangle])
     scale = {n: 2.0 * (1.5 if n == "M_Face" else 1.0) for n in DEFAULT_MATERIALS}
-    per_material = {n: material_resolution(ict_model, n, scale[n]) for n in DEFAULT_MATERIALS}
+    per_material = {n: material_resolution(ict_model.uv_layout, n, scale[n]) for n in DEFAULT_MATERIALS}
     resolution = np.array([per_material[n] for n in names])
     assert np.abs((uv - np.floor(uv)) * resolution[:, None] - (samples.texel + 0.5)).max() < 1e-3
     # Similar world density everywhere: samples per cm^2 within a factor 3 across materials.

@@ -10,7 +10,8 @@ import os
 import numpy as np
 import torch
 
-from headsplat.avatar.gaussians.attributes import world_gaussians
+from headsplat.avatar.avatar import Avatar
+from headsplat.avatar.gaussians.store import rgb_to_sh0
 from headsplat.io.atomic import atomic_write
 
 FIELDS = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
@@ -37,22 +38,22 @@ def write_ply(
 
 
 @torch.no_grad()
-def export_avatar_ply(state, path: str | os.PathLike) -> int:
-    """Write the avatar at neutral expression, straight gaze, in model space (cm, y up, z forward).
-
-    Args:
-        state: a trained :class:`headsplat.avatar.state.AvatarState`.
+def export_avatar_ply(avatar: Avatar, path: str | os.PathLike) -> int:
+    """Write the avatar at neutral expression, straight gaze, in model space (cm, y up, z forward):
+    the condition of the identity pose with the torso following the head.
 
     Returns:
         The number of Gaussians written.
     """
-    means, quats, scales, _, _ = world_gaussians(state.params, state.neutral_vertices(), state.head.triangles)
+    condition = avatar.condition(rotation=torch.eye(3), translation=torch.zeros(3), torso=None)
+    gaussians = avatar.posed_gaussians(condition)
+    opacity = gaussians.opacities.clamp(1e-6, 1 - 1e-6)
     write_ply(
         path,
-        means.numpy(),
-        state.params["sh0"].numpy(),
-        state.params["opacity"][:, 0].numpy(),
-        torch.log(scales).numpy(),
-        quats.numpy(),
+        gaussians.means.cpu().numpy(),
+        rgb_to_sh0(gaussians.colours).cpu().numpy(),
+        torch.logit(opacity).cpu().numpy(),
+        torch.log(gaussians.scales).cpu().numpy(),
+        gaussians.quats.cpu().numpy(),
     )
-    return len(means)
+    return len(gaussians.means)

@@ -1,1 +1,27 @@
-"""How the head mesh moves per frame: tracked pose and expression plus learnable corrections."""
+"""What moves the head mesh and the Gaussians per condition, by registry name
+(:mod:`headsplat.avatar.deformers.base`)."""
+
+from headsplat.avatar.deformers import personal, torso
+from headsplat.avatar.deformers.base import (
+    GAUSSIAN_DEFORMERS,
+    MESH_DEFORMERS,
+    BuildContext,
+    DeformContext,
+    GaussianDeformer,
+    MeshDeformer,
+    register_gaussian_deformer,
+    register_mesh_deformer,
+)
+
+__all__ = [
+    "GAUSSIAN_DEFORMERS",
+    "MESH_DEFORMERS",
+    "BuildContext",
+    "DeformContext",
+    "GaussianDeformer",
+    "MeshDeformer",
+    "personal",
+    "register_gaussian_deformer",
+    "register_mesh_deformer",
+    "torso",
+]

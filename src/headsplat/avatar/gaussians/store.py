@@ -1,82 +1,177 @@
-"""The Gaussian parameter store: a dict of per-Gaussian tensors, and the one routine that keeps an
-optimizer's state aligned with it when Gaussians are added, split, removed or reset (the role of
-gsplat's ``strategy.ops``; the peers' hand-written per-attribute bookkeeping is what this avoids).
+"""The Gaussians bound to the head mesh in UV space (FATE §3.1): their columns, their posing, their
+regularisers and their row operations.
 
-Every value of the dict has the Gaussians along dimension 0. Learnable ones are
-``torch.nn.Parameter`` and sit in an optimizer group whose ``"name"`` is their key; the others
-(e.g. the binding's triangle index and barycentric weights) are plain tensors.
+Columns (all (N, ...)):
+
+=================  =======  ===============================================================
+``triangle``        long     binding triangle (buffer)
+``bary``            (N, 3)   barycentric point on it (buffer)
+``offset``          (N, 1)   distance along the normal, in mean edge lengths (tanh-bounded)
+``rotation``        (N, 4)   quaternion in the triangle frame, w first
+``log_scale``       (N, 3)   log scale relative to the triangle's mean edge length
+``opacity``         (N, 1)   logit
+``sh0``             (N, 3)   degree-0 spherical-harmonic colour (RGB = 0.5 + C0 * sh0)
+=================  =======  ===============================================================
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
 import torch
+from torch import Tensor, nn
 
-Params = dict[str, torch.Tensor]
+from headsplat.avatar.gaussians.binding import bind, face_frames
+from headsplat.avatar.gaussians.colour_prior import colour_smoothness
+from headsplat.avatar.gaussians.rows import RowChange, replace_parameter
+from headsplat.avatar.gaussians.uv_sampling import material_density, sample_uv
+from headsplat.avatar.modules import AvatarModule, LossContext, Losses, ParamGroup
 
-
-def count(params: Params) -> int:
-    """Number of Gaussians."""
-    return len(next(iter(params.values())))
-
-
-def make_optimizer(params: Params, learning_rates: dict[str, float]) -> torch.optim.Adam:
-    """Adam with one named group per learnable entry (``learning_rates`` names them)."""
-    groups = [{"params": [params[name]], "lr": lr, "name": name} for name, lr in learning_rates.items()]
-    return torch.optim.Adam(groups, eps=1e-15)
-
-
-def _group(optimizer: torch.optim.Optimizer, name: str) -> dict | None:
-    return next((g for g in optimizer.param_groups if g.get("name") == name), None)
+SH_C0 = 0.28209479177387814  # Y_0^0, as in 3DGS
+BOUND = ("triangle", "bary")
+LEARNED = ("offset", "rotation", "log_scale", "opacity", "sh0")
+COLUMNS = BOUND + LEARNED
 
 
-def update_rows(
-    params: Params,
-    optimizer: torch.optim.Optimizer | None,
-    keep: torch.Tensor | None = None,
-    append: Params | None = None,
-) -> Params:
-    """Remove and/or add Gaussians in every entry, carrying the optimizer state along.
+def rgb_to_sh0(rgb: Tensor) -> Tensor:
+    return (rgb - 0.5) / SH_C0
+
+
+def sh0_to_rgb(sh0: Tensor) -> Tensor:
+    return (0.5 + SH_C0 * sh0).clamp_min(0.0)
+
+
+@dataclass
+class GaussianConfig:
+    """The UV-bound Gaussians: initial sampling, binding range, learning rates, regularisers."""
+
+    texels_per_cm: float = 2.0
+    """Initial UV sampling density (2.0: ~14k Gaussians on ICT)."""
+    max_offset: float = 0.5
+    """Largest distance from the surface along the normal, in mean edge lengths (tanh bound)."""
+    lr_sh0: float = 2.5e-3
+    lr_opacity: float = 5e-2
+    lr_log_scale: float = 5e-3
+    lr_rotation: float = 1e-3
+    lr_offset: float = 1.6e-3
+    scale_ratio_weight: float = 0.1
+    scale_ratio_max: float = 9.0
+    """PhysGaussian: penalise Gaussians whose largest/smallest scale ratio exceeds this."""
+    colour_smoothness_weight: float = 1.0
+    """Pull of each colour towards its mesh neighbourhood's (:mod:`headsplat.avatar.gaussians.colour_prior`):
+    fills the parts of the head the video never shows."""
+
+
+class GaussianSet(NamedTuple):
+    """Gaussians in world space, as :func:`headsplat.render.rasterize` takes them.
+
+    Attributes:
+        means (N, 3), quats (N, 4) unit w first, scales (N, 3) linear, opacities (N,) in [0, 1],
+        colours (N, 3) RGB.
+    """
+
+    means: Tensor
+    quats: Tensor
+    scales: Tensor
+    opacities: Tensor
+    colours: Tensor
+
+
+def initial_columns(
+    head, config: GaussianConfig, opacity: float = 0.9, flatness: float = 0.3
+) -> dict[str, Tensor]:
+    """One Gaussian per UV sample of ``head`` (:class:`~headsplat.avatar.head_mesh.HeadMesh`): on
+    the surface, disc-shaped, as wide as its texel, on the head's device.
 
     Args:
-        params: the store (updated in place and returned).
-        optimizer: its optimizer, or None.
-        keep: (N,) bool rows to keep (None keeps all).
-        append: new rows for every entry of ``params`` (same keys), appended after the kept
-            ones; their optimizer moments start at zero.
+        opacity: initial opacity. flatness: thickness along the normal relative to the width.
     """
-    if append is not None and set(append) != set(params):
-        raise ValueError(f"append has keys {sorted(append)}, the store has {sorted(params)}")
-    for name, old in params.items():
-        rows = old.detach() if keep is None else old.detach()[keep]
-        if append is not None:
-            rows = torch.cat([rows, append[name].to(rows)])
-        if not isinstance(old, torch.nn.Parameter):
-            params[name] = rows
-            continue
-        new = torch.nn.Parameter(rows.contiguous(), requires_grad=old.requires_grad)
-        group = _group(optimizer, name) if optimizer is not None else None
-        if group is not None:
-            state = optimizer.state.pop(old, {})
-            for key, value in state.items():
-                if torch.is_tensor(value) and value.shape[:1] == old.shape[:1] and value.dim() > 0:
-                    value = value if keep is None else value[keep]
-                    if append is not None:
-                        value = torch.cat([value, value.new_zeros((len(append[name]), *value.shape[1:]))])
-                    state[key] = value
-            optimizer.state[new] = state
-            group["params"] = [new]
-        params[name] = new
-    return params
+    samples = sample_uv(head.uv_layout(), config.texels_per_cm)
+    density = [material_density(name, config.texels_per_cm) for name in head.info["material_names"]]
+    per_sample = torch.tensor(density, dtype=torch.float32)[samples.material]
+    triangle = torch.from_numpy(samples.points.triangle)
+    edge = face_frames(head.neutral.cpu(), head.triangles.cpu()).scale[triangle]
+    width = 1.0 / per_sample / edge  # texel spacing in mean edge lengths
+    n = len(triangle)
+    columns = {
+        "triangle": triangle,
+        "bary": torch.from_numpy(samples.points.bary),
+        "offset": torch.zeros(n, 1),
+        "rotation": torch.tensor([1.0, 0.0, 0.0, 0.0]).repeat(n, 1),
+        "log_scale": torch.log(torch.stack([width, width, flatness * width], dim=-1)).float(),
+        "opacity": torch.full((n, 1), float(np.log(opacity / (1 - opacity)))),
+        "sh0": torch.zeros(n, 3),
+    }
+    return {k: v.to(head.neutral.device) for k, v in columns.items()}
 
 
-def reset_values(
-    params: Params, optimizer: torch.optim.Optimizer | None, name: str, values: torch.Tensor
-) -> None:
-    """Overwrite one entry's values (e.g. the 3DGS opacity reset) and zero its optimizer moments."""
-    with torch.no_grad():
-        params[name].copy_(values)
-    group = _group(optimizer, name) if optimizer is not None else None
-    if group is not None:
-        for value in optimizer.state.get(params[name], {}).values():
-            if torch.is_tensor(value) and value.dim() > 0:
-                value.zero_()
+class GaussianStore(AvatarModule):
+    """The Gaussians' columns: ``triangle`` and ``bary`` are buffers, the rest parameters.
+
+    Args:
+        columns: every column of :data:`COLUMNS`, (N, ...) each. config: settings.
+    """
+
+    def __init__(self, columns: dict[str, Tensor], config: GaussianConfig):
+        super().__init__()
+        self.config = config
+        for name in BOUND:
+            self.register_buffer(name, columns[name])
+        for name in LEARNED:
+            setattr(self, name, nn.Parameter(columns[name]))
+
+    def __len__(self) -> int:
+        return len(self.triangle)
+
+    def columns(self) -> dict[str, Tensor]:
+        """Every column by name (the live tensors)."""
+        return {name: getattr(self, name) for name in COLUMNS}
+
+    def rgb(self) -> Tensor:
+        return sh0_to_rgb(self.sh0)
+
+    def posed(self, vertices: Tensor, triangles: Tensor) -> GaussianSet:
+        """The Gaussians on the mesh ``vertices`` (V, 3) with ``triangles`` (T, 3)."""
+        offset = self.config.max_offset * torch.tanh(self.offset)
+        world = bind(vertices, triangles, self.triangle, self.bary, offset, self.rotation, self.log_scale)
+        return GaussianSet(
+            world.means, world.quats, world.scales, torch.sigmoid(self.opacity[:, 0]), self.rgb()
+        )
+
+    def param_groups(self) -> list[ParamGroup]:
+        c = self.config
+        return [
+            ParamGroup(name, [getattr(self, name)], getattr(c, f"lr_{name}"), per_gaussian=True, eps=1e-15)
+            for name in LEARNED
+        ]
+
+    def losses(self, ctx: LossContext) -> Losses:
+        c, head = self.config, ctx.avatar.head
+        colour = colour_smoothness(SH_C0 * self.sh0, self.triangle, head.triangles, head.n_vertices)
+        return {
+            "scale_ratio": (c.scale_ratio_weight, scale_ratio_penalty(self.log_scale, c.scale_ratio_max)),
+            "colour_smoothness": (c.colour_smoothness_weight, colour),
+        }
+
+    def apply_row_change(self, change: RowChange, optimizers: Sequence[torch.optim.Optimizer]) -> None:
+        if set(change.appended) != set(COLUMNS) and change.appended:
+            raise ValueError(
+                f"appended rows have columns {sorted(change.appended)}, the store {sorted(COLUMNS)}"
+            )
+        for name, old in self.columns().items():
+            rows = old.detach()[change.keep]
+            if change.appended:
+                rows = torch.cat([rows, change.appended[name].to(rows)])
+            if name in BOUND:
+                setattr(self, name, rows)
+            else:
+                replace_parameter(self, name, rows, optimizers, change)
+
+
+def scale_ratio_penalty(log_scale: Tensor, max_ratio: float) -> Tensor:
+    """PhysGaussian's anisotropy regulariser: mean of relu(max/min scale - r)."""
+    ratio = torch.exp(log_scale.max(-1).values - log_scale.min(-1).values)
+    return torch.relu(ratio - max_ratio).mean()

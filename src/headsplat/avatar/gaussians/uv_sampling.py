@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from headsplat.head.model import HeadModel, SurfacePoints
+from headsplat.head.model import SurfacePoints, UVLayout
 from headsplat.render.mesh import rasterize_mesh
 
 # Rendered and bound by default: skin, scalp and neck, mouth interior, teeth, the eyeballs' outer
@@ -44,14 +44,14 @@ class UVSamples(NamedTuple):
     texel: np.ndarray
 
 
-def material_resolution(model: HeadModel, name: str, texels_per_cm: float) -> int:
-    """Grid side for one material's tile so its neutral surface gets ``texels_per_cm`` on average."""
-    index = model.material_triangles(name)
-    corners = model.shape.mean[model.triangles[index]].astype(np.float64)
+def material_resolution(layout: UVLayout, name: str, texels_per_cm: float) -> int:
+    """Grid side for one material's tile so its surface gets ``texels_per_cm`` on average."""
+    index = layout.material_triangles(name)
+    corners = layout.vertices[layout.triangles[index]].astype(np.float64)
     world = 0.5 * np.linalg.norm(
         np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
     )
-    uv = model.triangle_uvs[index].astype(np.float64)
+    uv = layout.triangle_uvs[index].astype(np.float64)
     a, b = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
     uv_area = 0.5 * np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
     return max(1, round(texels_per_cm * np.sqrt(world.sum() / uv_area.sum())))
@@ -64,7 +64,7 @@ def material_density(name: str, texels_per_cm: float, density_scale: dict[str, f
 
 
 def sample_uv(
-    model: HeadModel,
+    layout: UVLayout,
     texels_per_cm: float,
     materials: tuple[str, ...] = DEFAULT_MATERIALS,
     density_scale: dict[str, float] | None = None,
@@ -80,19 +80,19 @@ def sample_uv(
     uv = ((j + 0.5) / R, (i + 0.5) / R) within the tile; barycentric weights are exact for it.
     """
     resolutions = {
-        name: material_resolution(model, name, material_density(name, texels_per_cm, density_scale))
+        name: material_resolution(layout, name, material_density(name, texels_per_cm, density_scale))
         for name in materials
-        if len(model.material_triangles(name))
+        if len(layout.material_triangles(name))
     }
-    return sample_uv_grid(model, resolutions)
+    return sample_uv_grid(layout, resolutions)
 
 
-def sample_uv_grid(model: HeadModel, resolutions: dict[str, int]) -> UVSamples:
+def sample_uv_grid(layout: UVLayout, resolutions: dict[str, int]) -> UVSamples:
     """One surface point per covered texel centre, on a given grid resolution per material."""
     triangles, barys, material_ids, texels = [], [], [], []
     for name, resolution in resolutions.items():
-        index = model.material_triangles(name)
-        uv = model.triangle_uvs[index].astype(np.float64)  # (T, 3, 2)
+        index = layout.material_triangles(name)
+        uv = layout.triangle_uvs[index].astype(np.float64)  # (T, 3, 2)
         uv = uv - np.floor(uv.reshape(-1, 2).min(0))  # into the material's own unit tile
         corners = np.concatenate([uv.reshape(-1, 2) * resolution, np.ones((uv.size // 2, 1))], axis=1)
         raster = rasterize_mesh(
@@ -101,7 +101,7 @@ def sample_uv_grid(model: HeadModel, resolutions: dict[str, int]) -> UVSamples:
         rows, cols = np.nonzero(raster.triangle >= 0)
         triangles.append(index[raster.triangle[rows, cols]])
         barys.append(raster.bary[rows, cols])
-        material_ids.append(np.full(len(rows), model.material_names.index(name)))
+        material_ids.append(np.full(len(rows), layout.material_names.index(name)))
         texels.append(np.stack([cols, rows], axis=1))
     return UVSamples(
         SurfacePoints(np.concatenate(triangles), np.concatenate(barys).astype(np.float32)),

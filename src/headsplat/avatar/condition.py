@@ -1,0 +1,70 @@
+"""What an avatar renders: a :class:`Condition` (what the head does) seen by a :class:`Camera`.
+
+Coordinates: the head model is in cm (x to the subject's left, y up, z forward); a condition's
+rotation and translation place it in the world (``x_world = R x_model + t``); the camera's view
+matrix maps the world to OpenCV camera axes. A subject's tracking is a condition per frame seen by
+a camera at the origin (``viewmat = I``), so ``R`` and ``t`` are then camera coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from headsplat.geometry import axis_angle_to_matrix
+from headsplat.render.projection import Camera
+
+__all__ = ["Camera", "Condition", "pinhole_camera"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One frame's drive of the avatar.
+
+    Attributes:
+        expression: (E,) blendshape weights in the avatar's order (``avatar.expression_names``,
+            ARKit names), nominally in [0, 1].
+        gaze: (2, 2) (yaw, pitch) of each eyeball in radians (model axes; 0 looks ahead).
+        rotation: (3, 3) and translation: (3,) the head's pose, model -> world.
+        torso: the pose (rotation (3, 3), translation (3,)) the shoulders keep while the head
+            turns (``still_torso`` deformer); None: the torso turns with the head.
+        extras: named tensors a mechanism needs beyond these (declared in its docstring).
+    """
+
+    expression: Tensor
+    gaze: Tensor
+    rotation: Tensor
+    translation: Tensor
+    torso: tuple[Tensor, Tensor] | None = None
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> Condition:
+        torso = None if self.torso is None else tuple(t.to(device) for t in self.torso)
+        return Condition(
+            self.expression.to(device),
+            self.gaze.to(device),
+            self.rotation.to(device),
+            self.translation.to(device),
+            torso,
+            {k: v.to(device) for k, v in self.extras.items()},
+        )
+
+    def corrected(self, rotation: Tensor, translation: Tensor, expression: Tensor) -> Condition:
+        """This condition with additive corrections: an axis-angle ``rotation`` (3,) about the head
+        (in model space: ``R exp(r)``), ``translation`` (3,) cm and ``expression`` (E,)."""
+        return replace(
+            self,
+            rotation=self.rotation @ axis_angle_to_matrix(rotation),
+            translation=self.translation + translation,
+            expression=self.expression + expression,
+        )
+
+
+def pinhole_camera(K: Tensor, size: int, viewmat: Tensor | None = None) -> Camera:
+    """A square ``size`` x ``size`` camera with intrinsics K (3, 3) at that size, at the world
+    origin looking along +z unless ``viewmat`` (4, 4, world -> camera) says otherwise."""
+    if viewmat is None:
+        viewmat = torch.eye(4, dtype=K.dtype, device=K.device)
+    return Camera(K, viewmat, size, size)

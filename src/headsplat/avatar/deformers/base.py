@@ -1,0 +1,100 @@
+"""The deformer contracts and their registries: the pipeline's pluggable stages (DESIGN §10).
+
+    condition -> head mesh -> model-space mesh deformers -> gaze -> rigid pose
+              -> world-space mesh deformers -> binding -> Gaussian deformers -> rasterize
+
+A mechanism is one class in one file, registered here by name; the run config names the enabled
+ones in order (``mesh_deformers`` / ``gaussian_deformers``), each with its own ``Config``
+dataclass. ``docs/architecture.md`` walks through adding one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from torch import Tensor
+
+from headsplat.avatar.modules import AvatarModule
+
+if TYPE_CHECKING:
+    from headsplat.avatar.condition import Condition
+    from headsplat.avatar.gaussians.store import GaussianSet, GaussianStore
+    from headsplat.avatar.head_mesh import HeadMesh
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a deformer may size itself by when it is built: the head mesh and the Gaussian count."""
+
+    head: HeadMesh
+    n_gaussians: int
+
+
+@dataclass(frozen=True)
+class DeformContext:
+    """What a deformer sees of one render.
+
+    Attributes:
+        condition: the frame's condition. head: the head mesh.
+        canonical: (V, 3) the model-space mesh after the model-space deformers and the gaze
+            (None while the model-space deformers run).
+        posed: (V, 3) the world-space mesh the Gaussians are bound to (None before it exists).
+        gaussians: the Gaussian store (UV binding, per-Gaussian attributes).
+    """
+
+    condition: Condition
+    head: HeadMesh
+    gaussians: GaussianStore
+    canonical: Tensor | None = None
+    posed: Tensor | None = None
+
+
+class MeshDeformer(AvatarModule):
+    """Vertices -> vertices. ``space`` "model": before the gaze and the pose (e.g. personal
+    blendshapes); "world": after the rigid pose (e.g. the still torso).
+
+    Subclasses set ``Config`` (a dataclass) and ``space``, and take ``(config, build)``.
+    """
+
+    Config: ClassVar[type]
+    space: ClassVar[Literal["model", "world"]] = "model"
+
+    def forward(self, vertices: Tensor, ctx: DeformContext) -> Tensor:
+        """(V, 3) deformed ``vertices`` (V, 3)."""
+        raise NotImplementedError
+
+
+class GaussianDeformer(AvatarModule):
+    """World Gaussians + condition -> world Gaussians (e.g. STAvatar's soft binding, EAvatar's
+    sparse control). Subclasses set ``Config`` and take ``(config, build)``."""
+
+    Config: ClassVar[type]
+
+    def forward(self, gaussians: GaussianSet, ctx: DeformContext) -> GaussianSet:
+        raise NotImplementedError
+
+
+MESH_DEFORMERS: dict[str, type[MeshDeformer]] = {}
+GAUSSIAN_DEFORMERS: dict[str, type[GaussianDeformer]] = {}
+
+
+def register_mesh_deformer(name: str):
+    """Class decorator: make a mesh deformer available as ``mesh_deformers.NAME``."""
+
+    def register(cls: type[MeshDeformer]) -> type[MeshDeformer]:
+        MESH_DEFORMERS[name] = cls
+        return cls
+
+    return register
+
+
+def register_gaussian_deformer(name: str):
+    """Class decorator: make a Gaussian deformer available as ``gaussian_deformers.NAME``
+    (``headsplat train --deformer NAME``)."""
+
+    def register(cls: type[GaussianDeformer]) -> type[GaussianDeformer]:
+        GAUSSIAN_DEFORMERS[name] = cls
+        return cls
+
+    return register

@@ -1,0 +1,96 @@
+"""Completion of the unseen head as a post-training hook (:mod:`headsplat.avatar.gaussians.completion`
+has the why and the maths). Registered by name; ``none`` switches it off."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from headsplat.avatar.avatar import Avatar
+from headsplat.avatar.condition import Camera, Condition
+from headsplat.avatar.gaussians.completion import UNSEEN_WEIGHT, fill_colours, unseen
+from headsplat.avatar.gaussians.rows import RowChange
+from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
+
+
+@dataclass
+class CompletionConfig:
+    name: str = "harmonic"
+    """A registered completion (:data:`COMPLETIONS`), or ``none`` to keep the unseen Gaussians as
+    trained."""
+    frames: int = 40
+    """Training frames, spread over the clip, that decide which Gaussians are seen (one render and
+    backward pass each)."""
+    unseen_weight: float = UNSEEN_WEIGHT
+    """A Gaussian with less rendering weight (pixels) than this in every one of them is unseen."""
+    fresh_opacity: float = 0.95
+    """Opacity of the Gaussians completion adds."""
+    probe_opacity: float = 0.05
+    """The faint opacity fresh samples are tested at behind the kept ones (rasterizers skip alphas
+    under 1/255, so the probe cannot be infinitesimal)."""
+
+
+@dataclass
+class HookContext:
+    """What a post-training hook sees: the avatar, the training frames with their conditions (the
+    training data's corrections applied) and camera, and the row operation of the run."""
+
+    avatar: Avatar
+    frames: np.ndarray
+    condition: Callable[[int], Condition]
+    camera: Camera
+    change_rows: Callable[..., RowChange]
+
+
+class HarmonicCompletion:
+    """Replace the Gaussians no training frame shows by fresh opaque UV samples on the unseen
+    surface, coloured by a harmonic fill from the seen one.
+
+    Fresh samples are tested behind the kept Gaussians at a faint ``probe_opacity`` (so that they
+    barely hide one another) and their weights scaled to the opacity they get. Every change goes
+    through the run's row operation, so the optimizers and the strategy's statistics follow.
+    """
+
+    def __init__(self, config: CompletionConfig):
+        self.config = config
+
+    def _weights(self, ctx: HookContext, frames: Sequence[int]) -> Tensor:
+        """(F, N) the rendering weights of the avatar's Gaussians in ``frames``."""
+        return torch.stack([ctx.avatar.rendering_weights(ctx.condition(f), ctx.camera) for f in frames])
+
+    def after_training(self, ctx: HookContext) -> dict[str, int]:
+        """Complete the avatar; returns the counts of removed and added Gaussians."""
+        c, avatar = self.config, ctx.avatar
+        spread = np.linspace(0, len(ctx.frames) - 1, min(c.frames, len(ctx.frames))).round().astype(int)
+        frames = [int(f) for f in ctx.frames[spread]]
+        keep = ~unseen(self._weights(ctx, frames), c.unseen_weight)
+        n_kept = int(keep.sum())
+        ctx.change_rows(
+            keep=keep, appended=initial_columns(avatar.head, avatar.gaussians.config, c.probe_opacity)
+        )
+        weights = self._weights(ctx, frames)[:, n_kept:]
+        hidden = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.unseen_weight)
+        store, head = avatar.gaussians, avatar.head
+        known = torch.arange(len(store), device=avatar.device) < n_kept
+        colours, reached = fill_colours(
+            store.rgb(), known, store.triangle, store.bary, head.triangles, head.n_vertices
+        )
+        with torch.no_grad():
+            store.sh0[n_kept:] = rgb_to_sh0(colours[n_kept:])
+            store.opacity[n_kept:] = float(np.log(c.fresh_opacity / (1 - c.fresh_opacity)))
+        add = hidden & reached[n_kept:]
+        ctx.change_rows(keep=torch.cat([torch.ones(n_kept, dtype=torch.bool, device=add.device), add]))
+        return {"removed": int((~keep).sum()), "added": int(add.sum())}
+
+
+COMPLETIONS: dict[str, type[HarmonicCompletion]] = {"harmonic": HarmonicCompletion}
+"""Post-training completions by name (``completion.name``)."""
+
+
+def make_completion(config: CompletionConfig) -> HarmonicCompletion | None:
+    """The registered completion ``config.name``, or None for ``none``."""
+    return None if config.name == "none" else COMPLETIONS[config.name](config)

@@ -1,0 +1,139 @@
+"""``headsplat train``: train an avatar into a run folder (:mod:`headsplat.io.run`), resumably."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from headsplat.avatar.avatar import Avatar, avatar_from_checkpoint, create_avatar
+from headsplat.config import RunConfig, run_config_from_dict
+from headsplat.head import HeadModel, load_head_model
+from headsplat.io.checkpoint import load_checkpoint, save_checkpoint
+from headsplat.io.errors import InputError
+from headsplat.io.run import RunFolder
+from headsplat.io.settings import to_dict
+from headsplat.io.subject import Subject, load_subject
+from headsplat.training.data import FrameData, load_frame_data
+from headsplat.training.trainer import Trainer, check_device
+
+
+def new_avatar(model: HeadModel, subject: Subject, config: RunConfig) -> Avatar:
+    """An untrained avatar of ``subject`` as ``config`` sets it up."""
+    train, _ = subject.split()
+    tracking = {
+        k: torch.as_tensor(subject.tracking[k][train]) for k in ("rotation", "translation", "expression")
+    }
+    info = {"size": config.size, "fps": subject.meta.get("fps", 25.0), "background": config.background}
+    return create_avatar(
+        model,
+        subject.tracking["identity"],
+        tracking["rotation"],
+        tracking["translation"],
+        tracking["expression"],
+        config.avatar,
+        subject.intrinsics(config.size),
+        info,
+        config.device,
+    )
+
+
+def save_training(trainer: Trainer, run: RunFolder) -> None:
+    """Checkpoint the trainer into ``run`` (keeping the newest two), and write the avatar file when
+    training is complete."""
+    tensors, meta = trainer.state()
+    save_checkpoint(run.checkpoints, f"step_{trainer.step:07d}", tensors, meta)
+    run.prune_checkpoints()
+    if trainer.step >= trainer.config.steps:
+        trainer.avatar.save(run.avatar_path)
+
+
+def _top_entry(path: Path, inside: Path) -> str | None:
+    """The name of the entry of folder ``inside`` that contains ``path``, if any."""
+    try:
+        return Path(path).resolve().relative_to(inside.resolve()).parts[0]
+    except (ValueError, IndexError):
+        return None
+
+
+def train_run(
+    subject_path: str | Path,
+    run: str | Path,
+    config: RunConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    steps: int | None = None,
+    model: HeadModel | None = None,
+    settings_given: bool = False,
+    log=lambda m: print(m, file=sys.stderr, flush=True),
+) -> dict:
+    """Train into a run folder, or continue it (:meth:`RunFolder.prepare` has the rule).
+
+    A continued run keeps its own settings, except ``steps`` when given (to extend it).
+
+    Args:
+        settings_given: the caller set ``config`` from options; refused for a run that continues.
+
+    Raises:
+        InputError: the folder clashes (see :meth:`RunFolder.prepare`), the run was trained on
+            another subject, or settings were given for a run that continues.
+    """
+    folder = RunFolder(run)
+    keep = _top_entry(subject_path, folder.path)
+    continuing = folder.prepare(resume, overwrite, keep=(keep,) if keep else ())
+    subject = load_subject(subject_path)
+    fingerprint = subject.fingerprint()
+    latest = None
+    if continuing:
+        recorded = folder.read_config()
+        if recorded["subject"]["fingerprint"] not in (None, fingerprint):
+            raise InputError(
+                f"{folder.path} was trained on the subject at {recorded['subject']['path']} (tracking "
+                f"sha256 {recorded['subject']['fingerprint'][:12]}), not on {subject_path} "
+                f"({fingerprint[:12]}). Resume it with its own subject, or train into another folder."
+            )
+        if settings_given:
+            raise InputError(
+                f"{folder.path}: --resume continues the run with its own settings (config.json); "
+                "settings options apply to new runs (--overwrite restarts it, or choose another -o)."
+            )
+        config = run_config_from_dict(recorded["config"])
+        latest = folder.latest_checkpoint()
+    config.steps = steps or config.steps
+    check_device(config.device)
+    data = load_frame_data(subject, config.size)
+    if latest is not None:
+        tensors, meta = load_checkpoint(latest)
+        trainer = Trainer(data, avatar_from_checkpoint(tensors, meta, config.device), config)
+        trainer.restore(tensors, meta)
+        log(f"resumed {folder.path} at step {trainer.step}")
+    else:
+        trainer = Trainer(data, new_avatar(model or load_head_model(), subject, config), config)
+        if continuing:
+            log(f"{folder.path} has no checkpoint yet: starting it from step 0")
+    folder.write_config(subject.path, fingerprint, to_dict(config))
+    if trainer.step < config.steps:
+        folder.avatar_path.unlink(missing_ok=True)  # stale until training completes again
+    summary = trainer.fit(progress=True, checkpoint=lambda: save_training(trainer, folder))
+    if not folder.avatar_path.is_file():  # a run resumed at its last step
+        save_training(trainer, folder)
+    log(f"trained {summary['gaussians']} Gaussians in {summary['seconds'] / 60:.1f} min -> {folder.path}")
+    return summary
+
+
+def train(
+    subject_path: str | Path,
+    config: RunConfig | None = None,
+    model: HeadModel | None = None,
+    progress: bool = False,
+) -> tuple[Avatar, FrameData, dict]:
+    """Train an avatar in memory (nothing written); returns it, the frame data and a summary."""
+    config = config or RunConfig()
+    subject = load_subject(subject_path)
+    check_device(config.device)
+    trainer = Trainer(
+        load_frame_data(subject, config.size), new_avatar(model or load_head_model(), subject, config), config
+    )
+    summary = trainer.fit(progress)
+    return trainer.avatar, trainer.data, summary

@@ -1,0 +1,59 @@
+"""`headsplat fit VIDEO -o OUT`: the whole chain into one run folder, resumable, movable."""
+
+import json
+import shutil
+from itertools import islice
+
+import cv2
+import numpy as np
+import pytest
+
+from headsplat.cli import main
+from headsplat.io.video import iter_mp4, write_mp4
+from tests.shared_data import D18, require_ict_model, require_shared
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    """The first 24 frames of d18 at 160 x 160."""
+    frames = [
+        cv2.resize(f, (160, 160), interpolation=cv2.INTER_AREA)
+        for f in islice(iter_mp4(require_shared(D18)), 24)
+    ]
+    path = tmp_path_factory.mktemp("fit") / "d18.mp4"
+    write_mp4(path, frames, 25.0)
+    return path
+
+
+def test_fit_makes_a_run_folder_that_resumes_and_moves(video, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "runs" / "me"
+    args = ["fit", str(video), "-o", str(out), "--model", str(require_ict_model()), "--crop-size", "128"]
+    args += ["--size", "32", "--steps", "4", "--texels-per-cm", "0.5"]
+    assert main(args) == 0
+    for name in ("subject/meta.json", "avatar.safetensors", "eval/metrics.json", "orbit.mp4", "avatar.ply"):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["subject"]["path"] == "subject" and config["config"]["steps"] == 4
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert metrics["test_frames"] == 5 and metrics["steps"] == 4
+    assert len(list(iter_mp4(out / "orbit.mp4"))) == 60
+    capsys.readouterr()
+
+    assert main(args) == 2  # an existing run: --resume or --overwrite
+    assert "--resume" in capsys.readouterr().err
+    # A run interrupted after training: --resume redoes only what is missing.
+    shutil.rmtree(out / "eval")
+    (out / "orbit.mp4").unlink()
+    ply = (out / "avatar.ply").stat().st_mtime_ns
+    assert main([*args[:4], "--resume"]) == 0
+    log = capsys.readouterr().err
+    assert "preprocess: " in log and "train: " in log and log.count("skipped") == 3
+    assert (out / "eval" / "metrics.json").is_file() and (out / "orbit.mp4").is_file()
+    assert (out / "avatar.ply").stat().st_mtime_ns == ply
+
+    # The folder moves as a whole: the subject inside goes with it.
+    moved = tmp_path / "elsewhere"
+    shutil.move(out, moved)
+    assert main(["eval", str(moved), "--refine-steps", "0", "--no-video"]) == 0
+    assert np.isfinite(json.loads((moved / "eval" / "metrics.json").read_text())["psnr"])

@@ -1,0 +1,49 @@
+"""`headsplat eval`: metrics under both protocols, the side-by-side video, and a subject that moved."""
+
+import json
+import shutil
+
+from headsplat.cli import main
+from headsplat.io.video import iter_mp4
+
+
+def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, capsys):
+    run, _ = trained_run
+    assert main(["eval", str(run)]) == 0
+    assert "PSNR" in capsys.readouterr().out
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["test_frames"] == 2 and metrics["steps"] == 8 and metrics["size"] == 32
+    assert 5 < metrics["psnr"] < 60 and 0 < metrics["ssim"] <= 1 and 0 <= metrics["lpips"] < 1
+    assert metrics["gaussians"] > 100 and metrics["render_fps"] > 0 and metrics["strategy"] == "sampling"
+    assert len(metrics["per_frame"]["psnr"]) == 2
+    frames = list(iter_mp4(run / "eval" / "side_by_side.mp4"))
+    assert len(frames) == 2 and frames[0].shape == (32, 96, 3)
+    # The headline scores are after refining the test frames' tracking; the tracked ones beside.
+    assert metrics["protocol"] == "refined (20 steps per frame)" and metrics["refine_minutes"] > 0
+    assert metrics["psnr"] > metrics["tracked"]["psnr"]
+    assert main(["eval", str(run), "--refine-steps", "0", "--no-video"]) == 0
+    tracked = json.loads((run / "eval" / "metrics.json").read_text())
+    assert tracked["protocol"] == "tracked" and tracked["refine_minutes"] == 0
+    assert tracked["psnr"] == tracked["tracked"]["psnr"] == metrics["tracked"]["psnr"]
+
+
+def test_eval_finds_a_moved_subject_with_subject_and_refuses_another(trained_run, tmp_path, capsys):
+    run, subject = trained_run
+    moved_run, moved_subject = tmp_path / "run", tmp_path / "elsewhere"
+    shutil.copytree(run, moved_run)
+    shutil.copytree(subject, moved_subject)
+    config = json.loads((moved_run / "config.json").read_text())
+    config["subject"]["path"] = str(tmp_path / "gone")
+    (moved_run / "config.json").write_text(json.dumps(config))
+    assert main(["eval", str(moved_run), "--refine-steps", "0", "--no-video"]) == 2
+    error = capsys.readouterr().err
+    assert "gone" in error and "--subject" in error
+    assert (
+        main(["eval", str(moved_run), "--subject", str(moved_subject), "--refine-steps", "0", "--no-video"])
+        == 0
+    )
+    # Another subject (its tracking differs) is refused.
+    with open(moved_subject / "tracking.npz", "ab") as stream:
+        stream.write(b"\0")
+    assert main(["eval", str(moved_run), "--subject", str(moved_subject), "--no-video"]) == 2
+    assert "not the subject" in capsys.readouterr().err
