@@ -80,13 +80,16 @@ def apply_gaze(
     Returns:
         (..., P, 3) positions, eyeball points rotated.
     """
-    moving = torch.from_numpy(np.flatnonzero(eye >= 0))
+    moving = torch.from_numpy(np.flatnonzero(eye >= 0)).to(points.device)
     if len(moving) == 0:
         return points
-    which = torch.from_numpy(eye[moving.numpy()])
-    R = gaze_rotation(gaze)[..., which, :, :]  # (..., M, 3, 3)
-    centre = centres[..., which, :]
-    rotated = ((points[..., moving, :] - centre)[..., None, :] @ R.transpose(-1, -2))[..., 0, :] + centre
+    which = torch.from_numpy(eye[eye >= 0]).to(points.device)
+    R = gaze_rotation(gaze).index_select(-3, which)  # (..., M, 3, 3)
+    centre = centres.index_select(-2, which)
+    # index_select, not points[..., moving, :]: its backward sums in a fixed order on the CPU
+    # (headsplat.avatar.gaussians.binding.gather_vertices).
+    eyeballs = points.index_select(-2, moving)
+    rotated = ((eyeballs - centre)[..., None, :] @ R.transpose(-1, -2))[..., 0, :] + centre
     return points.index_copy(-2, moving, rotated)
 
 

@@ -79,3 +79,30 @@ def test_quaternions_round_trip_and_compose():
     assert (q[:, 0] >= 0).all() and torch.allclose(q.norm(dim=-1), torch.ones(500, dtype=D))
     a, b = q[:250], q[250:]
     assert torch.allclose(quaternion_to_matrix(quaternion_multiply(a, b)), R[:250] @ R[250:], atol=1e-12)
+
+
+def test_the_binding_gradient_is_bitwise_repeatable_on_several_threads():
+    """Advanced indexing's backward adds with float atomics from several threads once the index
+    has 32k+ entries; the binding gathers through index_select instead, or training would differ
+    from run to run (found on d18: the first step already differed in the blendshape corrections)."""
+    generator = torch.Generator().manual_seed(0)
+    vertices = torch.randn(300, 3, generator=generator)
+    triangles = torch.randint(0, 300, (500, 3), generator=generator)
+    n = 20_000
+    triangle = torch.randint(0, 500, (n,), generator=generator)
+    bary = torch.rand(n, 3, generator=generator)
+    gaussians = (triangle, bary, 0.1 * torch.randn(n, generator=generator),
+                 torch.randn(n, 4, generator=generator), torch.randn(n, 3, generator=generator))  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, 2))
+    try:
+        grads = []
+        for _ in range(5):
+            v = vertices.clone().requires_grad_(True)
+            world = bind(v, triangles, *gaussians)
+            weights = (torch.linspace(-1, 1, part.numel()).reshape(part.shape) for part in world)
+            sum((part * w).sum() for part, w in zip(world, weights, strict=True)).backward()
+            grads.append(v.grad)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])

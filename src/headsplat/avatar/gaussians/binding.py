@@ -47,19 +47,35 @@ class WorldGaussians(NamedTuple):
     scales: torch.Tensor
 
 
-def face_frames(vertices: torch.Tensor, triangles: torch.Tensor) -> FaceFrames:
-    """Orthonormal frame and size of every triangle.
+def gather_vertices(vertices: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``vertices[..., index, :]``, deterministically: (..., V, 3) and index (*I) -> (..., *I, 3).
 
-    Args:
-        vertices: (..., V, 3). triangles: (T, 3) vertex indices (counter-clockwise = outward).
+    Through ``index_select``, whose backward (``index_add_``) sums the gradient rows in a fixed
+    order on the CPU. The backward of advanced indexing, ``index_put_(accumulate=True)``, adds
+    with float atomics from several threads once the index has 32k+ entries, so training would
+    differ from run to run in the last bits, and then by whole Gaussians after densification.
     """
-    v0, v1, v2 = (vertices[..., triangles[:, k], :] for k in range(3))
+    return vertices.index_select(-2, index.reshape(-1)).unflatten(-2, index.shape)
+
+
+def corner_frames(corners: torch.Tensor) -> FaceFrames:
+    """:func:`face_frames` of triangles given by their corners (..., T, 3, 3)."""
+    v0, v1, v2 = corners.unbind(-2)
     edge1, edge2 = v1 - v0, v2 - v0
     e1 = torch.nn.functional.normalize(edge1, dim=-1)
     n = torch.nn.functional.normalize(torch.cross(edge1, edge2, dim=-1), dim=-1)
     e2 = torch.cross(n, e1, dim=-1)
     scale = (edge1.norm(dim=-1) + edge2.norm(dim=-1) + (v2 - v1).norm(dim=-1)) / 3
     return FaceFrames(torch.stack([e1, e2, n], dim=-1), scale)
+
+
+def face_frames(vertices: torch.Tensor, triangles: torch.Tensor) -> FaceFrames:
+    """Orthonormal frame and size of every triangle.
+
+    Args:
+        vertices: (..., V, 3). triangles: (T, 3) vertex indices (counter-clockwise = outward).
+    """
+    return corner_frames(gather_vertices(vertices, triangles))
 
 
 def bind(
@@ -80,8 +96,8 @@ def bind(
         local_quats: (N, 4) rotation in the triangle's frame (w first, any norm).
         log_scales: (N, 3) log of the scale relative to the triangle's mean edge length.
     """
-    corners = vertices[..., triangles[triangle], :]  # (..., N, 3, 3)
-    frames = face_frames(vertices, triangles[triangle])
+    corners = gather_vertices(vertices, triangles[triangle])  # (..., N, 3, 3)
+    frames = corner_frames(corners)
     normal = frames.rotation[..., 2]
     means = (bary[..., None] * corners).sum(-2) + (offset.reshape(-1) * frames.scale)[..., None] * normal
     quats = quaternion_multiply(matrix_to_quaternion(frames.rotation), local_quats)
