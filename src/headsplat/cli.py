@@ -82,7 +82,7 @@ def _eval(args: argparse.Namespace) -> None:
     from headsplat.evaluation.refine import RefineConfig
 
     refine = RefineConfig() if args.refine_steps is None else RefineConfig(steps=args.refine_steps)
-    metrics = evaluate_run(args.run_folder, args.subject, video=not args.no_video, refine=refine)
+    metrics = evaluate_run(args.run_folder, args.subject, not args.no_video, refine, progress=True)
     tracked = metrics["tracked"]
     print(
         f"{metrics['test_frames']} test frames, {metrics['protocol']}: PSNR {metrics['psnr']:.2f} dB  "
@@ -101,7 +101,9 @@ def _render(args: argparse.Namespace) -> None:
     # On the CPU wherever the run was trained: renders and exports are cheap, and the CPU
     # rasterizer is always installed.
     avatar = load_avatar(args.run_folder)
-    output = Path(args.output) if args.output else Path(args.run_folder) / "orbit.mp4"
+    source = Path(args.run_folder)
+    default = source / "orbit.mp4" if source.is_dir() else source.with_name(f"{source.stem}_orbit.mp4")
+    output = Path(args.output) if args.output else default
     render_orbit(avatar, output, args.size, args.frames)
     print(f"wrote {output}")
 
@@ -141,6 +143,15 @@ def _model_info(args: argparse.Namespace) -> None:
     )
 
 
+def _add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
+    """The input options of ``preprocess`` and ``fit``."""
+    parser.add_argument("video", help="a video file ffmpeg can read, or a folder of images")
+    parser.add_argument("-o", "--output", required=True, help=output_help)
+    parser.add_argument("--max-fps", type=float, default=25.0, help="frame-rate cap (default 25)")
+    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
+    parser.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """The run-config options of ``train`` and ``fit``; choices come from the registries."""
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
@@ -174,7 +185,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         choices=sorted(GAUSSIAN_DEFORMERS),
-        help="add a Gaussian deformer by name (repeatable)",
+        metavar="NAME",
+        help="add a registered Gaussian deformer (repeatable): "
+        + (", ".join(sorted(GAUSSIAN_DEFORMERS)) or "none is built in yet"),
     )
     parser.add_argument(
         "--set",
@@ -195,14 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre = commands.add_parser(
         "preprocess", help="video or image folder -> subject folder (frames, masks, tracking)"
     )
-    pre.add_argument("video", help="a video file ffmpeg can read, or a folder of images")
-    pre.add_argument("-o", "--output", required=True, help="the subject folder to write")
+    _add_video_input(pre, "the subject folder to write")
     pre.add_argument("--size", type=int, default=512, help="side of the square crops in pixels (default 512)")
-    pre.add_argument("--max-fps", type=float, default=25.0, help="frame-rate cap (default 25)")
-    pre.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
     pre.add_argument("--overwrite", action="store_true", help="replace an existing subject folder")
     pre.add_argument("--no-overlay", action="store_true", help="skip qa/overlay.mp4")
-    pre.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
     pre.set_defaults(run=_preprocess)
 
     tr = commands.add_parser("train", help="subject folder -> avatar run folder (checkpoints, resumable)")
@@ -214,12 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft = commands.add_parser(
         "fit", help="video -> trained avatar, evaluated, orbit video and .ply, in one run folder"
     )
-    ft.add_argument("video", help="a video file ffmpeg can read, or a folder of images")
-    ft.add_argument("-o", "--output", required=True, help="the run folder (the subject folder goes inside)")
+    _add_video_input(ft, "the run folder (the subject folder goes inside)")
     ft.add_argument("--crop-size", type=int, default=512, help="side of the preprocessed crops (default 512)")
-    ft.add_argument("--max-fps", type=float, default=25.0, help="frame-rate cap (default 25)")
-    ft.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
-    ft.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
     _add_run_options(ft)
     ft.set_defaults(run=_fit)
 
@@ -238,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     ren = commands.add_parser("render", help="videos of a trained avatar (--orbit: 360 degree turntable)")
     ren.add_argument("run_folder", metavar="RUN", help="a run folder, or an avatar .safetensors file")
     ren.add_argument("--orbit", action="store_true", help="turntable at neutral expression")
-    ren.add_argument("-o", "--output", help="video path (default RUN/orbit.mp4)")
+    ren.add_argument(
+        "-o", "--output", help="video path (default RUN/orbit.mp4, or NAME_orbit.mp4 beside a file)"
+    )
     ren.add_argument("--frames", type=int, default=60, help="frames per turn (default 60)")
     ren.add_argument("--size", type=int, help="image size (default: the training size)")
     ren.set_defaults(run=_render)

@@ -203,6 +203,16 @@ def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, i
     assert not (tmp_path / "run").exists()
 
 
+def test_cuda_without_gsplat_is_refused_with_the_fix(monkeypatch):
+    from headsplat.training.trainer import check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr("headsplat.training.trainer.gsplat_available", lambda: False)
+    with pytest.raises(InputError, match=r"pip install headsplat\[cuda\]"):
+        check_device("cuda")
+    check_device("cpu")
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.skipif(not gsplat_available(), reason="needs gsplat (pip install headsplat[cuda])")

@@ -90,7 +90,7 @@ def fit(
         metrics = json.loads(metrics_path.read_text())
     else:
         stage(3, "eval on the held-out frames")
-        metrics = evaluate_run(folder.path)
+        metrics = evaluate_run(folder.path, progress=True)
     avatar = None
     orbit_path, ply_path = folder.path / "orbit.mp4", folder.path / "avatar.ply"
     if _fresh(orbit_path, avatar_path):

@@ -22,6 +22,7 @@ from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, refine_conditions
 from headsplat.io.atomic import atomic_write
 from headsplat.io.errors import InputError
+from headsplat.io.progress import ProgressBar
 from headsplat.io.run import RunFolder
 from headsplat.io.subject import Subject, load_subject, write_json
 from headsplat.io.video import to_uint8, write_mp4
@@ -63,13 +64,15 @@ def evaluate_run(
     subject: str | Path | None = None,
     video: bool = True,
     refine: RefineConfig | None = DEFAULT_REFINE,
+    progress: bool = False,
 ) -> dict:
     """Evaluate a run's avatar on its subject's test frames; returns the metrics.
 
     With ``refine`` (the default), the test frames' pose and expression are first fitted to their
     images with the avatar frozen (IMavatar and PointAvatar's protocol): ``psnr``, ``ssim``,
     ``lpips`` and the video are then the refined ones, and ``tracked`` holds the scores of the
-    renders from the tracking as it is (FATE and GaussianAvatars' protocol).
+    renders from the tracking as it is (FATE and GaussianAvatars' protocol). ``progress`` shows
+    the refinement's progress on stderr.
     """
     folder = RunFolder(run)
     avatar = load_avatar(folder.path, evaluation_device(folder))
@@ -87,7 +90,9 @@ def evaluate_run(
     refined = refine is not None and refine.steps > 0
     if refined:
         start = time.perf_counter()
-        conditions = refine_conditions(avatar, conditions, camera, targets, background, refine)
+        bar = ProgressBar(len(conditions), log_every=10) if progress else None
+        shown = None if bar is None else lambda n: bar.update(n, {"refining": "test frames"})
+        conditions = refine_conditions(avatar, conditions, camera, targets, background, refine, shown)
         refine_seconds = time.perf_counter() - start
         scores, images, _ = _score(avatar, conditions, targets, background, lpips)
     # The same metric on a tenth of the training frames: the gap to the test frames is the

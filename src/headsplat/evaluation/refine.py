@@ -12,7 +12,7 @@ frames' conditions: the avatar is not changed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +47,7 @@ def refine_conditions(
     targets: Sequence[Tensor],
     background: float,
     config: RefineConfig = DEFAULT_REFINE,
+    on_frame: Callable[[int], None] | None = None,
 ) -> list[Condition]:
     """Fit a rotation (axis-angle about the head), translation and expression correction of each
     condition to its target image (S, S, 3), one frame after the other; returns the corrected
@@ -55,6 +56,7 @@ def refine_conditions(
     Each frame starts from the previous one's correction (tracking errors drift slowly through a
     clip, so consecutive frames start close to their optimum). The expression stays in [0, 1] by
     projection after every step, so no correction is stuck where a clamp would zero its gradient.
+    ``on_frame(n)`` is called after the n-th frame (a progress display).
     """
     flags = [(p, p.requires_grad) for p in avatar.parameters()]
     avatar.requires_grad_(False)
@@ -88,6 +90,8 @@ def refine_conditions(
                     expression.copy_(project_expression(expression, tracked))
             with torch.no_grad():
                 refined.append(condition.corrected(rotation, translation, expression))
+            if on_frame is not None:
+                on_frame(len(refined))
     finally:
         for param, flag in flags:
             param.requires_grad_(flag)
