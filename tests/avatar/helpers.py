@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from headsplat.avatar.avatar import Avatar, AvatarConfig, _assemble
+from headsplat.avatar.avatar import Avatar, AvatarConfig, assemble_avatar
 from headsplat.avatar.gaussians.store import GaussianStore
 from headsplat.avatar.head_mesh import HeadMesh
 
@@ -47,4 +47,4 @@ def strip_avatar(n: int = 50, config: AvatarConfig | None = None, log_scale: flo
     K = torch.tensor([[64.0, 0, 32], [0, 64.0, 32], [0, 0, 1]])
     info = {"size": 64, "fps": 25.0, "background": 1.0}
     rest = (torch.eye(3), torch.tensor([-n * 0.75, 0.0, 40.0]))
-    return _assemble(strip_head(n), store, config, K, *rest, torch.zeros(1), info)
+    return assemble_avatar(strip_head(n), store, config, K, *rest, torch.zeros(1), info)

@@ -30,14 +30,8 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from headsplat.avatar.condition import Camera, Condition, pinhole_camera
-from headsplat.avatar.deformers import (
-    GAUSSIAN_DEFORMERS,
-    MESH_DEFORMERS,
-    BuildContext,
-    DeformContext,
-    GaussianDeformer,
-    MeshDeformer,
-)
+from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS, MESH_DEFORMERS, BuildContext, DeformContext
+from headsplat.avatar.deformers.base import GaussianDeformer, MeshDeformer
 from headsplat.avatar.deformers.personal import PersonalBlendshapesConfig
 from headsplat.avatar.deformers.torso import StillTorsoConfig, torso_pose
 from headsplat.avatar.gaussians.rows import RowChange
@@ -306,13 +300,17 @@ class Avatar(nn.Module):
         config = from_dict(AvatarConfig, meta["config"], "avatar.")
         head = HeadMesh({k: tensors[f"head.{k}"] for k in TENSORS}, meta["head"])
         store = GaussianStore({k: tensors[f"gaussians.{k}"] for k in COLUMNS}, config.gaussians)
-        avatar = _assemble(head, store, config, tensors["K"], tensors["rest_rotation"],
+        avatar = assemble_avatar(head, store, config, tensors["K"], tensors["rest_rotation"],
                            tensors["rest_translation"], tensors["neutral_expression"], meta)  # fmt: skip
         avatar.load_state_dict(tensors, strict=True)
         return avatar.to(device)
 
 
-def _assemble(head, store, config: AvatarConfig, K, rest_rotation, rest_translation, neutral, info) -> Avatar:
+def assemble_avatar(
+    head, store, config: AvatarConfig, K, rest_rotation, rest_translation, neutral, info
+) -> Avatar:
+    """An :class:`Avatar` of ``head`` and ``store`` with the mechanisms of ``config`` built fresh
+    from their registries (the other arguments as :class:`Avatar`'s)."""
     build = BuildContext(head, len(store))
     mesh = {name: MESH_DEFORMERS[name](options, build) for name, options in config.mesh_deformers.items()}
     gaussian = {
@@ -343,7 +341,7 @@ def create_avatar(
     store = GaussianStore(initial_columns(head, config.gaussians), config.gaussians)
     rest_rotation, rest_translation = torso_pose(rotation.float(), translation.float())
     neutral = expression.float().median(0).values
-    avatar = _assemble(head, store, config, K.float(), rest_rotation, rest_translation, neutral, info)
+    avatar = assemble_avatar(head, store, config, K.float(), rest_rotation, rest_translation, neutral, info)
     return avatar.to(device)
 
 

@@ -29,10 +29,9 @@ from headsplat.io.video import to_uint8, write_mp4
 from headsplat.training.data import FrameData, load_frame_data
 
 
-def evaluation_device(run: RunFolder) -> str:
-    """The run's training device when it is available here, else the CPU (a run trained on a GPU
-    evaluates on a laptop)."""
-    device = run.read_config()["config"].get("device", "cpu")
+def evaluation_device(device: str) -> str:
+    """The run's training ``device`` when it is available here, else the CPU (a run trained on a
+    GPU evaluates on a laptop)."""
     return device if torch.device(device).type == "cpu" or torch.cuda.is_available() else "cpu"
 
 
@@ -75,7 +74,8 @@ def evaluate_run(
     the refinement's progress on stderr.
     """
     folder = RunFolder(run)
-    avatar = load_avatar(folder.path, evaluation_device(folder))
+    config = folder.read_config()["config"]
+    avatar = load_avatar(folder.path, evaluation_device(config["device"]))
     found = subject_of(folder, avatar, subject)
     background = avatar.info["background"]
     data = load_frame_data(found, avatar.size).with_torso(avatar.rest_pose()).to(avatar.device)
@@ -111,7 +111,7 @@ def evaluate_run(
         "training_minutes": training.get("seconds", 0.0) / 60,
         "render_fps": len(test_frames) / render_seconds,
         "size": avatar.size,
-        "strategy": folder.read_config()["config"]["strategy"]["name"],
+        "strategy": config["strategy"]["name"],
         "per_frame": {name: [round(v, 5) for v in values] for name, values in scores.items()},
     }
     out = folder.path / "eval"

@@ -86,8 +86,8 @@ def apply_gaze(
     which = torch.from_numpy(eye[eye >= 0]).to(points.device)
     R = gaze_rotation(gaze).index_select(-3, which)  # (..., M, 3, 3)
     centre = centres.index_select(-2, which)
-    # index_select, not points[..., moving, :]: its backward sums in a fixed order on the CPU
-    # (headsplat.avatar.gaussians.binding.gather_vertices).
+    # index_select, not points[..., moving, :]: its backward sums in a fixed order on the CPU,
+    # where advanced indexing's adds with float atomics (training would not be deterministic).
     eyeballs = points.index_select(-2, moving)
     rotated = ((eyeballs - centre)[..., None, :] @ R.transpose(-1, -2))[..., 0, :] + centre
     return points.index_copy(-2, moving, rotated)
