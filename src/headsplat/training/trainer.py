@@ -217,7 +217,8 @@ class Trainer:
         }
 
     def state(self) -> tuple[dict[str, Tensor], dict]:
-        """Everything a resumed run needs: (tensors, JSON metadata)."""
+        """Everything a resumed run needs: (tensors, JSON metadata). The tensors are the live
+        ones, which the next step changes: write them at once, or copy them to keep them."""
         self.summarise()
         tensors = {f"avatar.{k}": v for k, v in self.avatar.state_dict().items()}
         tensors |= {f"frames.{k}": v for k, v in self.frames.state_dict().items()}
