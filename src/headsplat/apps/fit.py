@@ -57,7 +57,7 @@ def fit(
         InputError: the folder clashes (:meth:`RunFolder.prepare`), or a stage's own errors.
     """
     folder = RunFolder(out)
-    continuing = folder.prepare(resume, overwrite)
+    continuing = folder.prepare(resume, overwrite, settings_given=settings_given)
     subject = folder.path / SUBJECT
     if not continuing:
         # Written first, so that a run killed in preprocessing is a run folder --resume continues.
@@ -81,9 +81,7 @@ def fit(
     else:
         stage(2, f"train -> {folder.path}")
         model = model or load_head_model(model_path)
-        train_run(
-            subject, folder.path, config, True, model=model, settings_given=settings_given and continuing
-        )
+        train_run(subject, folder.path, config, resume=True, model=model)
     metrics_path = folder.path / "eval" / "metrics.json"
     if _fresh(metrics_path, avatar_path):
         stage(3, "eval: done before, skipped")

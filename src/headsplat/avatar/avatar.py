@@ -46,7 +46,7 @@ from headsplat.avatar.head_mesh import TENSORS, HeadMesh
 from headsplat.avatar.modules import AvatarModule
 from headsplat.head import HeadModel
 from headsplat.io.atomic import atomic_write
-from headsplat.io.checkpoint import load_checkpoint
+from headsplat.io.checkpoint import load_checkpoint, with_prefix
 from headsplat.io.errors import InputError
 from headsplat.io.run import RunFolder
 from headsplat.io.settings import from_dict, registry_field, to_dict
@@ -300,8 +300,10 @@ class Avatar(nn.Module):
         config = from_dict(AvatarConfig, meta["config"], "avatar.")
         head = HeadMesh({k: tensors[f"head.{k}"] for k in TENSORS}, meta["head"])
         store = GaussianStore({k: tensors[f"gaussians.{k}"] for k in COLUMNS}, config.gaussians)
-        avatar = assemble_avatar(head, store, config, tensors["K"], tensors["rest_rotation"],
-                           tensors["rest_translation"], tensors["neutral_expression"], meta)  # fmt: skip
+        rest = tensors["rest_rotation"], tensors["rest_translation"]
+        avatar = assemble_avatar(
+            head, store, config, tensors["K"], *rest, tensors["neutral_expression"], meta
+        )
         avatar.load_state_dict(tensors, strict=True)
         return avatar.to(device)
 
@@ -352,22 +354,24 @@ def load_avatar(source: str | os.PathLike, device: str | torch.device = "cpu") -
     Raises:
         InputError: neither, or a run with no checkpoint yet.
     """
-    source = Path(source)
+    return _unfrozen_avatar(Path(source), device).requires_grad_(False)
+
+
+def _unfrozen_avatar(source: Path, device: str | torch.device) -> Avatar:
     if source.is_file():
-        return Avatar.load(source, device).requires_grad_(False)
+        return Avatar.load(source, device)
     run = RunFolder(source)
     run.read_config()  # a clear error for a folder that is not a run
     if run.avatar_path.is_file():
-        return Avatar.load(run.avatar_path, device).requires_grad_(False)
+        return Avatar.load(run.avatar_path, device)
     latest = run.latest_checkpoint()
     if latest is None:
         raise InputError(f"{source}: has no checkpoint yet. Train (or resume) it with `headsplat train`.")
-    return avatar_from_checkpoint(*load_checkpoint(latest), device).requires_grad_(False)
+    return avatar_from_checkpoint(*load_checkpoint(latest), device)
 
 
 def avatar_from_checkpoint(
     tensors: dict[str, Tensor], meta: dict, device: str | torch.device = "cpu"
 ) -> Avatar:
     """The avatar inside a training checkpoint (its ``avatar.*`` tensors and ``avatar`` metadata)."""
-    avatar = {k.removeprefix("avatar."): v for k, v in tensors.items() if k.startswith("avatar.")}
-    return Avatar.from_state(avatar, meta["avatar"], device)
+    return Avatar.from_state(with_prefix(tensors, "avatar."), meta["avatar"], device)

@@ -50,7 +50,7 @@ def subject_of(run: RunFolder, avatar: Avatar, subject: str | Path | None) -> Su
         )
     found = load_subject(path)
     expected = avatar.info["training"].get("subject")
-    if expected and found.fingerprint() != expected:
+    if expected and found.fingerprint != expected:
         raise InputError(
             f"{path} is not the subject {run.path} was trained on (its tracking.npz differs); "
             "pass the subject folder it was trained on with --subject."

@@ -31,6 +31,11 @@ def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return load_file(str(json_path.with_suffix(".safetensors"))), meta
 
 
+def with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with ``prefix`` (e.g. ``"avatar."``), the prefix removed."""
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     """JSON of the complete checkpoint with the highest step (names ``step_NNNNNNN``), or None."""
     found = sorted(folder.glob("step_*.json")) if folder.is_dir() else []

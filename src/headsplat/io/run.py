@@ -54,14 +54,17 @@ class RunFolder:
     def is_run(self) -> bool:
         return self.config_path.is_file()
 
-    def prepare(self, resume: bool, overwrite: bool, keep: tuple[str, ...] = ()) -> bool:
+    def prepare(
+        self, resume: bool, overwrite: bool, keep: tuple[str, ...] = (), settings_given: bool = False
+    ) -> bool:
         """Apply the rule every long command (train, fit, ...) follows; returns whether there is a
         run to continue.
 
         A missing or empty folder starts a new run. An existing run needs ``resume`` (continue:
         from its last checkpoint, or from step 0 if it has none) or ``overwrite`` (restart: its
-        contents are deleted, except the entries named in ``keep``). A non-empty folder that is not
-        a run is never touched.
+        contents are deleted, except the entries named in ``keep``). A run continues with its own
+        settings: ``settings_given`` (the caller has options that set some) is then refused rather
+        than ignored. A non-empty folder that is not a run is never touched.
 
         Raises:
             InputError: naming the fix.
@@ -76,6 +79,11 @@ class RunFolder:
             raise InputError(
                 f"{self.path}: exists and is not a headsplat run folder (no {CONFIG}); refusing to use "
                 "it. Choose another output folder."
+            )
+        if resume and settings_given:
+            raise InputError(
+                f"{self.path}: --resume continues the run with its own settings (config.json); "
+                "settings options apply to new runs (--overwrite restarts it, or choose another -o)."
             )
         if resume:
             return True

@@ -27,6 +27,7 @@ import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,7 @@ class Subject:
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.meta["split"]["train"]), np.asarray(self.meta["split"]["test"])
 
+    @cached_property
     def fingerprint(self) -> str:
         """sha256 of ``tracking.npz``: tells this subject apart from any other, wherever it lies."""
         return file_sha256(self.path / "tracking.npz")

@@ -73,7 +73,7 @@ def train_run(
     A continued run keeps its own settings, except ``steps`` when given (to extend it).
 
     Args:
-        settings_given: the caller set ``config`` from options; refused for a run that continues.
+        settings_given: the caller set ``config`` from options (see :meth:`RunFolder.prepare`).
 
     Raises:
         InputError: the folder clashes (see :meth:`RunFolder.prepare`), the run was trained on
@@ -81,9 +81,9 @@ def train_run(
     """
     folder = RunFolder(run)
     keep = _top_entry(subject_path, folder.path)
-    continuing = folder.prepare(resume, overwrite, keep=(keep,) if keep else ())
+    continuing = folder.prepare(resume, overwrite, (keep,) if keep else (), settings_given)
     subject = load_subject(subject_path)
-    fingerprint = subject.fingerprint()
+    fingerprint = subject.fingerprint
     latest = None
     if continuing:
         recorded = folder.read_config()
@@ -92,11 +92,6 @@ def train_run(
                 f"{folder.path} was trained on the subject at {recorded['subject']['path']} (tracking "
                 f"sha256 {recorded['subject']['fingerprint'][:12]}), not on {subject_path} "
                 f"({fingerprint[:12]}). Resume it with its own subject, or train into another folder."
-            )
-        if settings_given:
-            raise InputError(
-                f"{folder.path}: --resume continues the run with its own settings (config.json); "
-                "settings options apply to new runs (--overwrite restarts it, or choose another -o)."
             )
         config = run_config_from_dict(recorded["config"])
         latest = folder.latest_checkpoint()

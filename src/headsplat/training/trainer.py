@@ -22,7 +22,7 @@ from headsplat.avatar.condition import Condition
 from headsplat.avatar.modules import LossContext
 from headsplat.config import RunConfig
 from headsplat.evaluation.metrics import LPIPS, psnr
-from headsplat.io.checkpoint import optimizer_tensors, restore_optimizer
+from headsplat.io.checkpoint import optimizer_tensors, restore_optimizer, with_prefix
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.settings import to_dict
@@ -91,6 +91,7 @@ class Trainer:
         self.config = config
         self.avatar = avatar.to(config.device)
         self.data = data.with_torso(avatar.rest_pose()).to(config.device)
+        self.camera = self.data.camera()
         self.train_frames, _ = data.subject.split()
         n_expression = len(avatar.expression_names)
         self.frames = FrameCorrections(data.subject.n_frames, n_expression, config.frames).to(config.device)
@@ -126,7 +127,7 @@ class Trainer:
         """Total loss, its parts, the rendering, the target and the condition of frame f."""
         c = self.config
         condition = self.condition(f)
-        out = self.avatar.render(condition, self.data.camera(), c.background)
+        out = self.avatar.render(condition, self.camera, c.background)
         target = self.data.target(f, c.background)
         parts = image_losses(out, target, self.data.alpha(f), c.loss, self.lpips, self.step)
         ctx = LossContext(self.step, condition, out, self.avatar)
@@ -145,7 +146,7 @@ class Trainer:
             self.step,
             f,
             condition,
-            self.data.camera(),
+            self.camera,
             out,
             target,
             self.avatar,
@@ -173,9 +174,7 @@ class Trainer:
         """Run the post-training hook (completion) on the training frames."""
         if self.completion is None:
             return None
-        ctx = HookContext(
-            self.avatar, self.train_frames, self.condition, self.data.camera(), self.change_rows
-        )
+        ctx = HookContext(self.avatar, self.train_frames, self.condition, self.camera, self.change_rows)
         return self.completion.after_training(ctx)
 
     # ------------------------------------------------------------------ the loop
@@ -213,7 +212,7 @@ class Trainer:
         self.avatar.info["training"] = {
             "steps": self.step,
             "seconds": self.seconds,
-            "subject": self.data.subject.fingerprint(),
+            "subject": self.data.subject.fingerprint,
         }
 
     def state(self) -> tuple[dict[str, Tensor], dict]:
@@ -238,13 +237,10 @@ class Trainer:
     def restore(self, tensors: dict[str, Tensor], meta: dict) -> None:
         """Continue exactly where a checkpoint left off (the avatar was built from it)."""
         device = self.config.device
-        self.frames.load_state_dict(
-            {k.removeprefix("frames."): v for k, v in tensors.items() if k.startswith("frames.")}
-        )
+        self.frames.load_state_dict(with_prefix(tensors, "frames."))
         for optimizer in self.optimizers:
             restore_optimizer(optimizer, tensors, "optimizer")
-        strategy = {k.removeprefix("strategy."): v for k, v in tensors.items() if k.startswith("strategy.")}
-        self.strategy_state.load_state_dict(strategy, device)
+        self.strategy_state.load_state_dict(with_prefix(tensors, "strategy."), device)
         self.frame_generator.bit_generator.state = meta["frame_generator"]
         self.step, self.seconds = meta["step"], meta["seconds"]
         check_sanity(self.modules(), self.optimizers)
