@@ -39,5 +39,5 @@ def trained_run(tmp_path_factory, ict_model):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
         args = ["train", str(subject), "-o", str(folder / "run"), "--steps", "8", "--size", "32"]
-        assert main([*args, "--texels-per-cm", "0.5"]) == 0
+        assert main([*args, "--texels-per-cm", "0.5", "--set", "geometry.steps=5"]) == 0
     return folder / "run", subject

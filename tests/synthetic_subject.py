@@ -7,14 +7,21 @@ import numpy as np
 import torch
 
 from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix
+from headsplat.head.model import barycentric_interpolate
 from headsplat.io.subject import FORMAT_VERSION, split_frames
-from headsplat.render.mesh import rasterize_mesh, shade_lambert, vertex_normals
+from headsplat.render.mesh import project_points, rasterize_mesh, shade_lambert, vertex_normals
 
 N_FRAMES = 10
 
 
-def write_synthetic_subject(folder, model, size: int = 64):
-    """Frames of the neutral ICT head turning slowly, shaded per material; masks from coverage."""
+def write_synthetic_subject(
+    folder, model, size: int = 64, vertices: np.ndarray | None = None, distance: float = 75.0
+):
+    """Frames of the neutral ICT head turning slowly, shaded per material; masks from coverage; the
+    exact landmarks (the model's MediaPipe correspondence, projected). ``vertices`` (V, 3): the
+    person's surface, if not the model's mean (the tracking stays the mean's); ``distance``: cm
+    from the camera."""
+    surface_vertices = model.shape.mean if vertices is None else vertices
     albedo_of = {"M_Face": (0.85, 0.62, 0.5), "M_BackHead": (0.25, 0.18, 0.12), "M_Teeth": (0.9, 0.9, 0.85)}
     keep = model.material_triangles("M_Face", "M_BackHead", "M_Teeth", "M_ScleraLeft", "M_ScleraRight")
     palette = np.array([albedo_of.get(n, (0.9, 0.9, 0.9)) for n in model.material_names])
@@ -30,12 +37,16 @@ def write_synthetic_subject(folder, model, size: int = 64):
         axis_angle_to_matrix(torch.tensor(np.c_[np.zeros(N_FRAMES), yaw, np.zeros(N_FRAMES)]).float())
         @ torch.from_numpy(MODEL_TO_OPENCV).float()
     ).numpy()
-    translation = np.tile([0.0, -2.0, 75.0], (N_FRAMES, 1)).astype(np.float32)
+    translation = np.tile([0.0, -2.0, distance], (N_FRAMES, 1)).astype(np.float32)
     (folder / "frames").mkdir(parents=True)
     (folder / "masks").mkdir()
     light = np.array([0.3, -0.3, -1.0]) / np.linalg.norm([0.3, -0.3, -1.0])
+    marks = model.landmarks
+    surface = barycentric_interpolate(model.shape.mean, model.triangles[marks.triangle], marks.bary)
+    landmarks = np.zeros((N_FRAMES, len(marks.bary), 2), np.float32)
     for f in range(N_FRAMES):
-        camera = model.shape.mean.astype(np.float64) @ rotation[f].T + translation[f]
+        camera = surface_vertices.astype(np.float64) @ rotation[f].T + translation[f]
+        landmarks[f] = project_points(surface @ rotation[f].T + translation[f], K)
         raster = rasterize_mesh(camera, triangles, K, size, size)
         image = shade_lambert(raster, vertex_normals(camera, triangles), triangles, albedo, light, (0, 0, 0))
         cv2.imwrite(str(folder / "frames" / f"{f:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -48,6 +59,7 @@ def write_synthetic_subject(folder, model, size: int = 64):
         expression=np.zeros((N_FRAMES, model.n_expression), np.float32),
         gaze=np.zeros((N_FRAMES, 2, 2), np.float32),
         identity=np.zeros(model.n_identity, np.float32),
+        landmarks=landmarks,
         source_frame=np.arange(N_FRAMES),
     )
     train_frames, test_frames = split_frames(N_FRAMES)
@@ -63,13 +75,15 @@ def write_synthetic_subject(folder, model, size: int = 64):
 
 
 def tiny_config(size: int = 64, steps: int = 8, texels_per_cm: float = 0.5, **fields):
-    """A RunConfig for tests: small images, few Gaussians, a log line never; ``fields`` set
+    """A RunConfig for tests: small images, few Gaussians, a 3-step geometry stage at 32 px, a log
+    line never; ``fields`` set
     top-level fields, ``strategy=StrategyConfig(...)`` and ``completion="none"`` included."""
     from headsplat.config import RunConfig
 
     completion = fields.pop("completion", None)
     config = RunConfig(size=size, steps=steps, log_every=10**9, **fields)
     config.avatar.gaussians.texels_per_cm = texels_per_cm
+    config.geometry.steps, config.geometry.size = 3, 32
     if completion is not None:
         config.completion.name = completion
     return config

@@ -90,6 +90,11 @@ def _eval(args: argparse.Namespace) -> None:
         f"SSIM {tracked['ssim']:.4f}  LPIPS {tracked['lpips']:.4f})  {metrics['gaussians']} Gaussians  "
         f"{metrics['training_minutes']:.1f} min training  {metrics['render_fps']:.1f} frames/s"
     )
+    regions = "  ".join(f"{name} {metrics[f'{name}_psnr']:.2f}" for name in ("mouth", "eyes", "outline"))
+    print(
+        f"PSNR by region ({metrics['protocol'].split()[0]}): {regions} dB; training frames "
+        f"{metrics['train_psnr']:.2f} dB; neutral face {metrics['neutral']['psnr']:.2f} dB"
+    )
 
 
 def _render(args: argparse.Namespace) -> None:
@@ -235,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--refine-steps",
         type=int,
-        help="steps per test frame fitting its pose and expression to the image with the avatar "
+        help="steps per test frame fitting its pose, expression and gaze to the image with the avatar "
         "frozen (IMavatar/PointAvatar protocol; default 20; 0: score the tracking as it is)",
     )
     ev.set_defaults(run=_eval)

@@ -6,6 +6,7 @@
       size, steps, seed, background, device, log_every, checkpoint_every
       loss        LossConfig              image terms (headsplat.training.losses)
       avatar      AvatarConfig            gaussians, mesh_deformers{...}, gaussian_deformers{...}
+      geometry    GeometryConfig          the surface fitted to the masks first (training.geometry)
       frames      FrameCorrectionsConfig  per-frame tracking corrections (training data)
       strategy    StrategyConfig          densification (registry: headsplat.strategy.STRATEGIES)
       completion  CompletionConfig        post-training hook (registry: training.completion.COMPLETIONS)
@@ -22,6 +23,7 @@ from headsplat.io.settings import from_dict
 from headsplat.strategy import STRATEGIES, StrategyConfig
 from headsplat.training.completion import COMPLETIONS, CompletionConfig
 from headsplat.training.frames import FrameCorrectionsConfig
+from headsplat.training.geometry import GeometryConfig
 from headsplat.training.losses import LossConfig
 
 
@@ -44,6 +46,7 @@ class RunConfig:
     checkpoint_every: int = 500
     loss: LossConfig = field(default_factory=LossConfig)
     avatar: AvatarConfig = field(default_factory=AvatarConfig)
+    geometry: GeometryConfig = field(default_factory=GeometryConfig)
     frames: FrameCorrectionsConfig = field(default_factory=FrameCorrectionsConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)

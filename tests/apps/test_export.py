@@ -24,7 +24,7 @@ def test_ply_holds_the_avatar_in_model_space_in_the_standard_layout(trained_run,
     # Model space: the neutral head with its corrections, no pose (the binding by hand).
     personal = avatar.mesh_deformers["personal_blendshapes"]
     neutral = head.neutral + personal.delta_neutral
-    offset = store.config.max_offset * torch.tanh(store.offset)
+    offset = store.offset_distance(head.hair_triangles())
     expected = bind(
         neutral, head.triangles, store.triangle, store.bary, offset, store.rotation, store.log_scale
     )

@@ -15,7 +15,16 @@ def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, capsys):
     assert metrics["test_frames"] == 2 and metrics["steps"] == 8 and metrics["size"] == 32
     assert 5 < metrics["psnr"] < 60 and 0 < metrics["ssim"] <= 1 and 0 <= metrics["lpips"] < 1
     assert metrics["gaussians"] > 100 and metrics["render_fps"] > 0 and metrics["strategy"] == "sampling"
-    assert len(metrics["per_frame"]["psnr"]) == 2
+    assert len(metrics["per_frame"]["psnr"]) == 2 and metrics["per_frame"]["frame"] == [8, 9]
+    # Scores inside the regions of each test frame, under both protocols.
+    for scores in (metrics, metrics["tracked"]):
+        for region in ("mouth", "eyes", "outline"):
+            assert 3 < scores[f"{region}_psnr"] < 60 and 0 < scores[f"{region}_ssim"] <= 1
+        assert scores["outline_psnr"] < scores["psnr"]  # where a 32 px silhouette errs
+    assert len(metrics["per_frame"]["mouth_psnr"]) == 2
+    neutral = metrics["neutral"]
+    assert neutral["frame"] in range(8) and 5 < neutral["psnr"] < 60
+    assert (run / "eval" / "neutral.png").is_file()
     frames = list(iter_mp4(run / "eval" / "side_by_side.mp4"))
     assert len(frames) == 2 and frames[0].shape == (32, 96, 3)
     # The headline scores are after refining the test frames' tracking; the tracked ones beside.

@@ -6,7 +6,7 @@ import torch
 
 from headsplat.avatar.gaussians.store import rgb_to_sh0
 from headsplat.evaluation.metrics import psnr
-from headsplat.evaluation.refine import RefineConfig, refine_conditions
+from headsplat.evaluation.refine import RefineConfig, project_gaze, refine_conditions
 from headsplat.geometry import axis_angle_to_matrix
 from headsplat.io.subject import load_subject
 from headsplat.training.data import load_frame_data
@@ -78,3 +78,28 @@ def test_an_expression_correction_outside_the_range_can_come_back(synthetic_subj
     assert refined[0].expression[jaw] < 0.15  # the first frame closed the jaw: a correction near -0.5
     assert refined[1].expression[jaw] > 0.3, float(refined[1].expression[jaw])
     assert all(((c.expression >= 0) & (c.expression <= 1)).all() for c in refined)
+
+
+def test_refinement_finds_a_look_the_tracking_missed(synthetic_subject, ict_model):
+    """The eyes look up and to the side in the images; the tracking says they look ahead. Gaze
+    refinement turns the eyeballs back to where the image has them."""
+    avatar, data = _colourful_avatar(synthetic_subject, ict_model)
+    look = torch.tensor([0.2, 0.15])  # yaw, pitch (radians), both eyes
+    tracked = [data.condition(f) for f in (6, 7)]
+    truth = [replace(c, gaze=c.gaze + look) for c in tracked]
+    with torch.no_grad():
+        targets = [avatar.render(c, background=0.0).image for c in truth]
+    config = RefineConfig(steps=40, lr_rotation=0.0, lr_translation=0.0, lr_expression=0.0)
+    refined = refine_conditions(avatar, tracked, data.camera(), targets, 0.0, config)
+    for before, after, true in zip(tracked, refined, truth, strict=True):
+        assert (after.gaze - true.gaze).abs().max() < 0.3 * (before.gaze - true.gaze).abs().max()
+    assert min(_scores(avatar, refined, targets)) > max(_scores(avatar, tracked, targets)) + 3
+
+
+def test_gaze_projection_keeps_both_eyes_in_range():
+    gaze = torch.tensor([[0.5, -0.1], [0.3, 0.0]])  # (eye, yaw/pitch)
+    projected = project_gaze(torch.tensor([0.3, -0.7]), gaze, 0.6)
+    assert torch.allclose(projected, torch.tensor([0.1, -0.5]))
+    assert ((gaze + projected).abs() <= 0.6 + 1e-6).all()
+    inside = torch.tensor([0.05, 0.2])
+    assert torch.equal(project_gaze(inside, gaze, 0.6), inside)

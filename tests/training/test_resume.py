@@ -34,7 +34,7 @@ def d18_subject(tmp_path_factory, ict_model):
 
 
 SETTINGS = ["--size", "64", "--steps", str(STEPS), "--set", f"checkpoint_every={CHECKPOINT}"]
-SETTINGS += ["--set", "strategy.start=40", "--set", "strategy.every=40"]
+SETTINGS += ["--set", "strategy.start=40", "--set", "strategy.every=40", "--set", "geometry.steps=20"]
 
 
 def _train(subject, run, *options) -> subprocess.Popen:

@@ -194,7 +194,7 @@ class Avatar(nn.Module):
     def posed_gaussians(self, condition: Condition) -> GaussianSet:
         """The world-space Gaussians of ``condition``."""
         canonical, posed = self.mesh(condition)
-        gaussians = self.gaussians.posed(posed, self.head.triangles)
+        gaussians = self.gaussians.posed(posed, self.head.triangles, self.head.hair_triangles())
         ctx = DeformContext(condition, self.head, self.gaussians, canonical, posed)
         for deformer in self.gaussian_deformers.values():
             gaussians = deformer(gaussians, ctx)
@@ -205,9 +205,11 @@ class Avatar(nn.Module):
     ) -> Rendering:
         """Render ``condition`` through ``camera`` (default: the training camera) onto a uniform
         ``background`` grey level (default: the training background)."""
-        return self._rasterize(self.posed_gaussians(condition), camera or self.camera(), background)
+        return self.rasterize(self.posed_gaussians(condition), camera or self.camera(), background)
 
-    def _rasterize(self, gaussians: GaussianSet, camera: Camera, background: float | None) -> Rendering:
+    def rasterize(self, gaussians: GaussianSet, camera: Camera, background: float | None = None) -> Rendering:
+        """Rasterize world-space ``gaussians`` through ``camera`` onto a uniform ``background`` grey
+        level (default: the training background)."""
         level = self.info["background"] if background is None else background
         return rasterize(
             *gaussians,
@@ -233,7 +235,7 @@ class Avatar(nn.Module):
         with torch.no_grad():
             gaussians = self.posed_gaussians(condition)
         probe = torch.zeros_like(gaussians.colours, requires_grad=True)
-        image = self._rasterize(gaussians._replace(colours=probe), camera, 0.0).image[..., 0]
+        image = self.rasterize(gaussians._replace(colours=probe), camera, 0.0).image[..., 0]
         weighted = image if per_pixel is None else image * per_pixel
         (grad,) = torch.autograd.grad(weighted.sum(), probe)
         return grad[:, 0]
@@ -331,6 +333,7 @@ def create_avatar(
     K: Tensor,
     info: dict,
     device: str | torch.device = "cpu",
+    surface: Tensor | None = None,
 ) -> Avatar:
     """An untrained avatar of one person: the head model with their ``identity`` (I,), Gaussians
     at the UV samples, the mechanisms of ``config``; the rest pose and neutral expression from the
@@ -338,8 +341,12 @@ def create_avatar(
 
     Args:
         K: (3, 3) intrinsics at ``info["size"]``. info: ``size``, ``fps``, ``background``.
+        surface: (V, 3) the person's neutral mesh in place of the model's at ``identity`` (the
+            geometry stage's, :mod:`headsplat.training.geometry`).
     """
     head = HeadMesh.from_model(model, identity).to(device)
+    if surface is not None:
+        head.neutral = surface.detach().to(head.neutral)
     store = GaussianStore(initial_columns(head, config.gaussians), config.gaussians)
     rest_rotation, rest_translation = torso_pose(rotation.float(), translation.float())
     neutral = expression.float().median(0).values

@@ -51,14 +51,18 @@ class Condition:
             {k: v.to(device) for k, v in self.extras.items()},
         )
 
-    def corrected(self, rotation: Tensor, translation: Tensor, expression: Tensor) -> Condition:
+    def corrected(
+        self, rotation: Tensor, translation: Tensor, expression: Tensor, gaze: Tensor | None = None
+    ) -> Condition:
         """This condition with additive corrections: an axis-angle ``rotation`` (3,) about the head
-        (in model space: ``R exp(r)``), ``translation`` (3,) cm and ``expression`` (E,)."""
+        (in model space: ``R exp(r)``), ``translation`` (3,) cm, ``expression`` (E,) and ``gaze``
+        (2, 2) or (2,) (the same for both eyes) radians."""
         return replace(
             self,
             rotation=self.rotation @ axis_angle_to_matrix(rotation),
             translation=self.translation + translation,
             expression=self.expression + expression,
+            gaze=self.gaze if gaze is None else self.gaze + gaze,
         )
 
 

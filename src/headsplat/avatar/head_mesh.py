@@ -9,6 +9,7 @@ corrections are mesh deformers (:mod:`headsplat.avatar.deformers`), applied befo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 
 import numpy as np
@@ -16,6 +17,10 @@ import torch
 from torch import Tensor, nn
 
 from headsplat.head.model import HeadModel, UVLayout, apply_gaze
+
+HAIR_MATERIALS = ("M_BackHead",)
+"""ICT's scalp, back of the head and neck: where hair (and collars) lie off the skull, so the
+geometry stage moves the mesh and the Gaussians bind loosely there."""
 
 TENSORS = (
     "template",
@@ -105,6 +110,15 @@ class HeadMesh(nn.Module):
         moves with ``expression`` (E,))."""
         centres = self.eye_centres + torch.einsum("e,epd->pd", expression, self.eye_centre_expression_basis)
         return apply_gaze(vertices, self._eye, centres, gaze)
+
+    def on_materials(self, names: Sequence[str]) -> Tensor:
+        """(T,) bool: the triangles whose material is one of ``names`` (names the head lacks mark none)."""
+        ids = [i for i, name in enumerate(self.info["material_names"]) if name in names]
+        return torch.isin(self.triangle_material, torch.tensor(ids, device=self.triangle_material.device))
+
+    def hair_triangles(self) -> Tensor:
+        """(T,) bool: the triangles of :data:`HAIR_MATERIALS`."""
+        return self.on_materials(HAIR_MATERIALS)
 
     def uv_layout(self) -> UVLayout:
         """The UV layout, sized on the template like the head model's (:func:`sample_uv`)."""

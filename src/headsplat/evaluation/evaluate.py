@@ -2,30 +2,35 @@
 
 Renders the subject's test frames (the last 20 %, self-reenactment, never trained on) from their
 tracked conditions, then again after refining those (:mod:`headsplat.evaluation.refine`), and
-writes ``RUN/eval/metrics.json`` (PSNR, SSIM, LPIPS-AlexNet means, the Gaussian count, training
-minutes, render frames per second) and ``RUN/eval/side_by_side.mp4`` (ground truth | render |
-error x4).
+writes ``RUN/eval/metrics.json`` (PSNR, SSIM, LPIPS-AlexNet means, the same inside the mouth, eye
+and outline regions (:mod:`headsplat.evaluation.regions`), the neutral-face score, the Gaussian
+count, training minutes, render frames per second) and ``RUN/eval/side_by_side.mp4`` (ground truth |
+render | error x4) and ``RUN/eval/neutral.png`` (the frame nearest rest | the render at expression
+zero).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.condition import Condition
 from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, refine_conditions
+from headsplat.evaluation.regions import region_masks, region_scores
 from headsplat.io.atomic import atomic_write
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.run import RunFolder
 from headsplat.io.subject import Subject, load_subject, write_json
-from headsplat.io.video import to_uint8, write_mp4
+from headsplat.io.video import to_uint8, write_mp4, write_png
 from headsplat.training.data import FrameData, load_frame_data
 
 
@@ -84,8 +89,10 @@ def evaluate_run(
     lpips = LPIPS("alex").to(avatar.device)
     targets = [data.target(int(f), background) for f in test_frames]
     conditions = [data.condition(int(f)) for f in test_frames]
-    scores, images, render_seconds = _score(avatar, conditions, targets, background, lpips)
-    tracked = {name: float(np.mean(values)) for name, values in scores.items()}
+    landmarks = found.landmarks(avatar.size)
+    regions = [region_masks(landmarks[f], data.alpha(int(f))[..., 0].cpu().numpy()) for f in test_frames]
+    scores, images, render_seconds = _score(avatar, conditions, targets, regions, background, lpips)
+    tracked = _means(scores)
     refine_seconds = 0.0
     refined = refine is not None and refine.steps > 0
     if refined:
@@ -94,26 +101,31 @@ def evaluate_run(
         shown = None if bar is None else lambda n: bar.update(n, {"refining": "test frames"})
         conditions = refine_conditions(avatar, conditions, camera, targets, background, refine, shown)
         refine_seconds = time.perf_counter() - start
-        scores, images, _ = _score(avatar, conditions, targets, background, lpips)
+        scores, images, _ = _score(avatar, conditions, targets, regions, background, lpips)
     # The same metric on a tenth of the training frames: the gap to the test frames is the
     # generalisation a reader needs to judge the test numbers.
     train_psnr = mean_psnr(avatar, data, train_frames[::10], background)
+    neutral, neutral_panel = neutral_score(avatar, data, train_frames, landmarks, background, lpips)
     training = avatar.info["training"]
+    geometry = training.get("geometry", {})  # the geometry stage's report; its time counts as training
     metrics = {
         "test_frames": len(test_frames),
-        **{name: float(np.mean(values)) for name, values in scores.items()},
+        **_means(scores),
         "protocol": f"refined ({refine.steps} steps per frame)" if refined else "tracked",
         "tracked": tracked,
         "refine_minutes": refine_seconds / 60,
         "train_psnr": train_psnr,
+        "neutral": neutral,
         "gaussians": len(avatar.gaussians),
         "steps": training.get("steps"),
-        "training_minutes": training.get("seconds", 0.0) / 60,
+        "training_minutes": (training.get("seconds", 0.0) + geometry.get("seconds", 0.0)) / 60,
+        "geometry": geometry,
         "render_fps": len(test_frames) / render_seconds,
         "size": avatar.size,
         "strategy": config["strategy"]["name"],
         "per_frame": {name: [round(v, 5) for v in values] for name, values in scores.items()},
     }
+    metrics["per_frame"]["frame"] = [int(f) for f in test_frames]
     out = folder.path / "eval"
     out.mkdir(exist_ok=True)
     if video:
@@ -122,25 +134,75 @@ def evaluate_run(
             error = ((image - target).abs() * 4).clamp(0, 1)
             panels.append(np.concatenate([to_uint8(target), to_uint8(image), to_uint8(error)], axis=1))
         atomic_write(out / "side_by_side.mp4", lambda p: write_mp4(p, panels, avatar.info["fps"]))
+    atomic_write(out / "neutral.png", lambda p: write_png(p, neutral_panel))
     atomic_write(out / "metrics.json", lambda p: write_json(p, metrics))
     return metrics
 
 
+def _means(scores: dict[str, list[float]]) -> dict[str, float]:
+    """Each metric's mean over the frames where it is defined (a region can be missing)."""
+    return {name: float(np.nanmean(values)) for name, values in scores.items()}
+
+
 @torch.no_grad()
-def _score(avatar: Avatar, conditions: Sequence[Condition], targets, background: float, lpips: LPIPS):
-    """Per-frame PSNR, SSIM and LPIPS of the renders of ``conditions`` against ``targets``, the
-    renders, and the seconds the renders took."""
-    scores = {"psnr": [], "ssim": [], "lpips": []}
+def _score(
+    avatar: Avatar,
+    conditions: Sequence[Condition],
+    targets: Sequence[Tensor],
+    regions: Sequence[dict[str, np.ndarray]],
+    background: float,
+    lpips: LPIPS,
+):
+    """Per-frame PSNR, SSIM and LPIPS of the renders of ``conditions`` against ``targets``, over the
+    frame and inside each of its ``regions``; the renders; the seconds the renders took."""
+    scores: dict[str, list[float]] = {}
     images, seconds = [], 0.0
-    for condition, target in zip(conditions, targets, strict=True):
+    for condition, target, masks in zip(conditions, targets, regions, strict=True):
         start = time.perf_counter()
         image = avatar.render(condition, background=background).image
         seconds += time.perf_counter() - start
-        scores["psnr"].append(float(psnr(image, target)))
-        scores["ssim"].append(float(ssim(image, target)))
-        scores["lpips"].append(float(lpips(image, target)))
+        frame = {
+            "psnr": float(psnr(image, target)),
+            "ssim": float(ssim(image, target)),
+            "lpips": float(lpips(image, target)),
+            **region_scores(image, target, masks, lpips),
+        }
+        for name, value in frame.items():
+            scores.setdefault(name, []).append(value)
         images.append(image)
     return scores, images, seconds
+
+
+@torch.no_grad()
+def neutral_score(
+    avatar: Avatar,
+    data: FrameData,
+    train_frames: Sequence[int],
+    landmarks: np.ndarray,
+    background: float,
+    lpips: LPIPS,
+) -> tuple[dict, np.ndarray]:
+    """Does the expression-zero render look like the person at rest?
+
+    Scores the render at expression zero, at the pose and gaze of the training frame whose tracked
+    expression is smallest, against that frame (whole image, mouth and eyes); returns the scores
+    (with the frame's index and its expression norm) and the panel frame | render, uint8.
+    """
+    norms = data.expression[torch.as_tensor(np.asarray(train_frames))].norm(dim=1)
+    frame = int(train_frames[int(norms.argmin())])
+    tracked = data.condition(frame)
+    condition = replace(tracked, expression=torch.zeros_like(tracked.expression))
+    target = data.target(frame, background)
+    image = avatar.render(condition, background=background).image
+    masks = region_masks(landmarks[frame], data.alpha(frame)[..., 0].cpu().numpy())
+    masks.pop("outline")
+    scores = {
+        "frame": frame,
+        "expression_norm": float(norms.min()),
+        "psnr": float(psnr(image, target)),
+        **region_scores(image, target, masks, lpips),
+    }
+    return scores, np.concatenate([to_uint8(target), to_uint8(image)], axis=1)
 
 
 @torch.no_grad()

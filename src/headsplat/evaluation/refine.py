@@ -1,5 +1,5 @@
-"""Test-time tracking refinement: fit held-out frames' pose and expression to their images with the
-avatar frozen.
+"""Test-time tracking refinement: fit held-out frames' pose, expression and gaze to their images with
+the avatar frozen.
 
 Landmark tracking leaves each frame about a degree of head rotation, a millimetre or two of
 translation and expressions the landmarks cannot pin (brows, cheeks); the avatar renders those
@@ -7,7 +7,9 @@ errors as silhouettes a few pixels off and features in the wrong place, which he
 then charge to the avatar. IMavatar and PointAvatar therefore evaluate after optimising the test
 frames' pose and expression against the test images with the trained avatar frozen (PointAvatar's
 ``scripts/test.py``: "only used for calculating metrics"). This module does the same on the
-frames' conditions: the avatar is not changed.
+frames' conditions, and fits the gaze too: landmark tracking pins the eyeballs by four iris points
+a few pixels wide, so an upward look it missed would otherwise be charged to the avatar. The
+avatar is not changed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ class RefineConfig:
     lr_translation: float = 1e-2
     """Centimetres per step (a pixel is ~0.1 cm at 256 px)."""
     lr_expression: float = 2e-2
+    lr_gaze: float = 1e-2
+    """Radians per step, one (yaw, pitch) correction shared by both eyes (they move together)."""
+    max_gaze: float = 0.6
+    """Radians: the corrected gaze stays within the eyeball's range of motion (about 35 degrees)."""
     ssim_weight: float = 0.2
     """The image loss is training's: L1 + ssim_weight (1 - SSIM)."""
 
@@ -49,13 +55,14 @@ def refine_conditions(
     config: RefineConfig = DEFAULT_REFINE,
     on_frame: Callable[[int], None] | None = None,
 ) -> list[Condition]:
-    """Fit a rotation (axis-angle about the head), translation and expression correction of each
-    condition to its target image (S, S, 3), one frame after the other; returns the corrected
+    """Fit a rotation (axis-angle about the head), translation, expression and gaze correction of
+    each condition to its target image (S, S, 3), one frame after the other; returns the corrected
     conditions.
 
     Each frame starts from the previous one's correction (tracking errors drift slowly through a
-    clip, so consecutive frames start close to their optimum). The expression stays in [0, 1] by
-    projection after every step, so no correction is stuck where a clamp would zero its gradient.
+    clip, so consecutive frames start close to their optimum). The expression stays in [0, 1] and
+    the gaze within ``max_gaze`` by projection after every step, so no correction is stuck where a
+    clamp would zero its gradient.
     ``on_frame(n)`` is called after the n-th frame (a progress display).
     """
     flags = [(p, p.requires_grad) for p in avatar.parameters()]
@@ -64,6 +71,7 @@ def refine_conditions(
     rotation = torch.zeros(3).to(like)
     translation = torch.zeros(3).to(like)
     expression = torch.zeros_like(conditions[0].expression)
+    gaze = torch.zeros(2).to(like)
     refined = []
     try:
         for condition, target in zip(conditions, targets, strict=True):
@@ -71,28 +79,38 @@ def refine_conditions(
             rotation = rotation.detach().clone().requires_grad_(True)
             translation = translation.detach().clone().requires_grad_(True)
             expression = project_expression(expression.detach(), tracked).requires_grad_(True)
+            gaze = project_gaze(gaze.detach(), condition.gaze, config.max_gaze).requires_grad_(True)
             optimizer = torch.optim.Adam(
                 [
                     {"params": [rotation], "lr": config.lr_rotation},
                     {"params": [translation], "lr": config.lr_translation},
                     {"params": [expression], "lr": config.lr_expression},
+                    {"params": [gaze], "lr": config.lr_gaze},
                 ]
             )
             for _ in range(config.steps):
-                image = avatar.render(
-                    condition.corrected(rotation, translation, expression), camera, background
-                ).image
+                corrected = condition.corrected(rotation, translation, expression, gaze)
+                image = avatar.render(corrected, camera, background).image
                 loss = (image - target).abs().mean() + config.ssim_weight * (1 - ssim(image, target))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 with torch.no_grad():
                     expression.copy_(project_expression(expression, tracked))
+                    gaze.copy_(project_gaze(gaze, condition.gaze, config.max_gaze))
             with torch.no_grad():
-                refined.append(condition.corrected(rotation, translation, expression))
+                refined.append(condition.corrected(rotation, translation, expression, gaze))
             if on_frame is not None:
                 on_frame(len(refined))
     finally:
         for param, flag in flags:
             param.requires_grad_(flag)
     return refined
+
+
+def project_gaze(correction: Tensor, gaze: Tensor, limit: float) -> Tensor:
+    """The shared (yaw, pitch) ``correction`` (2,) nearest to the given one that keeps both eyes'
+    corrected ``gaze + correction`` ((2, 2) + (2,)) within +-``limit`` radians."""
+    low = (-limit - gaze).amax(dim=0)
+    high = (limit - gaze).amin(dim=0)
+    return torch.minimum(torch.maximum(correction, low), high.maximum(low))

@@ -125,6 +125,10 @@ class Subject:
         K[:2] *= size / self.meta["size"]
         return K
 
+    def landmarks(self, size: int) -> np.ndarray:
+        """(F, 478, 2) detected MediaPipe landmarks in pixels of the frames resized to ``size``."""
+        return self.tracking["landmarks"] * (size / self.meta["size"])
+
     def split(self) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.meta["split"]["train"]), np.asarray(self.meta["split"]["test"])
 

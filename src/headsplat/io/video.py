@@ -179,6 +179,13 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
             container.mux(stream.encode(None))
 
 
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an RGB (H, W, 3) or grey (H, W) uint8 image as PNG."""
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+        raise OSError(f"{path}: could not be written (disk full or no permission?)")
+
+
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """A float image (H, W, C) in [0, 1] as rounded uint8."""
     return (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -16,7 +15,7 @@ import headsplat
 from headsplat.head import HeadModel, load_head_model
 from headsplat.io.errors import InputError
 from headsplat.io.subject import FORMAT_VERSION, atomic_folder, check_output_folder, split_frames, write_json
-from headsplat.io.video import ClipReader, write_mp4
+from headsplat.io.video import ClipReader, write_mp4, write_png
 from headsplat.preprocess.crop import head_crop
 from headsplat.preprocess.landmarks import (
     FaceLandmarker,
@@ -134,8 +133,8 @@ def _write_images(folder: Path, crops: np.ndarray, masks: np.ndarray) -> None:
     (folder / "frames").mkdir()
     (folder / "masks").mkdir()
     for f in range(len(crops)):
-        _write_png(folder / "frames" / f"{f:06d}.png", crops[f])
-        _write_png(folder / "masks" / f"{f:06d}.png", masks[f])
+        write_png(folder / "frames" / f"{f:06d}.png", crops[f])
+        write_png(folder / "masks" / f"{f:06d}.png", masks[f])
 
 
 def _tracking_arrays(
@@ -155,12 +154,6 @@ def _tracking_arrays(
         "source_frame": source_frame,
         "expression_names": np.array(model.expression_names),
     }
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        raise OSError(f"{path}: could not be written (disk full or no permission?)")
 
 
 def preprocess(

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Camera, Condition
-from headsplat.avatar.gaussians.completion import UNSEEN_WEIGHT, fill_colours, unseen
+from headsplat.avatar.gaussians.completion import UNSEEN_WEIGHT, fill_colours, surface_detail, unseen
 from headsplat.avatar.gaussians.rows import RowChange
 from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
 
@@ -29,6 +29,8 @@ class CompletionConfig:
     """A Gaussian with less rendering weight (pixels) than this in every one of them is unseen."""
     fresh_opacity: float = 0.95
     """Opacity of the Gaussians completion adds."""
+    detail: float = 1.0
+    """How much of the seen surface's fine texture the filled colours get (0: the smooth fill)."""
     probe_opacity: float = 0.05
     """The faint opacity fresh samples are tested at behind the kept ones (rasterizers skip alphas
     under 1/255, so the probe cannot be infinitesimal)."""
@@ -46,9 +48,25 @@ class HookContext:
     change_rows: Callable[..., RowChange]
 
 
+def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0) -> Tensor:
+    """(N - n_known, 3): for each Gaussian after the first ``n_known``, the ``detail`` (n_known, 3)
+    of a random known Gaussian of its own ``region`` (N,) (zero where its region has none): the
+    seen texture's statistics carried onto the filled surface."""
+    generator = torch.Generator().manual_seed(seed)
+    out = torch.zeros(len(region) - n_known, 3, device=detail.device)
+    for value in torch.unique(region[n_known:]):
+        donors = torch.nonzero(region[:n_known] == value)[:, 0]
+        takers = torch.nonzero(region[n_known:] == value)[:, 0]
+        if len(donors):
+            picks = torch.randint(len(donors), (len(takers),), generator=generator).to(donors.device)
+            out[takers] = detail[donors[picks]]
+    return out
+
+
 class HarmonicCompletion:
     """Replace the Gaussians no training frame shows by fresh opaque UV samples on the unseen
-    surface, coloured by a harmonic fill from the seen one.
+    surface, coloured by a harmonic fill from the seen one of their region (hair from the hair
+    materials' seen Gaussians, skin from the face's), plus fine texture borrowed from it.
 
     Fresh samples are tested behind the kept Gaussians at a faint ``probe_opacity`` (so that they
     barely hide one another) and their weights scaled to the opacity they get. Every change goes
@@ -76,11 +94,18 @@ class HarmonicCompletion:
         hidden = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.unseen_weight)
         store, head = avatar.gaussians, avatar.head
         known = torch.arange(len(store), device=avatar.device) < n_kept
+        region = head.hair_triangles().long()
         colours, reached = fill_colours(
-            store.rgb(), known, store.triangle, store.bary, head.triangles, head.n_vertices
+            store.rgb(), known, store.triangle, store.bary, head.triangles, head.n_vertices,
+            triangle_region=region,
+        )  # fmt: skip
+        seen = slice(0, n_kept)
+        detail = surface_detail(
+            store.rgb()[seen], store.triangle[seen], store.bary[seen], head.triangles, head.n_vertices
         )
+        colours[n_kept:] += c.detail * borrowed_detail(detail, region[store.triangle], n_kept)
         with torch.no_grad():
-            store.sh0[n_kept:] = rgb_to_sh0(colours[n_kept:])
+            store.sh0[n_kept:] = rgb_to_sh0(colours[n_kept:].clamp(0, 1))
             store.opacity[n_kept:] = float(np.log(c.fresh_opacity / (1 - c.fresh_opacity)))
         add = hidden & reached[n_kept:]
         ctx.change_rows(keep=torch.cat([torch.ones(n_kept, dtype=torch.bool, device=add.device), add]))

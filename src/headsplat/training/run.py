@@ -16,27 +16,49 @@ from headsplat.io.run import RunFolder
 from headsplat.io.settings import to_dict
 from headsplat.io.subject import Subject, load_subject
 from headsplat.training.data import FrameData, load_frame_data
+from headsplat.training.geometry import fit_surface
 from headsplat.training.trainer import Trainer, check_device
 
 
-def new_avatar(model: HeadModel, subject: Subject, config: RunConfig) -> Avatar:
-    """An untrained avatar of ``subject`` as ``config`` sets it up."""
+def new_avatar(
+    model: HeadModel, subject: Subject, config: RunConfig, data: FrameData | None = None, log=None
+) -> Avatar:
+    """An untrained avatar of ``subject`` as ``config`` sets it up; with ``data`` (the subject's
+    frames) and ``config.geometry.steps``, on the surface the geometry stage fits to the training
+    masks (:mod:`headsplat.training.geometry`), its report in ``avatar.info["training"]``."""
     train, _ = subject.split()
     tracking = {
         k: torch.as_tensor(subject.tracking[k][train]) for k in ("rotation", "translation", "expression")
     }
     info = {"size": config.size, "fps": subject.meta.get("fps", 25.0), "background": config.background}
-    return create_avatar(
-        model,
-        subject.tracking["identity"],
-        tracking["rotation"],
-        tracking["translation"],
-        tracking["expression"],
-        config.avatar,
-        subject.intrinsics(config.size),
-        info,
-        config.device,
-    )
+
+    def create(surface: torch.Tensor | None = None) -> Avatar:
+        return create_avatar(
+            model,
+            subject.tracking["identity"],
+            tracking["rotation"],
+            tracking["translation"],
+            tracking["expression"],
+            config.avatar,
+            subject.intrinsics(config.size),
+            info,
+            config.device,
+            surface,
+        )
+
+    avatar = create()
+    if data is None or config.geometry.steps == 0:
+        return avatar
+    frames = data.with_torso(avatar.rest_pose()).to(avatar.device)
+    surface, report = fit_surface(avatar, frames, train, config.geometry)
+    if log is not None:
+        log(
+            f"geometry: silhouette IoU {report.iou_before:.3f} -> {report.iou_after:.3f}, surface out "
+            f"{report.max_out:.1f} cm / in {report.max_in:.1f} cm, {report.seconds:.0f} s"
+        )
+    avatar = create(surface)
+    avatar.info["training"]["geometry"] = report.as_dict()
+    return avatar
 
 
 def save_training(trainer: Trainer, run: RunFolder) -> None:
@@ -104,7 +126,8 @@ def train_run(
         trainer.restore(tensors, meta)
         log(f"resumed {folder.path} at step {trainer.step}")
     else:
-        trainer = Trainer(data, new_avatar(model or load_head_model(), subject, config), config)
+        avatar = new_avatar(model or load_head_model(), subject, config, data, log)
+        trainer = Trainer(data, avatar, config)
         if continuing:
             log(f"{folder.path} has no checkpoint yet: starting it from step 0")
     folder.write_config(subject.path, fingerprint, to_dict(config))
@@ -127,8 +150,7 @@ def train(
     config = config or RunConfig()
     subject = load_subject(subject_path)
     check_device(config.device)
-    trainer = Trainer(
-        load_frame_data(subject, config.size), new_avatar(model or load_head_model(), subject, config), config
-    )
+    data = load_frame_data(subject, config.size)
+    trainer = Trainer(data, new_avatar(model or load_head_model(), subject, config, data), config)
     summary = trainer.fit(progress)
     return trainer.avatar, trainer.data, summary

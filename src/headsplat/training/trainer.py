@@ -209,7 +209,7 @@ class Trainer:
 
     def summarise(self) -> None:
         """Record the training so far in the avatar's info (saved with it)."""
-        self.avatar.info["training"] = {
+        self.avatar.info["training"] |= {
             "steps": self.step,
             "seconds": self.seconds,
             "subject": self.data.subject.fingerprint,

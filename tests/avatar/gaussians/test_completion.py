@@ -2,7 +2,8 @@
 
 import torch
 
-from headsplat.avatar.gaussians.completion import fill_colours, unseen
+from headsplat.avatar.gaussians.completion import fill_colours, surface_detail, unseen
+from headsplat.training.completion import borrowed_detail
 
 
 def _strip(n_triangles: int, first_vertex: int = 0) -> torch.Tensor:
@@ -49,3 +50,36 @@ def test_without_relaxation_the_front_copies_the_nearest_known_colour():
     )
     assert reached.all()
     assert torch.allclose(filled, colours[0].expand(5, 3))
+
+
+def test_regions_fill_from_their_own_known_colours_only():
+    """A strip of 8 triangles, the first 4 skin (region 0), the last 4 hair (region 1): the unseen
+    hair takes the seen hair's colour, not a blend with the skin next to it."""
+    triangles = _strip(8)
+    region = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    skin, hair = torch.tensor([0.9, 0.7, 0.6]), torch.tensor([0.2, 0.1, 0.05])
+    colours = torch.full((8, 3), 0.5)
+    colours[0], colours[7] = skin, hair
+    known = torch.zeros(8, dtype=torch.bool)
+    known[[0, 7]] = True
+    args = (colours, known, torch.arange(8), torch.full((8, 3), 1 / 3), triangles, 10)
+    filled, reached = fill_colours(*args, relax_steps=100, triangle_region=region)
+    assert reached.all()
+    assert torch.allclose(filled[:4], skin.expand(4, 3), atol=1e-5)
+    assert torch.allclose(filled[4:], hair.expand(4, 3), atol=1e-5)
+    blended, _ = fill_colours(*args, relax_steps=100)  # one region: the colours meet half way
+    assert not torch.allclose(blended[4], hair, atol=0.05)
+
+
+def test_surface_detail_is_what_the_smooth_field_lacks_and_is_borrowed_within_a_region():
+    triangles = _strip(6)
+    colours = torch.tensor([[0.2] * 3, [0.8] * 3] * 3)  # alternating: a texture
+    centres = torch.full((6, 3), 1 / 3)
+    detail = surface_detail(colours, torch.arange(6), centres, triangles, 8)
+    assert detail[0, 0] < 0 < detail[1, 0]  # dark below the local mean, light above it
+    assert detail.abs().max() < 0.3 + 1e-6
+    region = torch.tensor([0, 0, 0, 1, 1, 1, 0, 1, 1])  # 6 known, then 3 to fill
+    borrowed = borrowed_detail(detail, region, 6)
+    assert borrowed.shape == (3, 3)
+    assert any(torch.equal(borrowed[0], d) for d in detail[:3])  # region 0 borrows from 0..2
+    assert all(any(torch.equal(b, d) for d in detail[3:6]) for b in borrowed[1:])

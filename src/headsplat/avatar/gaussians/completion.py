@@ -41,6 +41,11 @@ def _vertex_neighbour_sums(values: torch.Tensor, triangles: torch.Tensor) -> tor
     return out.index_add_(0, triangles.reshape(-1), per_triangle.repeat_interleave(3, dim=0))
 
 
+def _at_gaussians(vertex_values: torch.Tensor, triangles, triangle, bary) -> torch.Tensor:
+    """(N, C) per-vertex values (V, C) interpolated at each Gaussian's barycentric point."""
+    return (vertex_values[triangles[triangle]] * bary.to(vertex_values)[..., None]).sum(1)
+
+
 def fill_colours(
     colours: torch.Tensor,
     known: torch.Tensor,
@@ -49,6 +54,7 @@ def fill_colours(
     triangles: torch.Tensor,
     n_vertices: int,
     relax_steps: int = 50,
+    triangle_region: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fill unknown Gaussian colours from known ones over the mesh, like harmonic inpainting.
 
@@ -57,6 +63,8 @@ def fill_colours(
     ``relax_steps`` Jacobi steps move every filled vertex towards its neighbours' mean, the known
     vertices held fixed. Unknown Gaussians take their triangle's vertex colours at their
     barycentric point. Working on vertices keeps the fill connected however sparse the Gaussians.
+    With ``triangle_region`` (T,) ints, each region is filled on its own triangles from its own
+    known Gaussians (the scalp's hair does not bleed into the ears' skin, nor the skin into it).
 
     Args:
         colours: (N, 3). known: (N,) bool. triangle: (N,) binding triangles. bary: (N, 3).
@@ -64,8 +72,26 @@ def fill_colours(
 
     Returns:
         (N, 3) colours (the known ones unchanged) and (N,) bool ``reached``: known, or on a mesh
-        part connected to a known Gaussian (the others keep their colours).
+        part (of its region) connected to a known Gaussian (the others keep their colours).
     """
+    if triangle_region is None:
+        triangle_region = torch.zeros(len(triangles), dtype=torch.long, device=triangles.device)
+    filled, reached = colours.detach().clone(), known.clone()
+    for region in torch.unique(triangle_region):
+        mine = triangle_region[triangle] == region
+        region_triangles = triangles[triangle_region == region]
+        # Gaussians of this region bind to the region's triangles by their index in that subset.
+        subset_index = torch.cumsum(triangle_region == region, 0) - 1
+        region_fill, region_reached = _fill_region(
+            colours[mine], known[mine], subset_index[triangle[mine]], bary[mine], region_triangles,
+            n_vertices, relax_steps,
+        )  # fmt: skip
+        filled[mine], reached[mine] = region_fill, region_reached
+    return filled, reached
+
+
+def _fill_region(colours, known, triangle, bary, triangles, n_vertices: int, relax_steps: int):
+    """:func:`fill_colours` on one region's Gaussians and triangles."""
     weighted = torch.cat([colours.detach()[known], torch.ones_like(colours[known, :1])], 1)
     sums = vertex_sums(weighted, triangle[known], triangles, n_vertices)
     fixed = sums[:, 3] > 0
@@ -88,7 +114,17 @@ def fill_colours(
     for _ in range(relax_steps if free.any() else 0):
         means, _ = neighbour_means()
         vertex_colours[free] = means[free]
-    interpolated = (vertex_colours[triangles[triangle]] * bary.to(vertex_colours)[..., None]).sum(1)
+    interpolated = _at_gaussians(vertex_colours, triangles, triangle, bary)
     gaussian_reached = known | reached[triangles[triangle]].all(1)
     filled = torch.where((gaussian_reached & ~known)[:, None], interpolated, colours.detach())
     return filled, gaussian_reached
+
+
+def surface_detail(colours, triangle, bary, triangles, n_vertices: int) -> torch.Tensor:
+    """(N, 3) each Gaussian's colour (N, 3) minus the mean colour field of all of them averaged onto
+    the mesh's vertices and interpolated back: the fine texture (strands, pores) a smooth fill
+    lacks. triangle (N,), bary (N, 3), triangles (T, 3) as in :func:`fill_colours`."""
+    weighted = torch.cat([colours.detach(), torch.ones_like(colours[:, :1])], 1)
+    sums = vertex_sums(weighted, triangle, triangles, n_vertices)
+    field = sums[:, :3] / sums[:, 3:].clamp_min(1e-12)
+    return colours.detach() - _at_gaussians(field, triangles, triangle, bary)

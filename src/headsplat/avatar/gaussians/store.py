@@ -51,7 +51,11 @@ class GaussianConfig:
     texels_per_cm: float = 2.0
     """Initial UV sampling density (2.0: ~14k Gaussians on ICT)."""
     max_offset: float = 0.5
-    """Largest distance from the surface along the normal, in mean edge lengths (tanh bound)."""
+    """Largest distance from the surface along the normal, in mean edge lengths (tanh bound): on
+    the face, FATE's tight binding (the landmark-fitted mesh is the surface there)."""
+    hair_max_offset: float = 3.0
+    """The same on the hair materials (:data:`~headsplat.avatar.head_mesh.HAIR_MATERIALS`: scalp,
+    back, neck), where the mesh is at best near the surface: strands stand off it (3 edges: ~1 cm)."""
     lr_sh0: float = 2.5e-3
     lr_opacity: float = 5e-2
     lr_log_scale: float = 5e-3
@@ -60,6 +64,8 @@ class GaussianConfig:
     scale_ratio_weight: float = 0.1
     scale_ratio_max: float = 9.0
     """PhysGaussian: penalise Gaussians whose largest/smallest scale ratio exceeds this."""
+    hair_scale_ratio_max: float = 30.0
+    """The same on the hair materials: strands are long and thin."""
     colour_smoothness_weight: float = 1.0
     """Pull of each colour towards its mesh neighbourhood's (:mod:`headsplat.avatar.gaussians.colour_prior`):
     fills the parts of the head the video never shows."""
@@ -81,20 +87,25 @@ class GaussianSet(NamedTuple):
 
 
 def initial_columns(
-    head, config: GaussianConfig, opacity: float = 0.9, flatness: float = 0.3
+    head, config: GaussianConfig, opacity: float = 0.9, flatness: float = 0.3, width: float = 1.0
 ) -> dict[str, Tensor]:
     """One Gaussian per UV sample of ``head`` (:class:`~headsplat.avatar.head_mesh.HeadMesh`): on
     the surface, disc-shaped, as wide as its texel, on the head's device.
 
     Args:
         opacity: initial opacity. flatness: thickness along the normal relative to the width.
+        width: scale in the surface relative to the texel spacing.
     """
     samples = sample_uv(head.uv_layout(), config.texels_per_cm)
     density = [material_density(name, config.texels_per_cm) for name in head.info["material_names"]]
     per_sample = torch.tensor(density, dtype=torch.float32)[samples.material]
     triangle = torch.from_numpy(samples.points.triangle)
-    edge = face_frames(head.neutral.cpu(), head.triangles.cpu()).scale[triangle]
-    width = 1.0 / per_sample / edge  # texel spacing in mean edge lengths
+    # The UV grid's spacing is 1 / density cm on the template (the layout is sized on it), so in
+    # the template's edge lengths; a triangle the person's surface stretches (the geometry stage's
+    # hair) stretches its samples' spacing and, edge-relative, their discs alike.
+    edge = face_frames(head.template.cpu(), head.triangles.cpu()).scale[triangle]
+    spacing = 1.0 / per_sample / edge  # texel spacing in mean edge lengths
+    width = width * spacing
     n = len(triangle)
     columns = {
         "triangle": triangle,
@@ -133,9 +144,23 @@ class GaussianStore(AvatarModule):
     def rgb(self) -> Tensor:
         return sh0_to_rgb(self.sh0)
 
-    def posed(self, vertices: Tensor, triangles: Tensor) -> GaussianSet:
-        """The Gaussians on the mesh ``vertices`` (V, 3) with ``triangles`` (T, 3)."""
-        offset = self.config.max_offset * torch.tanh(self.offset)
+    def on_hair(self, hair_triangles: Tensor | None) -> Tensor:
+        """(N,) bool: the Gaussians on the triangles ``hair_triangles`` (T,) bool marks (None: none)."""
+        if hair_triangles is None:
+            return torch.zeros(len(self), dtype=torch.bool, device=self.triangle.device)
+        return hair_triangles[self.triangle]
+
+    def offset_distance(self, hair_triangles: Tensor | None = None) -> Tensor:
+        """(N, 1) each Gaussian's distance along its triangle's normal in mean edge lengths: the
+        learned offset, tanh-bounded by its region's limit (``hair_triangles`` (T,) bool)."""
+        c = self.config
+        limit = torch.where(self.on_hair(hair_triangles), c.hair_max_offset, c.max_offset)
+        return limit[:, None] * torch.tanh(self.offset)
+
+    def posed(self, vertices: Tensor, triangles: Tensor, hair_triangles: Tensor | None = None) -> GaussianSet:
+        """The Gaussians on the mesh ``vertices`` (V, 3) with ``triangles`` (T, 3), those on the
+        ``hair_triangles`` (T,) bool with the hair's binding range."""
+        offset = self.offset_distance(hair_triangles)
         world = bind(vertices, triangles, self.triangle, self.bary, offset, self.rotation, self.log_scale)
         return GaussianSet(
             world.means, world.quats, world.scales, torch.sigmoid(self.opacity[:, 0]), self.rgb()
@@ -150,9 +175,11 @@ class GaussianStore(AvatarModule):
 
     def losses(self, ctx: LossContext) -> Losses:
         c, head = self.config, ctx.avatar.head
+        hair = self.on_hair(head.hair_triangles())
+        ratio = torch.where(hair, c.hair_scale_ratio_max, c.scale_ratio_max)
         colour = colour_smoothness(SH_C0 * self.sh0, self.triangle, head.triangles, head.n_vertices)
         return {
-            "scale_ratio": (c.scale_ratio_weight, scale_ratio_penalty(self.log_scale, c.scale_ratio_max)),
+            "scale_ratio": (c.scale_ratio_weight, scale_ratio_penalty(self.log_scale, ratio)),
             "colour_smoothness": (c.colour_smoothness_weight, colour),
         }
 
@@ -171,7 +198,8 @@ class GaussianStore(AvatarModule):
                 replace_parameter(self, name, rows, optimizers, change)
 
 
-def scale_ratio_penalty(log_scale: Tensor, max_ratio: float) -> Tensor:
-    """PhysGaussian's anisotropy regulariser: mean of relu(max/min scale - r)."""
+def scale_ratio_penalty(log_scale: Tensor, max_ratio: float | Tensor) -> Tensor:
+    """PhysGaussian's anisotropy regulariser: mean of relu(max/min scale - r), ``r`` one ratio or
+    (N,) one per Gaussian."""
     ratio = torch.exp(log_scale.max(-1).values - log_scale.min(-1).values)
     return torch.relu(ratio - max_ratio).mean()
