@@ -6,10 +6,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from headsplat.avatar import Avatar, load_avatar
 from headsplat.cli import main
+from headsplat.io.errors import InputError
 from headsplat.io.subject import load_subject
 from headsplat.training.data import load_frame_data
 
@@ -27,6 +29,26 @@ def test_an_avatar_file_loads_back_bit_for_bit(trained_run, tmp_path):
     condition = avatar.condition()
     assert torch.equal(again.render(condition).image, avatar.render(condition).image)
     assert again.expression_names[:2] == ["browDown_L", "browDown_R"]  # ARKit names travel along
+
+
+def test_a_format_1_avatar_renders_as_it_did_its_hair_bound_as_its_face(trained_run):
+    """Format 1 had one binding range for every Gaussian; the hair's own came with format 2."""
+    avatar = load_avatar(trained_run[0])
+    meta = avatar.metadata()
+    gaussians = meta["config"]["gaussians"]
+    assert gaussians["hair_max_offset"] > gaussians["max_offset"]  # a format-2 avatar's
+    old = {**meta, "format_version": 1}
+    old["config"] = {**meta["config"], "gaussians": dict(gaussians)}
+    del old["config"]["gaussians"]["hair_max_offset"], old["config"]["gaussians"]["hair_scale_ratio_max"]
+    loaded = Avatar.from_state(avatar.state_dict(), old)
+    assert loaded.gaussians.config.hair_max_offset == gaussians["max_offset"]
+    assert loaded.gaussians.config.hair_scale_ratio_max == gaussians["scale_ratio_max"]
+    hair = avatar.head.hair_triangles()[avatar.gaussians.triangle]
+    offsets = loaded.gaussians.offset_distance(loaded.head.hair_triangles())
+    expected = gaussians["max_offset"] * torch.tanh(avatar.gaussians.offset)
+    assert hair.any() and torch.equal(offsets, expected)
+    with pytest.raises(InputError, match="avatar format 7"):
+        Avatar.from_state(avatar.state_dict(), {**meta, "format_version": 7})
 
 
 def test_the_avatar_renders_the_training_frames_conditions(trained_run):

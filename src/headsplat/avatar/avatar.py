@@ -52,7 +52,9 @@ from headsplat.io.run import RunFolder
 from headsplat.io.settings import from_dict, registry_field, to_dict
 from headsplat.render import Rendering, rasterize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the Gaussians bind by region (``hair_max_offset``, ``hair_scale_ratio_max``). A format-1 file
+loads as it rendered: its hair binds as its face (:func:`upgraded_metadata`)."""
 METADATA_KEY = "headsplat_avatar"
 
 
@@ -294,6 +296,7 @@ class Avatar(nn.Module):
     @classmethod
     def from_state(cls, tensors: dict[str, Tensor], meta: dict, device: str | torch.device = "cpu") -> Avatar:
         """Rebuild an avatar from its :meth:`state_dict` and :meth:`metadata`."""
+        meta = upgraded_metadata(meta)
         if meta.get("format_version") != FORMAT_VERSION:
             raise InputError(
                 f"avatar format {meta.get('format_version')}, this headsplat reads {FORMAT_VERSION}; "
@@ -308,6 +311,20 @@ class Avatar(nn.Module):
         )
         avatar.load_state_dict(tensors, strict=True)
         return avatar.to(device)
+
+
+def upgraded_metadata(meta: dict) -> dict:
+    """Avatar metadata of an older format in the current one, the avatar unchanged: format 1 knew
+    one binding range and one scale-ratio cap for every Gaussian."""
+    if meta.get("format_version") != 1:
+        return meta
+    config = json.loads(json.dumps(meta["config"]))
+    gaussians = config.setdefault("gaussians", {})
+    gaussians.setdefault("hair_max_offset", gaussians.get("max_offset", GaussianConfig.max_offset))
+    gaussians.setdefault(
+        "hair_scale_ratio_max", gaussians.get("scale_ratio_max", GaussianConfig.scale_ratio_max)
+    )
+    return {**meta, "config": config, "format_version": 2}
 
 
 def assemble_avatar(

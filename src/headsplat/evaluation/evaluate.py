@@ -185,8 +185,9 @@ def neutral_score(
     """Does the expression-zero render look like the person at rest?
 
     Scores the render at expression zero, at the pose and gaze of the training frame whose tracked
-    expression is smallest, against that frame (whole image, mouth and eyes); returns the scores
-    (with the frame's index and its expression norm) and the panel frame | render, uint8.
+    expression is smallest, against that frame (whole image, mouth and eyes), and the render at
+    the avatar's rest expression (the clip's median, ``rest_psnr``); returns the scores (with the
+    frame's index and its expression norm) and the panel frame | render at zero, uint8.
     """
     norms = data.expression[torch.as_tensor(np.asarray(train_frames))].norm(dim=1)
     frame = int(train_frames[int(norms.argmin())])
@@ -196,11 +197,13 @@ def neutral_score(
     image = avatar.render(condition, background=background).image
     masks = region_masks(landmarks[frame], data.alpha(frame)[..., 0].cpu().numpy())
     masks.pop("outline")
+    at_rest = avatar.render(replace(tracked, expression=avatar.neutral_expression), background=background)
     scores = {
         "frame": frame,
         "expression_norm": float(norms.min()),
         "psnr": float(psnr(image, target)),
         **region_scores(image, target, masks, lpips),
+        "rest_psnr": float(psnr(at_rest.image, target)),
     }
     return scores, np.concatenate([to_uint8(target), to_uint8(image)], axis=1)
 
