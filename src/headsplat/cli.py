@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--refine-steps",
         type=int,
-        help="steps per test frame fitting its pose, expression and gaze to the image with the avatar "
+        help="steps per test frame fitting its pose and expression to the image with the avatar "
         "frozen (IMavatar/PointAvatar protocol; default 20; 0: score the tracking as it is)",
     )
     ev.set_defaults(run=_eval)

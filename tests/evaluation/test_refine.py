@@ -89,7 +89,7 @@ def test_refinement_finds_a_look_the_tracking_missed(synthetic_subject, ict_mode
     truth = [replace(c, gaze=c.gaze + look) for c in tracked]
     with torch.no_grad():
         targets = [avatar.render(c, background=0.0).image for c in truth]
-    config = RefineConfig(steps=40, lr_rotation=0.0, lr_translation=0.0, lr_expression=0.0)
+    config = RefineConfig(steps=40, lr_rotation=0.0, lr_translation=0.0, lr_expression=0.0, lr_gaze=1e-2)
     refined = refine_conditions(avatar, tracked, data.camera(), targets, 0.0, config)
     for before, after, true in zip(tracked, refined, truth, strict=True):
         assert (after.gaze - true.gaze).abs().max() < 0.3 * (before.gaze - true.gaze).abs().max()
