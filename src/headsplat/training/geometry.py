@@ -178,9 +178,12 @@ def fit_surface(
     optimizer = torch.optim.Adam([displacement], lr=config.lr)
     generator = torch.Generator().manual_seed(0)
 
+    def per_vertex(d: Tensor) -> Tensor:
+        """(V,) the displacement of every vertex, from ``d`` (free vertices) faded by ``weight``."""
+        return torch.zeros(len(base), device=base.device).index_put((free,), d * weight[free])
+
     def neutral_of(d: Tensor) -> Tensor:
-        full = torch.zeros(len(base), device=base.device).index_put((free,), d * weight[free])
-        return base + full[:, None] * normals
+        return base + per_vertex(d)[:, None] * normals
 
     def alpha(index: int) -> Tensor:
         condition = data.condition(int(frames[index]))
@@ -204,7 +207,7 @@ def fit_surface(
             picks = torch.randint(len(frames), (config.frames_per_step,), generator=generator).tolist()
             head.neutral = neutral_of(displacement)
             silhouette = torch.stack([(alpha(i) - masks[i]).abs().mean() for i in picks]).mean()
-            full = torch.zeros(len(base), device=base.device).index_put((free,), displacement * weight[free])
+            full = per_vertex(displacement)
             smooth = (full[edges[:, 0]] - full[edges[:, 1]]).square().mean()
             prior = geman_mcclure(displacement, config.prior_sigma).mean()
             loss = silhouette + config.smooth_weight * smooth + config.prior_weight * prior
