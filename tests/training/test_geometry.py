@@ -7,6 +7,7 @@ import torch
 
 from headsplat.avatar.head_mesh import HeadMesh
 from headsplat.io.subject import load_subject
+from headsplat.render.mesh import vertex_normals
 from headsplat.training.data import load_frame_data
 from headsplat.training.geometry import (
     SKIN_MATERIALS,
@@ -14,7 +15,6 @@ from headsplat.training.geometry import (
     fit_surface,
     free_weights,
     mesh_edges,
-    vertex_normals,
 )
 from headsplat.training.run import new_avatar
 from tests.synthetic_subject import tiny_config, write_synthetic_subject
@@ -26,6 +26,11 @@ DISTANCE = 100.0  # cm: the hair stays in the frame
 
 def _head(model) -> HeadMesh:
     return HeadMesh.from_model(model, np.zeros(model.n_identity, np.float32))
+
+
+def _normals(head: HeadMesh) -> torch.Tensor:
+    skin = head.triangles[head.on_materials(SKIN_MATERIALS)]
+    return torch.from_numpy(vertex_normals(head.neutral.numpy(), skin.numpy()))
 
 
 def test_free_weights_fade_from_the_face_into_the_scalp(ict_model):
@@ -48,8 +53,7 @@ def test_free_weights_fade_from_the_face_into_the_scalp(ict_model):
 def test_the_stage_finds_a_hair_volume_from_silhouettes(ict_model, tmp_path):
     head = _head(ict_model)
     weight = free_weights(head, fade_rings=3)
-    skin = head.triangles[head.on_materials(SKIN_MATERIALS)]
-    normals = vertex_normals(head.neutral, skin)
+    normals = _normals(head)
     hair = head.neutral + HAIR_CM * weight[:, None] * normals
     folder = write_synthetic_subject(tmp_path / "hairy", ict_model, SIZE, hair.numpy(), DISTANCE)
     subject = load_subject(folder)
@@ -77,7 +81,7 @@ def test_the_stage_finds_a_hair_volume_from_silhouettes(ict_model, tmp_path):
 def test_training_with_the_stage_records_it_and_binds_to_the_fitted_surface(ict_model, tmp_path):
     head = _head(ict_model)
     weight = free_weights(head, fade_rings=3)
-    normals = vertex_normals(head.neutral, head.triangles[head.on_materials(SKIN_MATERIALS)])
+    normals = _normals(head)
     hair = head.neutral + HAIR_CM * weight[:, None] * normals
     subject = load_subject(write_synthetic_subject(tmp_path / "hairy", ict_model, 64, hair.numpy()))
     config = tiny_config(64)

@@ -38,6 +38,7 @@ from torch.nn import functional
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.gaussians.store import GaussianConfig, GaussianStore, initial_columns
 from headsplat.avatar.head_mesh import HeadMesh
+from headsplat.render.mesh import vertex_normals
 from headsplat.training.data import FrameData
 
 SKIN_MATERIALS = ("M_Face", "M_BackHead")
@@ -92,27 +93,22 @@ class GeometryReport:
         return {k: round(v, 4) for k, v in self.__dict__.items()}
 
 
+def _edge_pairs(triangles: Tensor) -> Tensor:
+    """(3T, 2) every triangle's three edges, smaller vertex index first (shared edges repeat)."""
+    pairs = torch.cat([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    return torch.sort(pairs, dim=1).values
+
+
 def mesh_edges(triangles: Tensor) -> Tensor:
     """(E, 2) the unique undirected edges of ``triangles`` (T, 3), smaller index first."""
-    pairs = torch.cat([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    return torch.unique(torch.sort(pairs, dim=1).values, dim=0)
+    return torch.unique(_edge_pairs(triangles), dim=0)
 
 
 def border_vertices(triangles: Tensor) -> Tensor:
     """(B,) the vertices on the open border of the surface ``triangles`` (T, 3): on an edge only
     one triangle has."""
-    pairs = torch.cat([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    edges, counts = torch.unique(torch.sort(pairs, dim=1).values, dim=0, return_counts=True)
+    edges, counts = torch.unique(_edge_pairs(triangles), dim=0, return_counts=True)
     return torch.unique(edges[counts == 1])
-
-
-def vertex_normals(vertices: Tensor, triangles: Tensor) -> Tensor:
-    """(V, 3) area-weighted unit vertex normals of ``vertices`` (V, 3) over ``triangles`` (T, 3);
-    zero for vertices on no triangle."""
-    corners = vertices[triangles]
-    face = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)
-    normals = torch.zeros_like(vertices).index_add_(0, triangles.reshape(-1), face.repeat_interleave(3, 0))
-    return functional.normalize(normals, dim=-1)
 
 
 def free_weights(head: HeadMesh, fade_rings: int) -> Tensor:
@@ -162,7 +158,7 @@ def fit_surface(
     head = avatar.head
     base = head.neutral.detach().clone()
     skin = head.triangles[head.on_materials(SKIN_MATERIALS)]
-    normals = vertex_normals(base, skin)
+    normals = torch.from_numpy(vertex_normals(base.cpu().numpy(), skin.cpu().numpy())).to(base)
     weight = free_weights(head, config.fade_rings)
     free = torch.nonzero(weight > 0)[:, 0]
     edges = mesh_edges(skin)
