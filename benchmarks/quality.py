@@ -56,7 +56,7 @@ def main() -> None:
     videos = {p.stem: p for p in SHARED.glob("*_clips/*.mp4")}
     rows = []
     header = "clip | strategy | PSNR | SSIM | LPIPS | tracked: PSNR | SSIM | LPIPS | mouth | eyes"
-    header += " | outline | train PSNR | neutral | Gaussians | train min | refine min"
+    header += " | outline | train PSNR (tracked / aligned) | neutral | Gaussians | train min | refine min"
     print(f"| {header} |", flush=True)
     print("|---" * (header.count("|") + 1) + "|", flush=True)
     for clip, strategy in runs:
@@ -81,7 +81,7 @@ def main() -> None:
         ]
         regions = [f"{metrics[f'{name}_psnr']:.2f}" for name in ("mouth", "eyes", "outline")]
         cost = [
-            f"{metrics['train_psnr']:.2f}",
+            f"{metrics['train_psnr']:.2f} / {metrics['train_psnr_aligned']:.2f}",
             f"{metrics['neutral']['psnr']:.2f}",
             str(metrics["gaussians"]),
             f"{metrics['training_minutes']:.1f}",

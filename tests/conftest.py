@@ -30,7 +30,8 @@ def synthetic_subject(tmp_path_factory, ict_model):
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, ict_model):
-    """A run folder trained through the CLI on a 32 px synthetic subject (8 steps): (run, subject)."""
+    """A run folder trained through the CLI on a 32 px synthetic subject (8 steps, the geometry stage
+    and the pose alignment on): (run, subject)."""
     from headsplat.cli import main
     from tests.synthetic_subject import write_synthetic_subject
 
@@ -39,5 +40,6 @@ def trained_run(tmp_path_factory, ict_model):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
         args = ["train", str(subject), "-o", str(folder / "run"), "--steps", "8", "--size", "32"]
-        assert main([*args, "--texels-per-cm", "0.5", "--set", "geometry.steps=5"]) == 0
+        args += ["--texels-per-cm", "0.5", "--set", "geometry.steps=5", "--set", "frames.align_at=0.5"]
+        assert main(args) == 0
     return folder / "run", subject

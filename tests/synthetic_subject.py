@@ -75,8 +75,8 @@ def write_synthetic_subject(
 
 
 def tiny_config(size: int = 64, steps: int = 8, texels_per_cm: float = 0.5, **fields):
-    """A RunConfig for tests: small images, few Gaussians, a 3-step geometry stage at 32 px, a log
-    line never; ``fields`` set
+    """A RunConfig for tests: small images, few Gaussians, a 3-step geometry stage and a 2-step pose
+    alignment at 32 px, a log line never; ``fields`` set
     top-level fields, ``strategy=StrategyConfig(...)`` and ``completion="none"`` included."""
     from headsplat.config import RunConfig
 
@@ -84,6 +84,7 @@ def tiny_config(size: int = 64, steps: int = 8, texels_per_cm: float = 0.5, **fi
     config = RunConfig(size=size, steps=steps, log_every=10**9, **fields)
     config.avatar.gaussians.texels_per_cm = texels_per_cm
     config.geometry.steps, config.geometry.size = 3, 32
+    config.frames.align_size, config.frames.align_steps = 32, 2
     if completion is not None:
         config.completion.name = completion
     return config

@@ -93,7 +93,8 @@ def _eval(args: argparse.Namespace) -> None:
     regions = "  ".join(f"{name} {metrics[f'{name}_psnr']:.2f}" for name in ("mouth", "eyes", "outline"))
     print(
         f"PSNR by region ({metrics['protocol'].split()[0]}): {regions} dB; training frames "
-        f"{metrics['train_psnr']:.2f} dB; neutral face {metrics['neutral']['psnr']:.2f} dB"
+        f"{metrics['train_psnr']:.2f} dB at the tracked poses, {metrics['train_psnr_aligned']:.2f} dB at the "
+        f"aligned ones it trained on; neutral face {metrics['neutral']['psnr']:.2f} dB"
     )
 
 

@@ -4,6 +4,8 @@ import json
 import shutil
 
 from headsplat.cli import main
+from headsplat.evaluation.evaluate import training_corrections
+from headsplat.io.run import RunFolder
 from headsplat.io.video import iter_mp4
 
 
@@ -22,6 +24,12 @@ def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, capsys):
             assert 3 < scores[f"{region}_psnr"] < 60 and 0 < scores[f"{region}_ssim"] <= 1
         assert scores["outline_psnr"] < scores["psnr"]  # where a 32 px silhouette errs
     assert len(metrics["per_frame"]["mouth_psnr"]) == 2
+    # The training frames at the tracked poses and at the aligned ones the run trained on (its
+    # checkpoint's corrections: the alignment ran at step 4 of 8).
+    corrections = training_corrections(RunFolder(run))
+    assert corrections["rotation"].shape == (10, 3) and corrections["rotation"][:8].abs().max() > 0
+    assert metrics["train_psnr_aligned"] != metrics["train_psnr"]
+    assert 5 < metrics["train_psnr_aligned"] < 60
     neutral = metrics["neutral"]
     assert neutral["frame"] in range(8) and 5 < neutral["psnr"] < 60
     assert (run / "eval" / "neutral.png").is_file()

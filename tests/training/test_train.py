@@ -138,6 +138,11 @@ def test_frozen_frame_corrections_take_no_gradient_and_learned_ones_stay_in_rang
     corrected = learned.data.expression + learned.frames.expression
     assert learned.frames.expression.abs().max() > 0 and (corrected >= 0).all() and (corrected <= 1).all()
     assert any(name.startswith("optimizer/frames.") for name in learned.state()[0])
+    # Centred: the pose corrections move frames apart, not the tracker's frame as a whole.
+    train = learned.train_frame_index
+    for correction in (learned.frames.rotation, learned.frames.translation):
+        assert correction.abs().max() > 1e-4
+        assert correction[train].mean(0).abs().max() < 1e-6
 
 
 def _red_share_from_behind(avatar, model) -> float:

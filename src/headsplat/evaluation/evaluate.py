@@ -26,6 +26,7 @@ from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, refine_conditions
 from headsplat.evaluation.regions import region_masks, region_scores
 from headsplat.io.atomic import atomic_write
+from headsplat.io.checkpoint import load_tensors
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.run import RunFolder
@@ -105,6 +106,12 @@ def evaluate_run(
     # The same metric on a tenth of the training frames: the gap to the test frames is the
     # generalisation a reader needs to judge the test numbers.
     train_psnr = mean_psnr(avatar, data, train_frames[::10], background)
+    corrections = training_corrections(folder)
+    train_psnr_aligned = (
+        train_psnr
+        if corrections is None
+        else mean_psnr(avatar, data, train_frames[::10], background, corrections)
+    )
     neutral, neutral_panel = neutral_score(avatar, data, train_frames, landmarks, background, lpips)
     training = avatar.info["training"]
     geometry = training.get("geometry", {})  # the geometry stage's report; its time counts as training
@@ -115,6 +122,7 @@ def evaluate_run(
         "tracked": tracked,
         "refine_minutes": refine_seconds / 60,
         "train_psnr": train_psnr,
+        "train_psnr_aligned": train_psnr_aligned,
         "neutral": neutral,
         "gaussians": len(avatar.gaussians),
         "steps": training.get("steps"),
@@ -208,17 +216,32 @@ def neutral_score(
     return scores, np.concatenate([to_uint8(target), to_uint8(image)], axis=1)
 
 
+def training_corrections(run: RunFolder) -> dict[str, Tensor] | None:
+    """The training frames' pose and expression corrections the run trained with (the alignment's
+    and any learned ones: ``rotation``, ``translation``, ``expression``, (F, ...) each), from its
+    latest checkpoint; None without one or when they are all zero (it trained on the tracking)."""
+    latest = run.latest_checkpoint()
+    corrections = {} if latest is None else load_tensors(latest, "frames.")
+    return corrections if any(bool(v.any()) for v in corrections.values()) else None
+
+
 @torch.no_grad()
-def mean_psnr(avatar: Avatar, data: FrameData, frames: Sequence[int], background: float) -> float:
-    """Mean PSNR of the avatar's renders of ``frames`` (tracked conditions) against their targets."""
+def mean_psnr(
+    avatar: Avatar,
+    data: FrameData,
+    frames: Sequence[int],
+    background: float,
+    corrections: dict[str, Tensor] | None = None,
+) -> float:
+    """Mean PSNR of the avatar's renders of ``frames`` against their targets, at the tracked
+    conditions or with the training ``corrections`` (:func:`training_corrections`)."""
     camera = data.camera()
-    values = [
-        float(
-            psnr(
-                avatar.render(data.condition(int(f)), camera, background).image,
-                data.target(int(f), background),
-            )
-        )
-        for f in frames
-    ]
+    c = None if corrections is None else {k: v.to(avatar.device) for k, v in corrections.items()}
+    values = []
+    for f in map(int, frames):
+        condition = data.condition(f)
+        if c is not None:
+            condition = condition.corrected(c["rotation"][f], c["translation"][f], c["expression"][f])
+        image = avatar.render(condition, camera, background).image
+        values.append(float(psnr(image, data.target(f, background))))
     return float(np.mean(values))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -49,7 +50,27 @@ class RefineConfig:
 DEFAULT_REFINE = RefineConfig()
 
 
-def refine_conditions(
+class Corrections(NamedTuple):
+    """Per-frame additive corrections of F conditions (:meth:`Condition.corrected`).
+
+    Attributes:
+        rotation: (F, 3) axis-angle about the head. translation: (F, 3) cm.
+        expression: (F, E). gaze: (F, 2) (yaw, pitch) shared by both eyes.
+    """
+
+    rotation: Tensor
+    translation: Tensor
+    expression: Tensor
+    gaze: Tensor
+
+    def apply(self, conditions: Sequence[Condition]) -> list[Condition]:
+        return [
+            condition.corrected(self.rotation[i], self.translation[i], self.expression[i], self.gaze[i])
+            for i, condition in enumerate(conditions)
+        ]
+
+
+def fit_corrections(
     avatar: Avatar,
     conditions: Sequence[Condition],
     camera: Camera,
@@ -57,15 +78,14 @@ def refine_conditions(
     background: float,
     config: RefineConfig = DEFAULT_REFINE,
     on_frame: Callable[[int], None] | None = None,
-) -> list[Condition]:
+) -> Corrections:
     """Fit a rotation (axis-angle about the head), translation, expression and gaze correction of
-    each condition to its target image (S, S, 3), one frame after the other; returns the corrected
-    conditions.
+    each condition to its target image (S, S, 3, at ``camera``'s size), one frame after the other.
 
     Each frame starts from the previous one's correction (tracking errors drift slowly through a
     clip, so consecutive frames start close to their optimum). The expression stays in [0, 1] and
     the gaze within ``max_gaze`` by projection after every step, so no correction is stuck where a
-    clamp would zero its gradient.
+    clamp would zero its gradient. A correction whose rate is 0 stays 0.
     ``on_frame(n)`` is called after the n-th frame (a progress display).
     """
     flags = [(p, p.requires_grad) for p in avatar.parameters()]
@@ -75,7 +95,7 @@ def refine_conditions(
     translation = torch.zeros(3).to(like)
     expression = torch.zeros_like(conditions[0].expression)
     gaze = torch.zeros(2).to(like)
-    refined = []
+    fitted: list[tuple[Tensor, ...]] = []
     try:
         for condition, target in zip(conditions, targets, strict=True):
             tracked = condition.expression
@@ -101,14 +121,28 @@ def refine_conditions(
                 with torch.no_grad():
                     expression.copy_(project_expression(expression, tracked))
                     gaze.copy_(project_gaze(gaze, condition.gaze, config.max_gaze))
-            with torch.no_grad():
-                refined.append(condition.corrected(rotation, translation, expression, gaze))
+            fitted.append(tuple(t.detach().clone() for t in (rotation, translation, expression, gaze)))
             if on_frame is not None:
-                on_frame(len(refined))
+                on_frame(len(fitted))
     finally:
         for param, flag in flags:
             param.requires_grad_(flag)
-    return refined
+    return Corrections(*(torch.stack(column) for column in zip(*fitted, strict=True)))
+
+
+def refine_conditions(
+    avatar: Avatar,
+    conditions: Sequence[Condition],
+    camera: Camera,
+    targets: Sequence[Tensor],
+    background: float,
+    config: RefineConfig = DEFAULT_REFINE,
+    on_frame: Callable[[int], None] | None = None,
+) -> list[Condition]:
+    """The conditions corrected by :func:`fit_corrections` (same arguments)."""
+    return fit_corrections(avatar, conditions, camera, targets, background, config, on_frame).apply(
+        conditions
+    )
 
 
 def project_gaze(correction: Tensor, gaze: Tensor, limit: float) -> Tensor:

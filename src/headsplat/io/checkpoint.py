@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from headsplat.io.atomic import atomic_write
@@ -29,6 +30,14 @@ def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, meta) of the checkpoint whose JSON is ``json_path``."""
     meta = json.loads(json_path.read_text())
     return load_file(str(json_path.with_suffix(".safetensors"))), meta
+
+
+def load_tensors(json_path: Path, prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors of the checkpoint whose JSON is ``json_path`` whose names start with ``prefix``,
+    the prefix removed; only those are read."""
+    with safe_open(str(json_path.with_suffix(".safetensors")), "pt") as file:
+        names = [k for k in file.keys() if k.startswith(prefix)]  # noqa: SIM118 (the handle is no dict)
+        return {k.removeprefix(prefix): file.get_tensor(k) for k in names}
 
 
 def with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

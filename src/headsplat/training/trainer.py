@@ -28,6 +28,7 @@ from headsplat.io.progress import ProgressBar
 from headsplat.io.settings import to_dict
 from headsplat.render import Rendering, gsplat_available
 from headsplat.strategy import StepContext, make_strategy
+from headsplat.training.align import align_poses
 from headsplat.training.completion import HookContext, make_completion
 from headsplat.training.data import FrameData
 from headsplat.training.frames import FrameCorrections
@@ -93,6 +94,7 @@ class Trainer:
         self.data = data.with_torso(avatar.rest_pose()).to(config.device)
         self.camera = self.data.camera()
         self.train_frames, _ = data.subject.split()
+        self.train_frame_index = torch.as_tensor(self.train_frames, device=config.device)
         n_expression = len(avatar.expression_names)
         self.frames = FrameCorrections(data.subject.n_frames, n_expression, config.frames).to(config.device)
         self.strategy = make_strategy(config.strategy, config.size)
@@ -137,6 +139,18 @@ class Trainer:
         total = sum(weight * value for weight, value in parts.values())
         return total, {name: value for name, (_, value) in parts.items()}, out, target, condition
 
+    @property
+    def align_step(self) -> int | None:
+        """The step after which the training frames' poses are aligned (None: never)."""
+        at = self.config.frames.align_at
+        return max(1, round(at * self.config.steps)) if at > 0 else None
+
+    def align(self) -> dict[str, float]:
+        """Align every training frame's pose to its image (:mod:`headsplat.training.align`)."""
+        report = align_poses(self.avatar, self.data, self.train_frames, self.frames, self.config.background)
+        self.avatar.info["training"]["alignment"] = {k: round(v, 4) for k, v in report.items()}
+        return report
+
     def train_step(self) -> dict[str, float]:
         """One optimisation step on a random training frame; returns the losses and PSNR."""
         f = int(self.frame_generator.choice(self.train_frames))
@@ -160,7 +174,7 @@ class Trainer:
         for optimizer in self.optimizers:
             optimizer.step()
         if self.frames.learned:
-            self.frames.project_(self.data.expression)
+            self.frames.project_(self.data.expression, self.train_frame_index)
         self.strategy.step_post_backward(ctx)
         with torch.no_grad():
             quality = float(psnr(out.image, target))
@@ -181,11 +195,20 @@ class Trainer:
 
     def fit(self, progress: bool = False, checkpoint: Callable[[], object] | None = None) -> dict:
         """Train up to ``config.steps``, calling ``checkpoint`` every ``config.checkpoint_every``
-        steps and at the end (with a progress bar on stderr); returns a summary."""
+        steps and at the end (with a progress bar on stderr); returns a summary. The training
+        frames' poses are aligned once, at :attr:`align_step`, when the config asks for it."""
         c = self.config
         start = time.perf_counter() - self.seconds
         bar = ProgressBar(c.steps, self.step, log_every=c.log_every) if progress else None
         while self.step < c.steps:
+            if self.step == self.align_step:
+                moved = self.align()
+                if progress:
+                    message = (
+                        f"aligned the training frames' poses: {moved['rotation_deg']:.2f} deg, "
+                        f"{moved['translation_cm']:.2f} cm mean change"
+                    )
+                    print(message, file=sys.stderr, flush=True)
             metrics = self.train_step()
             if self.step == c.steps:
                 completed = self.after_training()
