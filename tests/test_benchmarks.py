@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,3 +22,15 @@ def test_render_benchmark_reports_every_backend(tmp_path):
         assert row["forward_ms"] > 0 and row["forward_backward_ms"] >= row["forward_ms"] * 0.5
         assert row["visible"] > 0 and row["intersections"] > 0
     assert results[1]["speedup_vs_reference"] > 0
+
+
+def test_orbit_stills_writes_one_row_of_views_per_run(trained_run, tmp_path):
+    run, _ = trained_run
+    out = tmp_path / "stills.png"
+    command = [sys.executable, str(ROOT / "benchmarks" / "orbit_stills.py"), str(run), str(run)]
+    command += ["-o", str(out), "--views", "3", "--size", "24"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "0, 120, 240 deg" in done.stdout
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (48, 72, 3) and sheet.std() > 0  # two runs x three views, not blank

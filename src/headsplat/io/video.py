@@ -179,10 +179,11 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
             container.mux(stream.encode(None))
 
 
-def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an RGB (H, W, 3) or grey (H, W) uint8 image as PNG."""
+def write_png(path: str | os.PathLike, image: np.ndarray, compression: int = 1) -> None:
+    """Write an RGB (H, W, 3) or grey (H, W) uint8 image as PNG (``compression`` 0-9: zlib's
+    level; 1 is fast, 9 small)."""
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, compression]):
         raise OSError(f"{path}: could not be written (disk full or no permission?)")
 
 
