@@ -15,6 +15,7 @@ from headsplat.avatar.condition import Camera, Condition
 from headsplat.avatar.gaussians.completion import UNSEEN_WEIGHT, fill_colours, surface_detail, unseen
 from headsplat.avatar.gaussians.rows import RowChange
 from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
+from headsplat.avatar.head_mesh import HeadMesh
 
 
 @dataclass
@@ -31,6 +32,11 @@ class CompletionConfig:
     """Opacity of the Gaussians completion adds."""
     detail: float = 1.0
     """How much of the seen surface's fine texture the filled colours get (0: the smooth fill)."""
+    scalp_bottom: float = -4.0
+    """Model height (cm; between the ear lobes and the jaw's corner) dividing the hair materials
+    into the scalp above, filled from the seen hair, and the neck below, filled from what the
+    clip shows there (skin, collars, hoods): one region, filled as one, spread a hoodie's grey up
+    the back of d18's head."""
     probe_opacity: float = 0.05
     """The faint opacity fresh samples are tested at behind the kept ones (rasterizers skip alphas
     under 1/255, so the probe cannot be infinitesimal)."""
@@ -46,6 +52,15 @@ class HookContext:
     condition: Callable[[int], Condition]
     camera: Camera
     change_rows: Callable[..., RowChange]
+
+
+def completion_regions(head: HeadMesh, scalp_bottom: float) -> Tensor:
+    """(T,) long: each triangle's fill region: 0 skin (face, ears, mouth, eyes), 1 the scalp (the
+    hair materials at or above model height ``scalp_bottom`` cm, by the template's triangle
+    centres), 2 the neck (the hair materials below it)."""
+    hair = head.hair_triangles()
+    height = head.template[head.triangles].mean(dim=1)[:, 1]
+    return torch.where(hair, torch.where(height >= scalp_bottom, 1, 2), 0)
 
 
 def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0) -> Tensor:
@@ -65,8 +80,9 @@ def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0)
 
 class HarmonicCompletion:
     """Replace the Gaussians no training frame shows by fresh opaque UV samples on the unseen
-    surface, coloured by a harmonic fill from the seen one of their region (hair from the hair
-    materials' seen Gaussians, skin from the face's), plus fine texture borrowed from it.
+    surface, coloured by a harmonic fill from the seen one of their region
+    (:func:`completion_regions`: the scalp from the seen scalp, the neck from the seen neck, skin
+    from the face's), plus fine texture borrowed from it.
 
     Fresh samples are tested behind the kept Gaussians at a faint ``probe_opacity`` (so that they
     barely hide one another) and their weights scaled to the opacity they get. Every change goes
@@ -94,7 +110,7 @@ class HarmonicCompletion:
         hidden = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.unseen_weight)
         store, head = avatar.gaussians, avatar.head
         known = torch.arange(len(store), device=avatar.device) < n_kept
-        region = head.hair_triangles().long()
+        region = completion_regions(head, c.scalp_bottom)
         colours, reached = fill_colours(
             store.rgb(), known, store.triangle, store.bary, head.triangles, head.n_vertices,
             triangle_region=region,

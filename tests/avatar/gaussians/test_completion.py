@@ -1,5 +1,6 @@
 """Completion of the unseen head: which Gaussians count as unseen, and the colour fill over the mesh."""
 
+import numpy as np
 import torch
 
 from headsplat.avatar.gaussians.completion import fill_colours, surface_detail, unseen
@@ -83,3 +84,35 @@ def test_surface_detail_is_what_the_smooth_field_lacks_and_is_borrowed_within_a_
     assert borrowed.shape == (3, 3)
     assert any(torch.equal(borrowed[0], d) for d in detail[:3])  # region 0 borrows from 0..2
     assert all(any(torch.equal(b, d) for d in detail[3:6]) for b in borrowed[1:])
+
+
+def test_the_back_of_the_scalp_fills_from_the_seen_scalp_not_from_the_neck(ict_model):
+    """Seen: brown hair on the front half of the scalp, a grey collar all round the neck (d18's
+    hoodie). The unseen back of the head above the ears must come out brown; filled as one region
+    with the neck, it took the collar's grey."""
+    from headsplat.avatar.gaussians.store import GaussianConfig, initial_columns
+    from headsplat.avatar.head_mesh import HeadMesh
+    from headsplat.training.completion import completion_regions
+
+    head = HeadMesh.from_model(ict_model, np.zeros(ict_model.n_identity, np.float32))
+    columns = initial_columns(head, GaussianConfig(texels_per_cm=1.0))
+    triangle, bary = columns["triangle"], columns["bary"]
+    corners = head.template[head.triangles[triangle]]
+    position = (bary[..., None] * corners).sum(1)
+    regions = completion_regions(head, -4.0)
+    on_hair = regions[triangle] > 0
+    brown, grey = torch.tensor([0.35, 0.22, 0.12]), torch.tensor([0.55, 0.55, 0.55])
+    colours = torch.where((position[:, 1:2] >= -4.0), brown, grey).expand(len(triangle), 3).clone()
+    known = (position[:, 2] > 2.0) | (position[:, 1] < -6.0)  # the face side; the collar all round
+    back = on_hair & (position[:, 2] < -5.0) & (position[:, 1] > 0.0)
+    assert back.sum() > 20 and (regions[triangle][back] == 1).all()
+    assert (regions[head.hair_triangles()] > 0).all() and (regions[~head.hair_triangles()] == 0).all()
+
+    def brownness(region: torch.Tensor) -> float:
+        filled, _ = fill_colours(
+            colours, known, triangle, bary, head.triangles, head.n_vertices, triangle_region=region
+        )
+        return float((filled[back] - grey).norm(dim=1).mean() / (brown - grey).norm())
+
+    assert brownness(regions) > 0.95
+    assert brownness(head.hair_triangles().long()) < 0.8  # scalp and neck as one region
