@@ -23,7 +23,7 @@ from torch import Tensor
 from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.condition import Condition
 from headsplat.evaluation.metrics import LPIPS, psnr, ssim
-from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, refine_conditions
+from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, fit_corrections
 from headsplat.evaluation.regions import region_masks, region_scores
 from headsplat.io.atomic import atomic_write
 from headsplat.io.checkpoint import load_tensors
@@ -100,7 +100,8 @@ def evaluate_run(
         start = time.perf_counter()
         bar = ProgressBar(len(conditions), log_every=10) if progress else None
         shown = None if bar is None else lambda n: bar.update(n, {"refining": "test frames"})
-        conditions = refine_conditions(avatar, conditions, camera, targets, background, refine, shown)
+        fitted = fit_corrections(avatar, conditions, camera, targets, background, refine, shown)
+        conditions = fitted.apply(conditions)
         refine_seconds = time.perf_counter() - start
         scores, images, _ = _score(avatar, conditions, targets, regions, background, lpips)
     # The same metric on a tenth of the training frames: the gap to the test frames is the

@@ -86,7 +86,8 @@ def fit_corrections(
     clip, so consecutive frames start close to their optimum). The expression stays in [0, 1] and
     the gaze within ``max_gaze`` by projection after every step, so no correction is stuck where a
     clamp would zero its gradient. A correction whose rate is 0 stays 0.
-    ``on_frame(n)`` is called after the n-th frame (a progress display).
+    ``on_frame(n)`` is called after the n-th frame (a progress display). The corrected conditions
+    are ``fit_corrections(...).apply(conditions)``.
     """
     flags = [(p, p.requires_grad) for p in avatar.parameters()]
     avatar.requires_grad_(False)
@@ -128,21 +129,6 @@ def fit_corrections(
         for param, flag in flags:
             param.requires_grad_(flag)
     return Corrections(*(torch.stack(column) for column in zip(*fitted, strict=True)))
-
-
-def refine_conditions(
-    avatar: Avatar,
-    conditions: Sequence[Condition],
-    camera: Camera,
-    targets: Sequence[Tensor],
-    background: float,
-    config: RefineConfig = DEFAULT_REFINE,
-    on_frame: Callable[[int], None] | None = None,
-) -> list[Condition]:
-    """The conditions corrected by :func:`fit_corrections` (same arguments)."""
-    return fit_corrections(avatar, conditions, camera, targets, background, config, on_frame).apply(
-        conditions
-    )
 
 
 def project_gaze(correction: Tensor, gaze: Tensor, limit: float) -> Tensor:
