@@ -76,6 +76,27 @@ def test_sampling_adds_children_on_the_hot_parents_triangles():
     assert (optimizers[0].state[store.sh0]["exp_avg"][:N] != 0).all()
 
 
+def test_sampling_parent_and_copies_keep_the_parents_transmittance():
+    avatar, optimizers = _avatar()
+    store = avatar.gaussians
+    before = torch.sigmoid(store.opacity.detach()[:, 0]).clone()
+    config = StrategyConfig(name="sampling", start=0, every=1, add=40, prune_every=1000)
+    strategy = make_strategy(config, 64)
+    state = strategy.initialize_state(N, "cpu", seed=0)
+    strategy.step_post_backward(_context(avatar, optimizers, state, 1, torch.tensor([3, 17])))
+    opacity = torch.sigmoid(store.opacity.detach()[:, 0])
+    parents = store.triangle[N:]  # the strip binds Gaussian i to triangle i
+    assert sorted(set(parents.tolist())) == [3, 17]
+    for parent in (3, 17):
+        stack = torch.cat([opacity[parent : parent + 1], opacity[N:][parents == parent]])
+        assert len(stack) > 2 and torch.allclose(stack, stack[0].expand_as(stack))
+        assert torch.isclose((1 - stack).prod(), 1 - before[parent], atol=1e-5)
+        assert stack[0] < before[parent]
+    untouched = torch.ones(N, dtype=torch.bool)
+    untouched[[3, 17]] = False
+    assert torch.equal(opacity[:N][untouched], before[untouched])
+
+
 def test_sampling_respects_the_cap_and_the_schedule():
     avatar, optimizers = _avatar()
     config = StrategyConfig(
