@@ -36,6 +36,12 @@ class RunConfig:
     steps: int = 2000
     """At 256 px on 2 cores: 5-10 minutes. More steps fit the training frames better and raise
     held-out PSNR little (d10: 21.1 -> 21.9 dB from 2000 to 4000 steps, for 2.2x the time)."""
+    lr_decay_from: float = 1.0
+    """Fraction of the steps after which every learning rate decays exponentially, to ``lr_end``
+    times its value at the last step (1.0: constant rates). One random frame per step makes the
+    last steps' parameters lean towards the last frames seen; a decaying rate averages them, as
+    3DGS's decaying position rate does."""
+    lr_end: float = 0.1
     seed: int = 0
     background: float = 1.0
     """Grey level the masked frames are composited onto (and the renderer's background)."""

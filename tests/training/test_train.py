@@ -20,7 +20,7 @@ from headsplat.render.mesh import rasterize_mesh
 from headsplat.strategy import StrategyConfig
 from headsplat.training.data import load_frame_data
 from headsplat.training.run import new_avatar, train, train_run
-from headsplat.training.trainer import Trainer
+from headsplat.training.trainer import Trainer, lr_factor
 from tests.synthetic_subject import tiny_config
 
 SIZE = 64
@@ -55,6 +55,7 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_m
     state and random draws matter): every tensor of the training state is identical."""
     strategy = StrategyConfig(name="sampling", start=4, every=4, add=50, prune_every=5)
     config = tiny_config(32, 12, strategy=strategy, checkpoint_every=6)
+    config.lr_decay_from = 0.25  # the rates decay on both sides of the checkpoint
     straight = _trainer(synthetic_subject, ict_model, config)
     saved = []
 
@@ -75,6 +76,20 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_m
     assert expected.keys() == got.keys()
     for name, value in expected.items():
         assert torch.equal(got[name], value), name
+
+
+def test_the_rates_decay_from_their_start_to_lr_end_at_the_last_step(synthetic_subject, ict_model):
+    assert lr_factor(50, 100, 0.5, 0.1) == 1.0 and lr_factor(100, 100, 1.0, 0.1) == 1.0
+    assert lr_factor(75, 100, 0.5, 0.1) == pytest.approx(0.1**0.5)
+    config = tiny_config(32, 4, strategy=StrategyConfig("fixed"))
+    config.lr_decay_from, config.lr_end = 0.5, 0.2
+    trainer = _trainer(synthetic_subject, ict_model, config)
+    rates = [[group["lr"] for group in o.param_groups] for o in trainer.optimizers]
+    for expected in (1.0, 1.0, 0.2**0.5, 0.2):
+        trainer.train_step()
+        for optimizer, initial in zip(trainer.optimizers, rates, strict=True):
+            got = [group["lr"] for group in optimizer.param_groups]
+            assert got == pytest.approx([expected * rate for rate in initial])
 
 
 def test_the_mask_term_is_the_l1_between_alpha_and_mask(synthetic_subject, ict_model):

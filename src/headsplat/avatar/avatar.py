@@ -193,11 +193,12 @@ class Avatar(nn.Module):
                 posed = deformer(posed, ctx)
         return canonical, posed
 
-    def posed_gaussians(self, condition: Condition) -> GaussianSet:
-        """The world-space Gaussians of ``condition``."""
+    def posed_gaussians(self, condition: Condition, view_rotation: Tensor | None = None) -> GaussianSet:
+        """The world-space Gaussians of ``condition``, as seen by a camera with world-to-camera
+        rotation ``view_rotation`` (3, 3) (None: the training camera; the colours may depend on it)."""
         canonical, posed = self.mesh(condition)
         gaussians = self.gaussians.posed(posed, self.head.triangles, self.head.hair_triangles())
-        ctx = DeformContext(condition, self.head, self.gaussians, canonical, posed)
+        ctx = DeformContext(condition, self.head, self.gaussians, canonical, posed, view_rotation)
         for deformer in self.gaussian_deformers.values():
             gaussians = deformer(gaussians, ctx)
         return gaussians
@@ -207,7 +208,9 @@ class Avatar(nn.Module):
     ) -> Rendering:
         """Render ``condition`` through ``camera`` (default: the training camera) onto a uniform
         ``background`` grey level (default: the training background)."""
-        return self.rasterize(self.posed_gaussians(condition), camera or self.camera(), background)
+        camera = camera or self.camera()
+        gaussians = self.posed_gaussians(condition, camera.viewmat[:3, :3].to(self.device))
+        return self.rasterize(gaussians, camera, background)
 
     def rasterize(self, gaussians: GaussianSet, camera: Camera, background: float | None = None) -> Rendering:
         """Rasterize world-space ``gaussians`` through ``camera`` onto a uniform ``background`` grey
@@ -235,7 +238,7 @@ class Avatar(nn.Module):
         pass through any backend gives it, with no rasterizer change.
         """
         with torch.no_grad():
-            gaussians = self.posed_gaussians(condition)
+            gaussians = self.posed_gaussians(condition, camera.viewmat[:3, :3].to(self.device))
         probe = torch.zeros_like(gaussians.colours, requires_grad=True)
         image = self.rasterize(gaussians._replace(colours=probe), camera, 0.0).image[..., 0]
         weighted = image if per_pixel is None else image * per_pixel

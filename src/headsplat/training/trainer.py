@@ -78,6 +78,15 @@ def make_optimizers(modules: dict[str, torch.nn.Module]) -> list[torch.optim.Opt
     return optimizers
 
 
+def lr_factor(step: int, steps: int, decay_from: float, end: float) -> float:
+    """The learning rates' multiplier at ``step`` of ``steps``: 1 up to ``decay_from * steps``,
+    then exponential down to ``end`` at the last step."""
+    start = decay_from * steps
+    if step <= start or decay_from >= 1:
+        return 1.0
+    return end ** ((step - start) / (steps - start))
+
+
 class Trainer:
     """Trains ``avatar`` on ``data``'s training frames with ``config``.
 
@@ -107,6 +116,7 @@ class Trainer:
         self.seconds = 0.0
         self.frame_generator = np.random.default_rng(config.seed)
         self.optimizers = self._make_optimizers()
+        self.base_lrs = [[group["lr"] for group in o.param_groups] for o in self.optimizers]
 
     # ------------------------------------------------------------------ optimizers
 
@@ -171,7 +181,10 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
         self.strategy.step_pre_backward(ctx)
         total.backward()
-        for optimizer in self.optimizers:
+        factor = lr_factor(self.step, self.config.steps, self.config.lr_decay_from, self.config.lr_end)
+        for optimizer, base_lrs in zip(self.optimizers, self.base_lrs, strict=True):
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor
             optimizer.step()
         if self.frames.learned:
             self.frames.project_(self.data.expression, self.train_frame_index)

@@ -12,6 +12,7 @@ import torch
 
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.gaussians.store import rgb_to_sh0
+from headsplat.geometry import MODEL_TO_OPENCV
 from headsplat.io.atomic import atomic_write
 
 FIELDS = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacity",
@@ -46,7 +47,9 @@ def export_avatar_ply(avatar: Avatar, path: str | os.PathLike) -> int:
         The number of Gaussians written.
     """
     condition = avatar.condition(rotation=torch.eye(3), translation=torch.zeros(3), torso=None)
-    gaussians = avatar.posed_gaussians(condition)
+    # Colours as the training camera saw the head from the front (view-dependent mechanisms).
+    front = torch.from_numpy(MODEL_TO_OPENCV).float().to(avatar.device)
+    gaussians = avatar.posed_gaussians(condition, front)
     opacity = gaussians.opacities.clamp(1e-6, 1 - 1e-6)
     write_ply(
         path,

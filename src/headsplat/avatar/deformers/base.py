@@ -41,6 +41,8 @@ class DeformContext:
             (None while the model-space deformers run).
         posed: (V, 3) the world-space mesh the Gaussians are bound to (None before it exists).
         gaussians: the Gaussian store (UV binding, per-Gaussian attributes).
+        view_rotation: (3, 3) world-to-camera rotation of the camera the Gaussians are posed for
+            (None: the training camera, whose frame is the world's).
     """
 
     condition: Condition
@@ -48,6 +50,7 @@ class DeformContext:
     gaussians: GaussianStore
     canonical: Tensor | None = None
     posed: Tensor | None = None
+    view_rotation: Tensor | None = None
 
 
 class MeshDeformer(AvatarModule):
