@@ -40,7 +40,9 @@ class RunConfig:
     """Fraction of the steps after which every learning rate decays exponentially, to ``lr_end``
     times its value at the last step (1.0: constant rates). One random frame per step makes the
     last steps' parameters lean towards the last frames seen; a decaying rate averages them, as
-    3DGS's decaying position rate does."""
+    3DGS's decaying position rate does. Off: from half-way down to 0.1 it cost d3 (2000 steps, with
+    shading) 0.3 dB on the training frames (26.60 against 26.93) and 0.2 held out (tracked 19.93
+    against 20.15, refined 24.60 against 24.77): at 2000 steps the frames are not fitted yet."""
     lr_end: float = 0.1
     seed: int = 0
     background: float = 1.0

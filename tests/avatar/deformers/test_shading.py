@@ -19,7 +19,8 @@ def _shaded(
     posed = avatar.head.neutral @ rotation.T
     gaussians = avatar.gaussians.posed(posed, avatar.head.triangles)
     head = avatar.head
-    ctx = DeformContext(avatar.condition(), head, avatar.gaussians, head.neutral, posed, view)
+    condition = avatar.condition(rotation=rotation)
+    ctx = DeformContext(condition, head, avatar.gaussians, head.neutral, posed, view)
     return module(gaussians, ctx).colours
 
 
@@ -33,10 +34,11 @@ def test_the_basis_is_the_real_harmonics_of_degree_one_and_two():
         torch.randn(50_000, 3, generator=torch.Generator().manual_seed(0)), dim=-1
     )
     assert sh_basis(sphere, 2).mean(0).abs().max() < 0.02
-    assert torch.equal(shading_factor(normals, torch.zeros(8, 3)), torch.ones(100, 3))
+    assert torch.equal(shading_factor(normals, torch.zeros(8, 3), 0.5), torch.ones(100, 3))
 
 
 def test_a_head_turned_from_the_light_darkens_and_a_zero_light_changes_nothing():
+    """The normals are the neutral mesh's turned with the head: the light follows head turns."""
     avatar = strip_avatar(6, AvatarConfig(mesh_deformers={}, gaussian_deformers={}))
     build = BuildContext(avatar.head, len(avatar.gaussians))
     module = Shading(ShadingConfig(degree=1), build)
@@ -46,7 +48,8 @@ def test_a_head_turned_from_the_light_darkens_and_a_zero_light_changes_nothing()
         module.coefficients[1] = torch.tensor([0.5, 0.4, 0.3])  # light along the z axis
     facing = _shaded(module, avatar, torch.eye(3))
     turned = _shaded(module, avatar, axis_angle_to_matrix(torch.tensor([0.0, torch.pi / 2, 0.0])))
-    assert torch.allclose(facing, plain * torch.tensor([1.5, 1.4, 1.3]), atol=1e-5)  # the strip faces +z
+    expected = 1 + 0.5 * torch.tanh(torch.tensor([0.5, 0.4, 0.3]))
+    assert torch.allclose(facing, plain * expected, atol=1e-5)  # the strip faces +z
     assert torch.allclose(turned, plain, atol=1e-5)  # side-on: no light from the z term
     # The light stays with the camera: a camera that circles to the side sees the side lit.
     quarter = axis_angle_to_matrix(torch.tensor([0.0, torch.pi / 2, 0.0]))
