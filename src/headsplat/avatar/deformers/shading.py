@@ -52,6 +52,10 @@ class ShadingConfig:
     """The light scales a colour by 1 +- at most this."""
 
 
+N_TERMS = {1: 3, 2: 8}
+"""Spherical-harmonic terms of degrees 1..d, by d."""
+
+
 def sh_basis(normals: Tensor, degree: int) -> Tensor:
     """(N, K) real spherical harmonics of degrees 1..``degree`` (K = 3 or 8) at unit ``normals``
     (N, 3), without their normalising constants (the coefficients absorb them)."""
@@ -65,7 +69,7 @@ def sh_basis(normals: Tensor, degree: int) -> Tensor:
 def shading_factor(normals: Tensor, coefficients: Tensor, bound: float) -> Tensor:
     """(N, 3) per-channel light at ``normals`` (N, 3): 1 + bound * tanh(basis @ ``coefficients``
     (K, 3)), K = 3 (degree 1) or 8 (degree 2)."""
-    degree = 1 if coefficients.shape[0] == 3 else 2
+    degree = {n: d for d, n in N_TERMS.items()}[coefficients.shape[0]]
     return 1 + bound * torch.tanh(sh_basis(normals, degree) @ coefficients)
 
 
@@ -78,18 +82,20 @@ class Shading(GaussianDeformer):
 
     def __init__(self, config: ShadingConfig, build: BuildContext):
         super().__init__()
-        if config.degree not in (1, 2):
+        if config.degree not in N_TERMS:
             raise ValueError(f"shading.degree must be 1 or 2, not {config.degree}")
         self.config = config
-        n_terms = 3 if config.degree == 1 else 8
-        self.coefficients = nn.Parameter(torch.zeros(n_terms, 3, device=build.head.neutral.device))
+        head = build.head
+        self.coefficients = nn.Parameter(torch.zeros(N_TERMS[config.degree], 3, device=head.neutral.device))
+        normals = face_frames(head.neutral, head.triangles).rotation[..., 2]
+        self.register_buffer("neutral_normals", normals, persistent=False)  # (T, 3), from the head
 
     def forward(self, gaussians: GaussianSet, ctx: DeformContext) -> GaussianSet:
         turn = ctx.condition.rotation
         if ctx.view_rotation is not None:
             turn = ctx.view_rotation @ turn
-        normals = face_frames(ctx.head.neutral, ctx.head.triangles).rotation[..., 2] @ turn.T
-        light = shading_factor(normals[ctx.gaussians.triangle], self.coefficients, self.config.bound)
+        normals = self.neutral_normals[ctx.gaussians.triangle] @ turn.T
+        light = shading_factor(normals, self.coefficients, self.config.bound)
         return gaussians._replace(colours=gaussians.colours * light)
 
     def param_groups(self) -> list[ParamGroup]:
