@@ -1,11 +1,14 @@
 """The benchmark scripts still run and report what they promise (tiny sizes)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
+
+from headsplat.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,3 +38,18 @@ def test_orbit_stills_writes_one_row_of_views_per_run(trained_run, tmp_path):
     assert "0, 120, 240 deg" in done.stdout
     sheet = cv2.imread(str(out))
     assert sheet.shape == (48, 72, 3) and sheet.std() > 0  # two runs x three views, not blank
+
+
+def test_quality_prints_an_error_budget_per_protocol(trained_run, capsys):
+    run, _ = trained_run
+    assert main(["eval", str(run), "--no-video"]) == 0
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    spec = importlib.util.spec_from_file_location("quality", ROOT / "benchmarks" / "quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    capsys.readouterr()
+    quality.print_error_budgets([{"clip": "tiny", "strategy": "sampling", **metrics}])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny")]
+    assert [line.split(" | ")[2] for line in lines] == ["test, refined", "test, tracked", "train, refined"]
+    outline = metrics["error_budget"]["outline"]
+    assert f"{outline['share']:.0f} ({outline['psnr_if_perfect']:.2f})" in lines[0]

@@ -3,7 +3,10 @@
 import json
 import shutil
 
+import pytest
+
 from headsplat.cli import main
+from headsplat.evaluation.error_budget import PARTS
 from headsplat.evaluation.evaluate import training_corrections
 from headsplat.io.run import RunFolder
 from headsplat.io.video import iter_mp4
@@ -30,6 +33,12 @@ def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, capsys):
     assert corrections["rotation"].shape == (10, 3) and corrections["rotation"][:8].abs().max() > 0
     assert metrics["train_psnr_aligned"] != metrics["train_psnr"]
     assert 5 < metrics["train_psnr_aligned"] < 60
+    # Where the error lies, under both protocols and on training frames refined the same way.
+    budgets = (metrics, metrics["tracked"], metrics["train_refined"])
+    for summary in (scores["error_budget"] for scores in budgets):
+        assert sum(summary[part]["share"] for part in PARTS) == pytest.approx(100.0)
+        assert summary["outline"]["psnr"] < summary["psnr"] < summary["outline"]["psnr_if_perfect"]
+    assert 5 < metrics["train_refined"]["psnr"] < 60 and "mouth_psnr" in metrics["train_refined"]
     neutral = metrics["neutral"]
     assert neutral["frame"] in range(8) and 5 < neutral["psnr"] < 60
     assert (run / "eval" / "neutral.png").is_file()
@@ -42,6 +51,7 @@ def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, capsys):
     tracked = json.loads((run / "eval" / "metrics.json").read_text())
     assert tracked["protocol"] == "tracked" and tracked["refine_minutes"] == 0
     assert tracked["psnr"] == tracked["tracked"]["psnr"] == metrics["tracked"]["psnr"]
+    assert tracked["train_refined"] is None
 
 
 def test_eval_finds_a_moved_subject_with_subject_and_refuses_another(trained_run, tmp_path, capsys):

@@ -3,8 +3,9 @@
 Renders the subject's test frames (the last 20 %, self-reenactment, never trained on) from their
 tracked conditions, then again after refining those (:mod:`headsplat.evaluation.refine`), and
 writes ``RUN/eval/metrics.json`` (PSNR, SSIM, LPIPS-AlexNet means, the same inside the mouth, eye
-and outline regions (:mod:`headsplat.evaluation.regions`), the neutral-face score, the Gaussian
-count, training minutes, render frames per second) and ``RUN/eval/side_by_side.mp4`` (ground truth |
+and outline regions (:mod:`headsplat.evaluation.regions`), the error budget of both protocols and of
+a tenth of the training frames refined the same way (:mod:`headsplat.evaluation.error_budget`), the
+neutral-face score, the Gaussian count, training minutes, render frames per second) and ``RUN/eval/side_by_side.mp4`` (ground truth |
 render | error x4) and ``RUN/eval/neutral.png`` (the frame nearest rest | the render at expression
 zero).
 """
@@ -22,6 +23,7 @@ from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.condition import Condition
+from headsplat.evaluation.error_budget import ErrorBudget, budget_parts
 from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, fit_corrections
 from headsplat.evaluation.regions import region_masks, region_scores
@@ -91,9 +93,9 @@ def evaluate_run(
     targets = [data.target(int(f), background) for f in test_frames]
     conditions = [data.condition(int(f)) for f in test_frames]
     landmarks = found.landmarks(avatar.size)
-    regions = [region_masks(landmarks[f], data.alpha(int(f))[..., 0].cpu().numpy()) for f in test_frames]
-    scores, images, render_seconds = _score(avatar, conditions, targets, regions, background, lpips)
-    tracked = _means(scores)
+    masks = frame_masks(data, landmarks, test_frames)
+    scores, images, render_seconds, budget = _score(avatar, conditions, targets, *masks, background, lpips)
+    tracked = {**_means(scores), "error_budget": budget}
     refine_seconds = 0.0
     refined = refine is not None and refine.steps > 0
     if refined:
@@ -103,10 +105,15 @@ def evaluate_run(
         fitted = fit_corrections(avatar, conditions, camera, targets, background, refine, shown)
         conditions = fitted.apply(conditions)
         refine_seconds = time.perf_counter() - start
-        scores, images, _ = _score(avatar, conditions, targets, regions, background, lpips)
+        scores, images, _, budget = _score(avatar, conditions, targets, *masks, background, lpips)
     # The same metric on a tenth of the training frames: the gap to the test frames is the
     # generalisation a reader needs to judge the test numbers.
     train_psnr = mean_psnr(avatar, data, train_frames[::10], background)
+    train_refined = (
+        refined_training_frames(avatar, data, train_frames[::10], landmarks, background, refine, lpips)
+        if refined
+        else None
+    )
     corrections = training_corrections(folder)
     train_psnr_aligned = (
         train_psnr
@@ -124,6 +131,8 @@ def evaluate_run(
         "refine_minutes": refine_seconds / 60,
         "train_psnr": train_psnr,
         "train_psnr_aligned": train_psnr_aligned,
+        "train_refined": train_refined,
+        "error_budget": budget,
         "neutral": neutral,
         "gaussians": len(avatar.gaussians),
         "steps": training.get("steps"),
@@ -159,14 +168,17 @@ def _score(
     conditions: Sequence[Condition],
     targets: Sequence[Tensor],
     regions: Sequence[dict[str, np.ndarray]],
+    parts: Sequence[dict[str, np.ndarray]],
     background: float,
     lpips: LPIPS,
 ):
     """Per-frame PSNR, SSIM and LPIPS of the renders of ``conditions`` against ``targets``, over the
-    frame and inside each of its ``regions``; the renders; the seconds the renders took."""
+    frame and inside each of its ``regions``; the renders; the seconds the renders took; the
+    frames' error budget over their ``parts`` (:mod:`headsplat.evaluation.error_budget`)."""
     scores: dict[str, list[float]] = {}
     images, seconds = [], 0.0
-    for condition, target, masks in zip(conditions, targets, regions, strict=True):
+    budget = ErrorBudget()
+    for condition, target, masks, frame_parts in zip(conditions, targets, regions, parts, strict=True):
         start = time.perf_counter()
         image = avatar.render(condition, background=background).image
         seconds += time.perf_counter() - start
@@ -179,7 +191,49 @@ def _score(
         for name, value in frame.items():
             scores.setdefault(name, []).append(value)
         images.append(image)
-    return scores, images, seconds
+        budget.add(_squared_error(image, target), frame_parts)
+    return scores, images, seconds, budget.summary()
+
+
+def _squared_error(image: Tensor, target: Tensor) -> np.ndarray:
+    """(S, S) squared error of (S, S, 3) images, averaged over the channels."""
+    return ((image - target) ** 2).mean(dim=-1).cpu().numpy()
+
+
+def refined_training_frames(
+    avatar: Avatar,
+    data: FrameData,
+    frames: Sequence[int],
+    landmarks: np.ndarray,
+    background: float,
+    refine: RefineConfig,
+    lpips: LPIPS,
+) -> dict:
+    """The refined protocol's scores and error budget on training ``frames``.
+
+    Refined the same way as the test frames, the frames the avatar was trained on show what it
+    renders once tracking error is fitted away; the test frames' shortfall against them, part by
+    part, is what the avatar fails to generalise (unseen expressions, hair that moved).
+    """
+    conditions = [data.condition(int(f)) for f in frames]
+    targets = [data.target(int(f), background) for f in frames]
+    fitted = fit_corrections(avatar, conditions, data.camera(), targets, background, refine)
+    masks = frame_masks(data, landmarks, frames)
+    scores, _, _, budget = _score(avatar, fitted.apply(conditions), targets, *masks, background, lpips)
+    return {**_means(scores), "error_budget": budget}
+
+
+def frame_masks(
+    data: FrameData, landmarks: np.ndarray, frames: Sequence[int]
+) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """Each of ``frames``' region masks (:func:`region_masks`) and error-budget parts
+    (:func:`budget_parts`), from its detected ``landmarks`` (F, 478, 2) and its mask."""
+    regions, parts = [], []
+    for f in map(int, frames):
+        alpha = data.alpha(f)[..., 0].cpu().numpy()
+        regions.append(region_masks(landmarks[f], alpha))
+        parts.append(budget_parts(landmarks[f], alpha, regions[-1]))
+    return regions, parts
 
 
 @torch.no_grad()
