@@ -68,6 +68,10 @@ def test_a_saved_config_with_an_unknown_key_is_refused():
     values["strategy"]["name"] = "magic"
     with pytest.raises(InputError, match="unknown strategy 'magic'; known: fixed, sampling, threshold"):
         run_config_from_dict(values)
+    values = to_dict(RunConfig())
+    values["completion"]["hair_fill"] = "magic"
+    with pytest.raises(InputError, match=r"completion\.hair_fill 'magic'; known: seen_mean, harmonic"):
+        run_config_from_dict(values)
 
 
 def test_the_cli_offers_what_the_registries_hold():

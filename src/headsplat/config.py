@@ -21,7 +21,7 @@ from headsplat.avatar.gaussians.store import GaussianConfig
 from headsplat.io.errors import InputError
 from headsplat.io.settings import from_dict
 from headsplat.strategy import STRATEGIES, StrategyConfig
-from headsplat.training.completion import COMPLETIONS, CompletionConfig
+from headsplat.training.completion import COMPLETIONS, HAIR_FILLS, CompletionConfig
 from headsplat.training.frames import FrameCorrectionsConfig
 from headsplat.training.geometry import GeometryConfig
 from headsplat.training.losses import LossConfig
@@ -72,6 +72,10 @@ class RunConfig:
         if self.completion.name != "none" and self.completion.name not in COMPLETIONS:
             known = ", ".join(sorted(COMPLETIONS))
             raise InputError(f"unknown completion {self.completion.name!r}; known: {known}, none")
+        if self.completion.hair_fill not in HAIR_FILLS:
+            raise InputError(
+                f"unknown completion.hair_fill {self.completion.hair_fill!r}; known: {', '.join(HAIR_FILLS)}"
+            )
         if self.device.split(":")[0] not in ("cpu", "cuda"):
             raise InputError(f"unknown device {self.device!r}; use cpu or cuda")
         return self

@@ -3,11 +3,11 @@
 Renders the subject's test frames (the last 20 %, self-reenactment, never trained on) from their
 tracked conditions, then again after refining those (:mod:`headsplat.evaluation.refine`), and
 writes ``RUN/eval/metrics.json`` (PSNR, SSIM, LPIPS-AlexNet means, the same inside the mouth, eye
-and outline regions (:mod:`headsplat.evaluation.regions`), the error budget of both protocols and of
-a tenth of the training frames refined the same way (:mod:`headsplat.evaluation.error_budget`), the
-neutral-face score, the Gaussian count, training minutes, render frames per second) and ``RUN/eval/side_by_side.mp4`` (ground truth |
-render | error x4) and ``RUN/eval/neutral.png`` (the frame nearest rest | the render at expression
-zero).
+and outline regions (:mod:`headsplat.evaluation.regions`), the error budget of both protocols and
+of a tenth of the training frames refined the same way (:mod:`headsplat.evaluation.error_budget`),
+the neutral-face score, the Gaussian count, training minutes, render frames per second) and
+``RUN/eval/side_by_side.mp4`` (ground truth | render | error x4) and ``RUN/eval/neutral.png`` (the
+frame nearest rest | the render at expression zero).
 """
 
 from __future__ import annotations

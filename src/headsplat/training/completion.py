@@ -17,6 +17,8 @@ from headsplat.avatar.gaussians.rows import RowChange
 from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
 from headsplat.avatar.head_mesh import HeadMesh
 
+HAIR_FILLS = ("seen_mean", "harmonic")
+
 
 @dataclass
 class CompletionConfig:
@@ -28,6 +30,14 @@ class CompletionConfig:
     backward pass each)."""
     unseen_weight: float = UNSEEN_WEIGHT
     """A Gaussian with less rendering weight (pixels) than this in every one of them is unseen."""
+    hair_fill: str = "seen_mean"
+    """How the unseen scalp and neck are coloured before the borrowed texture: ``seen_mean``, the
+    mean colour of their region's seen Gaussians weighted by how much each is seen
+    (:func:`seen_means`), or ``harmonic``, the fill from the seen boundary the skin gets. The
+    boundary of the seen hair is where it grazes the silhouette, its colour blended with the
+    background, and the harmonic fill spread it over the whole back: a grey-khaki bald shell
+    (scalp fill, mean rgb: d3 0.42 / 0.34 / 0.23 against its seen hair's weighted 0.29 / 0.22 /
+    0.13; d18 a uniform grey 0.39 / 0.37 / 0.35 against his brown 0.23 / 0.20 / 0.17)."""
     fresh_opacity: float = 0.95
     """Opacity of the Gaussians completion adds."""
     detail: float = 1.0
@@ -61,6 +71,16 @@ def completion_regions(head: HeadMesh, scalp_bottom: float) -> Tensor:
     hair = head.hair_triangles()
     height = head.template[head.triangles].mean(dim=1)[:, 1]
     return torch.where(hair, torch.where(height >= scalp_bottom, 1, 2), 0)
+
+
+def seen_means(colours: Tensor, strength: Tensor, region: Tensor, n_regions: int) -> Tensor:
+    """(n_regions, 3) the mean of ``colours`` (N, 3) in each ``region`` (N,) long, weighted by
+    ``strength`` (N,) (how much each Gaussian is seen: its largest rendering weight, pixels), so
+    the Gaussians seen face-on count and those grazing the silhouette barely do; NaN for a region
+    with no weight."""
+    sums = torch.zeros(n_regions, 4, device=colours.device)
+    sums.index_add_(0, region, torch.cat([colours * strength[:, None], strength[:, None]], 1))
+    return sums[:, :3] / sums[:, 3:].where(sums[:, 3:] > 0, torch.nan)
 
 
 def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0) -> Tensor:
@@ -101,7 +121,8 @@ class HarmonicCompletion:
         c, avatar = self.config, ctx.avatar
         spread = np.linspace(0, len(ctx.frames) - 1, min(c.frames, len(ctx.frames))).round().astype(int)
         frames = [int(f) for f in ctx.frames[spread]]
-        keep = ~unseen(self._weights(ctx, frames), c.unseen_weight)
+        strength = self._weights(ctx, frames).amax(0)
+        keep = ~unseen(strength[None], c.unseen_weight)
         n_kept = int(keep.sum())
         ctx.change_rows(
             keep=keep, appended=initial_columns(avatar.head, avatar.gaussians.config, c.probe_opacity)
@@ -119,7 +140,14 @@ class HarmonicCompletion:
         detail = surface_detail(
             store.rgb()[seen], store.triangle[seen], store.bary[seen], head.triangles, head.n_vertices
         )
-        colours[n_kept:] += c.detail * borrowed_detail(detail, region[store.triangle], n_kept)
+        gaussian_region = region[store.triangle]
+        if c.hair_fill == "seen_mean":
+            n_regions = int(gaussian_region.max()) + 1
+            means = seen_means(colours[:n_kept], strength[keep], gaussian_region[:n_kept], n_regions)
+            fresh_region = gaussian_region[n_kept:]
+            hair = (fresh_region > 0) & means[fresh_region].isfinite().all(-1)
+            colours[n_kept:][hair] = means[fresh_region[hair]]
+        colours[n_kept:] += c.detail * borrowed_detail(detail, gaussian_region, n_kept)
         with torch.no_grad():
             store.sh0[n_kept:] = rgb_to_sh0(colours[n_kept:].clamp(0, 1))
             store.opacity[n_kept:] = float(np.log(c.fresh_opacity / (1 - c.fresh_opacity)))

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from headsplat.avatar.gaussians.completion import fill_colours, surface_detail, unseen
-from headsplat.training.completion import borrowed_detail
+from headsplat.training.completion import borrowed_detail, seen_means
 
 
 def _strip(n_triangles: int, first_vertex: int = 0) -> torch.Tensor:
@@ -116,3 +116,18 @@ def test_the_back_of_the_scalp_fills_from_the_seen_scalp_not_from_the_neck(ict_m
 
     assert brownness(regions) > 0.95
     assert brownness(head.hair_triangles().long()) < 0.8  # scalp and neck as one region
+
+
+def test_seen_means_weigh_the_gaussians_seen_face_on_over_those_grazing_the_silhouette():
+    """A region whose well-seen Gaussians are brown and whose grazing ones carry the white
+    background blended in: the fill colour is near the brown, not the plain mean."""
+    brown, pale = torch.tensor([0.3, 0.2, 0.1]), torch.tensor([0.7, 0.7, 0.7])
+    colours = torch.stack([brown, brown, pale, pale, pale, pale, torch.tensor([0.5, 0.5, 0.5])])
+    strength = torch.tensor([20.0, 10.0, 0.5, 0.5, 0.5, 0.5, 3.0])  # pixels of rendering weight
+    region = torch.tensor([1, 1, 1, 1, 1, 1, 0])
+    means = seen_means(colours, strength, region, 3)
+    expected = (30 * brown + 2 * pale) / 32
+    assert torch.allclose(means[1], expected)
+    assert (means[1] - brown).norm() < 0.1 * (pale - brown).norm()  # the plain mean: 0.67 of the way
+    assert torch.allclose(means[0], torch.tensor([0.5, 0.5, 0.5]))
+    assert means[2].isnan().all()  # no Gaussian seen there
