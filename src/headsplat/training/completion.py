@@ -100,9 +100,9 @@ def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0)
 
 class HarmonicCompletion:
     """Replace the Gaussians no training frame shows by fresh opaque UV samples on the unseen
-    surface, coloured by a harmonic fill from the seen one of their region
-    (:func:`completion_regions`: the scalp from the seen scalp, the neck from the seen neck, skin
-    from the face's), plus fine texture borrowed from it.
+    surface, coloured from the seen surface of their region (:func:`completion_regions`: the scalp
+    from the seen scalp, the neck from the seen neck, skin from the face's; skin by a harmonic
+    fill, the hair by ``hair_fill``), plus fine texture borrowed from it.
 
     Fresh samples are tested behind the kept Gaussians at a faint ``probe_opacity`` (so that they
     barely hide one another) and their weights scaled to the opacity they get. Every change goes
@@ -145,6 +145,7 @@ class HarmonicCompletion:
             n_regions = int(gaussian_region.max()) + 1
             means = seen_means(colours[:n_kept], strength[keep], gaussian_region[:n_kept], n_regions)
             fresh_region = gaussian_region[n_kept:]
+            # Regions 1 and 2 are the scalp and the neck; the skin (0) keeps the harmonic fill.
             hair = (fresh_region > 0) & means[fresh_region].isfinite().all(-1)
             colours[n_kept:][hair] = means[fresh_region[hair]]
         colours[n_kept:] += c.detail * borrowed_detail(detail, gaussian_region, n_kept)
