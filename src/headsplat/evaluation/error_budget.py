@@ -4,7 +4,7 @@ of the error, its PSNR, and the PSNR the frames would have were that part perfec
 The region metrics (:mod:`headsplat.evaluation.regions`) say how good each region is; the budget
 says how much each one costs the frame's PSNR, which is what decides where work pays. Scored on
 held-out frames and on training frames refined by the same protocol, it also splits the
-generalisation gap by part (d3: refined test 24.1 dB against 28.4 on its own training frames; the
+generalisation gap by part (d3: refined test 24.4 dB against 28.4 on its own training frames; the
 outline band holds half of the test frames' error).
 
 Parts, each pixel in the first that claims it: ``outline`` (the band of
