@@ -52,9 +52,12 @@ from headsplat.io.run import RunFolder
 from headsplat.io.settings import from_dict, registry_field, to_dict
 from headsplat.render import Rendering, rasterize
 
-FORMAT_VERSION = 2
-"""2: the Gaussians bind by region (``hair_max_offset``, ``hair_scale_ratio_max``). A format-1 file
-loads as it rendered: its hair binds as its face (:func:`upgraded_metadata`)."""
+FORMAT_VERSION = 3
+"""2: the Gaussians bind by region (``hair_max_offset``, ``hair_scale_ratio_max``); 3: their
+scales are capped near the seams of the lips and lids (``opening_scale``). Older files load as
+they rendered (:func:`upgraded_metadata`), but for one detail: the mouth's and eyes' sockets no
+longer count as hair, which changes an old avatar only where it was trained with a hair binding
+other than the face's (not the default) and only inside the sockets."""
 METADATA_KEY = "headsplat_avatar"
 
 
@@ -197,7 +200,10 @@ class Avatar(nn.Module):
         """The world-space Gaussians of ``condition``, as seen by a camera with world-to-camera
         rotation ``view_rotation`` (3, 3) (None: the training camera; the colours may depend on it)."""
         canonical, posed = self.mesh(condition)
-        gaussians = self.gaussians.posed(posed, self.head.triangles, self.head.hair_triangles())
+        head = self.head
+        gaussians = self.gaussians.posed(
+            posed, head.triangles, head.hair_triangles(), head.opening_distance()
+        )
         ctx = DeformContext(condition, self.head, self.gaussians, canonical, posed, view_rotation)
         for deformer in self.gaussian_deformers.values():
             gaussians = deformer(gaussians, ctx)
@@ -318,16 +324,19 @@ class Avatar(nn.Module):
 
 def upgraded_metadata(meta: dict) -> dict:
     """Avatar metadata of an older format in the current one, the avatar unchanged: format 1 knew
-    one binding range and one scale-ratio cap for every Gaussian."""
-    if meta.get("format_version") != 1:
+    one binding range and one scale-ratio cap for every Gaussian, format 2 no cap at the lips."""
+    version = meta.get("format_version")
+    if version not in (1, 2):
         return meta
     config = json.loads(json.dumps(meta["config"]))
     gaussians = config.setdefault("gaussians", {})
-    gaussians.setdefault("hair_max_offset", gaussians.get("max_offset", GaussianConfig.max_offset))
-    gaussians.setdefault(
-        "hair_scale_ratio_max", gaussians.get("scale_ratio_max", GaussianConfig.scale_ratio_max)
-    )
-    return {**meta, "config": config, "format_version": 2}
+    if version == 1:
+        gaussians.setdefault("hair_max_offset", gaussians.get("max_offset", GaussianConfig.max_offset))
+        gaussians.setdefault(
+            "hair_scale_ratio_max", gaussians.get("scale_ratio_max", GaussianConfig.scale_ratio_max)
+        )
+    gaussians.setdefault("opening_scale", 0.0)
+    return {**meta, "config": config, "format_version": FORMAT_VERSION}
 
 
 def assemble_avatar(

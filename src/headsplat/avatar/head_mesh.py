@@ -11,16 +11,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from headsplat.avatar.openings import behind_seams, opening_distance, tearing_vertices, touching_vertices
 from headsplat.head.model import HeadModel, UVLayout, apply_gaze
 
 HAIR_MATERIALS = ("M_BackHead",)
+FACE_MATERIALS = ("M_Face",)
+"""The face's skin, where the seams of :mod:`headsplat.avatar.openings` lie."""
+INTERIOR_MATERIALS = ("M_GumsTongue", "M_Teeth")
+"""Inside the mouth; with the sockets behind the seams, the head's interior
+(:meth:`HeadMesh.interior_triangles`)."""
 """ICT's scalp, back of the head and neck: where hair (and collars) lie off the skull, so the
 geometry stage moves the mesh and the Gaussians bind loosely there."""
+
+
+class Seams(NamedTuple):
+    """Where a head model's skin opens (:mod:`headsplat.avatar.openings`), the same for every
+    person. Attributes: vertices (V,) bool on the seams; interior (T,) bool, the triangles behind
+    them (:meth:`HeadMesh.interior_triangles`)."""
+
+    vertices: Tensor
+    interior: Tensor
+
+
+_SEAMS: dict[str, Seams] = {}
+""":meth:`HeadMesh.seams` by head model checksum."""
 
 TENSORS = (
     "template",
@@ -116,9 +136,46 @@ class HeadMesh(nn.Module):
         ids = [i for i, name in enumerate(self.info["material_names"]) if name in names]
         return torch.isin(self.triangle_material, torch.tensor(ids, device=self.triangle_material.device))
 
+    def interior_split_triangles(self) -> Tensor:
+        """(T, 3) the triangles with the interior's (:meth:`interior_triangles`) vertex indices
+        moved up by V, so that the interior and the skin share no vertex: mesh neighbourhoods
+        over them (the colour prior's) stop at the seams. Indices < 2V."""
+        interior = self.interior_triangles()[:, None]
+        return torch.where(interior, self.triangles + self.n_vertices, self.triangles)
+
     def hair_triangles(self) -> Tensor:
-        """(T,) bool: the triangles of :data:`HAIR_MATERIALS`."""
-        return self.on_materials(HAIR_MATERIALS)
+        """(T,) bool: the triangles of :data:`HAIR_MATERIALS` but the sockets (:meth:`interior_triangles`)."""
+        return self.on_materials(HAIR_MATERIALS) & ~self.interior_triangles()
+
+    @cached_property
+    def _opening_distance(self) -> Tensor:
+        return opening_distance(self.neutral, self.triangles, self.seam_vertices())
+
+    def seams(self) -> Seams:
+        """The seams, found on the model's template once per head model (~1 s on ICT)."""
+        key = self.info["checksum"]
+        if key not in _SEAMS:
+            face = torch.zeros(self.n_vertices, dtype=torch.bool, device=self.template.device)
+            face[self.triangles[self.on_materials(FACE_MATERIALS)].flatten()] = True
+            lips = tearing_vertices(self.template, self.expression_basis, face)
+            seam = lips | touching_vertices(self.template, face, self.vertex_eye >= 0)
+            sockets = behind_seams(self.triangles, self.on_materials(HAIR_MATERIALS), seam)
+            _SEAMS[key] = Seams(seam.cpu(), (sockets | self.on_materials(INTERIOR_MATERIALS)).cpu())
+        return Seams(*(t.to(self.template.device) for t in _SEAMS[key]))
+
+    def seam_vertices(self) -> Tensor:
+        """(V,) bool: the face's vertices on the lips' seam and the lids' margins."""
+        return self.seams().vertices
+
+    def interior_triangles(self) -> Tensor:
+        """(T,) bool: the mouth's and eyes' interior: gums, tongue, teeth and the sockets behind
+        the seams (dark unless the frames show them; not hair though ICT files the sockets so)."""
+        return self.seams().interior
+
+    def opening_distance(self) -> Tensor:
+        """(T,) cm from each triangle's centroid to the nearest vertex of the seams
+        (:meth:`seam_vertices`) on the person's neutral mesh; computed once."""
+        return self._opening_distance.to(self.neutral.device)
 
     def uv_layout(self) -> UVLayout:
         """The UV layout, sized on the template like the head model's (:func:`sample_uv`)."""

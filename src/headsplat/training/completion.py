@@ -65,12 +65,14 @@ class HookContext:
 
 
 def completion_regions(head: HeadMesh, scalp_bottom: float) -> Tensor:
-    """(T,) long: each triangle's fill region: 0 skin (face, ears, mouth, eyes), 1 the scalp (the
-    hair materials at or above model height ``scalp_bottom`` cm, by the template's triangle
-    centres), 2 the neck (the hair materials below it)."""
+    """(T,) long: each triangle's fill region: 0 skin (face, ears, eyes), 1 the scalp (the hair
+    materials at or above model height ``scalp_bottom`` cm, by the template's triangle centres),
+    2 the neck (the hair materials below it), 3 the interior (:meth:`HeadMesh.interior_triangles`,
+    which completion keeps as trained)."""
     hair = head.hair_triangles()
     height = head.template[head.triangles].mean(dim=1)[:, 1]
-    return torch.where(hair, torch.where(height >= scalp_bottom, 1, 2), 0)
+    regions = torch.where(hair, torch.where(height >= scalp_bottom, 1, 2), 0)
+    return torch.where(head.interior_triangles(), 3, regions)
 
 
 def seen_means(colours: Tensor, strength: Tensor, region: Tensor, n_regions: int) -> Tensor:
@@ -122,7 +124,9 @@ class HarmonicCompletion:
         spread = np.linspace(0, len(ctx.frames) - 1, min(c.frames, len(ctx.frames))).round().astype(int)
         frames = [int(f) for f in ctx.frames[spread]]
         strength = self._weights(ctx, frames).amax(0)
-        keep = ~unseen(strength[None], c.unseen_weight)
+        # The interior keeps its Gaussians, seen or not: its prior is a dark cavity, not its rim.
+        interior = avatar.head.interior_triangles()
+        keep = ~unseen(strength[None], c.unseen_weight) | interior[avatar.gaussians.triangle]
         n_kept = int(keep.sum())
         ctx.change_rows(
             keep=keep, appended=initial_columns(avatar.head, avatar.gaussians.config, c.probe_opacity)
@@ -146,13 +150,13 @@ class HarmonicCompletion:
             means = seen_means(colours[:n_kept], strength[keep], gaussian_region[:n_kept], n_regions)
             fresh_region = gaussian_region[n_kept:]
             # Regions 1 and 2 are the scalp and the neck; the skin (0) keeps the harmonic fill.
-            hair = (fresh_region > 0) & means[fresh_region].isfinite().all(-1)
+            hair = ((fresh_region == 1) | (fresh_region == 2)) & means[fresh_region].isfinite().all(-1)
             colours[n_kept:][hair] = means[fresh_region[hair]]
         colours[n_kept:] += c.detail * borrowed_detail(detail, gaussian_region, n_kept)
         with torch.no_grad():
             store.sh0[n_kept:] = rgb_to_sh0(colours[n_kept:].clamp(0, 1))
             store.opacity[n_kept:] = float(np.log(c.fresh_opacity / (1 - c.fresh_opacity)))
-        add = hidden & reached[n_kept:]
+        add = hidden & reached[n_kept:] & ~interior[store.triangle[n_kept:]]
         ctx.change_rows(keep=torch.cat([torch.ones(n_kept, dtype=torch.bool, device=add.device), add]))
         return {"removed": int((~keep).sum()), "added": int(add.sum())}
 

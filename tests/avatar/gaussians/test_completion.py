@@ -100,13 +100,15 @@ def test_the_back_of_the_scalp_fills_from_the_seen_scalp_not_from_the_neck(ict_m
     corners = head.template[head.triangles[triangle]]
     position = (bary[..., None] * corners).sum(1)
     regions = completion_regions(head, -4.0)
-    on_hair = regions[triangle] > 0
+    on_hair = (regions[triangle] == 1) | (regions[triangle] == 2)
     brown, grey = torch.tensor([0.35, 0.22, 0.12]), torch.tensor([0.55, 0.55, 0.55])
     colours = torch.where((position[:, 1:2] >= -4.0), brown, grey).expand(len(triangle), 3).clone()
     known = (position[:, 2] > 2.0) | (position[:, 1] < -6.0)  # the face side; the collar all round
     back = on_hair & (position[:, 2] < -5.0) & (position[:, 1] > 0.0)
     assert back.sum() > 20 and (regions[triangle][back] == 1).all()
-    assert (regions[head.hair_triangles()] > 0).all() and (regions[~head.hair_triangles()] == 0).all()
+    hair, interior = head.hair_triangles(), head.interior_triangles()
+    assert (regions[hair] > 0).all() and (regions[interior] == 3).all()
+    assert (regions[~hair & ~interior] == 0).all()
 
     def brownness(region: torch.Tensor) -> float:
         filled, _ = fill_colours(
