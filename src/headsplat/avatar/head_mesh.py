@@ -21,13 +21,14 @@ from headsplat.avatar.openings import behind_seams, opening_distance, tearing_ve
 from headsplat.head.model import HeadModel, UVLayout, apply_gaze
 
 HAIR_MATERIALS = ("M_BackHead",)
+"""ICT's scalp, back of the head and neck: where hair (and collars) lie off the skull, so the
+geometry stage moves the mesh and the Gaussians bind loosely there (ICT files the mouth's and
+eyes' sockets here too; :meth:`HeadMesh.hair_triangles` leaves them out)."""
 FACE_MATERIALS = ("M_Face",)
 """The face's skin, where the seams of :mod:`headsplat.avatar.openings` lie."""
 INTERIOR_MATERIALS = ("M_GumsTongue", "M_Teeth")
 """Inside the mouth; with the sockets behind the seams, the head's interior
 (:meth:`HeadMesh.interior_triangles`)."""
-"""ICT's scalp, back of the head and neck: where hair (and collars) lie off the skull, so the
-geometry stage moves the mesh and the Gaussians bind loosely there."""
 
 
 class Seams(NamedTuple):

@@ -69,11 +69,11 @@ def touching_vertices(vertices: Tensor, surface: Tensor, other: Tensor, radius: 
     return touching
 
 
-def opening_distance(vertices: Tensor, triangles: Tensor, tearing: Tensor, chunk: int = 4096) -> Tensor:
-    """(T,) each triangle's centroid's distance to the nearest ``tearing`` vertex (V,) bool of the
-    mesh ``vertices`` (V, 3) with ``triangles`` (T, 3); +inf where no vertex tears."""
+def opening_distance(vertices: Tensor, triangles: Tensor, seam: Tensor, chunk: int = 4096) -> Tensor:
+    """(T,) each triangle's centroid's distance to the nearest ``seam`` vertex (V,) bool of the
+    mesh ``vertices`` (V, 3) with ``triangles`` (T, 3); +inf where there is none."""
     centroids = vertices[triangles].mean(-2)
-    seam = vertices[tearing]
+    seam = vertices[seam]
     if len(seam) == 0:
         return torch.full((len(triangles),), float("inf"), device=vertices.device)
     return torch.cat([torch.cdist(c, seam).amin(-1) for c in centroids.split(chunk)])
