@@ -64,19 +64,22 @@ def touching_vertices(vertices: Tensor, surface: Tensor, other: Tensor, radius: 
     touching = torch.zeros_like(surface)
     if other.any():
         index = torch.nonzero(surface).flatten()
-        distance = torch.cat([torch.cdist(c, vertices[other]).amin(-1) for c in vertices[index].split(4096)])
-        touching[index] = distance < radius
+        touching[index] = nearest_distance(vertices[index], vertices[other]) < radius
     return touching
 
 
-def opening_distance(vertices: Tensor, triangles: Tensor, seam: Tensor, chunk: int = 4096) -> Tensor:
+def nearest_distance(points: Tensor, targets: Tensor, chunk: int = 4096) -> Tensor:
+    """(P,) each of ``points`` (P, 3)'s distance to the nearest of ``targets`` (Q > 0, 3), in
+    chunks of ``chunk`` points (the full P x Q matrix of ICT's triangles would take ~1 GB)."""
+    return torch.cat([torch.cdist(c, targets).amin(-1) for c in points.split(chunk)])
+
+
+def opening_distance(vertices: Tensor, triangles: Tensor, seam: Tensor) -> Tensor:
     """(T,) each triangle's centroid's distance to the nearest ``seam`` vertex (V,) bool of the
     mesh ``vertices`` (V, 3) with ``triangles`` (T, 3); +inf where there is none."""
-    centroids = vertices[triangles].mean(-2)
-    seam = vertices[seam]
-    if len(seam) == 0:
+    if not seam.any():
         return torch.full((len(triangles),), float("inf"), device=vertices.device)
-    return torch.cat([torch.cdist(c, seam).amin(-1) for c in centroids.split(chunk)])
+    return nearest_distance(vertices[triangles].mean(-2), vertices[seam])
 
 
 def triangle_components(triangles: Tensor, n_vertices: int) -> Tensor:

@@ -18,6 +18,8 @@ from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
 from headsplat.avatar.head_mesh import HeadMesh
 
 HAIR_FILLS = ("seen_mean", "harmonic")
+SKIN, SCALP, NECK, INTERIOR = range(4)
+"""The fill regions of :func:`completion_regions`."""
 
 
 @dataclass
@@ -71,8 +73,8 @@ def completion_regions(head: HeadMesh, scalp_bottom: float) -> Tensor:
     which completion keeps as trained)."""
     hair = head.hair_triangles()
     height = head.template[head.triangles].mean(dim=1)[:, 1]
-    regions = torch.where(hair, torch.where(height >= scalp_bottom, 1, 2), 0)
-    return torch.where(head.interior_triangles(), 3, regions)
+    regions = torch.where(hair, torch.where(height >= scalp_bottom, SCALP, NECK), SKIN)
+    return torch.where(head.interior_triangles(), INTERIOR, regions)
 
 
 def seen_means(colours: Tensor, strength: Tensor, region: Tensor, n_regions: int) -> Tensor:
@@ -149,8 +151,8 @@ class HarmonicCompletion:
             n_regions = int(gaussian_region.max()) + 1
             means = seen_means(colours[:n_kept], strength[keep], gaussian_region[:n_kept], n_regions)
             fresh_region = gaussian_region[n_kept:]
-            # Regions 1 and 2 are the scalp and the neck; the skin (0) keeps the harmonic fill.
-            hair = ((fresh_region == 1) | (fresh_region == 2)) & means[fresh_region].isfinite().all(-1)
+            # The skin keeps the harmonic fill; no fresh Gaussian is added to the interior.
+            hair = ((fresh_region == SCALP) | (fresh_region == NECK)) & means[fresh_region].isfinite().all(-1)
             colours[n_kept:][hair] = means[fresh_region[hair]]
         colours[n_kept:] += c.detail * borrowed_detail(detail, gaussian_region, n_kept)
         with torch.no_grad():
