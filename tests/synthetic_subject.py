@@ -57,6 +57,7 @@ def write_synthetic_subject(
         rotation=rotation.astype(np.float32),
         translation=translation,
         expression=np.zeros((N_FRAMES, model.n_expression), np.float32),
+        expression_names=np.array(model.expression_names),
         gaze=np.zeros((N_FRAMES, 2, 2), np.float32),
         identity=np.zeros(model.n_identity, np.float32),
         landmarks=landmarks,

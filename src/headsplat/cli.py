@@ -114,6 +114,27 @@ def _render(args: argparse.Namespace) -> None:
     print(f"wrote {output}")
 
 
+def _reenact(args: argparse.Namespace) -> None:
+    from headsplat.apps.reenact import driving_motion, subject_frames, write_reenactment
+    from headsplat.avatar.avatar import load_avatar
+
+    if args.absolute and args.no_pose:
+        raise InputError("headsplat reenact: --absolute and --no-pose contradict each other; give one.")
+    avatar = load_avatar(args.run_folder)  # on the CPU, as render
+    mode = "absolute" if args.absolute else "expression" if args.no_pose else "relative"
+    motion, subject = driving_motion(
+        avatar, args.driver, args.arkit, args.weights, mode, args.fps, args.capture_fps, args.model
+    )
+    size = args.size or avatar.size
+    source = Path(args.run_folder)
+    driver_name = Path(args.driver or args.arkit or args.weights).stem
+    default = (source if source.is_dir() else source.parent) / f"reenact_{driver_name}.mp4"
+    output = Path(args.output) if args.output else default
+    frames = None if subject is None or args.orbit else subject_frames(subject, size)
+    video, motion_file = write_reenactment(avatar, motion, output, size, frames, args.orbit, progress=True)
+    print(f"wrote {video} ({len(motion)} frames at {motion.fps:g} fps) and {motion_file}")
+
+
 def _export(args: argparse.Namespace) -> None:
     from headsplat.apps.export.ply import export_avatar_ply
     from headsplat.avatar.avatar import load_avatar
@@ -255,6 +276,36 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--frames", type=int, default=60, help="frames per turn (default 60)")
     ren.add_argument("--size", type=int, help="image size (default: the training size)")
     ren.set_defaults(run=_render)
+
+    ree = commands.add_parser(
+        "reenact", help="drive a trained avatar with another video, an ARKit capture or a weight file"
+    )
+    ree.add_argument("run_folder", metavar="RUN", help="a run folder, or an avatar .safetensors file")
+    ree.add_argument(
+        "driver",
+        nargs="?",
+        metavar="DRIVER",
+        help="a video or image folder (tracked once, cached), a subject folder, or a .motion.npz to replay",
+    )
+    ree.add_argument("--arkit", metavar="CSV", help="a Live Link Face CSV (ARKit blendshapes, head and eyes)")
+    ree.add_argument("--weights", metavar="FILE", help="named blendshape weights per frame (CSV or JSON)")
+    ree.add_argument("-o", "--output", help="video path (default RUN/reenact_DRIVER.mp4)")
+    ree.add_argument("--no-pose", action="store_true", help="expressions only: the head stays at rest")
+    ree.add_argument(
+        "--absolute",
+        action="store_true",
+        help="the driver's tracked pose and expression as they are (the same person and camera)",
+    )
+    ree.add_argument("--orbit", action="store_true", help="the camera circles the avatar once")
+    ree.add_argument("--size", type=int, help="image size (default: the training size)")
+    ree.add_argument(
+        "--fps", type=float, default=25.0, help="frame rate of --arkit / --weights output (default 25)"
+    )
+    ree.add_argument(
+        "--capture-fps", type=float, help="an --arkit capture's frame rate (default: from its timecodes)"
+    )
+    ree.add_argument("--model", help="head model .npz to track a video driver with (default: as preprocess)")
+    ree.set_defaults(run=_reenact)
 
     export = commands.add_parser("export", help="a trained avatar -> a standard format (one kind per call)")
     export.add_argument("run_folder", metavar="RUN", help="a run folder, or an avatar .safetensors file")

@@ -1,0 +1,130 @@
+"""``headsplat reenact``: an avatar driven by a motion, as a video, with the motion it rendered.
+
+The avatar renders each frame's condition through its training camera (or, with ``orbit``, a
+camera circling it once over the video), the torso at its rest pose; with a driver's frames the
+video shows them side by side (driver | avatar). The motion file (:mod:`headsplat.drive.motion`)
+goes beside the video as ``NAME.motion.npz``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from headsplat.apps.orbit import orbit_camera
+from headsplat.avatar.avatar import Avatar
+from headsplat.drive.arkit import read_live_link_face, read_weights
+from headsplat.drive.driver import driver_subject, tracked_motion
+from headsplat.drive.motion import Motion, load_motion
+from headsplat.drive.transfer import hold_pose, retarget
+from headsplat.io.atomic import atomic_write
+from headsplat.io.errors import InputError
+from headsplat.io.progress import ProgressBar
+from headsplat.io.subject import Subject
+from headsplat.io.video import to_uint8, write_mp4
+
+
+def subject_frames(subject: Subject, size: int) -> Iterator[np.ndarray]:
+    """The subject's frames, RGB uint8 (size, size, 3), in order."""
+    for f in range(subject.n_frames):
+        image = cv2.cvtColor(cv2.imread(str(subject.frame_path(f))), cv2.COLOR_BGR2RGB)
+        yield cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+@torch.no_grad()
+def reenact_frames(
+    avatar: Avatar,
+    motion: Motion,
+    size: int,
+    driver_frames: Iterable[np.ndarray] | None = None,
+    orbit: bool = False,
+    progress: bool = False,
+) -> Iterator[np.ndarray]:
+    """Yield the video's frames: (size, size, 3) uint8 renders of ``motion`` (in the avatar's
+    terms), each right of its driver frame (size, size, 3) when ``driver_frames`` are given."""
+    camera = avatar.camera(size)
+    drivers = iter(driver_frames) if driver_frames is not None else None
+    bar = ProgressBar(len(motion), log_every=25) if progress else None
+    for f, condition in enumerate(motion.conditions(avatar.rest_pose())):
+        if orbit:
+            camera = orbit_camera(avatar, 2 * np.pi * f / len(motion), size)
+        image = to_uint8(avatar.render(condition.to(avatar.device), camera).image)
+        if drivers is not None:
+            image = np.concatenate([next(drivers), image], axis=1)
+        if bar is not None:
+            bar.update(f + 1, {})
+        yield image
+
+
+def motion_path(video: str | Path) -> Path:
+    """Where the motion file of the video ``video`` goes: ``NAME.motion.npz`` beside it."""
+    video = Path(video)
+    return video.with_name(f"{video.stem}.motion.npz")
+
+
+def write_reenactment(
+    avatar: Avatar,
+    motion: Motion,
+    output: str | Path,
+    size: int | None = None,
+    driver_frames: Iterable[np.ndarray] | None = None,
+    orbit: bool = False,
+    progress: bool = False,
+) -> tuple[Path, Path]:
+    """Render ``motion`` to the video ``output`` at the motion's fps and write its motion file,
+    each atomically; return both paths."""
+    size = size or avatar.size
+    frames = reenact_frames(avatar, motion, size, driver_frames, orbit, progress)
+    video = atomic_write(output, lambda p: write_mp4(p, frames, motion.fps))
+    return video, motion.save(motion_path(video))
+
+
+def driving_motion(
+    avatar: Avatar,
+    driver: str | Path | None = None,
+    arkit: str | Path | None = None,
+    weights: str | Path | None = None,
+    mode: str = "relative",
+    fps: float = 25.0,
+    capture_fps: float | None = None,
+    model_path: str | Path | None = None,
+) -> tuple[Motion, Subject | None]:
+    """The motion that drives ``avatar``, in its terms, from exactly one source, and the driver's
+    subject folder when there is one (its frames go beside the renders).
+
+    Args:
+        driver: a video, an image folder or a subject folder (tracked, then :func:`retarget`-ed with
+            ``mode``), or a motion ``.npz`` (played as it is: it is in an avatar's terms already).
+        arkit: a Live Link Face CSV. weights: a plain weight file (CSV or JSON). Both absolute
+            ARKit-style weights; ``mode`` "expression" holds an ARKit capture's head still.
+        fps: the frame rate ARKit captures and weight files are resampled or played at.
+        capture_fps: an ARKit capture's frame rate when its timecodes should not decide it.
+
+    Raises:
+        InputError: not exactly one source, a mode the source cannot take, or a bad file.
+    """
+    if sum(source is not None for source in (driver, arkit, weights)) != 1:
+        raise InputError(
+            "headsplat reenact: give one driver: DRIVER (a video, an image folder, a subject folder or "
+            "a .motion.npz), or --arkit CSV, or --weights FILE."
+        )
+    names, rest = avatar.expression_names, avatar.rest_pose()
+    if driver is not None and Path(driver).suffix.lower() == ".npz":
+        return load_motion(driver).with_expression_order(names), None
+    if driver is None and mode == "absolute":
+        raise InputError(
+            "--absolute needs a tracked driver (a video or a subject folder): ARKit weights have no camera."
+        )
+    if arkit is not None:
+        motion = read_live_link_face(arkit, names, *rest, fps, capture_fps)
+    elif weights is not None:
+        motion = read_weights(weights, names, *rest, fps)
+    else:
+        subject = driver_subject(driver, model_path)
+        tracked = tracked_motion(subject).with_expression_order(names)
+        return retarget(tracked, avatar.neutral_expression, *rest, mode), subject
+    return (hold_pose(motion, *rest) if mode == "expression" else motion), None

@@ -1,0 +1,111 @@
+"""Motion transfer from a driver's tracking to an avatar: pure functions on tensors.
+
+Expressions transfer as deltas, so what is the driver's face rather than its motion stays behind:
+the avatar shows its own rest expression plus whatever the driver does beyond the driver's rest
+expression, clamped to the blendshapes' range [0, 1]. Both rest expressions are
+the same statistic, the per-weight median over the clip (:func:`rest_expression`, what
+``Avatar.neutral_expression`` holds): landmark tracking decomposes a face at rest into a few
+weights that stay on all clip long (d18's rest has eyeLookIn_L 0.92 with eyeLookOut_L 0.44), and
+the same statistic on both sides maps each person's typical face onto the other's.
+
+Head motion transfers relative to the driver's mean pose, in the head's own axes, around the
+avatar's rest pose: a nod of the driver is a nod of the avatar whichever way each faced its camera.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import Tensor
+
+from headsplat.drive.motion import Motion
+
+
+def rest_expression(expression: Tensor) -> Tensor:
+    """(F, E) weights over a clip -> (E,) the per-weight median: the clip's face at rest."""
+    return expression.median(0).values
+
+
+def mean_rotation(rotation: Tensor) -> Tensor:
+    """(F, 3, 3) rotations -> (3, 3) their chordal L2 mean: the rotation nearest (Frobenius) to
+    their arithmetic mean, by SVD (Hartley et al., "Rotation Averaging", IJCV 2013)."""
+    u, _, vh = torch.linalg.svd(rotation.mean(0))
+    sign = torch.ones(3, dtype=rotation.dtype, device=rotation.device)
+    sign[2] = torch.sign(torch.linalg.det(u @ vh))
+    return u @ torch.diag(sign) @ vh
+
+
+def transfer_expression(expression: Tensor, driver_rest: Tensor, target_rest: Tensor) -> Tensor:
+    """(F, E) driver weights -> (F, E) target weights: ``target_rest + expression - driver_rest``,
+    clamped to [0, 1]."""
+    return (target_rest + expression - driver_rest).clamp(0.0, 1.0)
+
+
+def relative_pose(rotation: Tensor, translation: Tensor) -> tuple[Tensor, Tensor]:
+    """Each frame's head pose relative to the clip's mean pose, in the head's axes.
+
+    Args:
+        rotation: (F, 3, 3) and translation: (F, 3), model -> camera.
+
+    Returns:
+        (F, 3, 3) ``M^T R_f`` and (F, 3) ``M^T (t_f - mean t)``, M the mean rotation: the turn and
+        the shift of the head away from its mean pose, in model axes.
+    """
+    mean = mean_rotation(rotation)
+    return mean.T @ rotation, (translation - translation.mean(0)) @ mean
+
+
+def apply_relative_pose(
+    turn: Tensor, shift: Tensor, rest_rotation: Tensor, rest_translation: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Pose relative to a rest pose -> absolute pose: (F, 3, 3) ``R0 turn_f`` and (F, 3)
+    ``t0 + R0 shift_f`` (the inverse of :func:`relative_pose` about the rest pose R0, t0)."""
+    return rest_rotation @ turn, rest_translation + shift @ rest_rotation.T
+
+
+MODES = ("relative", "expression", "absolute")
+"""How :func:`retarget` maps a driver: ``relative`` (expression deltas from the driver's rest, head
+motion about the avatar's rest pose), ``expression`` (the same expressions, the head held at the
+rest pose), ``absolute`` (the driver's tracked expression and pose as they are: the same person
+filmed by the same camera)."""
+
+
+def retarget(
+    motion: Motion,
+    target_rest: Tensor,
+    rest_rotation: Tensor,
+    rest_translation: Tensor,
+    mode: str = "relative",
+) -> Motion:
+    """A driver's tracked motion (expressions already in the target's order) in the target's terms.
+
+    Args:
+        motion: the driver's motion, F frames.
+        target_rest: (E,) the avatar's rest expression (``Avatar.neutral_expression``).
+        rest_rotation: (3, 3) and rest_translation: (3,): the avatar's rest pose (its mean
+            training pose, ``Avatar.rest_pose()``).
+        mode: one of :data:`MODES`. Gaze passes through in every mode.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r}: choose one of {', '.join(MODES)}")
+    if mode == "absolute":
+        return replace(motion, expression=motion.expression.clamp(0.0, 1.0))
+    expression = transfer_expression(motion.expression, rest_expression(motion.expression), target_rest)
+    if mode == "expression":
+        return hold_pose(replace(motion, expression=expression), rest_rotation, rest_translation)
+    rotation, translation = apply_relative_pose(
+        *relative_pose(motion.rotation, motion.translation), rest_rotation, rest_translation
+    )
+    return replace(motion, expression=expression, rotation=rotation, translation=translation)
+
+
+def hold_pose(motion: Motion, rotation: Tensor, translation: Tensor) -> Motion:
+    """``motion`` with the head held at the pose ``rotation`` (3, 3), ``translation`` (3,) in
+    every frame."""
+    frames = len(motion)
+    return replace(
+        motion,
+        rotation=rotation.expand(frames, 3, 3).clone(),
+        translation=translation.expand(frames, 3).clone(),
+    )

@@ -1,0 +1,108 @@
+"""`headsplat reenact`: an avatar driven by a tracked subject, an ARKit capture or a motion file."""
+
+from itertools import islice
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from headsplat.avatar.avatar import load_avatar
+from headsplat.cli import main
+from headsplat.drive.motion import load_motion
+from headsplat.io.subject import load_subject
+from headsplat.io.video import iter_mp4, to_uint8, write_mp4
+from headsplat.training.data import load_frame_data
+from tests.drive.test_arkit import _write_live_link_face
+from tests.shared_data import D18, require_ict_model, require_shared
+
+
+def _frames(path) -> np.ndarray:
+    return np.stack(list(iter_mp4(path))).astype(float)
+
+
+def test_self_reenactment_replays_the_tracking(trained_run, tmp_path):
+    run, subject_folder = trained_run
+    video = tmp_path / "self.mp4"
+    assert main(["reenact", str(run), str(subject_folder), "--absolute", "-o", str(video)]) == 0
+    frames = _frames(video)
+    assert frames.shape == (10, 32, 64, 3)  # driver | avatar, every frame of the subject
+    motion = load_motion(tmp_path / "self.motion.npz")
+    subject = load_subject(subject_folder)
+    assert torch.allclose(motion.rotation, torch.from_numpy(subject.tracking["rotation"]))
+    # The avatar half is what eval renders from the tracking (up to the video codec).
+    avatar = load_avatar(run)
+    data = load_frame_data(subject, 32).with_torso(avatar.rest_pose())
+    with torch.no_grad():
+        expected = to_uint8(avatar.render(data.condition(7)).image).astype(float)
+    assert np.abs(frames[7, :, 32:] - expected).mean() < 6
+    assert np.abs(frames[7, :, :32] - frames[7, :, 32:]).mean() < np.abs(frames[7, :, :32] - 255).mean()
+
+    # Relative: the same head motion about the avatar's rest pose; the turn still shows.
+    assert main(["reenact", str(run), str(subject_folder), "-o", str(tmp_path / "rel.mp4")]) == 0
+    relative = load_motion(tmp_path / "rel.motion.npz")
+    steps = relative.rotation[1:] @ relative.rotation[:-1].transpose(1, 2)
+    assert torch.allclose(steps, motion.rotation[1:] @ motion.rotation[:-1].transpose(1, 2), atol=1e-4)
+    still = tmp_path / "still.mp4"
+    assert main(["reenact", str(run), str(subject_folder), "--no-pose", "-o", str(still)]) == 0
+    turning, held = _frames(tmp_path / "rel.mp4")[:, :, 32:], _frames(still)[:, :, 32:]
+    assert np.abs(turning[0] - turning[-1]).mean() > 3 * np.abs(held[0] - held[-1]).mean()
+
+
+def test_an_arkit_capture_drives_expression_and_head(trained_run, tmp_path):
+    run, _ = trained_run
+    take = _write_live_link_face(tmp_path / "take.csv", seconds=0.4)
+    video = tmp_path / "take.mp4"
+    with pytest.warns(UserWarning, match="TongueOut"):
+        assert main(["reenact", str(run), "--arkit", str(take), "-o", str(video), "--fps", "10"]) == 0
+    frames = _frames(video)
+    assert frames.shape == (5, 32, 32, 3)  # the avatar alone, 0.4 s at 10 fps
+    motion = load_motion(tmp_path / "take.motion.npz")
+    jaw = motion.expression[:, list(motion.expression_names).index("jawOpen")]
+    assert torch.allclose(jaw, torch.linspace(0, 1, 5), atol=0.05)  # the take's sub-frame jitter
+    # Played back, the motion file renders the same video.
+    replay = tmp_path / "replay.mp4"
+    assert main(["reenact", str(run), str(tmp_path / "take.motion.npz"), "-o", str(replay)]) == 0
+    assert np.abs(_frames(replay) - frames).max() < 1e-6
+
+
+def test_bad_requests_fail_cleanly(trained_run, tmp_path, capsys):
+    run, subject_folder = trained_run
+    out = tmp_path / "out.mp4"
+    take = _write_live_link_face(tmp_path / "take.csv", seconds=0.1)
+    cases = [
+        ["reenact", str(run), "-o", str(out)],  # no driver
+        ["reenact", str(run), str(subject_folder), "--arkit", str(take), "-o", str(out)],  # two
+        ["reenact", str(run), "--arkit", str(take), "--absolute", "-o", str(out)],  # no camera
+        ["reenact", str(run), str(subject_folder), "--absolute", "--no-pose", "-o", str(out)],
+        ["reenact", str(run), str(tmp_path / "missing.mp4"), "-o", str(out)],
+        ["reenact", str(run), "--weights", str(take), "-o", str(out)],  # a capture is no weight table
+    ]
+    for args in cases:
+        assert main(args) == 2, args
+        assert "error:" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.csv"]  # nothing half-written
+
+
+def test_a_video_driver_is_tracked_once_and_cached(trained_run, tmp_path, monkeypatch, capsys):
+    run, _ = trained_run
+    frames = [
+        cv2.resize(f, (160, 160), interpolation=cv2.INTER_AREA)
+        for f in islice(iter_mp4(require_shared(D18)), 12)
+    ]
+    driver = tmp_path / "driver.mp4"
+    write_mp4(driver, frames, 25.0)
+    monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
+    args = ["reenact", str(run), str(driver), "--model", str(require_ict_model()), "--size", "48"]
+    assert main(args) == 0
+    assert "[headsplat preprocess]" in capsys.readouterr().err
+    video = run / "reenact_driver.mp4"  # the default: beside the avatar
+    out = _frames(video)
+    assert out.shape == (12, 48, 96, 3)
+    assert np.abs(out[0, :, :48] - cv2.resize(frames[0], (48, 48), interpolation=cv2.INTER_AREA)).mean() < 12
+    cached = list((tmp_path / "cache" / "drivers").iterdir())
+    assert len(cached) == 1 and (cached[0] / "tracking.npz").is_file()
+    assert main(args) == 0  # the second time, the cached tracking
+    assert "[headsplat preprocess]" not in capsys.readouterr().err
+    video.unlink()
+    (run / "reenact_driver.motion.npz").unlink()
