@@ -115,15 +115,16 @@ def _render(args: argparse.Namespace) -> None:
 
 
 def _reenact(args: argparse.Namespace) -> None:
-    from headsplat.apps.reenact import driving_motion, subject_frames, write_reenactment
+    from headsplat.apps.reenact import driver_audio, driving_motion, subject_frames, write_reenactment
     from headsplat.avatar.avatar import load_avatar
 
     if args.absolute and args.no_pose:
         raise InputError("headsplat reenact: --absolute and --no-pose contradict each other; give one.")
     avatar = load_avatar(args.run_folder)  # on the CPU, as render
     mode = "absolute" if args.absolute else "expression" if args.no_pose else "relative"
+    smoothing = (args.smooth, args.smooth_beta) if args.smooth else None
     motion, subject = driving_motion(
-        avatar, args.driver, args.arkit, args.weights, mode, args.fps, args.capture_fps, args.model
+        avatar, args.driver, args.arkit, args.weights, mode, args.fps, args.capture_fps, args.model, smoothing
     )
     size = args.size or avatar.size
     source = Path(args.run_folder)
@@ -131,7 +132,8 @@ def _reenact(args: argparse.Namespace) -> None:
     default = (source if source.is_dir() else source.parent) / f"reenact_{driver_name}.mp4"
     output = Path(args.output) if args.output else default
     frames = None if subject is None or args.orbit else subject_frames(subject, size)
-    video, motion_file = write_reenactment(avatar, motion, output, size, frames, args.orbit, progress=True)
+    audio = None if subject is None else driver_audio(subject)
+    video, motion_file = write_reenactment(avatar, motion, output, size, frames, args.orbit, True, audio)
     print(f"wrote {video} ({len(motion)} frames at {motion.fps:g} fps) and {motion_file}")
 
 
@@ -297,6 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the driver's tracked pose and expression as they are (the same person and camera)",
     )
     ree.add_argument("--orbit", action="store_true", help="the camera circles the avatar once")
+    ree.add_argument(
+        "--smooth",
+        type=float,
+        metavar="HZ",
+        help="One Euro filter on the driving signal with this cutoff while still (e.g. 1; default: off)",
+    )
+    ree.add_argument(
+        "--smooth-beta",
+        type=float,
+        default=0.5,
+        help="how fast the filter's cutoff rises with speed (default 0.5)",
+    )
     ree.add_argument("--size", type=int, help="image size (default: the training size)")
     ree.add_argument(
         "--fps", type=float, default=25.0, help="frame rate of --arkit / --weights output (default 25)"

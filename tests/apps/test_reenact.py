@@ -14,6 +14,7 @@ from headsplat.io.subject import load_subject
 from headsplat.io.video import iter_mp4, to_uint8, write_mp4
 from headsplat.training.data import load_frame_data
 from tests.drive.test_arkit import _write_live_link_face
+from tests.io.test_video import _audio_seconds, write_tone
 from tests.shared_data import D18, require_ict_model, require_shared
 
 
@@ -43,6 +44,11 @@ def test_self_reenactment_replays_the_tracking(trained_run, tmp_path):
     relative = load_motion(tmp_path / "rel.motion.npz")
     steps = relative.rotation[1:] @ relative.rotation[:-1].transpose(1, 2)
     assert torch.allclose(steps, motion.rotation[1:] @ motion.rotation[:-1].transpose(1, 2), atol=1e-4)
+    smooth = ["reenact", str(run), str(subject_folder), "--smooth", "1", "-o", str(tmp_path / "smooth.mp4")]
+    assert main(smooth) == 0
+    smoothed = load_motion(tmp_path / "smooth.motion.npz")
+    gap = (smoothed.rotation - relative.rotation).abs().max()
+    assert 1e-4 < gap < 0.1  # the synthetic head's steady turn lags a little behind
     still = tmp_path / "still.mp4"
     assert main(["reenact", str(run), str(subject_folder), "--no-pose", "-o", str(still)]) == 0
     turning, held = _frames(tmp_path / "rel.mp4")[:, :, 32:], _frames(still)[:, :, 32:]
@@ -91,7 +97,7 @@ def test_a_video_driver_is_tracked_once_and_cached(trained_run, tmp_path, monkey
         for f in islice(iter_mp4(require_shared(D18)), 12)
     ]
     driver = tmp_path / "driver.mp4"
-    write_mp4(driver, frames, 25.0)
+    write_mp4(driver, frames, 25.0, audio=write_tone(tmp_path / "voice.m4a", 1.0))
     monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
     args = ["reenact", str(run), str(driver), "--model", str(require_ict_model()), "--size", "48"]
     assert main(args) == 0
@@ -99,6 +105,7 @@ def test_a_video_driver_is_tracked_once_and_cached(trained_run, tmp_path, monkey
     video = run / "reenact_driver.mp4"  # the default: beside the avatar
     out = _frames(video)
     assert out.shape == (12, 48, 96, 3)
+    assert 0.48 <= _audio_seconds(video) < 0.7  # the driver's sound for its 12 frames
     assert np.abs(out[0, :, :48] - cv2.resize(frames[0], (48, 48), interpolation=cv2.INTER_AREA)).mean() < 12
     cached = list((tmp_path / "cache" / "drivers").iterdir())
     assert len(cached) == 1 and (cached[0] / "tracking.npz").is_file()

@@ -50,3 +50,42 @@ def test_image_folder_in_name_order(tmp_path):
 def test_empty_folder_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="contains no frames"):
         read_clip(tmp_path)
+
+
+def write_tone(path, seconds: float, rate: int = 16000):
+    """An audio-only .m4a: a 440 Hz tone of ``seconds``."""
+    import av
+
+    samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=rate, layout="mono")
+        for start in range(0, len(samples), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                samples[None, start : start + 1024], format="flt", layout="mono"
+            )
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _audio_seconds(path) -> float | None:
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        track = container.streams.audio[0]
+        return sum(frame.samples for frame in container.decode(track)) / track.rate
+
+
+def test_mp4_takes_the_sound_of_another_file_cut_to_its_length(tmp_path):
+    tone = write_tone(tmp_path / "tone.m4a", 3.0)
+    path = tmp_path / "clip.mp4"
+    write_mp4(path, _frames(25), fps=25, audio=tone)
+    assert len(list(iter_mp4(path))) == 25
+    assert 1.0 <= _audio_seconds(path) < 1.2  # one second, up to an AAC frame and its priming
+    silent = tmp_path / "silent.mp4"
+    write_mp4(silent, _frames(5), fps=25)
+    write_mp4(tmp_path / "still_silent.mp4", _frames(5), fps=25, audio=silent)
+    assert _audio_seconds(tmp_path / "still_silent.mp4") is None

@@ -8,6 +8,7 @@ goes beside the video as ``NAME.motion.npz``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from headsplat.avatar.avatar import Avatar
 from headsplat.drive.arkit import read_live_link_face, read_weights
 from headsplat.drive.driver import driver_subject, tracked_motion
 from headsplat.drive.motion import Motion, load_motion
+from headsplat.drive.smoothing import smooth_motion
 from headsplat.drive.transfer import hold_pose, retarget
 from headsplat.io.atomic import atomic_write
 from headsplat.io.errors import InputError
@@ -60,6 +62,20 @@ def reenact_frames(
         yield image
 
 
+def driver_audio(subject: Subject) -> Path | None:
+    """The video whose sound goes with the subject's frames: its source, when that file still exists
+    and the frames follow it in time (frame f within one frame of f / fps: no face lost, no gap);
+    None otherwise (with a warning when there is a source but the frames do not follow it)."""
+    source = Path(subject.meta.get("source", ""))
+    if not source.is_file():
+        return None
+    times = subject.tracking["source_frame"] / subject.meta.get("source_fps", subject.meta["fps"])
+    if np.abs(times - np.arange(len(times)) / subject.meta["fps"]).max() > 1 / subject.meta["fps"]:
+        warnings.warn(f"{source}: its sound is left out: frames without a face were dropped.", stacklevel=2)
+        return None
+    return source
+
+
 def motion_path(video: str | Path) -> Path:
     """Where the motion file of the video ``video`` goes: ``NAME.motion.npz`` beside it."""
     video = Path(video)
@@ -74,12 +90,13 @@ def write_reenactment(
     driver_frames: Iterable[np.ndarray] | None = None,
     orbit: bool = False,
     progress: bool = False,
+    audio: str | Path | None = None,
 ) -> tuple[Path, Path]:
-    """Render ``motion`` to the video ``output`` at the motion's fps and write its motion file,
-    each atomically; return both paths."""
+    """Render ``motion`` to the video ``output`` at the motion's fps (with the sound of the video
+    ``audio``, if any) and write its motion file, each atomically; return both paths."""
     size = size or avatar.size
     frames = reenact_frames(avatar, motion, size, driver_frames, orbit, progress)
-    video = atomic_write(output, lambda p: write_mp4(p, frames, motion.fps))
+    video = atomic_write(output, lambda p: write_mp4(p, frames, motion.fps, audio=audio))
     return video, motion.save(motion_path(video))
 
 
@@ -92,6 +109,7 @@ def driving_motion(
     fps: float = 25.0,
     capture_fps: float | None = None,
     model_path: str | Path | None = None,
+    smoothing: tuple[float, float] | None = None,
 ) -> tuple[Motion, Subject | None]:
     """The motion that drives ``avatar``, in its terms, from exactly one source, and the driver's
     subject folder when there is one (its frames go beside the renders).
@@ -103,6 +121,8 @@ def driving_motion(
             ARKit-style weights; ``mode`` "expression" holds an ARKit capture's head still.
         fps: the frame rate ARKit captures and weight files are resampled or played at.
         capture_fps: an ARKit capture's frame rate when its timecodes should not decide it.
+        smoothing: (min_cutoff Hz, beta) of a One Euro filter on the driving signal
+            (:mod:`headsplat.drive.smoothing`) before it is mapped; None: as tracked or captured.
 
     Raises:
         InputError: not exactly one source, a mode the source cannot take, or a bad file.
@@ -119,12 +139,13 @@ def driving_motion(
         raise InputError(
             "--absolute needs a tracked driver (a video or a subject folder): ARKit weights have no camera."
         )
+    smooth = (lambda m: smooth_motion(m, *smoothing)) if smoothing else (lambda m: m)
     if arkit is not None:
-        motion = read_live_link_face(arkit, names, *rest, fps, capture_fps)
+        motion = smooth(read_live_link_face(arkit, names, *rest, fps, capture_fps))
     elif weights is not None:
-        motion = read_weights(weights, names, *rest, fps)
+        motion = smooth(read_weights(weights, names, *rest, fps))
     else:
         subject = driver_subject(driver, model_path)
-        tracked = tracked_motion(subject).with_expression_order(names)
+        tracked = smooth(tracked_motion(subject).with_expression_order(names))
         return retarget(tracked, avatar.neutral_expression, *rest, mode), subject
     return (hold_pose(motion, *rest) if mode == "expression" else motion), None

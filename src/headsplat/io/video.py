@@ -159,24 +159,68 @@ def read_clip(path: str | os.PathLike, max_fps: float = 25.0, folder_fps: float 
     return Clip(np.stack(frames), np.array(indices), reader.fps, reader.source_fps, reader.n_source)
 
 
-def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float, crf: int = 23) -> None:
-    """Write RGB uint8 frames (H, W, 3), H and W even, as H.264 (yuv420p) mp4."""
+def write_mp4(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    crf: int = 23,
+    audio: str | os.PathLike | None = None,
+) -> None:
+    """Write RGB uint8 frames (H, W, 3), H and W even, as H.264 (yuv420p) mp4; with ``audio``, the
+    first audio track of that file too (re-encoded as AAC, cut to the video's length; a file
+    without audio adds none)."""
     import av
 
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(str(path), mode="w", format="mp4") as container:
-        stream = None
+        stream, sound, count = None, None, 0
         for image in frames:
             if stream is None:
                 stream = container.add_stream("libx264", rate=rate)
                 stream.width, stream.height = image.shape[1], image.shape[0]
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"crf": str(crf), "preset": "veryfast"}
+                sound = _AudioCopy(container, audio) if audio is not None else None
             container.mux(
                 stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24"))
             )
+            count += 1
         if stream is not None:
             container.mux(stream.encode(None))
+        if sound is not None:
+            sound.copy(count / fps)
+
+
+class _AudioCopy:
+    """The first audio track of a file, added to an output container before any packet is written
+    (the mp4 header lists every stream) and copied into it at the end."""
+
+    def __init__(self, container, source: str | os.PathLike):
+        import av
+
+        self.container = container
+        self.source = av.open(str(source))
+        tracks = self.source.streams.audio
+        self.track = tracks[0] if tracks else None
+        if self.track is None:
+            self.source.close()
+            return
+        layout = self.track.layout.name if self.track.layout else "stereo"
+        self.out = container.add_stream("aac", rate=self.track.rate, layout=layout)
+
+    def copy(self, seconds: float) -> None:
+        """Re-encode the track's first ``seconds`` into the output."""
+        if self.track is None:
+            return
+        try:
+            for frame in self.source.decode(self.track):
+                if frame.time is not None and frame.time >= seconds:
+                    break
+                frame.pts = None
+                self.container.mux(self.out.encode(frame))
+            self.container.mux(self.out.encode(None))
+        finally:
+            self.source.close()
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray, compression: int = 1) -> None:
