@@ -53,3 +53,20 @@ def test_quality_prints_an_error_budget_per_protocol(trained_run, capsys):
     assert [line.split(" | ")[2] for line in lines] == ["test, refined", "test, tracked", "train, refined"]
     outline = metrics["error_budget"]["outline"]
     assert f"{outline['share']:.0f} ({outline['psnr_if_perfect']:.2f})" in lines[0]
+
+
+def test_self_reenactment_scores_like_eval_tracked(trained_run):
+    from headsplat.avatar.avatar import load_avatar
+    from headsplat.evaluation.evaluate import mean_psnr
+    from headsplat.io.subject import load_subject
+    from headsplat.training.data import load_frame_data
+
+    spec = importlib.util.spec_from_file_location("reenact_benchmark", ROOT / "benchmarks" / "reenact.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    run, subject_folder = trained_run
+    scores = benchmark.self_reenactment(run, subject_folder)
+    avatar, subject = load_avatar(run), load_subject(subject_folder)
+    data = load_frame_data(subject, avatar.size).with_torso(avatar.rest_pose())
+    expected = mean_psnr(avatar, data, subject.split()[1], avatar.info["background"])
+    assert abs(scores["psnr"] - expected) < 0.05  # the same renders, through reenact's video frames

@@ -20,7 +20,7 @@ Model axes: x to the subject's left, y up, z forward, cm. A motion is in the ava
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,6 +48,17 @@ class Motion:
 
     def __len__(self) -> int:
         return len(self.expression)
+
+    def select(self, frames: Sequence[int] | Tensor | np.ndarray) -> Motion:
+        """The motion of ``frames`` only, in that order."""
+        index = torch.as_tensor(np.asarray(frames), dtype=torch.long)
+        return replace(
+            self,
+            expression=self.expression[index],
+            gaze=self.gaze[index],
+            rotation=self.rotation[index],
+            translation=self.translation[index],
+        )
 
     def with_expression_order(self, names: list[str] | tuple[str, ...]) -> Motion:
         """The same motion with its expression columns in the order ``names``.

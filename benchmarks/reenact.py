@@ -1,0 +1,185 @@
+"""How well reenactment transfers a driver's motion, measured by tracking the reenacted video.
+
+    python benchmarks/reenact.py --out /tmp/quality   # the runs of benchmarks/quality.py, same OUT
+
+For each pair (avatar run, driver clip): the driver's tracked motion is mapped onto the avatar
+(``headsplat reenact``'s relative mode, :mod:`headsplat.drive.transfer`), the avatar alone is
+rendered at its training camera, and the video goes through ``headsplat preprocess`` like any clip.
+Then, against what the avatar was given:
+- expression MAE: mean absolute error of the 53 weights the tracker fits to the render against the
+  weights rendered (after transfer: the driver's delta plus the avatar's rest, clamped);
+- jawOpen / blink r: Pearson correlation of the fitted and the given jawOpen and eyeBlink (both
+  eyes) curves over the video;
+- identity: cosine of the identity coefficients fitted to the render with those fitted to the
+  avatar's own training clip, and (the leak) with those fitted to the driver;
+- jitter: mean frame-to-frame change of the fitted expression (weights) and head rotation
+  (degrees) of the render, beside the same for the driver's tracking;
+- fps: reenactment frames per second on this machine (rendering alone).
+Our tracker grades our own renders: a render the tracker reads back well moves the face the way
+the weights say, in a way MediaPipe's landmarks can see; it cannot show what landmarks miss (the
+mouth's inside, the gaze beyond the iris points, skin detail) and it shares the tracker's biases
+on both sides. No face-recognition weights are available offline, so identity is the head
+model's own identity space.
+
+The self-reenactment row drives d18 with its own test frames, ``--absolute``, and scores the
+render against the real frames as ``headsplat eval`` does from the tracking ("tracked"); the two
+numbers are computed by different code paths and should agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headsplat.apps.reenact import reenact_frames
+from headsplat.avatar.avatar import load_avatar
+from headsplat.drive.driver import tracked_motion
+from headsplat.drive.transfer import retarget
+from headsplat.evaluation.metrics import psnr
+from headsplat.geometry import rotation_angle_deg
+from headsplat.io.subject import load_subject
+from headsplat.io.video import write_mp4
+from headsplat.training.data import load_frame_data
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PAIRS = [("d18", "d6"), ("d18", "d12"), ("d5", "d10")]
+
+
+def _headsplat(*args: str, env: dict) -> None:
+    command = [sys.executable, "-m", "headsplat.cli", *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
+
+
+def _subject(out: Path, clip: str, videos: dict[str, Path], env: dict) -> Path:
+    folder = out / "subjects" / clip
+    if not (folder / "meta.json").is_file():
+        _headsplat("preprocess", str(videos[clip]), "-o", str(folder), "--overwrite", env=env)
+    return folder
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _jitter(expression: np.ndarray, rotation: np.ndarray) -> tuple[float, float]:
+    """Mean frame-to-frame change: (weights, averaged over the 53; head rotation, degrees)."""
+    weights = float(np.abs(np.diff(expression, axis=0)).mean())
+    turn = rotation_angle_deg(torch.from_numpy(rotation[1:]), torch.from_numpy(rotation[:-1]))
+    return weights, float(turn.mean())
+
+
+def measure_pair(run: Path, avatar_subject: Path, driver_subject: Path, work: Path, env: dict) -> dict:
+    avatar = load_avatar(run)
+    driver = load_subject(driver_subject)
+    motion = tracked_motion(driver).with_expression_order(avatar.expression_names)
+    given = retarget(motion, avatar.neutral_expression, *avatar.rest_pose(), mode="relative")
+    video = work / f"{run.name}-{driver_subject.name}.mp4"
+    start = time.perf_counter()
+    frames = list(reenact_frames(avatar, given, avatar.size))
+    fps = len(frames) / (time.perf_counter() - start)
+    write_mp4(video, frames, given.fps)
+    tracked_back = work / f"{video.stem}-subject"
+    _headsplat("preprocess", str(video), "-o", str(tracked_back), "--overwrite", "--no-overlay", env=env)
+    back = load_subject(tracked_back)
+    kept = back.tracking["source_frame"]  # frames where the tracker found the face
+    fitted = back.tracking["expression"]
+    names = [str(n) for n in back.tracking["expression_names"]]
+    order = [names.index(n) for n in avatar.expression_names]
+    fitted = fitted[:, order]
+    weights = given.expression.numpy()[kept]
+    index = {n: i for i, n in enumerate(avatar.expression_names)}
+    blink = [index["eyeBlink_L"], index["eyeBlink_R"]]
+    own = load_subject(avatar_subject).tracking["identity"]
+    return {
+        "frames": len(frames),
+        "tracked_frames": len(kept),
+        "expression_mae": float(np.abs(fitted - weights).mean()),
+        "jaw_r": float(np.corrcoef(fitted[:, index["jawOpen"]], weights[:, index["jawOpen"]])[0, 1]),
+        "blink_r": float(np.corrcoef(fitted[:, blink].ravel(), weights[:, blink].ravel())[0, 1]),
+        "identity_own": _cosine(back.tracking["identity"], own),
+        "identity_driver": _cosine(back.tracking["identity"], driver.tracking["identity"]),
+        "jitter_render": _jitter(fitted, back.tracking["rotation"]),
+        "jitter_driver": _jitter(driver.tracking["expression"], driver.tracking["rotation"]),
+        "fps": fps,
+    }
+
+
+def self_reenactment(run: Path, subject_folder: Path) -> dict:
+    """An avatar driven by its own clip's test frames, ``--absolute``: PSNR of the reenacted frames
+    against the real ones, beside eval's tracked PSNR of the same run."""
+    avatar = load_avatar(run)
+    subject = load_subject(subject_folder)
+    _, test = subject.split()
+    motion = tracked_motion(subject).with_expression_order(avatar.expression_names)
+    given = retarget(motion.select(test), avatar.neutral_expression, *avatar.rest_pose(), mode="absolute")
+    data = load_frame_data(subject, avatar.size)
+    background = avatar.info["background"]
+    scores = [
+        float(psnr(torch.from_numpy(image).float() / 255, data.target(int(f), background)))
+        for f, image in zip(test, reenact_frames(avatar, given, avatar.size), strict=True)
+    ]
+    metrics_file = run / "eval" / "metrics.json"
+    tracked = json.loads(metrics_file.read_text())["tracked"]["psnr"] if metrics_file.is_file() else None
+    return {"psnr": float(np.mean(scores)), "eval_tracked_psnr": tracked}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("quality"), help="benchmarks/quality.py's OUT")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args()
+    env = {**os.environ}
+    env.setdefault("HEADSPLAT_ICT_MODEL", str(SHARED / "ict_facekit" / "ict_facekit_light.npz"))
+    videos = {p.stem: p for p in SHARED.glob("*_clips/*.mp4")}
+    rows = []
+    header = (
+        "avatar | driver | frames (tracked) | expression MAE | jawOpen r | blink r | identity own / driver"
+    )
+    print(f"| {header} | jitter render (weights, deg) | jitter driver | fps |")
+    print("|---" * 10 + "|")
+    with tempfile.TemporaryDirectory() as scratch:
+        for avatar_clip, driver_clip in PAIRS:
+            run = args.out / "runs" / f"{avatar_clip}-sampling-cpu"
+            if not (run / "avatar.safetensors").is_file():
+                sys.exit(
+                    f"{run}: no avatar; first: benchmarks/quality.py --clips {avatar_clip} --out {args.out}"
+                )
+            row = measure_pair(
+                run,
+                _subject(args.out, avatar_clip, videos, env),
+                _subject(args.out, driver_clip, videos, env),
+                Path(scratch),
+                env,
+            )
+            rows.append({"avatar": avatar_clip, "driver": driver_clip, **row})
+            print(
+                f"| {avatar_clip} | {driver_clip} | {row['frames']} ({row['tracked_frames']}) "
+                f"| {row['expression_mae']:.3f} | {row['jaw_r']:.2f} | {row['blink_r']:.2f} "
+                f"| {row['identity_own']:.2f} / {row['identity_driver']:.2f} "
+                f"| {row['jitter_render'][0]:.4f}, {row['jitter_render'][1]:.2f} "
+                f"| {row['jitter_driver'][0]:.4f}, {row['jitter_driver'][1]:.2f} | {row['fps']:.1f} |",
+                flush=True,
+            )
+    own = self_reenactment(args.out / "runs" / "d18-sampling-cpu", args.out / "subjects" / "d18")
+    rows.append({"avatar": "d18", "driver": "d18 test frames (--absolute)", **own})
+    print(
+        f"\nd18 driven by its own test frames (--absolute): PSNR {own['psnr']:.2f} dB; "
+        f"headsplat eval, tracked: {own['eval_tracked_psnr']}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
