@@ -59,13 +59,14 @@ def test_a_nod_stays_a_nod_whichever_way_each_head_faced_its_camera():
 
 
 def test_expressions_move_from_each_rest_and_stay_in_range():
-    driver = torch.tensor(
-        [[0.1, 0.8, 0.0], [0.1, 0.8, 0.3], [0.6, 0.8, 0.0], [0.1, 0.1, 0.0], [0.1, 0.8, 0.0]]
-    )
-    driver_rest = rest_expression(driver)
-    assert torch.allclose(driver_rest, torch.tensor([0.1, 0.8, 0.0]))  # the blink bias stays behind
+    # A driver who talks (the jaw open in 7 frames of 10) with a lid bias (the blink 0.8 always).
+    jaw = torch.tensor([0.1, 0.1, 0.1, 0.6, 0.4, 0.5, 0.6, 0.3, 0.5, 0.4])
+    rest = rest_expression(torch.stack([jaw, torch.full((10,), 0.8), torch.zeros(10)], 1))
+    assert torch.allclose(rest, torch.tensor([0.1, 0.8, 0.0]))  # the talking is no rest; the bias is
+    assert rest_expression(jaw[:, None], 50.0) > 0.35  # a median would count the talking as rest
+    driver = torch.tensor([[0.1, 0.8, 0.0], [0.1, 0.8, 0.3], [0.6, 0.8, 0.0], [0.1, 0.1, 0.0]])
     target_rest = torch.tensor([0.0, 0.2, 0.9])
-    out = transfer_expression(driver, driver_rest, target_rest)
+    out = transfer_expression(driver, rest, target_rest)
     assert torch.allclose(out[0], target_rest)  # the driver at rest: the avatar at rest
     assert torch.allclose(out[2], torch.tensor([0.5, 0.2, 0.9]))  # the jaw opens by as much
     assert torch.allclose(out[1], torch.tensor([0.0, 0.2, 1.0]))  # smiling past 1 clamps

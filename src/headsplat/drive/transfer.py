@@ -1,12 +1,14 @@
 """Motion transfer from a driver's tracking to an avatar: pure functions on tensors.
 
 Expressions transfer as deltas, so what is the driver's face rather than its motion stays behind:
-the avatar shows its own rest expression plus whatever the driver does beyond the driver's rest
-expression, clamped to the blendshapes' range [0, 1]. Both rest expressions are
-the same statistic, the per-weight median over the clip (:func:`rest_expression`, what
-``Avatar.neutral_expression`` holds): landmark tracking decomposes a face at rest into a few
-weights that stay on all clip long (d18's rest has eyeLookIn_L 0.92 with eyeLookOut_L 0.44), and
-the same statistic on both sides maps each person's typical face onto the other's.
+the avatar shows its rest expression (``Avatar.neutral_expression``, its clip's per-weight median,
+the face the turntable and the export show) plus whatever the driver does beyond the driver's rest,
+clamped to the blendshapes' range [0, 1]. The driver's rest is each weight's 10th percentile over
+its clip (:func:`rest_expression`): landmark tracking decomposes a face at rest into a few weights
+that stay on all clip long (d18's rest has eyeLookIn_L 0.92 with eyeLookOut_L 0.44), which any low
+percentile keeps, while a driver who talks has the mouth open most of the time, which a median
+would count as rest (d12: jawOpen median 0.26, 10th percentile 0.00; with the median, a
+reenactment's mouth barely opened).
 
 Head motion transfers relative to the driver's mean pose, in the head's own axes, around the
 avatar's rest pose: a nod of the driver is a nod of the avatar whichever way each faced its camera.
@@ -21,10 +23,13 @@ from torch import Tensor
 
 from headsplat.drive.motion import Motion
 
+REST_PERCENTILE = 10.0
+"""The percentile of each weight over a driver's clip taken as its rest."""
 
-def rest_expression(expression: Tensor) -> Tensor:
-    """(F, E) weights over a clip -> (E,) the per-weight median: the clip's face at rest."""
-    return expression.median(0).values
+
+def rest_expression(expression: Tensor, percentile: float = REST_PERCENTILE) -> Tensor:
+    """(F, E) weights over a clip -> (E,) each weight's ``percentile`` (linear interpolation)."""
+    return torch.quantile(expression, percentile / 100, dim=0)
 
 
 def mean_rotation(rotation: Tensor) -> Tensor:
