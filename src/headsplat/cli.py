@@ -296,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     ree.add_argument(
         "--absolute",
         action="store_true",
-        help="the driver's tracked pose and expression as they are (the same person and camera)",
+        help="the driver's tracked pose and expression as they are (the same person and camera); "
+        "ARKit and weight files: the weights as they are, not added to the avatar's rest",
     )
     ree.add_argument("--orbit", action="store_true", help="the camera circles the avatar once")
     ree.add_argument(

@@ -79,7 +79,6 @@ def test_bad_requests_fail_cleanly(trained_run, tmp_path, capsys):
     cases = [
         ["reenact", str(run), "-o", str(out)],  # no driver
         ["reenact", str(run), str(subject_folder), "--arkit", str(take), "-o", str(out)],  # two
-        ["reenact", str(run), "--arkit", str(take), "--absolute", "-o", str(out)],  # no camera
         ["reenact", str(run), str(subject_folder), "--absolute", "--no-pose", "-o", str(out)],
         ["reenact", str(run), str(tmp_path / "missing.mp4"), "-o", str(out)],
         ["reenact", str(run), "--weights", str(take), "-o", str(out)],  # a capture is no weight table
@@ -113,3 +112,21 @@ def test_a_video_driver_is_tracked_once_and_cached(trained_run, tmp_path, monkey
     assert "[headsplat preprocess]" not in capsys.readouterr().err
     video.unlink()
     (run / "reenact_driver.motion.npz").unlink()
+
+
+def test_arkit_weights_start_from_the_avatars_rest(trained_run, tmp_path):
+    from headsplat.apps.reenact import driving_motion
+
+    run, _ = trained_run
+    avatar = load_avatar(run)
+    jaw = avatar.expression_names.index("jawOpen")
+    avatar.neutral_expression[jaw] = 0.2  # as if its clip's tracker read the jaw a little open at rest
+    weights = tmp_path / "weights.csv"
+    weights.write_text("jawOpen,EyeBlinkLeft\n0.0,0.0\n0.5,0.3\n0.9,1.0\n")
+    motion, subject = driving_motion(avatar, weights=weights)
+    assert subject is None
+    assert torch.allclose(motion.expression[:, jaw], torch.tensor([0.2, 0.7, 1.0]))  # rest + weight, clamped
+    blink = avatar.expression_names.index("eyeBlink_L")
+    assert torch.allclose(motion.expression[:, blink], torch.tensor([0.0, 0.3, 1.0]))
+    absolute, _ = driving_motion(avatar, weights=weights, mode="absolute")
+    assert torch.allclose(absolute.expression[:, jaw], torch.tensor([0.0, 0.5, 0.9]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,7 @@ from headsplat.drive.arkit import read_live_link_face, read_weights
 from headsplat.drive.driver import driver_subject, tracked_motion
 from headsplat.drive.motion import Motion, load_motion
 from headsplat.drive.smoothing import smooth_motion
-from headsplat.drive.transfer import hold_pose, retarget
+from headsplat.drive.transfer import hold_pose, retarget, transfer_expression
 from headsplat.io.atomic import atomic_write
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
@@ -117,8 +118,10 @@ def driving_motion(
     Args:
         driver: a video, an image folder or a subject folder (tracked, then :func:`retarget`-ed with
             ``mode``), or a motion ``.npz`` (played as it is: it is in an avatar's terms already).
-        arkit: a Live Link Face CSV. weights: a plain weight file (CSV or JSON). Both absolute
-            ARKit-style weights; ``mode`` "expression" holds an ARKit capture's head still.
+        arkit: a Live Link Face CSV. weights: a plain weight file (CSV or JSON). ARKit-style
+            weights, whose rest is all zeros: they are added to the avatar's rest expression (its
+            tracker's reading of the person at rest), or taken as they are with ``mode``
+            "absolute"; "expression" holds an ARKit capture's head still.
         fps: the frame rate ARKit captures and weight files are resampled or played at.
         capture_fps: an ARKit capture's frame rate when its timecodes should not decide it.
         smoothing: (min_cutoff Hz, beta) of a One Euro filter on the driving signal
@@ -135,17 +138,18 @@ def driving_motion(
     names, rest = avatar.expression_names, avatar.rest_pose()
     if driver is not None and Path(driver).suffix.lower() == ".npz":
         return load_motion(driver).with_expression_order(names), None
-    if driver is None and mode == "absolute":
-        raise InputError(
-            "--absolute needs a tracked driver (a video or a subject folder): ARKit weights have no camera."
-        )
     smooth = (lambda m: smooth_motion(m, *smoothing)) if smoothing else (lambda m: m)
-    if arkit is not None:
-        motion = smooth(read_live_link_face(arkit, names, *rest, fps, capture_fps))
-    elif weights is not None:
-        motion = smooth(read_weights(weights, names, *rest, fps))
-    else:
+    if driver is not None:
         subject = driver_subject(driver, model_path)
         tracked = smooth(tracked_motion(subject).with_expression_order(names))
         return retarget(tracked, avatar.neutral_expression, *rest, mode), subject
+    if arkit is not None:
+        motion = smooth(read_live_link_face(arkit, names, *rest, fps, capture_fps))
+    else:
+        motion = smooth(read_weights(weights, names, *rest, fps))
+    if mode != "absolute":
+        zero = torch.zeros_like(avatar.neutral_expression)
+        motion = replace(
+            motion, expression=transfer_expression(motion.expression, zero, avatar.neutral_expression)
+        )
     return (hold_pose(motion, *rest) if mode == "expression" else motion), None

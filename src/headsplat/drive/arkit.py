@@ -13,8 +13,9 @@ FF + 1 seen, snapped to a common rate (:func:`timecode_seconds`), or ``capture_f
 Names: ARKit's 52 blendshapes in PascalCase with Left/Right map to ICT-FaceKit's ARKit-style names
 (``EyeBlinkLeft`` -> ``eyeBlink_L``); ``BrowInnerUp`` and ``CheekPuff`` each drive both ICT sides;
 ``TongueOut`` has no ICT shape (a warning, once). ARKit's Left is the face's own left, as ICT's _L
-(its shapes move the side at model x > 0, the subject's left). ARKit weights are absolute: they are
-not deltas from a rest face, and ARKit's rest is all zeros, so no rest expression is subtracted.
+(its shapes move the side at model x > 0, the subject's left). ARKit weights are absolute: ARKit's
+rest is all zeros, so no rest expression is estimated from a capture (``headsplat reenact`` adds
+them to the avatar's rest, the tracker's reading of that person at rest).
 
 Angles (assumed, as Live Link Face's export does not document them): radians; ``HeadYaw`` turns the
 face towards the subject's left, ``HeadPitch`` raises the chin, ``HeadRoll`` tilts the head towards
