@@ -72,21 +72,25 @@ def test_an_arkit_capture_drives_expression_and_head(trained_run, tmp_path):
     assert np.abs(_frames(replay) - frames).max() < 1e-6
 
 
-def test_bad_requests_fail_cleanly(trained_run, tmp_path, capsys):
+def test_bad_requests_fail_cleanly(trained_run, tmp_path, capsys, monkeypatch):
     run, subject_folder = trained_run
     out = tmp_path / "out.mp4"
     take = _write_live_link_face(tmp_path / "take.csv", seconds=0.1)
+    take.with_name("notes.mp4").write_text("not a video")
+    monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
     cases = [
         ["reenact", str(run), "-o", str(out)],  # no driver
         ["reenact", str(run), str(subject_folder), "--arkit", str(take), "-o", str(out)],  # two
         ["reenact", str(run), str(subject_folder), "--absolute", "--no-pose", "-o", str(out)],
         ["reenact", str(run), str(tmp_path / "missing.mp4"), "-o", str(out)],
+        ["reenact", str(run), str(take.with_name("notes.mp4")), "-o", str(out)],  # not a video
         ["reenact", str(run), "--weights", str(take), "-o", str(out)],  # a capture is no weight table
     ]
     for args in cases:
         assert main(args) == 2, args
         assert "error:" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.csv"]  # nothing half-written
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["notes.mp4", "take.csv"]
+    assert not list((tmp_path / "cache").rglob("*.npz"))  # nothing half-written, no driver cached
 
 
 def test_a_video_driver_is_tracked_once_and_cached(trained_run, tmp_path, monkeypatch, capsys):
