@@ -44,7 +44,7 @@ from headsplat.apps.reenact import reenact_frames
 from headsplat.avatar.avatar import load_avatar
 from headsplat.drive.driver import tracked_motion
 from headsplat.drive.transfer import retarget
-from headsplat.evaluation.metrics import psnr
+from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.geometry import rotation_angle_deg
 from headsplat.io.subject import load_subject
 from headsplat.io.video import write_mp4
@@ -116,8 +116,8 @@ def measure_pair(run: Path, avatar_subject: Path, driver_subject: Path, work: Pa
 
 
 def self_reenactment(run: Path, subject_folder: Path) -> dict:
-    """An avatar driven by its own clip's test frames, ``--absolute``: PSNR of the reenacted frames
-    against the real ones, beside eval's tracked PSNR of the same run."""
+    """An avatar driven by its own clip's test frames, ``--absolute``: PSNR / SSIM / LPIPS of the
+    reenacted frames against the real ones, beside eval's tracked scores of the same run."""
     avatar = load_avatar(run)
     subject = load_subject(subject_folder)
     _, test = subject.split()
@@ -125,13 +125,20 @@ def self_reenactment(run: Path, subject_folder: Path) -> dict:
     given = retarget(motion.select(test), avatar.neutral_expression, *avatar.rest_pose(), mode="absolute")
     data = load_frame_data(subject, avatar.size)
     background = avatar.info["background"]
-    scores = [
-        float(psnr(torch.from_numpy(image).float() / 255, data.target(int(f), background)))
-        for f, image in zip(test, reenact_frames(avatar, given, avatar.size), strict=True)
-    ]
+    lpips = LPIPS()
+    scores = {"psnr": [], "ssim": [], "lpips": []}
+    with torch.no_grad():
+        for f, image in zip(test, reenact_frames(avatar, given, avatar.size), strict=True):
+            render, target = torch.from_numpy(image).float() / 255, data.target(int(f), background)
+            scores["psnr"].append(float(psnr(render, target)))
+            scores["ssim"].append(float(ssim(render, target)))
+            scores["lpips"].append(float(lpips(render, target)))
     metrics_file = run / "eval" / "metrics.json"
-    tracked = json.loads(metrics_file.read_text())["tracked"]["psnr"] if metrics_file.is_file() else None
-    return {"psnr": float(np.mean(scores)), "eval_tracked_psnr": tracked}
+    tracked = json.loads(metrics_file.read_text())["tracked"] if metrics_file.is_file() else {}
+    return {
+        **{name: float(np.mean(values)) for name, values in scores.items()},
+        "eval_tracked": {name: tracked.get(name) for name in scores},
+    }
 
 
 def main() -> None:
@@ -173,9 +180,11 @@ def main() -> None:
             )
     own = self_reenactment(args.out / "runs" / "d18-sampling-cpu", args.out / "subjects" / "d18")
     rows.append({"avatar": "d18", "driver": "d18 test frames (--absolute)", **own})
+    scores = " / ".join(f"{own[name]:.4g}" for name in ("psnr", "ssim", "lpips"))
+    tracked = " / ".join(f"{value:.4g}" for value in own["eval_tracked"].values() if value is not None)
     print(
-        f"\nd18 driven by its own test frames (--absolute): PSNR {own['psnr']:.2f} dB; "
-        f"headsplat eval, tracked: {own['eval_tracked_psnr']}"
+        f"\nd18 driven by its own test frames (--absolute), PSNR / SSIM / LPIPS: {scores}; "
+        f"headsplat eval, tracked: {tracked or 'not run'}"
     )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
