@@ -7,10 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from headsplat.drive.arkit import ict_columns, read_live_link_face, read_weights, timecode_seconds
+from headsplat.drive.arkit import (
+    ARKIT_SHAPES,
+    LIVE_LINK_FACE_ANGLES,
+    ict_columns,
+    read_live_link_face,
+    read_weights,
+    timecode_seconds,
+)
 from headsplat.geometry import axis_angle_to_matrix
 from headsplat.io.errors import InputError
 
+ARKIT, ANGLES = list(ARKIT_SHAPES), list(LIVE_LINK_FACE_ANGLES)
 # ICT-FaceKit's 53 names (the order of the model file).
 ICT = [
     "browDown_L",
@@ -66,72 +74,6 @@ ICT = [
     "mouthUpperUp_R",
     "noseSneer_L",
     "noseSneer_R",
-]
-# Live Link Face's 52 blendshape columns, in its order.
-ARKIT = [
-    "EyeBlinkLeft",
-    "EyeLookDownLeft",
-    "EyeLookInLeft",
-    "EyeLookOutLeft",
-    "EyeLookUpLeft",
-    "EyeSquintLeft",
-    "EyeWideLeft",
-    "EyeBlinkRight",
-    "EyeLookDownRight",
-    "EyeLookInRight",
-    "EyeLookOutRight",
-    "EyeLookUpRight",
-    "EyeSquintRight",
-    "EyeWideRight",
-    "JawForward",
-    "JawRight",
-    "JawLeft",
-    "JawOpen",
-    "MouthClose",
-    "MouthFunnel",
-    "MouthPucker",
-    "MouthRight",
-    "MouthLeft",
-    "MouthSmileLeft",
-    "MouthSmileRight",
-    "MouthFrownLeft",
-    "MouthFrownRight",
-    "MouthDimpleLeft",
-    "MouthDimpleRight",
-    "MouthStretchLeft",
-    "MouthStretchRight",
-    "MouthRollLower",
-    "MouthRollUpper",
-    "MouthShrugLower",
-    "MouthShrugUpper",
-    "MouthPressLeft",
-    "MouthPressRight",
-    "MouthLowerDownLeft",
-    "MouthLowerDownRight",
-    "MouthUpperUpLeft",
-    "MouthUpperUpRight",
-    "BrowDownLeft",
-    "BrowDownRight",
-    "BrowInnerUp",
-    "BrowOuterUpLeft",
-    "BrowOuterUpRight",
-    "CheekPuff",
-    "CheekSquintLeft",
-    "CheekSquintRight",
-    "NoseSneerLeft",
-    "NoseSneerRight",
-    "TongueOut",
-]
-ANGLES = [
-    "HeadYaw",
-    "HeadPitch",
-    "HeadRoll",
-    "LeftEyeYaw",
-    "LeftEyePitch",
-    "LeftEyeRoll",
-    "RightEyeYaw",
-    "RightEyePitch",
-    "RightEyeRoll",
 ]
 REST = (axis_angle_to_matrix(torch.tensor([0.0, 0.2, 0.0])), torch.tensor([0.0, 1.0, 60.0]))
 
