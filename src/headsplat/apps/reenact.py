@@ -117,7 +117,8 @@ def driving_motion(
 
     Args:
         driver: a video, an image folder or a subject folder (tracked, then :func:`retarget`-ed with
-            ``mode``), or a motion ``.npz`` (played as it is: it is in an avatar's terms already).
+            ``mode``), or a motion ``.npz`` (played as it is, in an avatar's terms already; "expression"
+            holds its head still).
         arkit: a Live Link Face CSV. weights: a plain weight file (CSV or JSON). ARKit-style
             weights, whose rest is all zeros: they are added to the avatar's rest expression (its
             tracker's reading of the person at rest), or taken as they are with ``mode``
@@ -137,7 +138,8 @@ def driving_motion(
         )
     names, rest = avatar.expression_names, avatar.rest_pose()
     if driver is not None and Path(driver).suffix.lower() == ".npz":
-        return load_motion(driver).with_expression_order(names), None
+        replay = load_motion(driver).with_expression_order(names)
+        return (hold_pose(replay, *rest) if mode == "expression" else replay), None
     smooth = (lambda m: smooth_motion(m, *smoothing)) if smoothing else (lambda m: m)
     if driver is not None:
         subject = driver_subject(driver, model_path)

@@ -172,23 +172,27 @@ def write_mp4(
     import av
 
     rate = Fraction(fps).limit_denominator(1001)
+    stream, sound, count = None, None, 0
     with av.open(str(path), mode="w", format="mp4") as container:
-        stream, sound, count = None, None, 0
-        for image in frames:
-            if stream is None:
-                stream = container.add_stream("libx264", rate=rate)
-                stream.width, stream.height = image.shape[1], image.shape[0]
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
-                sound = _AudioCopy(container, audio) if audio is not None else None
-            container.mux(
-                stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24"))
-            )
-            count += 1
-        if stream is not None:
-            container.mux(stream.encode(None))
-        if sound is not None:
-            sound.copy(count / fps)
+        try:
+            for image in frames:
+                if stream is None:
+                    stream = container.add_stream("libx264", rate=rate)
+                    stream.width, stream.height = image.shape[1], image.shape[0]
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                    sound = _AudioCopy(container, audio) if audio is not None else None
+                container.mux(
+                    stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24"))
+                )
+                count += 1
+            if stream is not None:
+                container.mux(stream.encode(None))
+            if sound is not None:
+                sound.copy(count / fps)
+        finally:
+            if sound is not None:
+                sound.close()
 
 
 class _AudioCopy:
@@ -203,7 +207,6 @@ class _AudioCopy:
         tracks = self.source.streams.audio
         self.track = tracks[0] if tracks else None
         if self.track is None:
-            self.source.close()
             return
         layout = self.track.layout.name if self.track.layout else "stereo"
         self.out = container.add_stream("aac", rate=self.track.rate, layout=layout)
@@ -212,15 +215,15 @@ class _AudioCopy:
         """Re-encode the track's first ``seconds`` into the output."""
         if self.track is None:
             return
-        try:
-            for frame in self.source.decode(self.track):
-                if frame.time is not None and frame.time >= seconds:
-                    break
-                frame.pts = None
-                self.container.mux(self.out.encode(frame))
-            self.container.mux(self.out.encode(None))
-        finally:
-            self.source.close()
+        for frame in self.source.decode(self.track):
+            if frame.time is not None and frame.time >= seconds:
+                break
+            frame.pts = None
+            self.container.mux(self.out.encode(frame))
+        self.container.mux(self.out.encode(None))
+
+    def close(self) -> None:
+        self.source.close()
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray, compression: int = 1) -> None:
