@@ -245,9 +245,9 @@ def read_live_link_face(
     for column, targets in enumerate(mapping.values()):
         weights[:, targets] = values[:, column : column + 1]
     angles = np.zeros((len(rows), 7))  # head yaw, pitch, roll; left eye yaw, pitch; right eye yaw, pitch
-    for slot, column in enumerate((*HEAD_COLUMNS, *(c for pair in EYE_COLUMNS for c in pair))):
-        if column in header:
-            angles[:, slot] = _numbers(path, header, rows, [column])[:, 0]
+    order = (*HEAD_COLUMNS, *(c for pair in EYE_COLUMNS for c in pair))
+    slots = [slot for slot, column in enumerate(order) if column in header]
+    angles[:, slots] = _numbers(path, header, rows, [order[slot] for slot in slots])
     if len(rows) > 1:
         weights, angles = resample(times, weights, fps), resample(times, angles, fps)
     angles_t = torch.from_numpy(angles).float()

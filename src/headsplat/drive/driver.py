@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import torch
-
 from headsplat.drive.motion import Motion
 from headsplat.head.ict import cache_dir
 from headsplat.io.errors import InputError
@@ -17,16 +15,7 @@ from headsplat.io.subject import Subject, is_subject_folder, load_subject
 
 def tracked_motion(subject: Subject) -> Motion:
     """The subject's tracking as a motion in its own terms (its camera, its head model's names)."""
-    tracking = subject.tracking
-    tensor = lambda name: torch.from_numpy(tracking[name]).float()  # noqa: E731
-    return Motion(
-        tensor("expression"),
-        tuple(str(name) for name in tracking["expression_names"]),
-        tensor("gaze"),
-        tensor("rotation"),
-        tensor("translation"),
-        float(subject.meta["fps"]),
-    )
+    return Motion.from_arrays(subject.tracking, subject.meta["fps"])
 
 
 def _source_digest(source: Path) -> str:

@@ -20,7 +20,7 @@ Model axes: x to the subject's left, y up, z forward, cm. A motion is in the ava
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,6 +45,20 @@ class Motion:
     rotation: Tensor
     translation: Tensor
     fps: float
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], fps: float) -> Motion:
+        """The motion in ``arrays`` holding ``expression``, ``expression_names``, ``gaze``,
+        ``rotation`` and ``translation`` (a motion file's or a subject's ``tracking.npz``)."""
+        tensor = lambda name: torch.from_numpy(np.asarray(arrays[name])).float()  # noqa: E731
+        return cls(
+            tensor("expression"),
+            tuple(str(name) for name in arrays["expression_names"]),
+            tensor("gaze"),
+            tensor("rotation"),
+            tensor("translation"),
+            float(fps),
+        )
 
     def __len__(self) -> int:
         return len(self.expression)
@@ -121,12 +135,4 @@ def load_motion(path: str | os.PathLike) -> Motion:
         raise InputError(
             f"{path}: motion format {int(arrays['format_version'])}, this headsplat reads {FORMAT_VERSION}."
         )
-    tensor = lambda name: torch.from_numpy(arrays[name]).float()  # noqa: E731
-    return Motion(
-        tensor("expression"),
-        tuple(str(n) for n in arrays["expression_names"]),
-        tensor("gaze"),
-        tensor("rotation"),
-        tensor("translation"),
-        float(arrays["fps"]),
-    )
+    return Motion.from_arrays(arrays, float(arrays["fps"]))
