@@ -1,10 +1,15 @@
-"""Write a file so that it is either complete or absent: to a temporary sibling, then rename."""
+"""Write a file or a folder so that it is either complete or absent: to a temporary sibling, then
+rename."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from headsplat.io.errors import InputError
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
@@ -21,3 +26,43 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``path`` (the caller has checked
+    that ``path`` may be replaced), on error it is deleted."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.partial-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    old = path.parent / f".{path.name}.old-{os.getpid()}"
+    if path.exists():
+        path.rename(old)
+    temporary.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_replaceable(path: str | os.PathLike, marker: str, what: str) -> None:
+    """Refuse an output folder ``path`` that exists, is not empty and is not an earlier ``what``
+    (a folder holding the file ``marker``), so that no one's other files are replaced.
+
+    Raises:
+        InputError: with what to do instead.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir():
+        raise InputError(f"{path}: exists and is not a folder. Choose another output path.")
+    if any(path.iterdir()) and not (path / marker).is_file():
+        raise InputError(
+            f"{path}: exists and is not {what} (no {marker}); refusing to replace it. Choose another "
+            "output path, or an empty folder."
+        )

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headsplat.io.atomic import atomic_folder as replace_folder
 from headsplat.io.errors import InputError
 from headsplat.io.files import file_sha256
 
@@ -79,22 +79,9 @@ def check_output_folder(path: Path, overwrite: bool) -> None:
 @contextmanager
 def atomic_folder(path: Path, overwrite: bool = False):
     """Yield a temporary sibling folder; on success it replaces ``path``, on error it is deleted."""
-    path = Path(path)
-    check_output_folder(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.partial-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
-    try:
+    check_output_folder(Path(path), overwrite)
+    with replace_folder(path) as temporary:
         yield temporary
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    old = path.parent / f".{path.name}.old-{os.getpid()}"
-    if path.exists():
-        path.rename(old)
-    temporary.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -1,0 +1,200 @@
+"""`headsplat export --blendshapes DIR`: the avatar as Gaussian blendshapes
+(:mod:`headsplat.avatar.linear`) in a layout any engine can read with a few lines of code.
+
+DIR holds two files:
+
+``blendshapes.json``
+    The header: ``format`` ("headsplat-gaussian-blendshapes"), ``version``, ``units`` (cm),
+    ``axes`` (right-handed, +y up, +z the way the face looks, +x the subject's left: glTF's and
+    three.js's axes in cm; Unreal is z-up and Unity left-handed, so they flip an axis on import),
+    ``count`` N, ``entries`` M, ``expression_names`` (E), ``regions`` (the names grouped for
+    sliders), ``rest`` (expression, rotation, translation), ``camera`` (the training camera:
+    OpenCV axes at the world origin, ``K`` at ``size`` px), ``fps``, ``background``,
+    ``approximations`` (what the linear form changes, in words) and ``arrays``: for each array its
+    ``dtype``, ``shape``, ``offset`` and ``bytes`` in the binary file.
+``blendshapes.bin``
+    The arrays, little-endian, each starting at a multiple of 16 bytes:
+
+    ===================  =========  ==========  ===============================================
+    means                float32    (N, 3)      model space at weights zero, cm
+    quats                float32    (N, 4)      w first, not unit: normalise after mixing
+    scales               float32    (N, 3)      cm (standard deviations)
+    opacities            float32    (N,)        in [0, 1]
+    colours              float32    (N, 3)      RGB in [0, 1] (the pixel values the avatar renders)
+    head_weight          float32    (N,)        1: follows the head's pose, 0: the torso's
+    eye                  int8       (N,)        eyeball 0 / 1 a Gaussian turns with, -1 none
+    eye_centres          float32    (2, 3)      at weights zero
+    eye_centre_deltas    float32    (E, 2, 3)   per unit weight
+    shape_start          uint32     (N + 1,)    Gaussian i's entries: shape_start[i] .. [i+1]
+    delta_shape          uint8      (M,)        each entry's expression index
+    delta_mean           float16    (M, 3)      per unit weight, cm
+    delta_quat           float16    (M, 4)      per unit weight
+    delta_scale          float16    (M, 3)      per unit weight, cm
+    ===================  =========  ==========  ===============================================
+
+Playing it (weights ``e``, gaze (yaw, pitch) per eye, head pose ``R, t``, torso pose ``Rt, tt``):
+
+    for each Gaussian i:
+        m, q, s = means[i], quats[i], scales[i]
+        for j in shape_start[i] .. shape_start[i+1] - 1:
+            k = delta_shape[j];  m += e[k] delta_mean[j];  q += e[k] delta_quat[j];  s += e[k] delta_scale[j]
+        q = normalize(q)
+        if eye[i] >= 0: c = eye_centres[eye[i]] + sum_k e[k] eye_centre_deltas[k, eye[i]]
+                        m = G (m - c) + c;  q = quat(G) q   (G: the gaze rotation, see below)
+        w = head_weight[i]
+        m = w (R m + t) + (1 - w) (Rt m + tt);  q = nlerp(quat(Rt), quat(R), w) q
+
+The gaze rotation of (yaw, pitch) is the axis-angle (-pitch, yaw, 0) in model axes (positive yaw
+turns the eye towards +x, positive pitch looks up). The reference player is
+:func:`headsplat.avatar.linear.pose_linear`; the browser viewer's shader does the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from headsplat.avatar.linear import LinearAvatar
+from headsplat.io.atomic import atomic_write
+from headsplat.io.errors import InputError
+
+FORMAT = "headsplat-gaussian-blendshapes"
+VERSION = 1
+HEADER, PAYLOAD = "blendshapes.json", "blendshapes.bin"
+ARRAYS = {
+    "means": "<f4",
+    "quats": "<f4",
+    "scales": "<f4",
+    "opacities": "<f4",
+    "colours": "<f4",
+    "head_weight": "<f4",
+    "eye": "i1",
+    "eye_centres": "<f4",
+    "eye_centre_deltas": "<f4",
+    "shape_start": "<u4",
+    "delta_shape": "u1",
+    "delta_mean": "<f2",
+    "delta_quat": "<f2",
+    "delta_scale": "<f2",
+}
+ALIGN = 16
+AXES = "right-handed; +x the subject's left, +y up, +z the way the face looks (glTF / three.js axes)"
+APPROXIMATIONS = [
+    "expression: the exact binding's positions, rotations and scales linearised by central "
+    "differences about the rest expression (exact there)",
+    "neck: each Gaussian blends the head's and the torso's pose by its neck weight, its rotation by "
+    "the normalised blend of the two poses' quaternions (the avatar rebuilds each triangle's frame "
+    "from the blended vertices)",
+    "view-dependent colour (the shading deformer, when trained with it): baked as the training "
+    "camera saw the head from the front",
+]
+REGIONS = {
+    "brows": ("brow",),
+    "eyes": ("eye",),
+    "cheeks and nose": ("cheek", "nose"),
+    "jaw": ("jaw",),
+    "mouth": ("mouth",),
+}
+"""Slider groups by name prefix (ARKit's names)."""
+
+
+def regions(names: list[str]) -> dict[str, list[str]]:
+    """The expression names grouped by face region for sliders (:data:`REGIONS`; the rest: "other")."""
+    groups: dict[str, list[str]] = {region: [] for region in REGIONS}
+    for name in names:
+        region = next((r for r, prefixes in REGIONS.items() if name.startswith(prefixes)), "other")
+        groups.setdefault(region, []).append(name)
+    return {region: members for region, members in groups.items() if members}
+
+
+def _header(linear: LinearAvatar) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "units": "cm",
+        "axes": AXES,
+        "count": len(linear),
+        "entries": linear.n_entries,
+        "expression_names": linear.expression_names,
+        "regions": regions(linear.expression_names),
+        "rest": {
+            "expression": linear.rest_expression.tolist(),
+            "rotation": linear.rest_rotation.tolist(),
+            "translation": linear.rest_translation.tolist(),
+        },
+        "camera": {
+            "K": linear.K.tolist(),
+            "size": linear.size,
+            "axes": "OpenCV (x right, y down, z forward), at the world origin; the head's pose is "
+            "model -> this camera",
+        },
+        "fps": linear.fps,
+        "background": linear.background,
+        "approximations": APPROXIMATIONS,
+    }
+
+
+def write_blendshapes(linear: LinearAvatar, folder: str | os.PathLike) -> Path:
+    """Write ``linear`` into ``folder`` (created; its two files written atomically, the binary
+    first). Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    header, chunks, offset = _header(linear), [], 0
+    header["arrays"] = {}
+    for name, dtype in ARRAYS.items():
+        data = np.ascontiguousarray(getattr(linear, name), dtype=dtype)
+        padding = -offset % ALIGN
+        chunks += [b"\0" * padding, data.tobytes()]
+        offset += padding
+        header["arrays"][name] = {
+            "dtype": dtype,
+            "shape": list(data.shape),
+            "offset": offset,
+            "bytes": data.nbytes,
+        }
+        offset += data.nbytes
+    atomic_write(folder / PAYLOAD, lambda p: p.write_bytes(b"".join(chunks)))
+    atomic_write(folder / HEADER, lambda p: p.write_text(json.dumps(header, indent=1)))
+    return folder
+
+
+def read_blendshapes(folder: str | os.PathLike) -> LinearAvatar:
+    """The :class:`LinearAvatar` in ``folder`` (written by :func:`write_blendshapes`).
+
+    Raises:
+        InputError: no such export, another format or version, or a truncated binary file.
+    """
+    folder = Path(folder)
+    if not (folder / HEADER).is_file() or not (folder / PAYLOAD).is_file():
+        raise InputError(
+            f"{folder}: no {HEADER} and {PAYLOAD}; write them with `headsplat export RUN --blendshapes`."
+        )
+    header = json.loads((folder / HEADER).read_text())
+    if header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise InputError(f"{folder / HEADER}: not a {FORMAT} file of version {VERSION}; export it again.")
+    payload = (folder / PAYLOAD).read_bytes()
+    arrays = {}
+    for name, spec in header["arrays"].items():
+        end = spec["offset"] + spec["bytes"]
+        if end > len(payload):
+            raise InputError(
+                f"{folder / PAYLOAD}: truncated ({len(payload)} bytes, {name} ends at {end}); "
+                "export it again."
+            )
+        data = np.frombuffer(payload, spec["dtype"], offset=spec["offset"], count=int(np.prod(spec["shape"])))
+        arrays[name] = data.reshape(spec["shape"])
+    rest, camera = header["rest"], header["camera"]
+    return LinearAvatar(
+        expression_names=header["expression_names"],
+        **arrays,
+        rest_expression=np.array(rest["expression"], np.float32),
+        rest_rotation=np.array(rest["rotation"], np.float32),
+        rest_translation=np.array(rest["translation"], np.float32),
+        K=np.array(camera["K"], np.float32),
+        size=int(camera["size"]),
+        fps=float(header["fps"]),
+        background=float(header["background"]),
+    )
