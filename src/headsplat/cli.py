@@ -138,12 +138,69 @@ def _reenact(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from headsplat.apps.export.ply import export_avatar_ply
     from headsplat.avatar.avatar import load_avatar
 
     avatar = load_avatar(args.run_folder)  # on the CPU, as render
-    n = export_avatar_ply(avatar, args.ply)
-    print(f"wrote {n} Gaussians to {args.ply}")
+    if args.play and not args.web:
+        raise InputError("headsplat export: --play goes with --web (the page's sequence).")
+    if bool(args.sequence) != bool(args.ply_dir):
+        raise InputError("headsplat export: --sequence CONDITIONS and --ply-dir DIR go together.")
+    if args.ply:
+        from headsplat.apps.export.ply import export_avatar_ply
+
+        n = export_avatar_ply(avatar, args.ply)
+        print(f"wrote {n} Gaussians to {args.ply}")
+    elif args.sequence:
+        from headsplat.apps.export.sequence import export_sequence
+        from headsplat.apps.reenact import played_motion
+
+        motion = played_motion(avatar, args.sequence)
+        folder = export_sequence(avatar, motion, args.ply_dir)
+        size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+        print(f"wrote {len(motion)} frames of {len(avatar.gaussians)} Gaussians to {folder} ({size:.0f} MB)")
+    else:
+        from headsplat.avatar.linear import linearise
+
+        linear = linearise(avatar)
+        if args.blendshapes:
+            from headsplat.apps.export.blendshapes import write_blendshapes
+
+            folder = write_blendshapes(linear, args.blendshapes)
+        else:
+            from headsplat.apps.export.web import write_web
+            from headsplat.apps.reenact import played_motion
+
+            motion = played_motion(avatar, args.play) if args.play else None
+            folder = write_web(linear, args.web, motion)
+        size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+        print(
+            f"wrote {len(linear)} Gaussians x {len(linear.expression_names)} blendshapes "
+            f"({linear.n_entries} deltas) to {folder} ({size:.1f} MB)"
+        )
+
+
+def _view(args: argparse.Namespace) -> None:
+    import tempfile
+    import time
+
+    from headsplat.apps.export.web import serve, write_web
+    from headsplat.apps.reenact import played_motion
+    from headsplat.avatar.avatar import load_avatar
+    from headsplat.avatar.linear import linearise
+
+    avatar = load_avatar(args.run_folder)
+    motion = played_motion(avatar, args.play) if args.play else None
+    with tempfile.TemporaryDirectory(prefix="headsplat-view-") as folder:
+        write_web(linearise(avatar), Path(folder) / "page", motion)
+        server = serve(Path(folder) / "page", args.port)
+        print(f"headsplat viewer at http://127.0.0.1:{server.server_address[1]}/index.html (Ctrl-C stops it)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.shutdown()
 
 
 def _model_import(args: argparse.Namespace) -> None:
@@ -326,7 +383,29 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_folder", metavar="RUN", help="a run folder, or an avatar .safetensors file")
     kinds = export.add_mutually_exclusive_group(required=True)
     kinds.add_argument("--ply", metavar="FILE", help="standard 3DGS .ply at neutral expression")
+    kinds.add_argument(
+        "--blendshapes", metavar="DIR", help="Gaussian blendshapes: neutral Gaussians + per-expression deltas"
+    )
+    kinds.add_argument(
+        "--web", metavar="DIR", help="a static page that shows and plays the avatar (any file server)"
+    )
+    kinds.add_argument(
+        "--sequence",
+        metavar="CONDITIONS",
+        help="one .ply per frame (with --ply-dir) of a driving sequence: a .motion.npz from reenact, "
+        "a CSV (Live Link Face or weights), or any reenact DRIVER",
+    )
+    export.add_argument("--ply-dir", metavar="DIR", help="where --sequence writes its frames")
+    export.add_argument(
+        "--play", metavar="CONDITIONS", help="with --web: the sequence the page plays (as --sequence)"
+    )
     export.set_defaults(run=_export)
+
+    view = commands.add_parser("view", help="show the avatar in the browser viewer (served on 127.0.0.1)")
+    view.add_argument("run_folder", metavar="RUN", help="a run folder, or an avatar .safetensors file")
+    view.add_argument("--play", metavar="CONDITIONS", help="a sequence to play (as export --sequence)")
+    view.add_argument("--port", type=int, default=0, help="the port (default: a free one)")
+    view.set_defaults(run=_view)
 
     model = commands.add_parser("model", help="get or inspect the ICT-FaceKit head model")
     model_commands = model.add_subparsers(dest="model_command", required=True)

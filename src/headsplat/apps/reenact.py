@@ -155,3 +155,26 @@ def driving_motion(
             motion, expression=transfer_expression(motion.expression, zero, avatar.neutral_expression)
         )
     return (hold_pose(motion, *rest) if mode == "expression" else motion), None
+
+
+def played_motion(avatar: Avatar, source: str | Path, fps: float = 25.0) -> Motion:
+    """The motion a player plays on ``avatar`` from ``source``, as ``reenact`` would drive it: a
+    ``.motion.npz`` as it is, a Live Link Face CSV (its header names a Timecode column), a weight
+    file (CSV or JSON), or a video, image or subject folder (tracked, relative mode).
+
+    Raises:
+        InputError: as :func:`driving_motion`.
+    """
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix == ".csv" and path.is_file():
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            live_link = "timecode" in stream.readline().lower()
+        return (
+            driving_motion(avatar, arkit=path, fps=fps)[0]
+            if live_link
+            else driving_motion(avatar, weights=path, fps=fps)[0]
+        )
+    if suffix == ".json":
+        return driving_motion(avatar, weights=path, fps=fps)[0]
+    return driving_motion(avatar, driver=path)[0]

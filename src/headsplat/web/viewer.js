@@ -56,11 +56,14 @@ async function main() {
     return { view: viewMatrix(R, t), fx: K[0][0] * f, fy: K[1][1] * f, cx: size / 2 + (K[0][2] * zoomBase - size / 2) * orbit.zoom, cy: size / 2 + (K[1][2] * zoomBase - size / 2) * orbit.zoom };
   }
 
+  const stats = { fps: 0, frames: 0, poseMs: 0 };
   let posed = false;
   function render() {
+    const start = performance.now();
     if (!posed) {
       renderer.pose({ ...state, torsoRotation: restRotation, torsoTranslation: restTranslation });
       posed = true;
+      stats.poseMs = performance.now() - start; // the mix pass and its read-back of the means
     }
     renderer.draw(currentCamera(), header.background);
   }
@@ -131,7 +134,6 @@ async function main() {
   let sequence = null, playing = false, started = 0, shown = 0, fpsSince = 0;
   const fpsText = document.getElementById("fps");
   const playButton = document.getElementById("play");
-  const stats = { fps: 0, frames: 0 };
   function useSequence(data) {
     const order = data.expression_names.map((name) => names.indexOf(name));
     if (order.includes(-1)) throw new Error(`the sequence names expressions this avatar lacks: ${data.expression_names.filter((n, i) => order[i] < 0)}`);
@@ -142,7 +144,8 @@ async function main() {
   }
   function step(now) {
     if (!playing) return;
-    const f = Math.floor(((now - started) / 1000) * sequence.fps) % sequence.expression.length;
+    // A frame's timestamp can precede the play() that asked for it.
+    const f = Math.floor((Math.max(0, now - started) / 1000) * sequence.fps) % sequence.expression.length;
     sequence.order.forEach((k, j) => { state.weights[k] = sequence.expression[f][j]; });
     state.gaze = sequence.gaze[f];
     state.rotation = sequence.rotation[f].flat();

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from headsplat.avatar.avatar import Avatar
-from headsplat.avatar.gaussians.store import rgb_to_sh0
+from headsplat.avatar.gaussians.store import GaussianSet, rgb_to_sh0
 from headsplat.geometry import MODEL_TO_OPENCV
 from headsplat.io.atomic import atomic_write
 
@@ -38,6 +38,19 @@ def write_ply(
     atomic_write(path, lambda p: p.write_bytes(payload))
 
 
+def write_gaussians(path: str | os.PathLike, gaussians: GaussianSet) -> None:
+    """Write posed ``gaussians`` as a standard .ply (atomically)."""
+    opacity = gaussians.opacities.clamp(1e-6, 1 - 1e-6)
+    write_ply(
+        path,
+        gaussians.means.cpu().numpy(),
+        rgb_to_sh0(gaussians.colours).cpu().numpy(),
+        torch.logit(opacity).cpu().numpy(),
+        torch.log(gaussians.scales).cpu().numpy(),
+        gaussians.quats.cpu().numpy(),
+    )
+
+
 @torch.no_grad()
 def export_avatar_ply(avatar: Avatar, path: str | os.PathLike) -> int:
     """Write the avatar at neutral expression, straight gaze, in model space (cm, y up, z forward):
@@ -50,13 +63,5 @@ def export_avatar_ply(avatar: Avatar, path: str | os.PathLike) -> int:
     # Colours as the training camera saw the head from the front (view-dependent mechanisms).
     front = torch.from_numpy(MODEL_TO_OPENCV).float().to(avatar.device)
     gaussians = avatar.posed_gaussians(condition, front)
-    opacity = gaussians.opacities.clamp(1e-6, 1 - 1e-6)
-    write_ply(
-        path,
-        gaussians.means.cpu().numpy(),
-        rgb_to_sh0(gaussians.colours).cpu().numpy(),
-        torch.logit(opacity).cpu().numpy(),
-        torch.log(gaussians.scales).cpu().numpy(),
-        gaussians.quats.cpu().numpy(),
-    )
+    write_gaussians(path, gaussians)
     return len(gaussians.means)

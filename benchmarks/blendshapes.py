@@ -1,0 +1,156 @@
+"""The blendshape export and the browser viewer, measured.
+
+    python benchmarks/blendshapes.py --out quality            # d18 and d12 of quality.py's OUT
+    python benchmarks/blendshapes.py --out quality --images docs/images
+
+1. Linearisation: for each clip, the avatar's Gaussian blendshapes (written and read back) posed
+   by the reference player against the exact avatar, on every test frame at its tracked condition:
+   PSNR between the two renders (mean, min), the export's size and deltas per Gaussian.
+2. Browser: the first clip's viewer folder with the driver clip's sequence (``--driver``, retargeted
+   as ``reenact`` does), in headless Chromium (SwiftShader: WebGL2 on the CPU): the canvas at the
+   training camera against headsplat's render of the same view, the mouth's change when the
+   jawOpen slider moves, and the page's frame rate while it plays the sequence.
+
+Needs quality.py's subjects and runs (``OUT/subjects/CLIP``, ``OUT/runs/CLIP-sampling-cpu``) and
+Debian's chromium + chromium-driver for part 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from headsplat.apps.export import browser
+from headsplat.apps.export.blendshapes import read_blendshapes, write_blendshapes
+from headsplat.apps.export.web import write_web
+from headsplat.apps.reenact import played_motion
+from headsplat.avatar.avatar import load_avatar
+from headsplat.avatar.linear import linearise, pose_linear
+from headsplat.evaluation.metrics import psnr
+from headsplat.io.subject import load_subject
+from headsplat.training.data import load_frame_data
+
+
+def folder_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+
+
+@torch.no_grad()
+def linearisation_row(out: Path, clip: str) -> str:
+    avatar = load_avatar(out / "runs" / f"{clip}-sampling-cpu")
+    start = time.perf_counter()
+    linear = linearise(avatar)
+    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as folder:
+        linear = read_blendshapes(write_blendshapes(linear, folder))
+        size = folder_mb(Path(folder))
+    subject = load_subject(out / "subjects" / clip)
+    data = load_frame_data(subject, avatar.size).with_torso(avatar.rest_pose())
+    camera = data.camera()
+    scores = []
+    for f in subject.split()[1]:
+        condition = data.condition(int(f))
+        exact = avatar.render(condition, camera).image
+        linear_image = avatar.rasterize(pose_linear(linear, condition), camera).image
+        scores.append(float(psnr(linear_image, exact)))
+    scores = np.array(scores)
+    worst = int(subject.split()[1][scores.argmin()])
+    return (
+        f"| {clip} | {len(linear)} | {linear.n_entries / len(linear):.1f} | {size:.1f} | {seconds:.1f} | "
+        f"{scores.mean():.2f} | {scores.min():.2f} (frame {worst}) | {len(scores)} |"
+    )
+
+
+def mouth_box(avatar, size: int) -> tuple[slice, slice]:
+    """Rows and columns around the mouth at the rest pose: the lips' Gaussians' projected box."""
+    condition = avatar.condition(avatar.neutral_expression)
+    means = avatar.posed_gaussians(condition).means
+    names = avatar.head.info["material_names"]
+    lips = avatar.head.triangle_material[avatar.gaussians.triangle] == names.index("M_Teeth")
+    K = avatar.camera(size).K
+    pixels = (means[lips] @ K.T)[:, :2] / (means[lips] @ K.T)[:, 2:]
+    low, high = pixels.min(0).values.int(), pixels.max(0).values.int()
+    margin = size // 32
+    return slice(int(low[1]) - margin, int(high[1]) + 3 * margin), slice(int(low[0]) - margin, int(high[0]) + margin)
+
+
+@torch.no_grad()
+def browser_rows(out: Path, clip: str, driver: str, seconds: float, images: Path | None) -> list[str]:
+    avatar = load_avatar(out / "runs" / f"{clip}-sampling-cpu")
+    linear = linearise(avatar)
+    motion = played_motion(avatar, out / "subjects" / driver)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        write_web(linear, Path(folder) / "page", motion)
+        size = avatar.size
+        with browser.open_viewer(Path(folder) / "page", size) as page:
+            page.set_camera(avatar.K.numpy(), np.eye(4))
+            shown = page.canvas()
+            condition = avatar.condition(avatar.neutral_expression)
+            python_linear = avatar.rasterize(pose_linear(linear, condition), avatar.camera()).image.numpy()
+            exact = avatar.render(condition).image.numpy()
+            score = lambda a, b: float(psnr(torch.from_numpy(a), torch.from_numpy(b)))  # noqa: E731
+            rows.append(
+                f"browser at the training camera, rest face: {score(shown, python_linear):.2f} dB against "
+                f"the Python render of the export, {score(shown, exact):.2f} dB against the exact avatar"
+            )
+            page.set_slider("w-jawOpen", 0.0)
+            closed = page.canvas()
+            page.set_slider("w-jawOpen", 1.0)
+            opened = page.canvas()
+            rows_, columns = mouth_box(avatar, size)
+            change = np.abs(opened - closed).max(-1)
+            inside = (change[rows_, columns] > 0.1).sum()
+            rows.append(
+                f"jawOpen 0 -> 1: {inside} pixels inside the mouth box change by > 0.1, "
+                f"{(change > 0.1).sum() - inside} outside it"
+            )
+            if images is not None:
+                panel = np.concatenate([shown, exact, np.clip(np.abs(shown - exact) * 4, 0, 1), opened], 1)
+                cv2.imwrite(str(images / "viewer_vs_python_d18.png"), (panel[..., ::-1] * 255).round().astype(np.uint8))
+            page.call("window.headsplat.stop(); window.headsplat.play()")
+            time.sleep(seconds)
+            fps = page.call("return window.headsplat.stats.fps")
+            rows.append(f"playing {driver}'s sequence ({len(motion)} frames) at {size} px: {fps:.1f} frames per second")
+        with browser.open_viewer(Path(folder) / "page", 512, "&play=1") as page:
+            time.sleep(seconds)
+            fps = page.call("return window.headsplat.stats.fps")
+            rows.append(f"playing it at 512 px: {fps:.1f} frames per second")
+            if images is not None:
+                page.call("window.headsplat.stop()")
+                page.driver.save_screenshot(str(images / "viewer_page_d18.png"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("quality"), help="quality.py's OUT folder")
+    parser.add_argument("--clips", nargs="*", default=["d18", "d12"], help="avatars to linearise")
+    parser.add_argument("--driver", default="d12", help="the clip whose sequence the first avatar plays")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to play for the frame rate")
+    parser.add_argument("--images", type=Path, help="write the README's viewer images here")
+    parser.add_argument("--no-browser", action="store_true", help="the linearisation only")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print("| clip | Gaussians | deltas per Gaussian | export MB | linearise s | PSNR mean | PSNR min | test frames |")
+    print("|---|---|---|---|---|---|---|---|")
+    for clip in args.clips:
+        print(linearisation_row(args.out, clip), flush=True)
+    if args.no_browser:
+        return
+    why = browser.missing()
+    if why:
+        sys.exit(f"no browser: {why}")
+    for row in browser_rows(args.out, args.clips[0], args.driver, args.seconds, args.images):
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The viewer page in a real browser: headless Chromium (Debian's, installed by .ci/run) with
+WebGL2 in software. Skipped, with the reason, where the browser is not installed."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from headsplat.apps.export import browser
+from headsplat.apps.export.web import write_web
+from headsplat.avatar import load_avatar
+from headsplat.avatar.linear import linearise, pose_linear
+from headsplat.drive.motion import Motion
+from headsplat.evaluation.metrics import psnr
+
+pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=f"no browser: {browser.missing()}")
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def page(trained_run, tmp_path_factory):
+    avatar = load_avatar(trained_run[0])
+    linear = linearise(avatar)
+    frames = 50
+    expression = avatar.neutral_expression.repeat(frames, 1)
+    expression[:, avatar.expression_names.index("jawOpen")] = torch.linspace(0, 1, frames)
+    motion = Motion(
+        expression, list(avatar.expression_names), torch.zeros(frames, 2, 2),
+        avatar.rest_rotation.repeat(frames, 1, 1), avatar.rest_translation.repeat(frames, 1), 25.0,
+    )  # fmt: skip
+    folder = write_web(linear, tmp_path_factory.mktemp("web") / "page", motion)
+    with browser.open_viewer(folder, SIZE) as opened:
+        yield avatar, linear, opened
+
+
+def python_render(avatar, linear, expression):
+    condition = avatar.condition(expression)
+    return avatar.rasterize(pose_linear(linear, condition), avatar.camera(SIZE)).image.numpy()
+
+
+def test_the_page_draws_the_avatar_as_headsplat_renders_it(page):
+    avatar, linear, opened = page
+    opened.set_camera(avatar.camera(SIZE).K.numpy(), np.eye(4))
+    shown = opened.canvas()
+    expected = python_render(avatar, linear, avatar.neutral_expression)
+    assert shown.shape == (SIZE, SIZE, 3)
+    assert (np.abs(expected - avatar.info["background"]).max(-1) > 0.1).mean() > 0.05  # a head, not a blank
+    assert psnr(torch.from_numpy(shown), torch.from_numpy(expected)) > 25
+
+
+def test_the_jaw_slider_opens_the_mouth_where_headsplat_does(page):
+    avatar, linear, opened = page
+    opened.set_camera(avatar.camera(SIZE).K.numpy(), np.eye(4))
+    opened.set_slider("w-jawOpen", 0.0)
+    closed = opened.canvas()
+    opened.set_slider("w-jawOpen", 1.0)
+    jaw_open = opened.canvas()
+    changed = np.abs(jaw_open - closed).max(-1) > 0.1
+    rest = avatar.neutral_expression.clone()
+    jaw = avatar.expression_names.index("jawOpen")
+    rest[jaw] = 0.0
+    before = python_render(avatar, linear, rest)
+    rest[jaw] = 1.0
+    after = python_render(avatar, linear, rest)
+    expected = np.abs(after - before).max(-1) > 0.1
+    assert changed.sum() > 20
+    assert (changed & expected).sum() / (changed | expected).sum() > 0.6
+    rows = np.nonzero(changed)[0]
+    assert rows.mean() > SIZE / 2  # the lower face, not the brows
+    opened.set_slider("w-jawOpen", float(avatar.neutral_expression[jaw]))
+
+
+def test_the_page_plays_its_sequence(page):
+    opened = page[2]
+    before = opened.call("return window.headsplat.stats.frames")
+    opened.call("window.headsplat.play()")
+    time.sleep(3)
+    opened.call("window.headsplat.stop()")
+    assert opened.call("return window.headsplat.stats.frames") - before >= 3

@@ -1,0 +1,71 @@
+"""Gaussian blendshapes (:mod:`headsplat.avatar.linear`) against the exact avatar they linearise."""
+
+import numpy as np
+import pytest
+import torch
+
+from headsplat.avatar import load_avatar
+from headsplat.avatar.linear import linearise, pose_linear
+from headsplat.evaluation.metrics import psnr
+from headsplat.geometry import axis_angle_to_matrix
+
+
+@pytest.fixture(scope="module")
+def avatar_and_linear(trained_run):
+    avatar = load_avatar(trained_run[0])
+    return avatar, linearise(avatar)
+
+
+def test_the_linear_avatar_is_the_exact_one_at_rest(avatar_and_linear):
+    avatar, linear = avatar_and_linear
+    condition = avatar.condition(avatar.neutral_expression)
+    exact, posed = avatar.posed_gaussians(condition), pose_linear(linear, condition)
+    # Half-precision deltas times the rest weights: within a few thousandths of a cm.
+    np.testing.assert_allclose(posed.means, exact.means, atol=5e-3)
+    alignment = (posed.quats * exact.quats).sum(-1).abs()
+    assert alignment.min() > 1 - 1e-4
+    np.testing.assert_allclose(posed.scales, exact.scales, rtol=2e-2, atol=1e-4)
+    np.testing.assert_allclose(posed.colours, exact.colours, atol=1e-6)
+    np.testing.assert_allclose(posed.opacities, exact.opacities, atol=1e-6)
+
+
+def test_deltas_are_sparse_rows_of_real_shapes(avatar_and_linear):
+    linear = avatar_and_linear[1]
+    n, names = len(linear), linear.expression_names
+    assert linear.shape_start[0] == 0 and linear.shape_start[-1] == linear.n_entries
+    assert (np.diff(linear.shape_start.astype(np.int64)) >= 0).all()
+    assert linear.delta_shape.max() < len(names)
+    assert 0 < linear.n_entries < n * len(names)  # some shapes leave some Gaussians still
+    jaw = names.index("jawOpen")
+    moved = np.zeros(n, bool)
+    moved[linear.entry_gaussian()[linear.delta_shape == jaw]] = True
+    # The jaw moves the chin's Gaussians, not the scalp's.
+    means = linear.means
+    assert means[moved, 1].mean() < means[~moved, 1].mean()
+
+
+def test_expressions_and_head_turns_render_as_the_exact_avatar(avatar_and_linear):
+    avatar, linear = avatar_and_linear
+    generator = torch.Generator().manual_seed(0)
+    camera = avatar.camera(64)
+    for _ in range(3):
+        expression = torch.rand(len(linear.expression_names), generator=generator) * 0.6
+        turn = axis_angle_to_matrix(torch.tensor([0.1, 0.35, -0.05]))
+        rotation = avatar.rest_rotation @ turn  # the head turns, the torso stays at rest
+        condition = avatar.condition(
+            expression, gaze=torch.tensor([[0.2, 0.1], [0.2, 0.1]]), rotation=rotation
+        )
+        exact = avatar.render(condition, camera).image
+        linear_image = avatar.rasterize(pose_linear(linear, condition), camera).image
+        assert psnr(linear_image, exact) > 30
+
+
+def test_gaze_turns_the_eyeballs_as_the_exact_avatar(avatar_and_linear):
+    avatar, linear = avatar_and_linear
+    eye = linear.eye >= 0
+    assert eye.any()
+    condition = avatar.condition(avatar.neutral_expression, gaze=torch.tensor([[0.3, -0.1], [0.25, -0.1]]))
+    exact, posed = avatar.posed_gaussians(condition), pose_linear(linear, condition)
+    np.testing.assert_allclose(posed.means[eye], exact.means[eye], atol=5e-3)
+    still = avatar.posed_gaussians(avatar.condition(avatar.neutral_expression)).means[eye]
+    assert (exact.means[eye] - still).norm(dim=-1).max() > 0.1  # the gaze did move them
