@@ -20,11 +20,11 @@ def test_the_linear_avatar_is_the_exact_one_at_rest(avatar_and_linear):
     avatar, linear = avatar_and_linear
     condition = avatar.condition(avatar.neutral_expression)
     exact, posed = avatar.posed_gaussians(condition), pose_linear(linear, condition)
-    # Half-precision deltas times the rest weights: within a few thousandths of a cm.
-    np.testing.assert_allclose(posed.means, exact.means, atol=5e-3)
+    # Half-precision deltas times the rest weights: within a thousandth of a cm.
+    np.testing.assert_allclose(posed.means, exact.means, atol=1e-3)
     alignment = (posed.quats * exact.quats).sum(-1).abs()
     assert alignment.min() > 1 - 1e-4
-    np.testing.assert_allclose(posed.scales, exact.scales, rtol=2e-2, atol=1e-4)
+    np.testing.assert_allclose(posed.scales, exact.scales, rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(posed.colours, exact.colours, atol=1e-6)
     np.testing.assert_allclose(posed.opacities, exact.opacities, atol=1e-6)
 
@@ -40,8 +40,8 @@ def test_deltas_are_sparse_rows_of_real_shapes(avatar_and_linear):
     moved = np.zeros(n, bool)
     moved[linear.entry_gaussian()[linear.delta_shape == jaw]] = True
     # The jaw moves the chin's Gaussians, not the scalp's.
-    means = linear.means
-    assert means[moved, 1].mean() < means[~moved, 1].mean()
+    height = linear.corners[:, :, 1].mean(1)
+    assert height[moved].mean() < height[~moved].mean()
 
 
 def test_expressions_and_head_turns_render_as_the_exact_avatar(avatar_and_linear):
@@ -49,7 +49,7 @@ def test_expressions_and_head_turns_render_as_the_exact_avatar(avatar_and_linear
     generator = torch.Generator().manual_seed(0)
     camera = avatar.camera(64)
     for _ in range(3):
-        expression = torch.rand(len(linear.expression_names), generator=generator) * 0.6
+        expression = torch.rand(len(linear.expression_names), generator=generator)
         turn = axis_angle_to_matrix(torch.tensor([0.1, 0.35, -0.05]))
         rotation = avatar.rest_rotation @ turn  # the head turns, the torso stays at rest
         condition = avatar.condition(
@@ -57,7 +57,8 @@ def test_expressions_and_head_turns_render_as_the_exact_avatar(avatar_and_linear
         )
         exact = avatar.render(condition, camera).image
         linear_image = avatar.rasterize(pose_linear(linear, condition), camera).image
-        assert psnr(linear_image, exact) > 30
+        # The binding is the avatar's, on corners linear in the weights: the same render.
+        assert psnr(linear_image, exact) > 50
 
 
 def test_gaze_turns_the_eyeballs_as_the_exact_avatar(avatar_and_linear):
@@ -66,6 +67,6 @@ def test_gaze_turns_the_eyeballs_as_the_exact_avatar(avatar_and_linear):
     assert eye.any()
     condition = avatar.condition(avatar.neutral_expression, gaze=torch.tensor([[0.3, -0.1], [0.25, -0.1]]))
     exact, posed = avatar.posed_gaussians(condition), pose_linear(linear, condition)
-    np.testing.assert_allclose(posed.means[eye], exact.means[eye], atol=5e-3)
+    np.testing.assert_allclose(posed.means[eye], exact.means[eye], atol=1e-3)
     still = avatar.posed_gaussians(avatar.condition(avatar.neutral_expression)).means[eye]
     assert (exact.means[eye] - still).norm(dim=-1).max() > 0.1  # the gaze did move them

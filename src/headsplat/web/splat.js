@@ -1,7 +1,8 @@
 // headsplat's WebGL2 renderer of Gaussian-blendshape avatars (the layout of
 // headsplat/apps/export/blendshapes.py). Two passes per frame:
-//   mix:   one fragment per Gaussian mixes its blendshape deltas, turns the eyeballs and blends
-//          head and torso pose, and writes its world mean and covariance to float textures;
+//   mix:   one fragment per Gaussian mixes its triangle's corners (blendshape deltas), turns
+//          them with the eyeball, blends head and torso pose per corner, binds the Gaussian to the
+//          triangle as the avatar does, and writes its world mean and covariance to float textures;
 //   splat: one instanced quad per Gaussian, far to near, with headsplat's EWA projection
 //          (Zwicker et al. 2002, as 3D Gaussian Splatting: frustum-clamped Jacobian, 0.3 px^2
 //          blur, alpha = min(0.999, o exp(-d^T conic d / 2)), below 1/255 dropped), so a view
@@ -22,30 +23,22 @@ precision highp float;
 precision highp int;
 precision highp usampler2D;
 precision highp sampler2D;
-uniform sampler2D gaussMean, gaussQuat, gaussScale;
+uniform sampler2D corner0, corner1, corner2, baryTex, localQuat, logScale, headWeight;
 uniform usampler2D shapeStart, deltaShape;
-uniform sampler2D deltaMean, deltaQuat, deltaScale;
+uniform sampler2D delta0, delta1, delta2;
 uniform float weights[${MAX_SHAPES}];
 uniform int count;
 uniform vec3 eyeCentre[2];
-uniform vec4 gazeQuat[2];
+uniform mat3 gazeRotation[2];
 uniform mat3 headRotation, torsoRotation;
 uniform vec3 headTranslation, torsoTranslation;
-uniform vec4 headQuat, torsoQuat;
 layout(location = 0) out vec4 outMean;
 layout(location = 1) out vec4 outCovA;
 layout(location = 2) out vec4 outCovB;
 
 ivec2 texel(int i) { return ivec2(i % ${TEXTURE_WIDTH}, i / ${TEXTURE_WIDTH}); }
 
-// Quaternions are (w, x, y, z) in .xyzw, as in the file.
-vec4 qmul(vec4 a, vec4 b) {
-  return vec4(a.x * b.x - a.y * b.y - a.z * b.z - a.w * b.w,
-              a.x * b.y + a.y * b.x + a.z * b.w - a.w * b.z,
-              a.x * b.z - a.y * b.w + a.z * b.x + a.w * b.y,
-              a.x * b.w + a.y * b.z - a.z * b.y + a.w * b.x);
-}
-
+// Quaternion (w, x, y, z) in .xyzw, as in the file -> rotation matrix.
 mat3 qmat(vec4 q) {
   float w = q.x, x = q.y, y = q.z, z = q.w;
   return mat3(1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 2.0 * (x * z - w * y),
@@ -53,39 +46,46 @@ mat3 qmat(vec4 q) {
               2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y));
 }
 
+vec3 posed(vec3 c, float w) {
+  vec3 still = torsoRotation * c + torsoTranslation;
+  return still + w * (headRotation * c + headTranslation - still);
+}
+
 void main() {
   int i = int(gl_FragCoord.y) * ${TEXTURE_WIDTH} + int(gl_FragCoord.x);
   if (i >= count) { outMean = vec4(0.0); outCovA = vec4(0.0); outCovB = vec4(0.0); return; }
   ivec2 at = texel(i);
-  vec4 meanWeight = texelFetch(gaussMean, at, 0);
-  vec3 m = meanWeight.xyz;
-  float headWeight = meanWeight.w;
-  vec4 q = texelFetch(gaussQuat, at, 0);
-  vec4 scaleEye = texelFetch(gaussScale, at, 0);
-  vec3 s = scaleEye.xyz;
+  vec4 a0 = texelFetch(corner0, at, 0), a1 = texelFetch(corner1, at, 0), a2 = texelFetch(corner2, at, 0);
+  vec3 c0 = a0.xyz, c1 = a1.xyz, c2 = a2.xyz;
   int first = int(texelFetch(shapeStart, texel(i), 0).r);
   int last = int(texelFetch(shapeStart, texel(i + 1), 0).r);
   for (int j = first; j < last; j++) {
     ivec2 e = texel(j);
     float w = weights[int(texelFetch(deltaShape, e, 0).r)];
     if (w == 0.0) continue;
-    m += w * texelFetch(deltaMean, e, 0).xyz;
-    q += w * texelFetch(deltaQuat, e, 0);
-    s += w * texelFetch(deltaScale, e, 0).xyz;
+    c0 += w * texelFetch(delta0, e, 0).xyz;
+    c1 += w * texelFetch(delta1, e, 0).xyz;
+    c2 += w * texelFetch(delta2, e, 0).xyz;
   }
-  q = normalize(q);
-  s = max(s, vec3(1e-6));
-  int eye = int(scaleEye.w);
+  int eye = int(a0.w);
   if (eye >= 0) {
-    vec4 g = gazeQuat[eye];
-    m = qmat(g) * (m - eyeCentre[eye]) + eyeCentre[eye];
-    q = qmul(g, q);
+    mat3 G = gazeRotation[eye];
+    vec3 o = eyeCentre[eye];
+    c0 = G * (c0 - o) + o;  c1 = G * (c1 - o) + o;  c2 = G * (c2 - o) + o;
   }
-  vec3 onHead = headRotation * m + headTranslation;
-  vec3 onTorso = torsoRotation * m + torsoTranslation;
-  m = headWeight * onHead + (1.0 - headWeight) * onTorso;
-  q = qmul(normalize(mix(torsoQuat, headQuat, headWeight)), q);
-  mat3 rs = qmat(q) * mat3(s.x, 0.0, 0.0, 0.0, s.y, 0.0, 0.0, 0.0, s.z);
+  vec3 hw = texelFetch(headWeight, at, 0).xyz;
+  c0 = posed(c0, hw.x);  c1 = posed(c1, hw.y);  c2 = posed(c2, hw.z);
+  // The avatar's binding (GaussianAvatars'): the triangle's frame and mean edge.
+  vec3 e1 = c1 - c0, e2 = c2 - c0;
+  vec3 n = normalize(cross(e1, e2));
+  vec3 x = normalize(e1);
+  mat3 frame = mat3(x, cross(n, x), n);
+  float size = (length(e1) + length(e2) + length(c2 - c1)) / 3.0;
+  vec3 bary = texelFetch(baryTex, at, 0).xyz;
+  vec3 m = bary.x * c0 + bary.y * c1 + bary.z * c2 + a1.w * size * n;
+  vec3 s = size * exp(texelFetch(logScale, at, 0).xyz);
+  s = s * pow(1.0 + pow(s / a2.w, vec3(4.0)), vec3(-0.25));  // the soft cap near the lips and lids
+  mat3 rs = frame * qmat(texelFetch(localQuat, at, 0)) * mat3(s.x, 0.0, 0.0, 0.0, s.y, 0.0, 0.0, 0.0, s.z);
   mat3 cov = rs * transpose(rs);
   outMean = vec4(m, 1.0);
   outCovA = vec4(cov[0][0], cov[0][1], cov[0][2], cov[1][1]);
@@ -176,26 +176,16 @@ function dataTexture(gl, internal, format, type, channels, texels, data) {
   return texture;
 }
 
-// Interleave (n, k) rows into (n, 4) rows, `fill` in the missing components.
-function rgba(source, n, k, fill, Type) {
-  const out = new Type(n * 4).fill(fill);
-  for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) out[i * 4 + c] = source[i * k + c];
+// (n, 4) rows of `parts` side by side: each [source, its row stride, first column, columns].
+function pack(n, parts, Type) {
+  const out = new Type(n * 4);
+  for (let i = 0; i < n; i++) {
+    let c = 0;
+    for (const [source, stride, start, columns] of parts) {
+      for (let k = 0; k < columns; k++) out[i * 4 + c++] = source[i * stride + start + k];
+    }
+  }
   return out;
-}
-
-// Rotation matrix (3x3, row-major array) -> unit quaternion [w, x, y, z] (Shepperd's method).
-export function matrixQuaternion(R) {
-  const [m00, m01, m02, m10, m11, m12, m20, m21, m22] = R;
-  const candidates = [
-    [1 + m00 + m11 + m22, m21 - m12, m02 - m20, m10 - m01],
-    [m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20],
-    [m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21],
-    [m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22],
-  ];
-  const best = [0, 1, 2, 3].reduce((b, i) => (candidates[i][i] > candidates[b][b] ? i : b), 0);
-  const q = candidates[best];
-  const norm = Math.hypot(...q) * (q[0] < 0 ? -1 : 1);
-  return q.map((v) => v / norm);
 }
 
 // Axis-angle (3,) -> rotation matrix (row-major 9) (Rodrigues).
@@ -226,23 +216,23 @@ export class SplatRenderer {
     const m = avatar.header.entries;
     this.arrays = a;
     const F = gl.FLOAT, HALF = gl.HALF_FLOAT;
+    const float4 = (data) => dataTexture(gl, gl.RGBA32F, gl.RGBA, F, 4, n, data);
+    const half4 = (data) => dataTexture(gl, gl.RGBA16F, gl.RGBA, HALF, 4, m, data);
     const eye = Float32Array.from(a.eye);
-    const scaleEye = rgba(a.scales, n, 3, 0, Float32Array);
-    for (let i = 0; i < n; i++) scaleEye[i * 4 + 3] = eye[i];
-    const meanWeight = rgba(a.means, n, 3, 0, Float32Array);
-    for (let i = 0; i < n; i++) meanWeight[i * 4 + 3] = a.head_weight[i];
-    const colour = rgba(a.colours, n, 3, 0, Float32Array);
-    for (let i = 0; i < n; i++) colour[i * 4 + 3] = a.opacities[i];
     this.textures = {
-      gaussMean: dataTexture(gl, gl.RGBA32F, gl.RGBA, F, 4, n, meanWeight),
-      gaussQuat: dataTexture(gl, gl.RGBA32F, gl.RGBA, F, 4, n, a.quats),
-      gaussScale: dataTexture(gl, gl.RGBA32F, gl.RGBA, F, 4, n, scaleEye),
-      gaussColour: dataTexture(gl, gl.RGBA32F, gl.RGBA, F, 4, n, colour),
+      corner0: float4(pack(n, [[a.corners, 9, 0, 3], [eye, 1, 0, 1]], Float32Array)),
+      corner1: float4(pack(n, [[a.corners, 9, 3, 3], [a.offsets, 1, 0, 1]], Float32Array)),
+      corner2: float4(pack(n, [[a.corners, 9, 6, 3], [a.scale_caps, 1, 0, 1]], Float32Array)),
+      baryTex: float4(pack(n, [[a.bary, 3, 0, 3]], Float32Array)),
+      localQuat: float4(a.local_quats),
+      logScale: float4(pack(n, [[a.log_scales, 3, 0, 3]], Float32Array)),
+      headWeight: float4(pack(n, [[a.head_weight, 3, 0, 3]], Float32Array)),
+      gaussColour: float4(pack(n, [[a.colours, 3, 0, 3], [a.opacities, 1, 0, 1]], Float32Array)),
       shapeStart: dataTexture(gl, gl.R32UI, gl.RED_INTEGER, gl.UNSIGNED_INT, 1, n + 1, a.shape_start),
       deltaShape: dataTexture(gl, gl.R8UI, gl.RED_INTEGER, gl.UNSIGNED_BYTE, 1, m, a.delta_shape),
-      deltaMean: dataTexture(gl, gl.RGBA16F, gl.RGBA, HALF, 4, m, rgba(a.delta_mean, m, 3, 0, Uint16Array)),
-      deltaQuat: dataTexture(gl, gl.RGBA16F, gl.RGBA, HALF, 4, m, a.delta_quat),
-      deltaScale: dataTexture(gl, gl.RGBA16F, gl.RGBA, HALF, 4, m, rgba(a.delta_scale, m, 3, 0, Uint16Array)),
+      delta0: half4(pack(m, [[a.delta_corners, 9, 0, 3]], Uint16Array)),
+      delta1: half4(pack(m, [[a.delta_corners, 9, 3, 3]], Uint16Array)),
+      delta2: half4(pack(m, [[a.delta_corners, 9, 6, 3]], Uint16Array)),
     };
     this.rows = Math.max(1, Math.ceil(n / TEXTURE_WIDTH));
     this.posed = ["posedMean", "posedCovA", "posedCovB"].map(() =>
@@ -284,7 +274,8 @@ export class SplatRenderer {
     const gl = this.gl, p = this.mixProgram, a = this.arrays;
     const E = this.header.expression_names.length;
     gl.useProgram(p);
-    this._bind(p, ["gaussMean", "gaussQuat", "gaussScale", "shapeStart", "deltaShape", "deltaMean", "deltaQuat", "deltaScale"]);
+    this._bind(p, ["corner0", "corner1", "corner2", "baryTex", "localQuat", "logScale", "headWeight",
+      "shapeStart", "deltaShape", "delta0", "delta1", "delta2"]);
     const weights = new Float32Array(MAX_SHAPES);
     weights.set(state.weights.slice(0, E));
     gl.uniform1fv(gl.getUniformLocation(p, "weights"), weights);
@@ -292,17 +283,12 @@ export class SplatRenderer {
     const centres = Float32Array.from(a.eye_centres);
     for (let k = 0; k < E; k++) for (let c = 0; c < 6; c++) centres[c] += state.weights[k] * a.eye_centre_deltas[k * 6 + c];
     gl.uniform3fv(gl.getUniformLocation(p, "eyeCentre"), centres);
-    const gaze = state.gaze.flatMap(([yaw, pitch]) => matrixQuaternion(axisAngleMatrix([-pitch, yaw, 0])));
-    gl.uniform4fv(gl.getUniformLocation(p, "gazeQuat"), new Float32Array(gaze));
-    const head = matrixQuaternion(state.rotation);
-    let torso = matrixQuaternion(state.torsoRotation);
-    if (torso.reduce((s, v, k) => s + v * head[k], 0) < 0) torso = torso.map((v) => -v);
+    const gaze = state.gaze.flatMap(([yaw, pitch]) => Array.from(columnMajor3(axisAngleMatrix([-pitch, yaw, 0]))));
+    gl.uniformMatrix3fv(gl.getUniformLocation(p, "gazeRotation"), false, new Float32Array(gaze));
     gl.uniformMatrix3fv(gl.getUniformLocation(p, "headRotation"), false, columnMajor3(state.rotation));
     gl.uniformMatrix3fv(gl.getUniformLocation(p, "torsoRotation"), false, columnMajor3(state.torsoRotation));
     gl.uniform3fv(gl.getUniformLocation(p, "headTranslation"), new Float32Array(state.translation));
     gl.uniform3fv(gl.getUniformLocation(p, "torsoTranslation"), new Float32Array(state.torsoTranslation));
-    gl.uniform4fv(gl.getUniformLocation(p, "headQuat"), new Float32Array(head));
-    gl.uniform4fv(gl.getUniformLocation(p, "torsoQuat"), new Float32Array(torso));
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
     gl.viewport(0, 0, TEXTURE_WIDTH, this.rows);
     gl.disable(gl.BLEND);

@@ -10,42 +10,46 @@ DIR holds two files:
     ``count`` N, ``entries`` M, ``expression_names`` (E), ``regions`` (the names grouped for
     sliders), ``rest`` (expression, rotation, translation), ``camera`` (the training camera:
     OpenCV axes at the world origin, ``K`` at ``size`` px), ``fps``, ``background``,
-    ``approximations`` (what the linear form changes, in words) and ``arrays``: for each array its
+    ``approximations`` (what the export changes, in words) and ``arrays``: for each array its
     ``dtype``, ``shape``, ``offset`` and ``bytes`` in the binary file.
 ``blendshapes.bin``
     The arrays, little-endian, each starting at a multiple of 16 bytes:
 
     ===================  =========  ==========  ===============================================
-    means                float32    (N, 3)      model space at weights zero, cm
-    quats                float32    (N, 4)      w first, not unit: normalise after mixing
-    scales               float32    (N, 3)      cm (standard deviations)
+    corners              float32    (N, 3, 3)   its triangle's corners at weights zero, cm
+    bary                 float32    (N, 3)      its anchor's barycentric weights
+    offsets              float32    (N,)        along the normal, in mean edge lengths
+    local_quats          float32    (N, 4)      unit, w first: rotation in the triangle's frame
+    log_scales           float32    (N, 3)      log scale relative to the mean edge length
+    scale_caps           float32    (N,)        cm, the scales' soft cap (+inf: none)
     opacities            float32    (N,)        in [0, 1]
     colours              float32    (N, 3)      RGB in [0, 1] (the pixel values the avatar renders)
-    head_weight          float32    (N,)        1: follows the head's pose, 0: the torso's
+    head_weight          float32    (N, 3)      per corner: 1 follows the head's pose, 0 the torso's
     eye                  int8       (N,)        eyeball 0 / 1 a Gaussian turns with, -1 none
     eye_centres          float32    (2, 3)      at weights zero
     eye_centre_deltas    float32    (E, 2, 3)   per unit weight
     shape_start          uint32     (N + 1,)    Gaussian i's entries: shape_start[i] .. [i+1]
     delta_shape          uint8      (M,)        each entry's expression index
-    delta_mean           float16    (M, 3)      per unit weight, cm
-    delta_quat           float16    (M, 4)      per unit weight
-    delta_scale          float16    (M, 3)      per unit weight, cm
+    delta_corners        float16    (M, 3, 3)   per unit weight, cm
     ===================  =========  ==========  ===============================================
 
 Playing it (weights ``e``, gaze (yaw, pitch) per eye, head pose ``R, t``, torso pose ``Rt, tt``):
 
     for each Gaussian i:
-        m, q, s = means[i], quats[i], scales[i]
-        for j in shape_start[i] .. shape_start[i+1] - 1:
-            k = delta_shape[j];  m += e[k] delta_mean[j];  q += e[k] delta_quat[j];  s += e[k] delta_scale[j]
-        q = normalize(q)
-        if eye[i] >= 0: c = eye_centres[eye[i]] + sum_k e[k] eye_centre_deltas[k, eye[i]]
-                        m = G (m - c) + c;  q = quat(G) q   (G: the gaze rotation, see below)
-        w = head_weight[i]
-        m = w (R m + t) + (1 - w) (Rt m + tt);  q = nlerp(quat(Rt), quat(R), w) q
+        c = corners[i]                                             (3 corners)
+        for j in shape_start[i] .. shape_start[i+1] - 1:  c += e[delta_shape[j]] delta_corners[j]
+        if eye[i] >= 0:  o = eye_centres[eye[i]] + sum_k e[k] eye_centre_deltas[k, eye[i]]
+                         c = G (c - o) + o                         (G: the gaze rotation, below)
+        c = (Rt c + tt) + head_weight[i] ((R c + t) - (Rt c + tt))  (per corner)
+        e1, e2 = c1 - c0, c2 - c0;  n = normalize(e1 x e2);  x = normalize(e1)
+        F = [x, n x x, n];  E = (|e1| + |e2| + |c2 - c1|) / 3
+        mean = sum_k bary[i, k] c_k + offsets[i] E n
+        rotation = quat(F) local_quats[i];   s = E exp(log_scales[i])
+        scale = s (1 + (s / scale_caps[i])^4)^(-1/4)
 
-The gaze rotation of (yaw, pitch) is the axis-angle (-pitch, yaw, 0) in model axes (positive yaw
-turns the eye towards +x, positive pitch looks up). The reference player is
+This is the avatar's own binding (GaussianAvatars'), on corners that are linear in the weights.
+The gaze rotation G of (yaw, pitch) is the axis-angle (-pitch, yaw, 0) in model axes (positive
+yaw turns the eye towards +x, positive pitch looks up). The reference player is
 :func:`headsplat.avatar.linear.pose_linear`; the browser viewer's shader does the same.
 """
 
@@ -65,9 +69,12 @@ FORMAT = "headsplat-gaussian-blendshapes"
 VERSION = 1
 HEADER, PAYLOAD = "blendshapes.json", "blendshapes.bin"
 ARRAYS = {
-    "means": "<f4",
-    "quats": "<f4",
-    "scales": "<f4",
+    "corners": "<f4",
+    "bary": "<f4",
+    "offsets": "<f4",
+    "local_quats": "<f4",
+    "log_scales": "<f4",
+    "scale_caps": "<f4",
     "opacities": "<f4",
     "colours": "<f4",
     "head_weight": "<f4",
@@ -76,18 +83,13 @@ ARRAYS = {
     "eye_centre_deltas": "<f4",
     "shape_start": "<u4",
     "delta_shape": "u1",
-    "delta_mean": "<f2",
-    "delta_quat": "<f2",
-    "delta_scale": "<f2",
+    "delta_corners": "<f2",
 }
 ALIGN = 16
 AXES = "right-handed; +x the subject's left, +y up, +z the way the face looks (glTF / three.js axes)"
 APPROXIMATIONS = [
-    "expression: the exact binding's positions, rotations and scales linearised by central "
-    "differences about the rest expression (exact there)",
-    "neck: each Gaussian blends the head's and the torso's pose by its neck weight, its rotation by "
-    "the normalised blend of the two poses' quaternions (the avatar rebuilds each triangle's frame "
-    "from the blended vertices)",
+    "none in the geometry: the corners are linear in the weights as the avatar's mesh is (deltas at "
+    "half precision)",
     "view-dependent colour (the shading deformer, when trained with it): baked as the training "
     "camera saw the head from the front",
 ]
