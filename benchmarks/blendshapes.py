@@ -63,7 +63,7 @@ def linearisation_row(out: Path, clip: str) -> str:
     scores = np.array(scores)
     worst = int(subject.split()[1][scores.argmin()])
     return (
-        f"| {clip} | {len(linear)} | {linear.n_entries / len(linear):.1f} | {size:.1f} | {seconds:.1f} | "
+        f"| {clip} | {len(linear)} | {len(linear.vertices)} | {size:.1f} | {seconds:.1f} | "
         f"{scores.mean():.2f} | {scores.min():.2f} (frame {worst}) | {len(scores)} |"
     )
 
@@ -78,7 +78,8 @@ def mouth_box(avatar, size: int) -> tuple[slice, slice]:
     pixels = (means[lips] @ K.T)[:, :2] / (means[lips] @ K.T)[:, 2:]
     low, high = pixels.min(0).values.int(), pixels.max(0).values.int()
     margin = size // 32
-    return slice(int(low[1]) - margin, int(high[1]) + 3 * margin), slice(int(low[0]) - margin, int(high[0]) + margin)
+    rows = slice(int(low[1]) - margin, int(high[1]) + 3 * margin)
+    return rows, slice(int(low[0]) - margin, int(high[0]) + margin)
 
 
 @torch.no_grad()
@@ -101,31 +102,40 @@ def browser_rows(out: Path, clip: str, driver: str, seconds: float, images: Path
                 f"browser at the training camera, rest face: {score(shown, python_linear):.2f} dB against "
                 f"the Python render of the export, {score(shown, exact):.2f} dB against the exact avatar"
             )
-            page.set_slider("w-jawOpen", 0.0)
-            closed = page.canvas()
-            page.set_slider("w-jawOpen", 1.0)
-            opened = page.canvas()
+            jaw = avatar.expression_names.index("jawOpen")
+            changed, expected = [], []
+            for value in (0.0, 1.0):
+                page.set_slider("w-jawOpen", value)
+                changed.append(page.canvas())
+                weights = avatar.neutral_expression.clone()
+                weights[jaw] = value
+                expected.append(avatar.render(avatar.condition(weights)).image.numpy())
+            opened = changed[1]
+            moved = np.abs(changed[1] - changed[0]).max(-1) > 0.1
+            should = np.abs(expected[1] - expected[0]).max(-1) > 0.1
             rows_, columns = mouth_box(avatar, size)
-            change = np.abs(opened - closed).max(-1)
-            inside = (change[rows_, columns] > 0.1).sum()
+            inside = moved[rows_, columns].sum()
+            iou = (moved & should).sum() / (moved | should).sum()
             rows.append(
-                f"jawOpen 0 -> 1: {inside} pixels inside the mouth box change by > 0.1, "
-                f"{(change > 0.1).sum() - inside} outside it"
+                f"jawOpen 0 -> 1: {moved.sum()} pixels change by > 0.1 ({inside} around the teeth), "
+                f"IoU {iou:.2f} with those headsplat's renders change"
             )
             if images is not None:
                 panel = np.concatenate([shown, exact, np.clip(np.abs(shown - exact) * 4, 0, 1), opened], 1)
-                cv2.imwrite(str(images / "viewer_vs_python_d18.png"), (panel[..., ::-1] * 255).round().astype(np.uint8))
+                image = (panel[..., ::-1] * 255).round().astype(np.uint8)
+                cv2.imwrite(str(images / f"viewer_vs_python_{clip}.png"), image)
             page.call("window.headsplat.stop(); window.headsplat.play()")
             time.sleep(seconds)
             fps = page.call("return window.headsplat.stats.fps")
-            rows.append(f"playing {driver}'s sequence ({len(motion)} frames) at {size} px: {fps:.1f} frames per second")
+            rows.append(f"playing {driver}'s sequence ({len(motion)} frames), {size} px: {fps:.1f} frames/s")
         with browser.open_viewer(Path(folder) / "page", 512, "&play=1") as page:
             time.sleep(seconds)
             fps = page.call("return window.headsplat.stats.fps")
-            rows.append(f"playing it at 512 px: {fps:.1f} frames per second")
+            pose_ms = page.call("return window.headsplat.stats.poseMs")
+            rows.append(f"playing it at 512 px: {fps:.1f} frames/s (mix pass and read-back {pose_ms:.0f} ms)")
             if images is not None:
                 page.call("window.headsplat.stop()")
-                page.driver.save_screenshot(str(images / "viewer_page_d18.png"))
+                page.driver.save_screenshot(str(images / f"viewer_page_{clip}.png"))
     return rows
 
 
@@ -139,7 +149,8 @@ def main() -> None:
     parser.add_argument("--no-browser", action="store_true", help="the linearisation only")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    print("| clip | Gaussians | deltas per Gaussian | export MB | linearise s | PSNR mean | PSNR min | test frames |")
+    columns = "clip | Gaussians | vertices | MB | linearise s | PSNR mean | PSNR min | frames"
+    print(f"| {columns} |")
     print("|---|---|---|---|---|---|---|---|")
     for clip in args.clips:
         print(linearisation_row(args.out, clip), flush=True)

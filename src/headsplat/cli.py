@@ -174,8 +174,8 @@ def _export(args: argparse.Namespace) -> None:
             folder = write_web(linear, args.web, motion)
         size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
         print(
-            f"wrote {len(linear)} Gaussians x {len(linear.expression_names)} blendshapes "
-            f"({linear.n_entries} deltas) to {folder} ({size:.1f} MB)"
+            f"wrote {len(linear)} Gaussians on {len(linear.vertices)} vertices x "
+            f"{len(linear.expression_names)} blendshapes to {folder} ({size:.1f} MB)"
         )
 
 

@@ -40,22 +40,21 @@ def test_blendshapes_export_is_the_documented_layout(trained_run, tmp_path):
     payload = (folder / PAYLOAD).read_bytes()
     assert header["units"] == "cm" and "+y up" in header["axes"]
     assert set(header["arrays"]) == set(ARRAYS)
-    n, m, names = header["count"], header["entries"], header["expression_names"]
+    n, u, names = header["count"], header["vertices"], header["expression_names"]
     assert len(names) == 53 and sum(len(v) for v in header["regions"].values()) == 53
     for name, spec in header["arrays"].items():
         assert spec["offset"] % ALIGN == 0 and spec["offset"] + spec["bytes"] <= len(payload)
         assert spec["dtype"] == ARRAYS[name]
-    assert header["arrays"]["corners"]["shape"] == [n, 3, 3]
-    assert header["arrays"]["delta_corners"]["shape"] == [m, 3, 3]
-    assert header["arrays"]["shape_start"]["shape"] == [n + 1]
+    assert header["arrays"]["triangles"]["shape"] == [n, 3]
+    assert header["arrays"]["vertex_deltas"]["shape"] == [len(names), u, 3]
     # The bytes are the linearised avatar's, read with nothing but numpy and the header.
     expected = linearise(load_avatar(run))
-    spec = header["arrays"]["delta_corners"]
-    raw = np.frombuffer(payload, "<f2", count=m * 9, offset=spec["offset"]).reshape(m, 3, 3)
-    np.testing.assert_array_equal(raw, expected.delta_corners)
+    spec = header["arrays"]["vertex_deltas"]
+    raw = np.frombuffer(payload, "<f2", count=len(names) * u * 3, offset=spec["offset"])
+    np.testing.assert_array_equal(raw.reshape(len(names), u, 3), expected.vertex_deltas)
     read = read_blendshapes(folder)
-    np.testing.assert_array_equal(read.corners, expected.corners)
-    np.testing.assert_array_equal(read.shape_start, expected.shape_start)
+    np.testing.assert_array_equal(read.vertices, expected.vertices)
+    np.testing.assert_array_equal(read.triangles, expected.triangles)
     assert not any(p.name.startswith(".") for p in tmp_path.rglob("*"))
 
 
@@ -131,7 +130,8 @@ def test_sequence_export_writes_one_standard_ply_per_frame(trained_run, motion_f
     np.testing.assert_allclose(xyz(first), expected.numpy(), atol=1e-4)
     moved = np.linalg.norm(xyz(last) - xyz(first), axis=1)
     assert moved.max() > 1.0  # the head turned 0.4 rad and the jaw opened
-    torso = (linearise(avatar).head_weight == 0).all(1)
+    linear = linearise(avatar)
+    torso = (linear.vertex_head_weight[linear.triangles] == 0).all(1)
     assert torso.any() and moved[torso].max() < 1e-3  # the shoulders stayed
 
 
@@ -140,3 +140,23 @@ def test_slider_regions_cover_every_name_once():
     groups = regions(names)
     assert sorted(name for group in groups.values() for name in group) == sorted(names)
     assert groups["jaw"] == ["jawOpen"] and groups["other"] == ["tongueOut"]
+
+
+def test_view_serves_the_page_on_the_loopback_interface(trained_run):
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "headsplat.cli", "view", str(trained_run[0])]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = server.stdout.readline()
+        assert "http://127.0.0.1:" in line, server.stderr.read()
+        url = line.split()[3]
+        header = json.loads(urllib.request.urlopen(url.replace("index.html", HEADER)).read())
+        assert header["count"] == len(load_avatar(trained_run[0]).gaussians)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -13,6 +13,7 @@ from headsplat.avatar import load_avatar
 from headsplat.avatar.linear import linearise, pose_linear
 from headsplat.drive.motion import Motion
 from headsplat.evaluation.metrics import psnr
+from headsplat.geometry import axis_angle_to_matrix
 
 pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=f"no browser: {browser.missing()}")
 SIZE = 96
@@ -47,6 +48,31 @@ def test_the_page_draws_the_avatar_as_headsplat_renders_it(page):
     assert shown.shape == (SIZE, SIZE, 3)
     assert (np.abs(expected - avatar.info["background"]).max(-1) > 0.1).mean() > 0.05  # a head, not a blank
     assert psnr(torch.from_numpy(shown), torch.from_numpy(expected)) > 25
+
+
+def test_a_turned_camera_and_an_expression_render_as_the_exact_avatar(page):
+    avatar, _, opened = page
+    names = avatar.expression_names
+    expression = avatar.neutral_expression.clone()
+    for name, value in (("jawOpen", 0.7), ("mouthSmile_L", 0.8), ("eyeBlink_R", 1.0)):
+        expression[names.index(name)] = value
+    gaze = torch.tensor([[0.3, 0.1], [0.3, 0.1]])
+    opened.call(
+        "window.headsplat.setState(arguments[0])",
+        {"weights": {n: float(v) for n, v in zip(names, expression, strict=True)}, "gaze": gaze.tolist()},
+    )
+    # The camera turned 25 degrees about the head, as an orbit would.
+    centre = avatar.rest_translation
+    turn = axis_angle_to_matrix(torch.tensor([0.0, 0.44, 0.0]))
+    viewmat = torch.eye(4)
+    viewmat[:3, :3] = turn.T
+    viewmat[:3, 3] = centre - turn.T @ centre
+    camera = avatar.camera(SIZE, viewmat)
+    opened.set_camera(camera.K.numpy(), viewmat.numpy())
+    shown = opened.canvas()
+    exact = avatar.render(avatar.condition(expression, gaze), camera).image.numpy()
+    assert psnr(torch.from_numpy(shown), torch.from_numpy(exact)) > 25
+    opened.call("window.headsplat.setState(arguments[0])", {"gaze": [[0, 0], [0, 0]]})
 
 
 def test_the_jaw_slider_opens_the_mouth_where_headsplat_does(page):

@@ -29,19 +29,17 @@ def test_the_linear_avatar_is_the_exact_one_at_rest(avatar_and_linear):
     np.testing.assert_allclose(posed.opacities, exact.opacities, atol=1e-6)
 
 
-def test_deltas_are_sparse_rows_of_real_shapes(avatar_and_linear):
-    linear = avatar_and_linear[1]
-    n, names = len(linear), linear.expression_names
-    assert linear.shape_start[0] == 0 and linear.shape_start[-1] == linear.n_entries
-    assert (np.diff(linear.shape_start.astype(np.int64)) >= 0).all()
-    assert linear.delta_shape.max() < len(names)
-    assert 0 < linear.n_entries < n * len(names)  # some shapes leave some Gaussians still
-    jaw = names.index("jawOpen")
-    moved = np.zeros(n, bool)
-    moved[linear.entry_gaussian()[linear.delta_shape == jaw]] = True
-    # The jaw moves the chin's Gaussians, not the scalp's.
-    height = linear.corners[:, :, 1].mean(1)
-    assert height[moved].mean() < height[~moved].mean()
+def test_the_export_keeps_the_vertices_the_gaussians_use(avatar_and_linear):
+    avatar, linear = avatar_and_linear
+    names = linear.expression_names
+    assert linear.vertex_deltas.shape == (len(names), len(linear.vertices), 3)
+    assert linear.triangles.max() == len(linear.vertices) - 1
+    used = np.unique(avatar.head.triangles[avatar.gaussians.triangle].numpy())
+    assert len(linear.vertices) == len(used) < avatar.head.n_vertices
+    # The jaw moves the chin's vertices, not the scalp's.
+    moved = np.linalg.norm(linear.vertex_deltas[names.index("jawOpen")].astype(np.float32), axis=1) > 0.05
+    height = linear.vertices[:, 1]
+    assert moved.any() and height[moved].mean() < height[~moved].mean()
 
 
 def test_expressions_and_head_turns_render_as_the_exact_avatar(avatar_and_linear):
@@ -57,13 +55,13 @@ def test_expressions_and_head_turns_render_as_the_exact_avatar(avatar_and_linear
         )
         exact = avatar.render(condition, camera).image
         linear_image = avatar.rasterize(pose_linear(linear, condition), camera).image
-        # The binding is the avatar's, on corners linear in the weights: the same render.
+        # The binding is the avatar's, on its own mesh: the same render.
         assert psnr(linear_image, exact) > 50
 
 
 def test_gaze_turns_the_eyeballs_as_the_exact_avatar(avatar_and_linear):
     avatar, linear = avatar_and_linear
-    eye = linear.eye >= 0
+    eye = torch.from_numpy((linear.vertex_eye[linear.triangles] >= 0).all(1))  # Gaussians on an eyeball
     assert eye.any()
     condition = avatar.condition(avatar.neutral_expression, gaze=torch.tensor([[0.3, -0.1], [0.25, -0.1]]))
     exact, posed = avatar.posed_gaussians(condition), pose_linear(linear, condition)

@@ -1,8 +1,9 @@
 // headsplat's WebGL2 renderer of Gaussian-blendshape avatars (the layout of
-// headsplat/apps/export/blendshapes.py). Two passes per frame:
-//   mix:   one fragment per Gaussian mixes its triangle's corners (blendshape deltas), turns
-//          them with the eyeball, blends head and torso pose per corner, binds the Gaussian to the
-//          triangle as the avatar does, and writes its world mean and covariance to float textures;
+// headsplat/apps/export/blendshapes.py). Three passes per frame:
+//   mesh:  one fragment per vertex mixes its blendshape deltas (the weights that are not zero),
+//          turns it with its eyeball and blends the head's and the torso's pose;
+//   bind:  one fragment per Gaussian binds it to its posed triangle as the avatar does, and writes
+//          its world mean and covariance to float textures;
 //   splat: one instanced quad per Gaussian, far to near, with headsplat's EWA projection
 //          (Zwicker et al. 2002, as 3D Gaussian Splatting: frustum-clamped Jacobian, 0.3 px^2
 //          blur, alpha = min(0.999, o exp(-d^T conic d / 2)), below 1/255 dropped), so a view
@@ -12,31 +13,58 @@
 const TEXTURE_WIDTH = 2048;
 const MAX_SHAPES = 64;
 
-const MIX_VERTEX = `#version 300 es
+const PASS_VERTEX = `#version 300 es
 void main() {
   vec2 corner = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
   gl_Position = vec4(corner * 2.0 - 1.0, 0.0, 1.0);
 }`;
 
-const MIX_FRAGMENT = `#version 300 es
+const HEADER = `#version 300 es
 precision highp float;
 precision highp int;
-precision highp usampler2D;
 precision highp sampler2D;
-uniform sampler2D corner0, corner1, corner2, baryTex, localQuat, logScale, headWeight;
-uniform usampler2D shapeStart, deltaShape;
-uniform sampler2D delta0, delta1, delta2;
-uniform float weights[${MAX_SHAPES}];
-uniform int count;
+precision highp usampler2D;
+ivec2 texel(int i) { return ivec2(i % ${TEXTURE_WIDTH}, i / ${TEXTURE_WIDTH}); }
+`;
+
+// The fragment of a full-screen pass over a data texture: the item it computes.
+const PASS_HEADER = `${HEADER}
+int fragmentIndex() { return int(gl_FragCoord.y) * ${TEXTURE_WIDTH} + int(gl_FragCoord.x); }
+`;
+
+const MESH_FRAGMENT = `${PASS_HEADER}
+uniform sampler2D vertexTex, vertexEye, vertexDeltas;
+uniform int vertexCount;
+uniform int activeCount;
+uniform int activeShape[${MAX_SHAPES}];
+uniform float activeWeight[${MAX_SHAPES}];
 uniform vec3 eyeCentre[2];
 uniform mat3 gazeRotation[2];
 uniform mat3 headRotation, torsoRotation;
 uniform vec3 headTranslation, torsoTranslation;
+out vec4 outVertex;
+
+void main() {
+  int u = fragmentIndex();
+  if (u >= vertexCount) { outVertex = vec4(0.0); return; }
+  vec4 base = texelFetch(vertexTex, texel(u), 0);
+  vec3 v = base.xyz;
+  for (int k = 0; k < activeCount; k++) {
+    v += activeWeight[k] * texelFetch(vertexDeltas, texel(activeShape[k] * vertexCount + u), 0).xyz;
+  }
+  int eye = int(texelFetch(vertexEye, texel(u), 0).x);
+  if (eye >= 0) v = gazeRotation[eye] * (v - eyeCentre[eye]) + eyeCentre[eye];
+  vec3 still = torsoRotation * v + torsoTranslation;
+  outVertex = vec4(still + base.w * (headRotation * v + headTranslation - still), 1.0);
+}`;
+
+const BIND_FRAGMENT = `${PASS_HEADER}
+uniform sampler2D posedVertices, baryOffset, localQuat, logScaleCap;
+uniform usampler2D triangleTex;
+uniform int count;
 layout(location = 0) out vec4 outMean;
 layout(location = 1) out vec4 outCovA;
 layout(location = 2) out vec4 outCovB;
-
-ivec2 texel(int i) { return ivec2(i % ${TEXTURE_WIDTH}, i / ${TEXTURE_WIDTH}); }
 
 // Quaternion (w, x, y, z) in .xyzw, as in the file -> rotation matrix.
 mat3 qmat(vec4 q) {
@@ -46,45 +74,25 @@ mat3 qmat(vec4 q) {
               2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y));
 }
 
-vec3 posed(vec3 c, float w) {
-  vec3 still = torsoRotation * c + torsoTranslation;
-  return still + w * (headRotation * c + headTranslation - still);
-}
-
 void main() {
-  int i = int(gl_FragCoord.y) * ${TEXTURE_WIDTH} + int(gl_FragCoord.x);
+  int i = fragmentIndex();
   if (i >= count) { outMean = vec4(0.0); outCovA = vec4(0.0); outCovB = vec4(0.0); return; }
   ivec2 at = texel(i);
-  vec4 a0 = texelFetch(corner0, at, 0), a1 = texelFetch(corner1, at, 0), a2 = texelFetch(corner2, at, 0);
-  vec3 c0 = a0.xyz, c1 = a1.xyz, c2 = a2.xyz;
-  int first = int(texelFetch(shapeStart, texel(i), 0).r);
-  int last = int(texelFetch(shapeStart, texel(i + 1), 0).r);
-  for (int j = first; j < last; j++) {
-    ivec2 e = texel(j);
-    float w = weights[int(texelFetch(deltaShape, e, 0).r)];
-    if (w == 0.0) continue;
-    c0 += w * texelFetch(delta0, e, 0).xyz;
-    c1 += w * texelFetch(delta1, e, 0).xyz;
-    c2 += w * texelFetch(delta2, e, 0).xyz;
-  }
-  int eye = int(a0.w);
-  if (eye >= 0) {
-    mat3 G = gazeRotation[eye];
-    vec3 o = eyeCentre[eye];
-    c0 = G * (c0 - o) + o;  c1 = G * (c1 - o) + o;  c2 = G * (c2 - o) + o;
-  }
-  vec3 hw = texelFetch(headWeight, at, 0).xyz;
-  c0 = posed(c0, hw.x);  c1 = posed(c1, hw.y);  c2 = posed(c2, hw.z);
+  uvec4 corner = texelFetch(triangleTex, at, 0);
+  vec3 c0 = texelFetch(posedVertices, texel(int(corner.x)), 0).xyz;
+  vec3 c1 = texelFetch(posedVertices, texel(int(corner.y)), 0).xyz;
+  vec3 c2 = texelFetch(posedVertices, texel(int(corner.z)), 0).xyz;
   // The avatar's binding (GaussianAvatars'): the triangle's frame and mean edge.
   vec3 e1 = c1 - c0, e2 = c2 - c0;
   vec3 n = normalize(cross(e1, e2));
   vec3 x = normalize(e1);
   mat3 frame = mat3(x, cross(n, x), n);
   float size = (length(e1) + length(e2) + length(c2 - c1)) / 3.0;
-  vec3 bary = texelFetch(baryTex, at, 0).xyz;
-  vec3 m = bary.x * c0 + bary.y * c1 + bary.z * c2 + a1.w * size * n;
-  vec3 s = size * exp(texelFetch(logScale, at, 0).xyz);
-  s = s * pow(1.0 + pow(s / a2.w, vec3(4.0)), vec3(-0.25));  // the soft cap near the lips and lids
+  vec4 baryOff = texelFetch(baryOffset, at, 0);
+  vec3 m = baryOff.x * c0 + baryOff.y * c1 + baryOff.z * c2 + baryOff.w * size * n;
+  vec4 logCap = texelFetch(logScaleCap, at, 0);
+  vec3 s = size * exp(logCap.xyz);
+  s = s * pow(1.0 + pow(s / logCap.w, vec3(4.0)), vec3(-0.25));  // the soft cap near the lips and lids
   mat3 rs = frame * qmat(texelFetch(localQuat, at, 0)) * mat3(s.x, 0.0, 0.0, 0.0, s.y, 0.0, 0.0, 0.0, s.z);
   mat3 cov = rs * transpose(rs);
   outMean = vec4(m, 1.0);
@@ -92,10 +100,7 @@ void main() {
   outCovB = vec4(cov[1][2], cov[2][2], 0.0, 0.0);
 }`;
 
-const SPLAT_VERTEX = `#version 300 es
-precision highp float;
-precision highp int;
-precision highp sampler2D;
+const SPLAT_VERTEX = `${HEADER}
 layout(location = 0) in uint splat;
 uniform sampler2D posedMean, posedCovA, posedCovB, gaussColour;
 uniform mat4 view;          // world -> camera (OpenCV axes), column-major
@@ -106,7 +111,7 @@ out vec3 conic;
 out vec2 offset;
 
 void main() {
-  ivec2 at = ivec2(int(splat) % ${TEXTURE_WIDTH}, int(splat) / ${TEXTURE_WIDTH});
+  ivec2 at = texel(int(splat));
   vec4 c = view * vec4(texelFetch(posedMean, at, 0).xyz, 1.0);
   colour = texelFetch(gaussColour, at, 0);
   float fx = intrinsics.x, fy = intrinsics.y, cx = intrinsics.z, cy = intrinsics.w;
@@ -176,6 +181,17 @@ function dataTexture(gl, internal, format, type, channels, texels, data) {
   return texture;
 }
 
+// A framebuffer drawing into `textures` (colour attachments 0, 1, ...).
+function framebuffer(gl, textures) {
+  const target = gl.createFramebuffer();
+  gl.bindFramebuffer(gl.FRAMEBUFFER, target);
+  textures.forEach((t, k) => gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + k, gl.TEXTURE_2D, t, 0));
+  gl.drawBuffers(textures.map((_, k) => gl.COLOR_ATTACHMENT0 + k));
+  if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) throw new Error("float framebuffer incomplete");
+  gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+  return target;
+}
+
 // (n, 4) rows of `parts` side by side: each [source, its row stride, first column, columns].
 function pack(n, parts, Type) {
   const out = new Type(n * 4);
@@ -213,37 +229,30 @@ export class SplatRenderer {
     this.header = avatar.header;
     const a = avatar.arrays;
     const n = (this.count = avatar.header.count);
-    const m = avatar.header.entries;
+    const u = (this.vertexCount = avatar.header.vertices);
+    const E = avatar.header.expression_names.length;
+    if (E > MAX_SHAPES) throw new Error(`${E} expressions: this viewer plays at most ${MAX_SHAPES}`);
     this.arrays = a;
-    const F = gl.FLOAT, HALF = gl.HALF_FLOAT;
-    const float4 = (data) => dataTexture(gl, gl.RGBA32F, gl.RGBA, F, 4, n, data);
-    const half4 = (data) => dataTexture(gl, gl.RGBA16F, gl.RGBA, HALF, 4, m, data);
-    const eye = Float32Array.from(a.eye);
+    const F = gl.FLOAT;
+    const floats = (texels, data) => dataTexture(gl, gl.RGBA32F, gl.RGBA, F, 4, texels, data);
     this.textures = {
-      corner0: float4(pack(n, [[a.corners, 9, 0, 3], [eye, 1, 0, 1]], Float32Array)),
-      corner1: float4(pack(n, [[a.corners, 9, 3, 3], [a.offsets, 1, 0, 1]], Float32Array)),
-      corner2: float4(pack(n, [[a.corners, 9, 6, 3], [a.scale_caps, 1, 0, 1]], Float32Array)),
-      baryTex: float4(pack(n, [[a.bary, 3, 0, 3]], Float32Array)),
-      localQuat: float4(a.local_quats),
-      logScale: float4(pack(n, [[a.log_scales, 3, 0, 3]], Float32Array)),
-      headWeight: float4(pack(n, [[a.head_weight, 3, 0, 3]], Float32Array)),
-      gaussColour: float4(pack(n, [[a.colours, 3, 0, 3], [a.opacities, 1, 0, 1]], Float32Array)),
-      shapeStart: dataTexture(gl, gl.R32UI, gl.RED_INTEGER, gl.UNSIGNED_INT, 1, n + 1, a.shape_start),
-      deltaShape: dataTexture(gl, gl.R8UI, gl.RED_INTEGER, gl.UNSIGNED_BYTE, 1, m, a.delta_shape),
-      delta0: half4(pack(m, [[a.delta_corners, 9, 0, 3]], Uint16Array)),
-      delta1: half4(pack(m, [[a.delta_corners, 9, 3, 3]], Uint16Array)),
-      delta2: half4(pack(m, [[a.delta_corners, 9, 6, 3]], Uint16Array)),
+      vertexTex: floats(u, pack(u, [[a.vertices, 3, 0, 3], [a.vertex_head_weight, 1, 0, 1]], Float32Array)),
+      vertexEye: floats(u, pack(u, [[Float32Array.from(a.vertex_eye), 1, 0, 1]], Float32Array)),
+      vertexDeltas: dataTexture(gl, gl.RGBA16F, gl.RGBA, gl.HALF_FLOAT, 4, E * u, pack(E * u, [[a.vertex_deltas, 3, 0, 3]], Uint16Array)),
+      triangleTex: dataTexture(gl, gl.RGBA32UI, gl.RGBA_INTEGER, gl.UNSIGNED_INT, 4, n, pack(n, [[a.triangles, 3, 0, 3]], Uint32Array)),
+      baryOffset: floats(n, pack(n, [[a.bary, 3, 0, 3], [a.offsets, 1, 0, 1]], Float32Array)),
+      localQuat: floats(n, a.local_quats),
+      logScaleCap: floats(n, pack(n, [[a.log_scales, 3, 0, 3], [a.scale_caps, 1, 0, 1]], Float32Array)),
+      gaussColour: floats(n, pack(n, [[a.colours, 3, 0, 3], [a.opacities, 1, 0, 1]], Float32Array)),
     };
     this.rows = Math.max(1, Math.ceil(n / TEXTURE_WIDTH));
-    this.posed = ["posedMean", "posedCovA", "posedCovB"].map(() =>
-      dataTexture(gl, gl.RGBA32F, gl.RGBA, F, 4, n, new Float32Array(n * 4)));
-    this.framebuffer = gl.createFramebuffer();
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    this.posed.forEach((t, k) => gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + k, gl.TEXTURE_2D, t, 0));
-    gl.drawBuffers([gl.COLOR_ATTACHMENT0, gl.COLOR_ATTACHMENT1, gl.COLOR_ATTACHMENT2]);
-    if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) throw new Error("float framebuffer incomplete");
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-    this.mixProgram = compile(gl, MIX_VERTEX, MIX_FRAGMENT);
+    this.vertexRows = Math.max(1, Math.ceil(u / TEXTURE_WIDTH));
+    this.textures.posedVertices = floats(u, new Float32Array(u * 4));
+    for (const name of ["posedMean", "posedCovA", "posedCovB"]) this.textures[name] = floats(n, new Float32Array(n * 4));
+    this.meshTarget = framebuffer(gl, [this.textures.posedVertices]);
+    this.bindTarget = framebuffer(gl, ["posedMean", "posedCovA", "posedCovB"].map((name) => this.textures[name]));
+    this.meshProgram = compile(gl, PASS_VERTEX, MESH_FRAGMENT);
+    this.bindProgram = compile(gl, PASS_VERTEX, BIND_FRAGMENT);
     this.splatProgram = compile(gl, SPLAT_VERTEX, SPLAT_FRAGMENT);
     this.order = new Uint32Array(n);
     this.orderBuffer = gl.createBuffer();
@@ -263,7 +272,7 @@ export class SplatRenderer {
     const gl = this.gl;
     names.forEach((name, unit) => {
       gl.activeTexture(gl.TEXTURE0 + unit);
-      gl.bindTexture(gl.TEXTURE_2D, name in this.textures ? this.textures[name] : this.posed[["posedMean", "posedCovA", "posedCovB"].indexOf(name)]);
+      gl.bindTexture(gl.TEXTURE_2D, this.textures[name]);
       gl.uniform1i(gl.getUniformLocation(program, name), unit);
     });
   }
@@ -271,17 +280,21 @@ export class SplatRenderer {
   // Pose the Gaussians: `state` = {weights (E,), gaze [[yaw, pitch], [yaw, pitch]],
   // rotation (row-major 9), translation (3,), torsoRotation, torsoTranslation}.
   pose(state) {
-    const gl = this.gl, p = this.mixProgram, a = this.arrays;
+    const gl = this.gl, a = this.arrays;
     const E = this.header.expression_names.length;
+    const active = [];
+    for (let k = 0; k < E; k++) if (state.weights[k] !== 0) active.push(k);
+    let p = this.meshProgram;
     gl.useProgram(p);
-    this._bind(p, ["corner0", "corner1", "corner2", "baryTex", "localQuat", "logScale", "headWeight",
-      "shapeStart", "deltaShape", "delta0", "delta1", "delta2"]);
-    const weights = new Float32Array(MAX_SHAPES);
-    weights.set(state.weights.slice(0, E));
-    gl.uniform1fv(gl.getUniformLocation(p, "weights"), weights);
-    gl.uniform1i(gl.getUniformLocation(p, "count"), this.count);
+    this._bind(p, ["vertexTex", "vertexEye", "vertexDeltas"]);
+    gl.uniform1i(gl.getUniformLocation(p, "vertexCount"), this.vertexCount);
+    gl.uniform1i(gl.getUniformLocation(p, "activeCount"), active.length);
+    const shapes = new Int32Array(MAX_SHAPES), weights = new Float32Array(MAX_SHAPES);
+    active.forEach((k, j) => { shapes[j] = k; weights[j] = state.weights[k]; });
+    gl.uniform1iv(gl.getUniformLocation(p, "activeShape"), shapes);
+    gl.uniform1fv(gl.getUniformLocation(p, "activeWeight"), weights);
     const centres = Float32Array.from(a.eye_centres);
-    for (let k = 0; k < E; k++) for (let c = 0; c < 6; c++) centres[c] += state.weights[k] * a.eye_centre_deltas[k * 6 + c];
+    for (const k of active) for (let c = 0; c < 6; c++) centres[c] += state.weights[k] * a.eye_centre_deltas[k * 6 + c];
     gl.uniform3fv(gl.getUniformLocation(p, "eyeCentre"), centres);
     const gaze = state.gaze.flatMap(([yaw, pitch]) => Array.from(columnMajor3(axisAngleMatrix([-pitch, yaw, 0]))));
     gl.uniformMatrix3fv(gl.getUniformLocation(p, "gazeRotation"), false, new Float32Array(gaze));
@@ -289,9 +302,17 @@ export class SplatRenderer {
     gl.uniformMatrix3fv(gl.getUniformLocation(p, "torsoRotation"), false, columnMajor3(state.torsoRotation));
     gl.uniform3fv(gl.getUniformLocation(p, "headTranslation"), new Float32Array(state.translation));
     gl.uniform3fv(gl.getUniformLocation(p, "torsoTranslation"), new Float32Array(state.torsoTranslation));
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    gl.viewport(0, 0, TEXTURE_WIDTH, this.rows);
     gl.disable(gl.BLEND);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.meshTarget);
+    gl.viewport(0, 0, TEXTURE_WIDTH, this.vertexRows);
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+
+    p = this.bindProgram;
+    gl.useProgram(p);
+    this._bind(p, ["posedVertices", "baryOffset", "localQuat", "logScaleCap", "triangleTex"]);
+    gl.uniform1i(gl.getUniformLocation(p, "count"), this.count);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.bindTarget);
+    gl.viewport(0, 0, TEXTURE_WIDTH, this.rows);
     gl.drawArrays(gl.TRIANGLES, 0, 3);
     gl.readBuffer(gl.COLOR_ATTACHMENT0);
     gl.readPixels(0, 0, TEXTURE_WIDTH, this.rows, gl.RGBA, gl.FLOAT, this.means);

@@ -7,7 +7,7 @@ DIR holds two files:
     The header: ``format`` ("headsplat-gaussian-blendshapes"), ``version``, ``units`` (cm),
     ``axes`` (right-handed, +y up, +z the way the face looks, +x the subject's left: glTF's and
     three.js's axes in cm; Unreal is z-up and Unity left-handed, so they flip an axis on import),
-    ``count`` N, ``entries`` M, ``expression_names`` (E), ``regions`` (the names grouped for
+    ``count`` N (Gaussians), ``vertices`` U, ``expression_names`` (E), ``regions`` (the names grouped for
     sliders), ``rest`` (expression, rotation, translation), ``camera`` (the training camera:
     OpenCV axes at the world origin, ``K`` at ``size`` px), ``fps``, ``background``,
     ``approximations`` (what the export changes, in words) and ``arrays``: for each array its
@@ -16,7 +16,13 @@ DIR holds two files:
     The arrays, little-endian, each starting at a multiple of 16 bytes:
 
     ===================  =========  ==========  ===============================================
-    corners              float32    (N, 3, 3)   its triangle's corners at weights zero, cm
+    vertices             float32    (U, 3)      the head mesh's vertices at weights zero, cm
+    vertex_deltas        float16    (E, U, 3)   per expression, per unit weight, cm
+    vertex_head_weight   float32    (U,)        1: follows the head's pose, 0: the torso's
+    vertex_eye           int8       (U,)        the eyeball (0 / 1) a vertex turns with, -1 none
+    eye_centres          float32    (2, 3)      at weights zero
+    eye_centre_deltas    float32    (E, 2, 3)   per unit weight
+    triangles            uint32     (N, 3)      each Gaussian's triangle (indices into vertices)
     bary                 float32    (N, 3)      its anchor's barycentric weights
     offsets              float32    (N,)        along the normal, in mean edge lengths
     local_quats          float32    (N, 4)      unit, w first: rotation in the triangle's frame
@@ -24,33 +30,27 @@ DIR holds two files:
     scale_caps           float32    (N,)        cm, the scales' soft cap (+inf: none)
     opacities            float32    (N,)        in [0, 1]
     colours              float32    (N, 3)      RGB in [0, 1] (the pixel values the avatar renders)
-    head_weight          float32    (N, 3)      per corner: 1 follows the head's pose, 0 the torso's
-    eye                  int8       (N,)        eyeball 0 / 1 a Gaussian turns with, -1 none
-    eye_centres          float32    (2, 3)      at weights zero
-    eye_centre_deltas    float32    (E, 2, 3)   per unit weight
-    shape_start          uint32     (N + 1,)    Gaussian i's entries: shape_start[i] .. [i+1]
-    delta_shape          uint8      (M,)        each entry's expression index
-    delta_corners        float16    (M, 3, 3)   per unit weight, cm
     ===================  =========  ==========  ===============================================
 
 Playing it (weights ``e``, gaze (yaw, pitch) per eye, head pose ``R, t``, torso pose ``Rt, tt``):
 
+    for each vertex u:
+        v = vertices[u] + sum_k e[k] vertex_deltas[k, u]
+        if vertex_eye[u] >= 0:  o = eye_centres[j] + sum_k e[k] eye_centre_deltas[k, j]  (j = vertex_eye[u])
+                                v = G_j (v - o) + o                  (G_j: eye j's gaze rotation, below)
+        v = (Rt v + tt) + vertex_head_weight[u] ((R v + t) - (Rt v + tt))
     for each Gaussian i:
-        c = corners[i]                                             (3 corners)
-        for j in shape_start[i] .. shape_start[i+1] - 1:  c += e[delta_shape[j]] delta_corners[j]
-        if eye[i] >= 0:  o = eye_centres[eye[i]] + sum_k e[k] eye_centre_deltas[k, eye[i]]
-                         c = G (c - o) + o                         (G: the gaze rotation, below)
-        c = (Rt c + tt) + head_weight[i] ((R c + t) - (Rt c + tt))  (per corner)
-        e1, e2 = c1 - c0, c2 - c0;  n = normalize(e1 x e2);  x = normalize(e1)
-        F = [x, n x x, n];  E = (|e1| + |e2| + |c2 - c1|) / 3
+        c0, c1, c2 = v[triangles[i]];  e1, e2 = c1 - c0, c2 - c0
+        n = normalize(e1 x e2);  x = normalize(e1);  F = [x, n x x, n] (columns)
+        E = (|e1| + |e2| + |c2 - c1|) / 3
         mean = sum_k bary[i, k] c_k + offsets[i] E n
         rotation = quat(F) local_quats[i];   s = E exp(log_scales[i])
         scale = s (1 + (s / scale_caps[i])^4)^(-1/4)
 
-This is the avatar's own binding (GaussianAvatars'), on corners that are linear in the weights.
-The gaze rotation G of (yaw, pitch) is the axis-angle (-pitch, yaw, 0) in model axes (positive
-yaw turns the eye towards +x, positive pitch looks up). The reference player is
-:func:`headsplat.avatar.linear.pose_linear`; the browser viewer's shader does the same.
+This is the avatar's own binding (GaussianAvatars') on its own mesh; a one-pass shader does the
+vertex part for each of a Gaussian's three vertices (as the viewer's does). The gaze rotation of
+(yaw, pitch) is the axis-angle (-pitch, yaw, 0) in model axes (positive yaw turns the eye towards
++x, positive pitch looks up). The reference player is :func:`headsplat.avatar.linear.pose_linear`.
 """
 
 from __future__ import annotations
@@ -69,7 +69,13 @@ FORMAT = "headsplat-gaussian-blendshapes"
 VERSION = 1
 HEADER, PAYLOAD = "blendshapes.json", "blendshapes.bin"
 ARRAYS = {
-    "corners": "<f4",
+    "vertices": "<f4",
+    "vertex_deltas": "<f2",
+    "vertex_head_weight": "<f4",
+    "vertex_eye": "i1",
+    "eye_centres": "<f4",
+    "eye_centre_deltas": "<f4",
+    "triangles": "<u4",
     "bary": "<f4",
     "offsets": "<f4",
     "local_quats": "<f4",
@@ -77,19 +83,12 @@ ARRAYS = {
     "scale_caps": "<f4",
     "opacities": "<f4",
     "colours": "<f4",
-    "head_weight": "<f4",
-    "eye": "i1",
-    "eye_centres": "<f4",
-    "eye_centre_deltas": "<f4",
-    "shape_start": "<u4",
-    "delta_shape": "u1",
-    "delta_corners": "<f2",
 }
 ALIGN = 16
 AXES = "right-handed; +x the subject's left, +y up, +z the way the face looks (glTF / three.js axes)"
 APPROXIMATIONS = [
-    "none in the geometry: the corners are linear in the weights as the avatar's mesh is (deltas at "
-    "half precision)",
+    "none in the geometry: the avatar's mesh is linear in the weights (its deltas are stored at half "
+    "precision)",
     "view-dependent colour (the shading deformer, when trained with it): baked as the training "
     "camera saw the head from the front",
 ]
@@ -119,7 +118,7 @@ def _header(linear: LinearAvatar) -> dict:
         "units": "cm",
         "axes": AXES,
         "count": len(linear),
-        "entries": linear.n_entries,
+        "vertices": len(linear.vertices),
         "expression_names": linear.expression_names,
         "regions": regions(linear.expression_names),
         "rest": {
