@@ -85,3 +85,17 @@ def test_the_synthetic_arkit_take_reads_as_a_capture(tmp_path):
         motion = read_live_link_face(take, names, torch.eye(3), torch.zeros(3), fps=25.0)
     assert len(motion) == 50  # 2 s at 25 fps (the last row at 1.98 s)
     assert motion.expression[:, 0].max() > 0.4 and motion.expression[25, 1] > 0.9  # talking; a blink at 1 s
+
+
+def test_the_blendshape_benchmark_scores_the_export_against_the_avatar(trained_run, tmp_path):
+    run, subject = trained_run
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "subjects").mkdir()
+    (tmp_path / "runs" / "tiny-sampling-cpu").symlink_to(run.resolve())
+    (tmp_path / "subjects" / "tiny").symlink_to(subject.resolve())
+    command = [sys.executable, str(ROOT / "benchmarks" / "blendshapes.py"), "--out", str(tmp_path)]
+    done = subprocess.run([*command, "--clips", "tiny", "--no-browser"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| tiny"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert float(cells[5]) > 60 and float(cells[6].split()[0]) > 50  # the export renders as the avatar

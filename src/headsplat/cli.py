@@ -193,7 +193,10 @@ def _view(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="headsplat-view-") as folder:
         write_web(linearise(avatar), Path(folder) / "page", motion)
         server = serve(Path(folder) / "page", args.port)
-        print(f"headsplat viewer at http://127.0.0.1:{server.server_address[1]}/index.html (Ctrl-C stops it)")
+        print(
+            f"headsplat viewer at http://127.0.0.1:{server.server_address[1]}/index.html (Ctrl-C stops it)",
+            flush=True,
+        )
         try:
             while True:
                 time.sleep(3600)

@@ -49,4 +49,4 @@ def test_export_takes_one_kind_per_call(trained_run, capsys):
     run, _ = trained_run
     with pytest.raises(SystemExit):
         main(["export", str(run)])
-    assert "one of the arguments --ply is required" in capsys.readouterr().err
+    assert "one of the arguments --ply --blendshapes --web --sequence is required" in capsys.readouterr().err

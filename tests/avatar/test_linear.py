@@ -1,5 +1,7 @@
 """Gaussian blendshapes (:mod:`headsplat.avatar.linear`) against the exact avatar they linearise."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -68,3 +70,32 @@ def test_gaze_turns_the_eyeballs_as_the_exact_avatar(avatar_and_linear):
     np.testing.assert_allclose(posed.means[eye], exact.means[eye], atol=1e-3)
     still = avatar.posed_gaussians(avatar.condition(avatar.neutral_expression)).means[eye]
     assert (exact.means[eye] - still).norm(dim=-1).max() > 0.1  # the gaze did move them
+
+
+def test_a_deformer_that_moves_gaussians_is_refused_and_a_colour_one_baked(trained_run):
+    from headsplat.avatar.deformers.base import BuildContext, GaussianDeformer
+    from headsplat.avatar.deformers.shading import Shading, ShadingConfig
+    from headsplat.io.errors import InputError
+
+    class Wobble(GaussianDeformer):
+        Config = dict
+
+        def forward(self, gaussians, ctx):
+            return gaussians._replace(means=gaussians.means + ctx.condition.expression[0])
+
+    avatar = load_avatar(trained_run[0])
+    build = BuildContext(avatar.head, len(avatar.gaussians))
+    shading = Shading(ShadingConfig(), build)
+    shading.coefficients.data.fill_(0.3)
+    avatar.gaussian_deformers["shading"] = shading
+    linear = linearise(avatar)  # colours only: baked as the training camera saw the head from the front
+    model_space = avatar.condition(
+        avatar.neutral_expression, rotation=torch.eye(3), translation=torch.zeros(3)
+    )
+    front = torch.diag(torch.tensor([1.0, -1.0, -1.0]))  # model axes -> OpenCV, facing the camera
+    exact = avatar.posed_gaussians(replace(model_space, torso=None), front)
+    np.testing.assert_allclose(linear.colours, exact.colours.numpy(), atol=1e-5)
+    assert np.abs(linear.colours - avatar.gaussians.rgb().numpy()).max() > 0.01  # the light is in them
+    avatar.gaussian_deformers["wobble"] = Wobble()
+    with pytest.raises(InputError, match="wobble moves its Gaussians"):
+        linearise(avatar)

@@ -49,6 +49,7 @@ from headsplat.avatar.gaussians.binding import corner_frames
 from headsplat.avatar.gaussians.store import GaussianSet, soft_cap
 from headsplat.geometry import MODEL_TO_OPENCV, matrix_to_quaternion, quaternion_multiply
 from headsplat.head.model import apply_gaze
+from headsplat.io.errors import InputError
 
 DELTA_DTYPE = np.float16
 """The vertices' deltas are stored at half precision: a 3 cm delta keeps 1.5e-3 cm (0.015 px at
@@ -113,7 +114,18 @@ def _model_condition(avatar: Avatar, expression: Tensor) -> Condition:
 
 @torch.no_grad()
 def linearise(avatar: Avatar) -> LinearAvatar:
-    """Gaussian blendshapes of ``avatar`` (see the module docstring)."""
+    """Gaussian blendshapes of ``avatar`` (see the module docstring).
+
+    Raises:
+        InputError: the avatar has a Gaussian deformer that moves Gaussians with the condition,
+            which the export cannot hold.
+    """
+    moving = [name for name, d in avatar.gaussian_deformers.items() if d.moves_gaussians]
+    if moving:
+        raise InputError(
+            f"this avatar's {', '.join(moving)} moves its Gaussians with the expression or pose, which the "
+            "blendshape export and the viewer cannot play yet; export it with --ply or --sequence."
+        )
     avatar = avatar.to("cpu")
     head, store = avatar.head, avatar.gaussians
     used, triangles = torch.unique(head.triangles[store.triangle], return_inverse=True)

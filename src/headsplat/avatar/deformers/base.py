@@ -73,6 +73,10 @@ class GaussianDeformer(AvatarModule):
     sparse control). Subclasses set ``Config`` and take ``(config, build)``."""
 
     Config: ClassVar[type]
+    moves_gaussians: ClassVar[bool] = True
+    """Whether ``forward`` changes means, rotations or scales. The blendshape export
+    (:mod:`headsplat.avatar.linear`) bakes a deformer that changes only colours and opacities at
+    rest, and refuses one that moves Gaussians until the export learns to hold it."""
 
     def forward(self, gaussians: GaussianSet, ctx: DeformContext) -> GaussianSet:
         raise NotImplementedError

@@ -79,6 +79,7 @@ class Shading(GaussianDeformer):
     head into the camera's frame."""
 
     Config = ShadingConfig
+    moves_gaussians = False
 
     def __init__(self, config: ShadingConfig, build: BuildContext):
         super().__init__()
