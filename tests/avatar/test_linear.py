@@ -85,8 +85,8 @@ def test_a_deformer_that_moves_gaussians_is_refused_and_a_colour_one_baked(train
 
     avatar = load_avatar(trained_run[0])
     build = BuildContext(avatar.head, len(avatar.gaussians))
-    shading = Shading(ShadingConfig(), build)
-    shading.coefficients.data.fill_(0.3)
+    shading = Shading(ShadingConfig(), build).requires_grad_(False)
+    shading.coefficients.fill_(0.3)
     avatar.gaussian_deformers["shading"] = shading
     linear = linearise(avatar)  # colours only: baked as the training camera saw the head from the front
     model_space = avatar.condition(
