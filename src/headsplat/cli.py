@@ -163,9 +163,9 @@ def _export(args: argparse.Namespace) -> None:
 
         linear = linearise(avatar)
         if args.blendshapes:
-            from headsplat.apps.export.blendshapes import write_blendshapes
+            from headsplat.apps.export.blendshapes import export_blendshapes
 
-            folder = write_blendshapes(linear, args.blendshapes)
+            folder = export_blendshapes(linear, args.blendshapes)
         else:
             from headsplat.apps.export.web import write_web
             from headsplat.apps.reenact import played_motion

@@ -67,11 +67,12 @@ def test_a_truncated_export_is_refused_with_the_fix(trained_run, tmp_path):
         read_blendshapes(folder)
 
 
-def test_export_refuses_to_replace_a_foreign_folder(trained_run, tmp_path, capsys):
+@pytest.mark.parametrize("kind", ["--web", "--blendshapes"])
+def test_export_refuses_to_replace_a_foreign_folder(trained_run, tmp_path, capsys, kind):
     folder = tmp_path / "photos"
     folder.mkdir()
     (folder / "holiday.jpg").write_bytes(b"jpeg")
-    assert main(["export", str(trained_run[0]), "--web", str(folder)]) == 2
+    assert main(["export", str(trained_run[0]), kind, str(folder)]) == 2
     assert "refusing to replace it" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["holiday.jpg"]
     assert [p.name for p in tmp_path.iterdir()] == ["photos"]  # no partial folder left

@@ -62,7 +62,7 @@ from pathlib import Path
 import numpy as np
 
 from headsplat.avatar.linear import LinearAvatar
-from headsplat.io.atomic import atomic_write
+from headsplat.io.atomic import atomic_folder, check_replaceable
 from headsplat.io.errors import InputError
 
 FORMAT = "headsplat-gaussian-blendshapes"
@@ -138,11 +138,21 @@ def _header(linear: LinearAvatar) -> dict:
     }
 
 
+def export_blendshapes(linear: LinearAvatar, folder: str | os.PathLike) -> Path:
+    """Write ``linear`` as the folder ``folder``, complete or not at all.
+
+    Raises:
+        InputError: ``folder`` exists, is not empty and is not an earlier export.
+    """
+    check_replaceable(folder, HEADER, "a headsplat blendshape export")
+    with atomic_folder(folder) as temporary:
+        write_blendshapes(linear, temporary)
+    return Path(folder)
+
+
 def write_blendshapes(linear: LinearAvatar, folder: str | os.PathLike) -> Path:
-    """Write ``linear`` into ``folder`` (created; its two files written atomically, the binary
-    first). Returns the folder."""
+    """Write ``linear``'s two files into the existing ``folder``. Returns the folder."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     header, chunks, offset = _header(linear), [], 0
     header["arrays"] = {}
     for name, dtype in ARRAYS.items():
@@ -157,8 +167,8 @@ def write_blendshapes(linear: LinearAvatar, folder: str | os.PathLike) -> Path:
             "bytes": data.nbytes,
         }
         offset += data.nbytes
-    atomic_write(folder / PAYLOAD, lambda p: p.write_bytes(b"".join(chunks)))
-    atomic_write(folder / HEADER, lambda p: p.write_text(json.dumps(header, indent=1)))
+    (folder / PAYLOAD).write_bytes(b"".join(chunks))
+    (folder / HEADER).write_text(json.dumps(header, indent=1))
     return folder
 
 
