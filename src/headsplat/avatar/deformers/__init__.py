@@ -1,7 +1,7 @@
 """What moves the head mesh and the Gaussians per condition, by registry name
 (:mod:`headsplat.avatar.deformers.base`)."""
 
-from headsplat.avatar.deformers import personal, shading, torso
+from headsplat.avatar.deformers import personal, shading, soft_binding, torso
 from headsplat.avatar.deformers.base import (
     GAUSSIAN_DEFORMERS,
     MESH_DEFORMERS,
@@ -24,5 +24,6 @@ __all__ = [
     "register_gaussian_deformer",
     "register_mesh_deformer",
     "shading",
+    "soft_binding",
     "torso",
 ]

@@ -1,0 +1,85 @@
+"""STAvatar's soft binding: the UV atlas, the deformer's contract, and training it from the CLI."""
+
+import pytest
+import torch
+
+from headsplat.avatar import load_avatar
+from headsplat.avatar.deformers.base import BuildContext, DeformContext
+from headsplat.avatar.deformers.soft_binding import SoftBinding, SoftBindingConfig
+from headsplat.avatar.gaussians.uv_atlas import atlas_grid
+from headsplat.avatar.linear import linearise
+from headsplat.cli import main
+from headsplat.io.errors import InputError
+
+
+def test_materials_that_share_uvs_get_their_own_atlas_tiles():
+    # Two triangles with the same UVs in tile 0 (as ICT's face and eyeballs), materials 0 and 2.
+    uvs = torch.tensor([[[0.1, 0.1], [0.9, 0.1], [0.1, 0.9]]] * 2)
+    material = torch.tensor([0, 2])
+    bary = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.0, 0.0, 1.0]]).repeat(2, 1)
+    triangle = torch.tensor([0, 0, 0, 1, 1, 1])
+    grid = atlas_grid(uvs, material, triangle, bary, n_materials=3, resolution=8)
+    x = (grid[:, 0] + 1) / 2 * 3  # in tiles
+    assert ((x[:3] > 0) & (x[:3] < 1)).all() and ((x[3:] > 2) & (x[3:] < 3)).all()
+    torch.testing.assert_close(grid[:3, 1], grid[3:, 1])  # the same place within each tile
+    # A UV in another unit tile (u in [1, 2)) lands at its fraction; on a tile's edge, half a texel in.
+    shifted = atlas_grid(uvs + torch.tensor([1.0, 0.0]), material, triangle, bary, 3, 8)
+    torch.testing.assert_close(shifted, grid)
+    edge = atlas_grid(torch.zeros(1, 3, 2), torch.tensor([1]), torch.tensor([0]), bary[:1], 3, 8)
+    assert (edge[0, 0] + 1) / 2 * 3 == pytest.approx(1 + 0.5 / 8)
+
+
+def soft_binding_on(avatar):
+    deformer = SoftBinding(SoftBindingConfig(), BuildContext(avatar.head, len(avatar.gaussians)))
+    avatar.gaussian_deformers["soft_binding"] = deformer
+    return deformer
+
+
+def test_it_starts_as_the_identity_and_then_moves_with_the_expression(trained_run):
+    avatar = load_avatar(trained_run[0])
+    condition = avatar.condition(avatar.neutral_expression)
+    before = avatar.posed_gaussians(condition)
+    deformer = soft_binding_on(avatar)
+    after = avatar.posed_gaussians(condition)
+    for a, b in zip(before, after, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.nn.init.normal_(deformer.decoder[-1].weight, std=0.5)
+    names = avatar.expression_names
+    smile = avatar.neutral_expression.clone()
+    smile[names.index("mouthSmile_L")] = 1.0
+    shifted = avatar.posed_gaussians(avatar.condition(smile)).means
+    still = avatar.posed_gaussians(condition).means
+    assert (shifted - still).norm(dim=-1).max() > 1e-3
+    # Features are sampled at each Gaussian's UV point: one row per Gaussian, whatever their number.
+    ctx = DeformContext(condition, avatar.head, avatar.gaussians, posed=avatar.mesh(condition)[1])
+    assert deformer.offsets(ctx).shape == (len(avatar.gaussians), 13)
+    with pytest.raises(InputError, match="soft_binding moves its Gaussians"):
+        linearise(avatar)
+
+
+def test_soft_binding_trains_from_the_cli_through_densification(
+    synthetic_subject, ict_model, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
+    run = tmp_path / "run"
+    args = ["train", str(synthetic_subject), "-o", str(run), "--size", "32", "--texels-per-cm", "0.5"]
+    args += [
+        "--steps",
+        "3",
+        "--deformer",
+        "soft_binding",
+        "--set",
+        "avatar.gaussian_deformers.soft_binding.resolution=16",
+    ]
+    args += ["--set", "strategy.start=1", "--set", "strategy.every=1", "--set", "strategy.add=25"]
+    assert main(args) == 0
+    avatar = load_avatar(run)
+    deformer = avatar.gaussian_deformers["soft_binding"]
+    assert isinstance(deformer, SoftBinding) and deformer.config.resolution == 16
+    assert deformer.decoder[-1].weight.abs().sum() > 0  # trained away from the identity
+    condition = avatar.condition(avatar.neutral_expression)
+    with torch.no_grad():
+        moved = avatar.render(condition).image
+        deformer.decoder[-1].weight.zero_()
+        deformer.decoder[-1].bias.zero_()
+        assert not torch.equal(moved, avatar.render(condition).image)  # it acts on the render
