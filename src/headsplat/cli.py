@@ -192,7 +192,12 @@ def _view(args: argparse.Namespace) -> None:
     motion = played_motion(avatar, args.play) if args.play else None
     with tempfile.TemporaryDirectory(prefix="headsplat-view-") as folder:
         write_web(linearise(avatar), Path(folder) / "page", motion)
-        server = serve(Path(folder) / "page", args.port)
+        try:
+            server = serve(Path(folder) / "page", args.port)
+        except OSError as error:
+            raise InputError(
+                f"headsplat view: cannot serve on port {args.port} ({error}); choose another --port."
+            ) from error
         print(
             f"headsplat viewer at http://127.0.0.1:{server.server_address[1]}/index.html (Ctrl-C stops it)",
             flush=True,
@@ -387,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = export.add_mutually_exclusive_group(required=True)
     kinds.add_argument("--ply", metavar="FILE", help="standard 3DGS .ply at neutral expression")
     kinds.add_argument(
-        "--blendshapes", metavar="DIR", help="Gaussian blendshapes: neutral Gaussians + per-expression deltas"
+        "--blendshapes", metavar="DIR", help="for engines: the mesh's blendshapes + the Gaussians bound to it"
     )
     kinds.add_argument(
         "--web", metavar="DIR", help="a static page that shows and plays the avatar (any file server)"

@@ -161,3 +161,14 @@ def test_view_serves_the_page_on_the_loopback_interface(trained_run):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_view_on_a_taken_port_says_so(trained_run, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["view", str(trained_run[0]), "--port", str(port)]) == 2
+    assert f"cannot serve on port {port}" in capsys.readouterr().err
