@@ -34,6 +34,7 @@ from headsplat.apps.reenact import played_motion
 from headsplat.avatar.avatar import load_avatar
 from headsplat.avatar.linear import linearise, pose_linear
 from headsplat.evaluation.metrics import psnr
+from headsplat.io.files import folder_megabytes
 from headsplat.io.subject import load_subject
 from headsplat.training.data import load_frame_data
 
@@ -52,10 +53,6 @@ return [window.headsplat.stats.poseMs, performance.now() - start];
 queues draws: reading a pixel back waits for them)."""
 
 
-def folder_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.iterdir()) / 1e6
-
-
 @torch.no_grad()
 def linearisation_row(out: Path, clip: str) -> str:
     avatar = load_avatar(out / "runs" / f"{clip}-sampling-cpu")
@@ -64,7 +61,7 @@ def linearisation_row(out: Path, clip: str) -> str:
     seconds = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         linear = read_blendshapes(write_blendshapes(linear, folder))
-        size = folder_mb(Path(folder))
+        size = folder_megabytes(Path(folder))
     subject = load_subject(out / "subjects" / clip)
     data = load_frame_data(subject, avatar.size).with_torso(avatar.rest_pose())
     camera = data.camera()

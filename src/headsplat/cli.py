@@ -139,6 +139,7 @@ def _reenact(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from headsplat.avatar.avatar import load_avatar
+    from headsplat.io.files import folder_megabytes
 
     avatar = load_avatar(args.run_folder)  # on the CPU, as render
     if args.play and not args.web:
@@ -156,7 +157,7 @@ def _export(args: argparse.Namespace) -> None:
 
         motion = played_motion(avatar, args.sequence)
         folder = export_sequence(avatar, motion, args.ply_dir)
-        size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+        size = folder_megabytes(folder)
         print(f"wrote {len(motion)} frames of {len(avatar.gaussians)} Gaussians to {folder} ({size:.0f} MB)")
     else:
         from headsplat.avatar.linear import linearise
@@ -172,7 +173,7 @@ def _export(args: argparse.Namespace) -> None:
 
             motion = played_motion(avatar, args.play) if args.play else None
             folder = write_web(linear, args.web, motion)
-        size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+        size = folder_megabytes(folder)
         print(
             f"wrote {len(linear)} Gaussians on {len(linear.vertices)} vertices x "
             f"{len(linear.expression_names)} blendshapes to {folder} ({size:.1f} MB)"

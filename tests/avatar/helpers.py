@@ -48,3 +48,15 @@ def strip_avatar(n: int = 50, config: AvatarConfig | None = None, log_scale: flo
     info = {"size": 64, "fps": 25.0, "background": 1.0}
     rest = (torch.eye(3), torch.tensor([-n * 0.75, 0.0, 40.0]))
     return assemble_avatar(strip_head(n), store, config, K, *rest, torch.zeros(1), info)
+
+
+def train_with_deformer(subject, run, deformer: str, steps: int, *settings: str) -> int:
+    """``headsplat train`` on a tiny subject with the Gaussian deformer ``deformer`` and
+    ``settings`` (``SECTION.FIELD=VALUE``), densifying at every step: the exit code."""
+    from headsplat.cli import main
+
+    args = ["train", str(subject), "-o", str(run), "--size", "32", "--texels-per-cm", "0.5"]
+    args += ["--steps", str(steps), "--deformer", deformer]
+    for setting in (*settings, "strategy.start=1", "strategy.every=1", "strategy.add=25"):
+        args += ["--set", setting]
+    return main(args)

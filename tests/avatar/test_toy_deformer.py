@@ -11,7 +11,7 @@ from headsplat.avatar import load_avatar
 from headsplat.avatar.deformers import GaussianDeformer, register_gaussian_deformer
 from headsplat.avatar.gaussians.rows import replace_parameter
 from headsplat.avatar.modules import ParamGroup
-from headsplat.cli import main
+from tests.avatar.helpers import train_with_deformer
 
 
 @dataclass
@@ -54,17 +54,12 @@ def test_a_registered_gaussian_deformer_trains_follows_densification_and_is_save
 ):
     monkeypatch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
     run = tmp_path / "run"
-    args = ["train", str(synthetic_subject), "-o", str(run), "--size", "32", "--texels-per-cm", "0.5"]
-    args += [
-        "--steps",
-        "2",
-        "--deformer",
-        "toy_tint",
-        "--set",
-        "avatar.gaussian_deformers.toy_tint.strength=0.5",
-    ]
-    args += ["--set", "strategy.start=1", "--set", "strategy.every=1", "--set", "strategy.add=25"]
-    assert main(args) == 0
+    assert (
+        train_with_deformer(
+            synthetic_subject, run, "toy_tint", 2, "avatar.gaussian_deformers.toy_tint.strength=0.5"
+        )
+        == 0
+    )
     avatar = load_avatar(run)  # rebuilt from the registry and the saved config
     toy = avatar.gaussian_deformers["toy_tint"]
     assert isinstance(toy, ToyTint) and toy.config.strength == 0.5

@@ -13,3 +13,8 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def folder_megabytes(folder: str | os.PathLike) -> float:
+    """The size of the files directly inside ``folder``, in MB (10^6 bytes)."""
+    return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file()) / 1e6

@@ -8,8 +8,8 @@ from headsplat.avatar.deformers.base import BuildContext, DeformContext
 from headsplat.avatar.deformers.soft_binding import SoftBinding, SoftBindingConfig
 from headsplat.avatar.gaussians.uv_atlas import atlas_grid
 from headsplat.avatar.linear import linearise
-from headsplat.cli import main
 from headsplat.io.errors import InputError
+from tests.avatar.helpers import train_with_deformer
 
 
 def test_materials_that_share_uvs_get_their_own_atlas_tiles():
@@ -62,17 +62,12 @@ def test_soft_binding_trains_from_the_cli_through_densification(
 ):
     monkeypatch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
     run = tmp_path / "run"
-    args = ["train", str(synthetic_subject), "-o", str(run), "--size", "32", "--texels-per-cm", "0.5"]
-    args += [
-        "--steps",
-        "3",
-        "--deformer",
-        "soft_binding",
-        "--set",
-        "avatar.gaussian_deformers.soft_binding.resolution=16",
-    ]
-    args += ["--set", "strategy.start=1", "--set", "strategy.every=1", "--set", "strategy.add=25"]
-    assert main(args) == 0
+    assert (
+        train_with_deformer(
+            synthetic_subject, run, "soft_binding", 3, "avatar.gaussian_deformers.soft_binding.resolution=16"
+        )
+        == 0
+    )
     avatar = load_avatar(run)
     deformer = avatar.gaussian_deformers["soft_binding"]
     assert isinstance(deformer, SoftBinding) and deformer.config.resolution == 16
