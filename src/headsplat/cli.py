@@ -90,7 +90,9 @@ def _eval(args: argparse.Namespace) -> None:
         f"SSIM {tracked['ssim']:.4f}  LPIPS {tracked['lpips']:.4f})  {metrics['gaussians']} Gaussians  "
         f"{metrics['training_minutes']:.1f} min training  {metrics['render_fps']:.1f} frames/s"
     )
-    regions = "  ".join(f"{name} {metrics[f'{name}_psnr']:.2f}" for name in ("mouth", "eyes", "outline"))
+    from headsplat.evaluation.regions import REGIONS
+
+    regions = "  ".join(f"{name} {metrics[f'{name}_psnr']:.2f}" for name in REGIONS)
     print(
         f"PSNR by region ({metrics['protocol'].split()[0]}): {regions} dB; training frames "
         f"{metrics['train_psnr']:.2f} dB at the tracked poses, {metrics['train_psnr_aligned']:.2f} dB at the "

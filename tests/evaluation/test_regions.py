@@ -9,6 +9,7 @@ import torch
 from headsplat.evaluation.metrics import LPIPS, psnr
 from headsplat.evaluation.regions import (
     LEFT_EYE,
+    LIPS_INNER,
     LIPS_OUTER,
     RIGHT_EYE,
     outline_band,
@@ -23,17 +24,19 @@ def _disc(size: int, radius: float) -> np.ndarray:
     return ((x - size / 2) ** 2 + (y - size / 2) ** 2 <= radius**2).astype(np.float32)
 
 
-def _face_landmarks(size: int) -> np.ndarray:
-    """478 landmarks: the lips on a ring about (size/2, 0.7 size), the eyes on rings about
-    (0.35 size, 0.4 size) and (0.65 size, 0.4 size), the rest at the centre."""
+def _face_landmarks(size: int, opening: float = 0.5) -> np.ndarray:
+    """478 landmarks: the outer lips on a ring about (size/2, 0.7 size), the inner lips on a ring
+    inside it ``opening`` x as high as wide, the eyes on rings about (0.35 size, 0.4 size) and
+    (0.65 size, 0.4 size), the rest at the centre."""
     marks = np.full((478, 2), size / 2, np.float32)
-    for indices, centre, radius in (
-        (LIPS_OUTER, (0.5, 0.7), 0.1),
-        (RIGHT_EYE, (0.35, 0.4), 0.05),
-        (LEFT_EYE, (0.65, 0.4), 0.05),
+    for indices, centre, radius, aspect in (
+        (LIPS_OUTER, (0.5, 0.7), 0.1, 0.5),
+        (LIPS_INNER, (0.5, 0.7), 0.07, opening),
+        (RIGHT_EYE, (0.35, 0.4), 0.05, 0.5),
+        (LEFT_EYE, (0.65, 0.4), 0.05, 0.5),
     ):
         angle = np.linspace(0, 2 * np.pi, len(indices), endpoint=False)
-        ring = np.c_[np.cos(angle), 0.5 * np.sin(angle)] * radius + centre
+        ring = np.c_[np.cos(angle), aspect * np.sin(angle)] * radius + centre
         marks[list(indices)] = ring * size
     return marks
 
@@ -51,7 +54,7 @@ def test_outline_band_is_three_pixels_each_side_at_256():
 def test_region_masks_cover_the_mouth_and_eyes_they_are_drawn_from():
     size = 128
     masks = region_masks(_face_landmarks(size), _disc(size, 50))
-    assert set(masks) == {"mouth", "eyes", "outline"}
+    assert set(masks) == {"mouth", "mouth_inside", "eyes", "outline"}
     assert masks["mouth"][int(0.7 * size), int(0.5 * size)]
     assert not masks["mouth"][int(0.4 * size), int(0.35 * size)]
     eye_row = int(0.4 * size)
@@ -64,6 +67,19 @@ def test_region_masks_cover_the_mouth_and_eyes_they_are_drawn_from():
     # No face found: no mouth or eyes, the outline still scored.
     lost = region_masks(np.full((478, 2), np.nan), _disc(size, 50))
     assert not lost["mouth"].any() and not lost["eyes"].any() and lost["outline"].any()
+    assert not lost["mouth_inside"].any()
+
+
+def test_the_mouth_inside_is_the_inner_lip_opening_and_empty_when_closed():
+    size = 256
+    inside = region_masks(_face_landmarks(size, opening=0.5), _disc(size, 100))["mouth_inside"]
+    # The inner ring's ellipse, semi-axes 17.9 and 9.0 px, filled with its edge pixels.
+    assert 0.85 * math.pi * 17.92 * 8.96 < inside.sum() < 1.15 * math.pi * 17.92 * 8.96  # + edge pixels
+    assert inside[int(0.7 * size), size // 2] and not inside[int(0.7 * size) + 12, size // 2]
+    outer = region_masks(_face_landmarks(size), _disc(size, 100))["mouth"]
+    assert not (inside & ~outer).any()
+    closed = region_masks(_face_landmarks(size, opening=0.01), _disc(size, 100))["mouth_inside"]
+    assert not closed.any()
 
 
 @pytest.mark.parametrize("centre", [(5, 5), (60, 64), (120, 126)])

@@ -158,8 +158,13 @@ def evaluate_run(
 
 
 def _means(scores: dict[str, list[float]]) -> dict[str, float]:
-    """Each metric's mean over the frames where it is defined (a region can be missing)."""
-    return {name: float(np.nanmean(values)) for name, values in scores.items()}
+    """Each metric's mean over the frames where it is defined (a region can be missing: NaN when
+    it is missing from every frame, e.g. a mouth that never opens)."""
+    means = {}
+    for name, values in scores.items():
+        defined = np.asarray(values, float)[~np.isnan(values)]
+        means[name] = float(defined.mean()) if len(defined) else float("nan")
+    return means
 
 
 @torch.no_grad()

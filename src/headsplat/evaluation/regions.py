@@ -5,6 +5,9 @@ The regions come from the ground-truth frame alone (its detected MediaPipe landm
 person mask), so both evaluation protocols and every method are scored on the same pixels:
 - ``mouth``: the outer lip contour, grown by a fifth of the mouth's width (lips, teeth, the
   mouth's inside and the skin the lips move);
+- ``mouth_inside``: the inner lip contour alone, not grown: teeth, tongue and the mouth's dark
+  inside, the frequently occluded region STAvatar's claims are about; empty (no score) in a frame
+  whose inner contour encloses less than :data:`MIN_OPENING_PX_AT_256` (a closed mouth);
 - ``eyes``: both eye contours, each grown by a third of the eye's width (lids, lashes, the eye);
 - ``outline``: pixels within +-3 px of the mask's boundary at 256 px (scaled with the size): where
   a silhouette that misses the head turn or the hair's volume costs.
@@ -21,10 +24,14 @@ from headsplat.evaluation.metrics import LPIPS, psnr, ssim_map
 
 # MediaPipe FaceMesh indices (the 468-point topology; facts of the model, in contour order).
 LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+LIPS_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
 RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
 LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
-REGIONS = ("mouth", "eyes", "outline")
+REGIONS = ("mouth", "mouth_inside", "eyes", "outline")
 OUTLINE_PX_AT_256 = 3.0
+MIN_OPENING_PX_AT_256 = 24
+"""A mouth whose inner lip contour encloses less than this area (square pixels at 256 px: a 36 px
+wide mouth open by under a pixel) is closed: its filled contour would be the lips' edge."""
 LPIPS_MIN_SIDE = 64
 """LPIPS-AlexNet's features need room: regions are scored on a square crop at least this wide."""
 
@@ -64,8 +71,11 @@ def region_masks(landmarks: np.ndarray, alpha: np.ndarray) -> dict[str, np.ndarr
     masks = {"outline": outline_band(alpha, OUTLINE_PX_AT_256 * size / 256)}
     if not np.isfinite(landmarks).all():
         empty = np.zeros((size, size), bool)
-        return {"mouth": empty, "eyes": empty, **masks}
+        return {"mouth": empty, "mouth_inside": empty, "eyes": empty, **masks}
     masks["mouth"] = _grown_polygon(landmarks[list(LIPS_OUTER)], 0.2, size)
+    inner = landmarks[list(LIPS_INNER)]
+    closed = cv2.contourArea(inner.astype(np.float32)) < MIN_OPENING_PX_AT_256 * (size / 256) ** 2
+    masks["mouth_inside"] = np.zeros((size, size), bool) if closed else _grown_polygon(inner, 0.0, size)
     masks["eyes"] = _grown_polygon(landmarks[list(RIGHT_EYE)], 1 / 3, size) | _grown_polygon(
         landmarks[list(LEFT_EYE)], 1 / 3, size
     )
