@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from headsplat.avatar.avatar import avatar_from_checkpoint
+from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
 from headsplat.avatar.gaussians.store import rgb_to_sh0
 from headsplat.avatar.gaussians.uv_sampling import sample_uv
 from headsplat.config import PRESETS
@@ -49,12 +50,18 @@ def test_a_tiny_avatar_learns_the_held_out_frames(synthetic_subject, ict_model):
     assert summary["steps"] == 150
 
 
-def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_model):
+@pytest.mark.parametrize(
+    ("strategy", "deformer"), [("sampling", None), ("temporal", None), ("sampling", "soft_binding")]
+)
+def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_model, strategy, deformer):
     """Training 12 steps straight equals training 6, checkpointing, and resuming from the
     checkpoint's tensors for 6 more (densification and pruning happen after it, so the strategy's
-    state and random draws matter): every tensor of the training state is identical."""
-    strategy = StrategyConfig(name="sampling", start=4, every=4, add=50, prune_every=5)
-    config = tiny_config(32, 12, strategy=strategy, checkpoint_every=6)
+    state and random draws matter): every tensor of the training state is identical. For each
+    strategy and each Gaussian deformer with learned state beyond the base's."""
+    densify = StrategyConfig(name=strategy, start=4, every=4, add=50, prune_every=5, error_threshold=0.02)
+    config = tiny_config(32, 12, strategy=densify, checkpoint_every=6)
+    if deformer is not None:
+        config.avatar.gaussian_deformers[deformer] = GAUSSIAN_DEFORMERS[deformer].Config()
     config.lr_decay_from = 0.25  # the rates decay on both sides of the checkpoint
     straight = _trainer(synthetic_subject, ict_model, config)
     saved = []

@@ -237,8 +237,9 @@ class Avatar(nn.Module):
     def rendering_weights(
         self, condition: Condition, camera: Camera, per_pixel: Tensor | None = None
     ) -> Tensor:
-        """(N,) each Gaussian's blending weight summed over its footprint: sum_p w_p alpha_ip T_ip
-        with per-pixel weights ``per_pixel`` (H, W) (default 1: its weight in pixels).
+        """Each Gaussian's blending weight summed over its footprint, sum_p w_p alpha_ip T_ip, with
+        per-pixel weights ``per_pixel``: None (w = 1: its weight in pixels) -> (N,); (H, W) -> (N,);
+        (H, W, C) with C <= 3, C maps at once -> (N, C).
 
         It is the derivative of sum_p w_p C_p with respect to the Gaussian's colour, so one backward
         pass through any backend gives it, with no rasterizer change.
@@ -246,10 +247,14 @@ class Avatar(nn.Module):
         with torch.no_grad():
             gaussians = self.posed_gaussians(condition, camera.viewmat[:3, :3].to(self.device))
         probe = torch.zeros_like(gaussians.colours, requires_grad=True)
-        image = self.rasterize(gaussians._replace(colours=probe), camera, 0.0).image[..., 0]
-        weighted = image if per_pixel is None else image * per_pixel
-        (grad,) = torch.autograd.grad(weighted.sum(), probe)
-        return grad[:, 0]
+        image = self.rasterize(gaussians._replace(colours=probe), camera, 0.0).image
+        if per_pixel is None or per_pixel.dim() == 2:
+            weighted = image[..., 0] if per_pixel is None else image[..., 0] * per_pixel
+            (grad,) = torch.autograd.grad(weighted.sum(), probe)
+            return grad[:, 0]
+        channels = per_pixel.shape[-1]
+        (grad,) = torch.autograd.grad((image[..., :channels] * per_pixel).sum(), probe)
+        return grad[:, :channels]
 
     # ------------------------------------------------------------------ row operations
 

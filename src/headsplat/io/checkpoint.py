@@ -51,12 +51,21 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
-    """The optimizer's per-parameter state as flat tensors ``prefix/<group>/<key>``."""
-    out = {}
+def _parameter_names(optimizer: torch.optim.Optimizer):
+    """(name, parameter, group) for each parameter: its group's name, with ``#i`` for the i-th
+    parameter after the first of a group that holds several (an MLP's weights and biases)."""
     for index, group in enumerate(optimizer.param_groups):
         name = group.get("name", str(index))
-        for key, value in optimizer.state.get(group["params"][0], {}).items():
+        for i, param in enumerate(group["params"]):
+            yield (name if i == 0 else f"{name}#{i}"), param, group
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state as flat tensors ``prefix/<name>/<key>`` (names from
+    :func:`_parameter_names`)."""
+    out = {}
+    for name, param, _ in _parameter_names(optimizer):
+        for key, value in optimizer.state.get(param, {}).items():
             out[f"{prefix}/{name}/{key}"] = torch.as_tensor(value)
     return out
 
@@ -64,18 +73,16 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str
 def restore_optimizer(
     optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str
 ) -> None:
-    """Put back what :func:`optimizer_tensors` saved (groups with one parameter each), on the
-    parameter's device (Adam keeps its ``step`` count on the CPU unless fused or capturable)."""
-    for index, group in enumerate(optimizer.param_groups):
-        name = group.get("name", str(index))
-        device = group["params"][0].device
+    """Put back what :func:`optimizer_tensors` saved, on each parameter's device (Adam keeps its
+    ``step`` count on the CPU unless fused or capturable)."""
+    for name, param, group in _parameter_names(optimizer):
         on_device = group.get("fused") or group.get("capturable")
         state = {
             key.rsplit("/", 1)[1]: value.to(
-                device if on_device or not key.endswith("/step") else "cpu", copy=True
+                param.device if on_device or not key.endswith("/step") else "cpu", copy=True
             )
             for key, value in tensors.items()
             if key.startswith(f"{prefix}/{name}/")
         }
         if state:
-            optimizer.state[group["params"][0]] = state
+            optimizer.state[param] = state

@@ -3,11 +3,13 @@
 from headsplat.strategy.base import StepContext, Strategy, StrategyConfig, StrategyState
 from headsplat.strategy.fixed import FixedStrategy
 from headsplat.strategy.sampling import SamplingStrategy
+from headsplat.strategy.temporal import TemporalStrategy
 from headsplat.strategy.threshold import ThresholdStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "fixed": FixedStrategy,
     "sampling": SamplingStrategy,
+    "temporal": TemporalStrategy,
     "threshold": ThresholdStrategy,
 }
 """The registry: ``headsplat train --strategy`` offers these names."""
@@ -28,6 +30,7 @@ __all__ = [
     "Strategy",
     "StrategyConfig",
     "StrategyState",
+    "TemporalStrategy",
     "ThresholdStrategy",
     "make_strategy",
 ]

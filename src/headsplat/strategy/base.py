@@ -1,7 +1,8 @@
 """The strategy contract (DESIGN §7, gsplat's strategies): hooks around each training step that
 densify and prune the Gaussians, with their state kept outside the strategy.
 
-A strategy is stateless apart from its config. Its :class:`StrategyState` (per-Gaussian
+A strategy is stateless apart from its config and what :meth:`Strategy.plan` derives from the
+training frames. Its :class:`StrategyState` (per-Gaussian
 statistics, a random generator) lives with the trainer, is checkpointed through
 :meth:`StrategyState.state_dict`, and follows every row operation: strategies change the
 Gaussians only through :meth:`StepContext.change_rows`, which updates the avatar, the optimizers'
@@ -32,7 +33,8 @@ class StrategyConfig:
     """Densification settings (steps are optimisation steps); ``name`` picks the strategy."""
 
     name: str = "sampling"
-    """A registered strategy (:data:`headsplat.strategy.STRATEGIES`): fixed, sampling, threshold."""
+    """A registered strategy (:data:`headsplat.strategy.STRATEGIES`): fixed, sampling, temporal,
+    threshold."""
     start: int = 200
     """No densification before this step (let the initial Gaussians settle)."""
     stop: int = 10_000_000
@@ -53,6 +55,15 @@ class StrategyConfig:
     split_scale: float = 0.5
     """``threshold``: Gaussians whose largest log-scale exceeds log(split_scale) (i.e. wider than
     this many mean edge lengths) are split, smaller ones cloned."""
+    min_clusters: int = 5
+    """``temporal``: the fewest frame clusters tried (STAvatar: 5)."""
+    max_clusters: int = 12
+    """``temporal``: the most frame clusters tried (STAvatar: 12)."""
+    error_threshold: float = 0.1
+    """``temporal``: a Gaussian whose mean fused error under its footprint (cluster-balanced)
+    exceeds this gets a child."""
+    error_clones: int = 2500
+    """``temporal``: at most this many fused-error children per densification (STAvatar: 2500)."""
     prune_opacity: float = 0.005
     prune_every: int = 100
     reset_opacity_every: int = 0
@@ -141,20 +152,21 @@ class StepContext:
         reset_parameter(self.gaussians, name, values, self.optimizers)
 
     def error_map(self) -> Tensor:
-        """(H, W) the step's per-pixel error: L1 over channels plus (1 - SSIM)/2 (STAvatar's fused
-        error), computed on first request."""
+        """(H, W) the step's per-pixel fused error, 0.8 L1 + 0.2 (1 - SSIM), both averaged over the
+        channels (STAvatar's perceptual error, Zhao et al. 2025), computed on first request."""
         if self._error is None:
             from headsplat.evaluation.metrics import ssim_map
 
             with torch.no_grad():
                 image, target = self.rendering.image.detach(), self.target
                 l1 = (image - target).abs().mean(-1)
-                self._error = l1 + (1 - ssim_map(image, target).mean(-1)) / 2
+                self._error = 0.8 * l1 + 0.2 * (1 - ssim_map(image, target).mean(-1))
         return self._error
 
     def footprint_sums(self, per_pixel: Tensor | None = None) -> Tensor:
-        """(N,) each Gaussian's rendering weight summed over its footprint, weighted by
-        ``per_pixel`` (H, W) (e.g. :meth:`error_map`); one extra render and backward pass."""
+        """Each Gaussian's rendering weight summed over its footprint, weighted by ``per_pixel``
+        (:meth:`headsplat.avatar.Avatar.rendering_weights`: None or (H, W) -> (N,), (H, W, C) ->
+        (N, C)); one extra render and backward pass."""
         return self.avatar.rendering_weights(self.condition, self.camera, per_pixel)
 
 
@@ -171,6 +183,14 @@ class Strategy:
     def __init__(self, config: StrategyConfig, image_size: int):
         self.config = config
         self.image_size = image_size
+
+    def plan(self, frames: np.ndarray, motion: np.ndarray, steps: int, seed: int = 0) -> dict:
+        """Before the first step (and again on resume): see the run's training ``frames`` (T,),
+        their ``motion`` (T, D) (:func:`~headsplat.strategy.frame_clusters.motion_features`) and
+        its length in ``steps``. Returns what to record in the avatar's training info; the base
+        needs nothing. What a strategy derives here must be a function of these arguments, so that
+        a resumed run derives the same."""
+        return {}
 
     def initialize_state(self, n_gaussians: int, device: torch.device | str, seed: int = 0) -> StrategyState:
         """Zero statistics for ``n_gaussians`` and a generator seeded with ``seed``."""

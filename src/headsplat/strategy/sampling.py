@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from headsplat.strategy.base import StepContext, Strategy, copy_rows, random_barycentric, shared_opacity
 
@@ -14,15 +15,27 @@ class SamplingStrategy(Strategy):
     opacity (:func:`~headsplat.strategy.base.shared_opacity`)."""
 
     def densify(self, ctx: StepContext) -> None:
+        parents = self.draw_parents(ctx, self.config.max_gaussians - len(ctx.gaussians))
+        if len(parents):
+            self.add_children(ctx, parents)
+
+    def draw_parents(self, ctx: StepContext, room: int) -> Tensor:
+        """(A,) up to ``min(add, room)`` parents drawn with replacement by :meth:`mean_gradient`
+        (none when no Gaussian has a gradient)."""
         weights = self.mean_gradient(ctx.state)
-        if weights.sum() <= 0:
-            return
-        room = self.config.max_gaussians - len(ctx.gaussians)
-        generator = ctx.state.generator
+        if weights.sum() <= 0 or room <= 0:
+            return torch.zeros(0, dtype=torch.long, device=weights.device)
         # Drawn on the CPU: the generator (and so the run's reproducibility) lives there.
-        parents = torch.multinomial(
-            weights.cpu(), min(self.config.add, room), replacement=True, generator=generator
-        ).to(weights.device)
+        drawn = torch.multinomial(
+            weights.cpu(), min(self.config.add, room), replacement=True, generator=ctx.state.generator
+        )
+        return drawn.to(weights.device)
+
+    def add_children(self, ctx: StepContext, parents: Tensor) -> None:
+        """One child per entry of ``parents`` (A,) (repeats allowed), at a random barycentric point
+        of the parent's triangle; with ``share_opacity`` each parent's opacity is shared with its
+        children."""
+        generator = ctx.state.generator
         if self.config.share_opacity:
             store = ctx.gaussians
             copies = torch.bincount(parents, minlength=len(store)) + 1

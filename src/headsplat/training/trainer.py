@@ -28,6 +28,7 @@ from headsplat.io.progress import ProgressBar
 from headsplat.io.settings import to_dict
 from headsplat.render import Rendering, gsplat_available
 from headsplat.strategy import StepContext, make_strategy
+from headsplat.strategy.frame_clusters import motion_features
 from headsplat.training.align import align_poses
 from headsplat.training.completion import HookContext, make_completion
 from headsplat.training.data import FrameData
@@ -107,6 +108,11 @@ class Trainer:
         n_expression = len(avatar.expression_names)
         self.frames = FrameCorrections(data.subject.n_frames, n_expression, config.frames).to(config.device)
         self.strategy = make_strategy(config.strategy, config.size)
+        tracked = (data.expression[self.train_frames], data.rotation[self.train_frames])
+        motion = motion_features(*(t.cpu().numpy() for t in tracked))
+        planned = self.strategy.plan(self.train_frames, motion, config.steps, config.seed)
+        if planned:
+            self.avatar.info["training"]["strategy"] = planned
         self.strategy_state = self.strategy.initialize_state(
             len(avatar.gaussians), config.device, config.seed
         )
