@@ -82,7 +82,9 @@ def _eval(args: argparse.Namespace) -> None:
     from headsplat.evaluation.refine import RefineConfig
 
     refine = RefineConfig() if args.refine_steps is None else RefineConfig(steps=args.refine_steps)
-    metrics = evaluate_run(args.run_folder, args.subject, not args.no_video, refine, progress=True)
+    metrics = evaluate_run(
+        args.run_folder, args.subject, not args.no_video, refine, progress=True, max_frames=args.eval_frames
+    )
     tracked = metrics["tracked"]
     print(
         f"{metrics['test_frames']} test frames, {metrics['protocol']}: PSNR {metrics['psnr']:.2f} dB  "
@@ -329,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train` or `fit`")
     ev.add_argument("--subject", help="the subject folder, where it is now (default: where it was trained)")
     ev.add_argument("--no-video", action="store_true", help="skip eval/side_by_side.mp4")
+    ev.add_argument(
+        "--eval-frames",
+        type=int,
+        metavar="N",
+        help="score N of the test frames, evenly spaced (default: all; refinement costs seconds a frame)",
+    )
     ev.add_argument(
         "--refine-steps",
         type=int,

@@ -3,11 +3,12 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from headsplat.cli import main
 from headsplat.evaluation.error_budget import PARTS
-from headsplat.evaluation.evaluate import training_corrections
+from headsplat.evaluation.evaluate import evenly_spaced, training_corrections
 from headsplat.io.run import RunFolder
 from headsplat.io.video import iter_mp4
 
@@ -52,6 +53,17 @@ def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, capsys):
     assert tracked["protocol"] == "tracked" and tracked["refine_minutes"] == 0
     assert tracked["psnr"] == tracked["tracked"]["psnr"] == metrics["tracked"]["psnr"]
     assert tracked["train_refined"] is None
+    assert main(["eval", str(run), "--refine-steps", "0", "--no-video", "--eval-frames", "1"]) == 0
+    one = json.loads((run / "eval" / "metrics.json").read_text())
+    assert one["test_frames"] == 1 and one["per_frame"]["frame"] == [8]
+
+
+def test_an_evaluation_subset_is_evenly_spaced_from_first_to_last():
+    frames = np.arange(100, 268)  # d6's 168 test frames
+    assert evenly_spaced(frames, None) is frames and evenly_spaced(frames, 500) is frames
+    picked = evenly_spaced(frames, 57)
+    assert len(picked) == len(set(picked.tolist())) == 57 and picked[0] == 100 and picked[-1] == 267
+    assert np.ptp(np.diff(picked)) <= 1
 
 
 def test_eval_finds_a_moved_subject_with_subject_and_refuses_another(trained_run, tmp_path, capsys):

@@ -59,9 +59,12 @@ class StrategyConfig:
     """``temporal``: the fewest frame clusters tried (STAvatar: 5)."""
     max_clusters: int = 12
     """``temporal``: the most frame clusters tried (STAvatar: 12)."""
-    error_threshold: float = 0.1
+    error_threshold: float = 0.15
     """``temporal``: a Gaussian whose mean fused error under its footprint (cluster-balanced)
-    exceeds this gets a child."""
+    exceeds this gets a child. Measured on d18 (256 px): the median Gaussian's error falls from
+    0.09 to 0.05 over the first 700 steps and its 90th percentile from 0.24 to 0.11; 0.15 picks
+    the worst 2-3 % after the first densifications (400-900 Gaussians), 0.1 would pick 2000+ each
+    time and more than double the Gaussians by the end."""
     error_clones: int = 2500
     """``temporal``: at most this many fused-error children per densification (STAvatar: 2500)."""
     prune_opacity: float = 0.005
