@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED, clips, headsplat_env
+
 STAGES = (
     "decode",
     "head_model",
@@ -29,11 +30,6 @@ STAGES = (
     "write_frames",
     "overlay",
 )
-
-
-def clips() -> dict[str, Path]:
-    found = sorted(SHARED.glob("*_clips/*.mp4"))
-    return {path.stem: path for path in found}
 
 
 def main() -> None:
@@ -49,8 +45,7 @@ def main() -> None:
     if not available:
         sys.exit(f"no clips found under {SHARED}")
     names = args.clips or sorted(available, key=lambda n: (len(n), n))
-    env = {**os.environ}
-    env.setdefault("HEADSPLAT_ICT_MODEL", str(SHARED / "ict_facekit" / "ict_facekit_light.npz"))
+    env = headsplat_env()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch)

@@ -17,22 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import headsplat_env, run_headsplat, subject_folder
 from headsplat.evaluation.error_budget import PARTS
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DEFAULT_CLIPS = ["d3", "d7", "d10", "WDA_AlexandriaOcasioCortez_000", "d18", "d5"]
-
-
-def _headsplat(*args: str, env: dict) -> None:
-    command = [sys.executable, "-m", "headsplat.cli", *args]
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
 
 
 def main() -> None:
@@ -53,9 +45,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     runs = [(clip, strategy) for clip in args.clips for strategy in args.strategies]
-    env = {**os.environ}
-    env.setdefault("HEADSPLAT_ICT_MODEL", str(SHARED / "ict_facekit" / "ict_facekit_light.npz"))
-    videos = {p.stem: p for p in SHARED.glob("*_clips/*.mp4")}
+    env = headsplat_env()
     rows = []
     header = "clip | strategy | PSNR | SSIM | LPIPS | tracked: PSNR | SSIM | LPIPS | mouth | eyes"
     header += " | outline | train PSNR (tracked / aligned / refined) | neutral | Gaussians"
@@ -63,17 +53,15 @@ def main() -> None:
     print(f"| {header} |", flush=True)
     print("|---" * (header.count("|") + 1) + "|", flush=True)
     for clip, strategy in runs:
-        subject = args.out / "subjects" / clip
-        if not (subject / "meta.json").is_file():
-            _headsplat("preprocess", str(videos[clip]), "-o", str(subject), "--overwrite", env=env)
+        subject = subject_folder(args.out, clip, env)
         run = args.out / "runs" / f"{clip}-{strategy}-{args.preset}"
         overrides = [f"--{k}={v}" for k, v in (("steps", args.steps), ("size", args.size)) if v is not None]
         if args.reuse and (run / "checkpoints").is_dir():
-            _headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
+            run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
         else:
-            _headsplat("train", str(subject), "-o", str(run), "--strategy", strategy, "--preset", args.preset,
-                       *overrides, "--overwrite", env=env)  # fmt: skip
-        _headsplat("eval", str(run), env=env)
+            run_headsplat("train", str(subject), "-o", str(run), "--strategy", strategy,
+                          "--preset", args.preset, *overrides, "--overwrite", env=env)  # fmt: skip
+        run_headsplat("eval", str(run), env=env)
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
         rows.append(
             {"clip": clip, "strategy": strategy, **{k: v for k, v in metrics.items() if k != "per_frame"}}

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import headsplat_env, run_headsplat, subject_folder
 from headsplat.apps.reenact import reenact_frames
 from headsplat.avatar.avatar import load_avatar
 from headsplat.drive.driver import tracked_motion
@@ -50,22 +50,7 @@ from headsplat.io.subject import load_subject
 from headsplat.io.video import write_mp4
 from headsplat.training.data import load_frame_data
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAIRS = [("d18", "d6"), ("d18", "d12"), ("d5", "d10")]
-
-
-def _headsplat(*args: str, env: dict) -> None:
-    command = [sys.executable, "-m", "headsplat.cli", *args]
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
-
-
-def _subject(out: Path, clip: str, videos: dict[str, Path], env: dict) -> Path:
-    folder = out / "subjects" / clip
-    if not (folder / "meta.json").is_file():
-        _headsplat("preprocess", str(videos[clip]), "-o", str(folder), "--overwrite", env=env)
-    return folder
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -90,7 +75,7 @@ def measure_pair(run: Path, avatar_subject: Path, driver_subject: Path, work: Pa
     fps = len(frames) / (time.perf_counter() - start)
     write_mp4(video, frames, given.fps)
     tracked_back = work / f"{video.stem}-subject"
-    _headsplat("preprocess", str(video), "-o", str(tracked_back), "--overwrite", "--no-overlay", env=env)
+    run_headsplat("preprocess", str(video), "-o", str(tracked_back), "--overwrite", "--no-overlay", env=env)
     back = load_subject(tracked_back)
     kept = back.tracking["source_frame"]  # frames where the tracker found the face
     fitted = back.tracking["expression"]
@@ -146,9 +131,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("quality"), help="benchmarks/quality.py's OUT")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
-    env = {**os.environ}
-    env.setdefault("HEADSPLAT_ICT_MODEL", str(SHARED / "ict_facekit" / "ict_facekit_light.npz"))
-    videos = {p.stem: p for p in SHARED.glob("*_clips/*.mp4")}
+    env = headsplat_env()
     rows = []
     header = (
         "avatar | driver | frames (tracked) | expression MAE | jawOpen r | blink r | identity own / driver"
@@ -164,8 +147,8 @@ def main() -> None:
                 )
             row = measure_pair(
                 run,
-                _subject(args.out, avatar_clip, videos, env),
-                _subject(args.out, driver_clip, videos, env),
+                subject_folder(args.out, avatar_clip, env),
+                subject_folder(args.out, driver_clip, env),
                 Path(scratch),
                 env,
             )

@@ -1,0 +1,139 @@
+"""STAvatar's two mechanisms against the defaults, one table: the same steps, rows base, + soft
+binding, + temporal density control, + both.
+
+    python benchmarks/ablation.py --out /tmp/ablation                  # the whole table (hours)
+    python benchmarks/ablation.py --out /tmp/ablation --clips d18 --rows base both --seeds 0
+    python benchmarks/ablation.py --out /tmp/ablation --reuse --keep-eval   # print what is there
+
+By default the table is STAvatar's claim's: d6, d12 and d18 (frequently occluded mouths and
+eyes) with every row and two seeds (reruns differ by about 0.1 dB), then base against both on
+d3, d5 and d10 with one. Each run is ``headsplat train SUBJECT --preset cpu --seed S`` plus the
+row's options, then ``headsplat eval --eval-frames N`` (an evenly spaced N of the test frames:
+refinement costs seconds a frame on 2 cores, and d6 has 168). Printed per clip and row, the
+seeds' mean (and half their range): full-frame PSNR / SSIM / LPIPS after refining the test
+frames' tracking and from the tracking as it is, the Gaussians, the training minutes and
+milliseconds per step (all of training, the geometry stage and completion included, over the
+steps), then the mouth, the mouth's inside and the eyes (:mod:`headsplat.evaluation.regions`).
+Subjects are ``OUT/subjects/CLIP`` (preprocessed when missing), runs ``OUT/runs/CLIP-ROW-sSEED``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import headsplat_env, run_headsplat, subject_folder
+
+ROWS = {
+    "base": [],
+    "soft": ["--deformer", "soft_binding"],
+    "temporal": ["--strategy", "temporal"],
+    "both": ["--deformer", "soft_binding", "--strategy", "temporal"],
+}
+"""Each row's options on top of ``--preset cpu`` (base: the defaults)."""
+CLAIM_CLIPS = ["d6", "d12", "d18"]
+OTHER_CLIPS = ["d3", "d5", "d10"]
+REGION_NAMES = {"mouth": "mouth", "mouth_inside": "mouth inside", "eyes": "eyes"}
+
+
+def default_plan() -> list[tuple[str, str, int]]:
+    """(clip, row, seed) of the full table."""
+    plan = [(clip, row, seed) for clip in CLAIM_CLIPS for row in ROWS for seed in (0, 1)]
+    return plan + [(clip, row, 0) for clip in OTHER_CLIPS for row in ("base", "both")]
+
+
+def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace, env: dict) -> dict:
+    """Train (or, with ``--reuse``, finish) and evaluate one run; its eval metrics."""
+    run = out / "runs" / f"{clip}-{row}-s{seed}"
+    metrics_file = run / "eval" / "metrics.json"
+    if args.reuse and args.keep_eval and metrics_file.is_file():
+        return json.loads(metrics_file.read_text())
+    subject = subject_folder(out, clip, env)
+    if args.reuse and (run / "checkpoints").is_dir():
+        run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
+    else:
+        options = ["--preset", "cpu", "--seed", str(seed), *ROWS[row]]
+        options += [] if args.steps is None else ["--steps", str(args.steps)]
+        run_headsplat("train", str(subject), "-o", str(run), *options, "--overwrite", env=env)
+    run_headsplat("eval", str(run), "--eval-frames", str(args.eval_frames), env=env)
+    return json.loads(metrics_file.read_text())
+
+
+def _cell(values: list[float], digits: int, spread: bool = False) -> str:
+    """The mean of ``values`` (NaN ones left out: a region missing from a clip), with half their
+    range when asked and there are several."""
+    defined = [v for v in values if v == v]
+    if not defined:
+        return "-"
+    text = f"{np.mean(defined):.{digits}f}"
+    if spread and len(defined) > 1:
+        text += f" ±{np.ptp(defined) / 2:.{digits}f}"
+    return text
+
+
+def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
+    """The full-frame table, then the regions' (refined / tracked in each cell)."""
+    header = "clip | row | seeds | test frames | PSNR | SSIM | LPIPS | tracked PSNR | SSIM | LPIPS"
+    header += " | Gaussians | train min | ms/step"
+    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|", flush=True)
+    for (clip, row), runs in results.items():
+        cells = [clip, row, str(len(runs)), str(runs[0]["test_frames"])]
+        for scores in ([m for m in runs], [m["tracked"] for m in runs]):
+            cells += [_cell([s["psnr"] for s in scores], 2, spread=True)]
+            cells += [_cell([s["ssim"] for s in scores], 4), _cell([s["lpips"] for s in scores], 4)]
+        cells += [_cell([m["gaussians"] for m in runs], 0), _cell([m["training_minutes"] for m in runs], 1)]
+        cells += [_cell([m["training_minutes"] * 60_000 / m["steps"] for m in runs], 0)]
+        print("| " + " | ".join(cells) + " |", flush=True)
+    print("\nRegions, refined / tracked\n")
+    names = [f"{label} {metric}" for label in REGION_NAMES.values() for metric in ("PSNR", "SSIM", "LPIPS")]
+    header = " | ".join(["clip", "row", *names])
+    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|", flush=True)
+    for (clip, row), runs in results.items():
+        cells = [clip, row]
+        for region in REGION_NAMES:
+            for metric, digits in (("psnr", 2), ("ssim", 4), ("lpips", 4)):
+                key = f"{region}_{metric}"
+                refined = _cell([m.get(key, float("nan")) for m in runs], digits)
+                tracked = _cell([m["tracked"].get(key, float("nan")) for m in runs], digits)
+                cells.append(f"{refined} / {tracked}")
+        print("| " + " | ".join(cells) + " |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("ablation"), help="subjects and runs go here")
+    parser.add_argument("--clips", nargs="*", help="clip names (default: the full table's plan)")
+    parser.add_argument("--rows", nargs="*", choices=sorted(ROWS), default=list(ROWS), help="with --clips")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1], help="with --clips (default 0 1)")
+    parser.add_argument("--steps", type=int, help="default: the cpu preset's (2000)")
+    parser.add_argument("--eval-frames", type=int, default=60, help="test frames scored per run (default 60)")
+    parser.add_argument("--reuse", action="store_true", help="keep trained runs (finish interrupted ones)")
+    parser.add_argument("--keep-eval", action="store_true", help="with --reuse: keep their metrics too")
+    parser.add_argument("--json", type=Path, help="also write every run's metrics as JSON")
+    args = parser.parse_args()
+    if args.clips:
+        plan = [(clip, row, seed) for clip in args.clips for row in args.rows for seed in args.seeds]
+    else:
+        plan = default_plan()
+    env = headsplat_env()
+    results: dict[tuple[str, str], list[dict]] = {}
+    for clip, row, seed in plan:
+        metrics = run_one(args.out, clip, row, seed, args, env)
+        metrics.pop("per_frame", None)
+        results.setdefault((clip, row), []).append(metrics)
+        scores = f"{metrics['psnr']:.2f} / {metrics['tracked']['psnr']:.2f} dB"
+        print(f"done {clip}-{row}-s{seed}: {scores} (refined / tracked)", flush=True)
+    print()
+    print_tables(results)
+    if args.json:
+        rows = [{"clip": c, "row": r, "runs": runs} for (c, r), runs in results.items()]
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""What the benchmark scripts share: the shared clips, the environment their child processes run
+in, and the ``headsplat`` command run as a user would type it.
+
+The scripts run as ``python benchmarks/NAME.py``, so this folder is on ``sys.path``; a script
+loaded another way puts it there first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def clips() -> dict[str, Path]:
+    """Every shared video by clip name (its file's stem)."""
+    return {path.stem: path for path in sorted(SHARED.glob("*_clips/*.mp4"))}
+
+
+def headsplat_env() -> dict[str, str]:
+    """This process's environment, with the shared ICT model unless one is set."""
+    env = {**os.environ}
+    env.setdefault("HEADSPLAT_ICT_MODEL", str(SHARED / "ict_facekit" / "ict_facekit_light.npz"))
+    return env
+
+
+def run_headsplat(*args: str, env: dict) -> None:
+    """``headsplat ARGS`` in a child process; exits with its stderr's tail when it fails."""
+    command = [sys.executable, "-m", "headsplat.cli", *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
+
+
+def subject_folder(out: Path, clip: str, env: dict) -> Path:
+    """``OUT/subjects/CLIP``, preprocessed from the shared clip unless it is there already."""
+    folder = out / "subjects" / clip
+    if not (folder / "meta.json").is_file():
+        run_headsplat("preprocess", str(clips()[clip]), "-o", str(folder), "--overwrite", env=env)
+    return folder
