@@ -9,6 +9,7 @@ from headsplat.avatar.deformers.soft_binding import SoftBinding, SoftBindingConf
 from headsplat.avatar.gaussians.uv_atlas import atlas_grid
 from headsplat.avatar.linear import linearise
 from headsplat.io.errors import InputError
+from headsplat.strategy.base import copy_rows, random_barycentric
 from tests.avatar.helpers import train_with_deformer
 
 
@@ -78,3 +79,33 @@ def test_soft_binding_trains_from_the_cli_through_densification(
         deformer.decoder[-1].weight.zero_()
         deformer.decoder[-1].bias.zero_()
         assert not torch.equal(moved, avatar.render(condition).image)  # it acts on the render
+
+
+def test_densified_gaussians_read_the_atlas_at_their_own_uv_point(trained_run):
+    """Features live on the UV layout, not on the rows: after a row operation every Gaussian, old
+    or new, gets the offsets its (triangle, bary) point gives, and the atlas is untouched."""
+    avatar = load_avatar(trained_run[0])
+    deformer = soft_binding_on(avatar)
+    torch.nn.init.normal_(deformer.decoder[-1].weight, std=0.5)
+    torch.nn.init.normal_(deformer.features, std=1.0)  # features that differ across the atlas
+    condition = avatar.condition(avatar.neutral_expression)
+
+    def offsets():
+        posed = avatar.mesh(condition)[1]
+        with torch.no_grad():
+            return deformer.offsets(DeformContext(condition, avatar.head, avatar.gaussians, posed=posed))
+
+    before, atlas, n = offsets(), deformer.features.detach().clone(), len(avatar.gaussians)
+    parents = torch.tensor([0, 5, 5, 17])
+    children = copy_rows(avatar.gaussians, parents)
+    moved_bary = random_barycentric(2, torch.Generator().manual_seed(0))
+    children["bary"][2:] = moved_bary  # two children elsewhere on their parents' triangles
+    avatar.change_rows(appended=children, parents=parents)
+    after = offsets()
+    torch.testing.assert_close(after[:n], before)
+    torch.testing.assert_close(after[n : n + 2], before[parents[:2]])  # same point, same features
+    assert not torch.allclose(after[n + 2 :], before[parents[2:]])
+    with torch.no_grad():  # the moved ones: as if their parents had stood there
+        avatar.gaussians.bary[parents[2:]] = moved_bary
+    torch.testing.assert_close(after[n + 2 :], offsets()[parents[2:]])
+    assert torch.equal(deformer.features, atlas)
