@@ -73,6 +73,9 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_m
     straight.fit(checkpoint=checkpoint)
     tensors, meta = saved[0]
     assert meta["step"] == 6 and len(saved) == 2
+    if strategy == "temporal":  # its frame clusters, in the avatar's training record
+        planned = straight.avatar.info["training"]["strategy"]
+        assert planned["clusters"] == len(planned["cluster_sizes"]) and sum(planned["cluster_sizes"]) == 8
 
     resumed = Trainer(straight.data, avatar_from_checkpoint(tensors, meta), config)
     resumed.restore(tensors, meta)
