@@ -143,3 +143,26 @@ def matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
     q = torch.gather(candidates, -2, best[..., None, None].expand(*best.shape, 1, 4))[..., 0, :]
     q = q / q.norm(dim=-1, keepdim=True)
     return torch.where(q[..., :1] < 0, -q, q)
+
+
+def quaternion_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
+    """(..., 4) quaternions of any non-zero norm -> (..., 3) axis * angle, angle in [0, pi] (q and
+    -q are the same rotation: the one with w >= 0 is taken)."""
+    q = q / q.norm(dim=-1, keepdim=True)
+    q = torch.where(q[..., :1] < 0, -q, q)
+    vector = q[..., 1:]
+    sine = vector.norm(dim=-1, keepdim=True)
+    angle = 2 * torch.atan2(sine, q[..., :1])
+    # angle / sin(angle / 2) -> 2 at zero; guarded so the gradient stays finite there.
+    ratio = torch.where(sine < 1e-6, 2 / q[..., :1].clamp_min(1e-6), angle / sine.clamp_min(1e-12))
+    return vector * ratio
+
+
+def axis_angle_to_quaternion(r: torch.Tensor) -> torch.Tensor:
+    """(..., 3) axis * angle -> (..., 4) unit quaternions, smooth at zero."""
+    theta2 = (r * r).sum(-1, keepdim=True)
+    small = theta2 < 1e-8
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
+    half_sine = torch.where(small, 0.5 - theta2 / 48, torch.sin(theta / 2) / theta)
+    cosine = torch.where(small, 1 - theta2 / 8, torch.cos(theta / 2))
+    return torch.cat([cosine, r * half_sine], dim=-1)

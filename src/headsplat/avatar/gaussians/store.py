@@ -16,7 +16,8 @@ Columns (all (N, ...)):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -159,6 +160,27 @@ class GaussianStore(AvatarModule):
 
     def __len__(self) -> int:
         return len(self.triangle)
+
+    @contextmanager
+    def columns_from(self, values: dict[str, Tensor]) -> Iterator[None]:
+        """Within the block, the learned columns named in ``values`` read those tensors (N, ...)
+        instead of the parameters, gradients flowing into them: how a network that produces the
+        attributes (FATE's baking) renders through the ordinary pipeline."""
+        unknown = set(values) - set(LEARNED)
+        if unknown:
+            raise KeyError(f"not learned columns: {sorted(unknown)}")
+        order = list(self._parameters)  # state_dict and optimizers see the parameters in this order
+        saved = {name: self._parameters.pop(name) for name in values}
+        try:
+            for name, value in values.items():
+                self.__dict__[name] = value
+            yield
+        finally:
+            for name in saved:
+                del self.__dict__[name]
+            restored = {name: saved.get(name, self._parameters.get(name)) for name in order}
+            self._parameters.clear()
+            self._parameters.update(restored)
 
     def columns(self) -> dict[str, Tensor]:
         """Every column by name (the live tensors)."""

@@ -1,0 +1,104 @@
+"""FATE's neural baking: the network, the attribute codec, rendering through baked columns, and the
+two-stage bake resuming exactly."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from headsplat.avatar import load_avatar
+from headsplat.baking.attributes import SPREAD, AttributeCodec, store_values, values_to_columns
+from headsplat.baking.bake import BakeConfig, Baker
+from headsplat.baking.bakenet import BakeNet, fixed_noise
+from headsplat.geometry import quaternion_to_matrix
+from headsplat.io.subject import load_subject
+from headsplat.training.data import load_frame_data
+from tests.avatar.helpers import strip_avatar
+
+
+def test_bakenet_starts_at_zero_and_keeps_the_maps_size():
+    net = BakeNet(11, channels=(8, 16, 32), noise_channels=4)
+    noise = fixed_noise(3, 4, 32, seed=0)
+    assert torch.equal(noise, fixed_noise(3, 4, 32, seed=0)) and net.multiple == 4
+    out = net(noise)
+    assert out.shape == (3, 11, 32, 32) and torch.equal(out, torch.zeros_like(out))
+
+
+def test_the_codec_turns_columns_into_values_and_back():
+    avatar = strip_avatar(20)
+    store = avatar.gaussians
+    with torch.no_grad():
+        store.sh0.copy_(torch.randn(20, 3) * 0.5)
+        store.rotation.copy_(torch.randn(20, 4))
+        store.offset.copy_(torch.randn(20, 1))
+    values = store_values(store, ("colour", "opacity", "scale", "rotation", "offset"))
+    assert values.shape == (20, 11)
+    columns = values_to_columns(values, ("colour", "opacity", "scale", "rotation", "offset"))
+    rgb = (0.5 + 0.28209479177387814 * store.sh0).clamp(0, 1)
+    torch.testing.assert_close(0.5 + 0.28209479177387814 * columns["sh0"], rgb)
+    for name in ("opacity", "log_scale", "offset"):
+        torch.testing.assert_close(columns[name], getattr(store, name))
+    # A quaternion and its negative are one rotation: compare the matrices.
+    torch.testing.assert_close(
+        quaternion_to_matrix(columns["rotation"]), quaternion_to_matrix(store.rotation)
+    )
+    codec = AttributeCodec.fit(store, "appearance")
+    assert codec.groups == ("colour", "opacity") and codec.channels == 4
+    decoded = codec.decode(torch.zeros(5, 4))
+    torch.testing.assert_close(decoded[:, :3], torch.full((5, 3), 0.5))  # sigmoid(0)
+    torch.testing.assert_close(decoded[:, 3], codec.mean[3].expand(5))
+    far = codec.decode(torch.full((1, 4), 1e6))  # bounded: within SPREAD deviations of the mean
+    assert far[0, 3] == pytest.approx(float(codec.mean[3] + SPREAD * codec.std[3]), rel=1e-5)
+
+
+def test_a_render_can_read_columns_from_tensors_and_the_parameters_come_back():
+    avatar = strip_avatar(10, log_scale=-0.5)
+    store = avatar.gaussians
+    order = [name for name, _ in store.named_parameters()]
+    colours = torch.zeros(10, 3, requires_grad=True)
+    with store.columns_from({"sh0": colours, "opacity": store.opacity.detach() + 1}):
+        image = avatar.render(avatar.condition()).image
+    image.sum().backward()
+    assert colours.grad.abs().sum() > 0
+    assert [name for name, _ in store.named_parameters()] == order
+    assert isinstance(store.sh0, torch.nn.Parameter) and store.sh0.grad is None
+    with pytest.raises(KeyError, match="triangle"), store.columns_from({"triangle": store.triangle}):
+        pass
+
+
+def _baker(trained_run, config):
+    run, subject_folder = trained_run
+    avatar = load_avatar(run)
+    data = load_frame_data(load_subject(subject_folder), avatar.size)
+    return Baker(avatar, data, config)
+
+
+def test_baking_fits_the_attributes_then_renders_and_resumes_exactly(trained_run):
+    config = BakeConfig(resolution=16, channels=(8, 16), fit_steps=6, refine_steps=4, lr=1e-2)
+    config.regularisation, config.checkpoint_every = 0.5, 5
+    straight = _baker(trained_run, config)
+    assert straight.tiles and all(0 <= t < straight.n_materials for t in straight.tiles)
+    first = straight.fit_loss(straight.values()).item()
+    saved = []
+
+    def checkpoint():
+        tensors, meta = straight.state()
+        saved.append(({k: v.clone() for k, v in tensors.items()}, copy.deepcopy(meta)))
+
+    losses = []
+    straight.fit(progress=lambda step, parts, seconds: losses.append(parts), checkpoint=checkpoint)
+    assert losses[5]["fit"] < first  # stage 1 regresses the trained attributes
+    assert "l1" not in losses[5] and "l1" in losses[6] and "mask" in losses[6]  # stage 2 renders
+    assert [meta["step"] for _, meta in saved] == [5, 10]
+    maps = straight.maps()
+    assert maps.shape == (11, 16, 16 * straight.n_materials) and torch.isfinite(maps).all()
+    resumed = _baker(trained_run, config)
+    resumed.restore(*saved[0])
+    resumed.fit()
+    for name, value in straight.state()[0].items():
+        assert torch.equal(resumed.state()[0][name], value), name
+    columns = straight.baked_columns()
+    assert set(columns) == {"sh0", "opacity", "log_scale", "rotation", "offset"}
+    assert all(len(v) == len(straight.avatar.gaussians) for v in columns.values())
+    assert np.isfinite(straight.seconds)
