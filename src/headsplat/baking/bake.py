@@ -126,8 +126,10 @@ class Baker:
         return atlas
 
     def values(self) -> Tensor:
-        """(N, C) each Gaussian's attribute values read from the maps at its UV point."""
-        return self.codec.decode(sample_atlas(self.raw_atlas(), self.grid))
+        """(N, C) each Gaussian's attribute values read (bilinearly) from the value maps at its UV
+        point: decoded per texel first, so that the baked avatar is exactly what its exported maps
+        give."""
+        return sample_atlas(self.codec.decode(self.raw_atlas(), dim=0), self.grid)
 
     @torch.no_grad()
     def maps(self) -> Tensor:
