@@ -141,10 +141,31 @@ def _reenact(args: argparse.Namespace) -> None:
     print(f"wrote {video} ({len(motion)} frames at {motion.fps:g} fps) and {motion_file}")
 
 
+def _bake(args: argparse.Namespace) -> None:
+    from headsplat.apps.bake import bake_run
+    from headsplat.baking.bake import BAKE_PRESETS
+    from headsplat.io.settings import apply_setting
+
+    config = copy.deepcopy(BAKE_PRESETS[args.preset or "cpu"])
+    config.mode = args.mode or config.mode
+    if args.regularisation is not None:
+        config.regularisation = args.regularisation
+    for assignment in args.set:
+        apply_setting(config, assignment)
+    given = any(v is not None for v in (args.preset, args.mode, args.regularisation, *args.set))
+    bake_run(args.run_folder, args.output, config, args.resume, args.overwrite, settings_given=given)
+
+
 def _export(args: argparse.Namespace) -> None:
     from headsplat.avatar.avatar import load_avatar
     from headsplat.io.files import folder_megabytes
 
+    if args.maps:
+        from headsplat.apps.bake import export_maps
+
+        folder = export_maps(args.run_folder, args.maps)
+        print(f"wrote the attribute maps to {folder} ({folder_megabytes(folder):.1f} MB)")
+        return
     avatar = load_avatar(args.run_folder)  # on the CPU, as render
     if args.play and not args.web:
         raise InputError("headsplat export: --play goes with --web (the page's sequence).")
@@ -327,6 +348,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(ft)
     ft.set_defaults(run=_fit)
 
+    bake = commands.add_parser(
+        "bake", help="a trained run -> a run whose Gaussians read UV attribute maps (FATE's baking)"
+    )
+    bake.add_argument("run_folder", metavar="RUN", help="a finished run folder")
+    bake.add_argument("-o", "--output", required=True, help="the baked run folder")
+    bake.add_argument("--preset", choices=("cpu", "gpu"), help="map size and network (default: cpu)")
+    bake.add_argument(
+        "--mode", choices=("all", "appearance"), help="all attributes (default), or colour and opacity only"
+    )
+    bake.add_argument(
+        "--regularisation", type=float, help="pull of the trained attributes while refining (default 0)"
+    )
+    bake.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any bake setting (headsplat/baking/bake.py: BakeConfig), e.g. refine_steps=1000",
+    )
+    bake.add_argument("--resume", action="store_true", help="continue an interrupted bake")
+    bake.add_argument("--overwrite", action="store_true", help="replace an existing baked run")
+    bake.set_defaults(run=_bake)
+
     ev = commands.add_parser("eval", help="held-out metrics (PSNR, SSIM, LPIPS) and a side-by-side video")
     ev.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train` or `fit`")
     ev.add_argument("--subject", help="the subject folder, where it is now (default: where it was trained)")
@@ -413,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CONDITIONS",
         help="one .ply per frame (with --ply-dir) of a driving sequence: a .motion.npz from reenact, "
         "a CSV (Live Link Face or weights), or any reenact DRIVER",
+    )
+    kinds.add_argument(
+        "--maps", metavar="DIR", help="a baked run's attribute maps: PNGs to edit, and their float copy"
     )
     export.add_argument("--ply-dir", metavar="DIR", help="where --sequence writes its frames")
     export.add_argument(

@@ -102,3 +102,24 @@ def test_baking_fits_the_attributes_then_renders_and_resumes_exactly(trained_run
     assert set(columns) == {"sh0", "opacity", "log_scale", "rotation", "offset"}
     assert all(len(v) == len(straight.avatar.gaussians) for v in columns.values())
     assert np.isfinite(straight.seconds)
+
+
+def test_bake_writes_a_run_that_evaluates_and_exports_its_maps(trained_run, tmp_path, capsys):
+    from headsplat.cli import main
+
+    run, _ = trained_run
+    baked = tmp_path / "baked"
+    tiny = ["--set", "resolution=16", "--set", "fit_steps=4", "--set", "refine_steps=3"]
+    assert main(["export", str(run), "--maps", str(tmp_path / "nope")]) == 2  # never baked
+    assert "Bake it first" in capsys.readouterr().err
+    assert main(["bake", str(run), "-o", str(baked), *tiny]) == 0
+    avatar = load_avatar(baked)
+    assert avatar.info["baking"]["mode"] == "all" and avatar.info["baking"]["steps"] == 7
+    assert len(avatar.gaussians) == len(load_avatar(run).gaussians)
+    assert main(["eval", str(baked), "--refine-steps", "0", "--no-video"]) == 0
+    assert main(["export", str(baked), "--maps", str(tmp_path / "maps")]) == 0
+    names = sorted(p.name for p in (tmp_path / "maps").iterdir())
+    assert names == ["attributes.npz", "colour.png", "offset.png", "opacity.png", "rotation.png", "scale.png"]
+    assert main(["bake", str(run), "-o", str(baked), *tiny]) == 2  # exists: --resume or --overwrite
+    assert main(["bake", str(baked), "-o", str(tmp_path / "again"), "--mode", "appearance", *tiny]) == 0
+    assert load_avatar(tmp_path / "again").info["baking"]["mode"] == "appearance"

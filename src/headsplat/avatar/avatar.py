@@ -115,6 +115,8 @@ class Avatar(nn.Module):
             "background": float(info["background"]),
         }
         self.info["training"] = dict(info.get("training", {}))
+        if "baking" in info:  # a baked avatar (headsplat.apps.bake): how its maps were made
+            self.info["baking"] = dict(info["baking"])
 
     # ------------------------------------------------------------------ what it is
 

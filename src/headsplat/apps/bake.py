@@ -1,0 +1,138 @@
+"""``headsplat bake RUN -o BAKED_RUN``: FATE's neural baking (:mod:`headsplat.baking.bake`) of a
+trained run into a new run folder whose avatar reads its Gaussians' attributes from UV maps.
+
+A baked run is a run like any other (``eval``, ``render``, ``reenact``, ``export`` take it): its
+``avatar.safetensors`` holds the columns the maps give, its ``config.json`` the source's training
+config and subject, and beside them ``bake.json`` (the source run, the settings, the codec, the
+time) and ``maps/attributes.npz`` (the float value maps, :mod:`headsplat.baking.maps`). Baking
+checkpoints into ``checkpoints/`` like training (with the source's training-frame corrections, so
+``eval`` scores its training frames at the poses it trained on) and resumes with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from headsplat.avatar.avatar import Avatar, load_avatar
+from headsplat.baking.bake import BakeConfig, Baker
+from headsplat.baking.maps import FLOAT_MAPS, read_maps, write_maps, write_pngs
+from headsplat.evaluation.evaluate import subject_of, training_corrections
+from headsplat.io.atomic import atomic_folder, atomic_write, check_replaceable
+from headsplat.io.checkpoint import load_checkpoint, save_checkpoint, with_prefix
+from headsplat.io.errors import InputError
+from headsplat.io.progress import ProgressBar
+from headsplat.io.run import RunFolder
+from headsplat.io.settings import from_dict, to_dict
+from headsplat.training.data import load_frame_data
+
+BAKE_INFO = "bake.json"
+
+
+def baked_avatar(source: Avatar, columns: dict[str, torch.Tensor], info: dict) -> Avatar:
+    """A copy of ``source`` whose Gaussian columns are ``columns`` (the rest kept), ``info`` in
+    its ``info["baking"]``."""
+    avatar = Avatar.from_state(source.state_dict(), source.metadata(), source.device)
+    with torch.no_grad():
+        for name, value in columns.items():
+            getattr(avatar.gaussians, name).copy_(value)
+    avatar.info["baking"] = info
+    return avatar
+
+
+def bake_run(
+    run: str | Path,
+    output: str | Path,
+    config: BakeConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    settings_given: bool = False,
+    log=lambda m: print(m, file=sys.stderr, flush=True),
+) -> dict:
+    """Bake ``run`` into ``output`` (or continue it); returns the bake info.
+
+    Raises:
+        InputError: ``run`` is not a finished run, or ``output`` clashes (the rule of
+            :meth:`~headsplat.io.run.RunFolder.prepare`).
+    """
+    source = RunFolder(run)
+    if not source.avatar_path.is_file():
+        raise InputError(
+            f"{source.path}: no finished avatar ({source.avatar_path.name}) to bake. Train it to the end "
+            "first (`headsplat train SUBJECT -o RUN`, or --resume an interrupted run)."
+        )
+    folder = RunFolder(output)
+    if folder.path.resolve() == source.path.resolve():
+        raise InputError(f"{folder.path}: bake into a new folder (-o), not into the run itself.")
+    continuing = folder.prepare(resume, overwrite, settings_given=settings_given)
+    if continuing and (folder.path / BAKE_INFO).is_file():
+        recorded = json.loads((folder.path / BAKE_INFO).read_text())
+        config = from_dict(BakeConfig, recorded["config"])
+    avatar = load_avatar(source.path)
+    subject = subject_of(source, avatar, None)
+    data = load_frame_data(subject, avatar.size).to(avatar.device)
+    corrections = training_corrections(source)
+    baker = Baker(avatar, data, config, corrections)
+    latest = folder.latest_checkpoint() if continuing else None
+    if latest is not None:
+        tensors, meta = load_checkpoint(latest)
+        baker.restore(with_prefix(tensors, "bake."), meta["bake"])
+        log(f"resumed {folder.path} at step {baker.step}")
+    recorded = source.read_config()
+    folder.write_config(subject.path, subject.fingerprint, recorded["config"])
+    info = {"source": str(source.path.resolve()), "mode": config.mode, "config": to_dict(config)}
+    atomic_write(folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
+    folder.avatar_path.unlink(missing_ok=True)  # stale until baking completes
+
+    def checkpoint() -> None:
+        tensors, meta = baker.state()
+        tensors = {f"bake.{k}": v for k, v in tensors.items()}
+        tensors |= {f"frames.{k}": v for k, v in (corrections or {}).items()}
+        current = baked_avatar(avatar, baker.baked_columns(), info)
+        tensors |= {f"avatar.{k}": v for k, v in current.state_dict().items()}
+        meta = {"step": baker.step, "bake": meta, "avatar": current.metadata()}
+        save_checkpoint(folder.checkpoints, f"step_{baker.step:07d}", tensors, meta)
+        folder.prune_checkpoints()
+
+    bar = ProgressBar(config.steps, baker.step, log_every=50)
+
+    def progress(step: int, losses: dict[str, float], seconds: float) -> None:
+        stage = "fit" if step <= config.fit_steps else "refine"
+        fields = {"stage": stage, "loss": f"{losses['loss']:.4f}", "fit": f"{losses['fit']:.3f}"}
+        bar.update(step, fields, seconds)
+
+    baker.fit(progress, checkpoint)
+    info |= {"steps": baker.step, "minutes": round(baker.seconds / 60, 2), "codec": baker.codec.state()}
+    materials = avatar.head.info["material_names"]
+    write_maps(folder.path / "maps", baker.maps(), baker.codec, materials, baker.tiles)
+    baked_avatar(avatar, baker.baked_columns(), info).save(folder.avatar_path)
+    atomic_write(folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
+    minutes = baker.seconds / 60
+    log(f"baked {len(avatar.gaussians)} Gaussians ({config.mode}) in {minutes:.1f} min -> {folder.path}")
+    return info
+
+
+def export_maps(run: str | Path, output: str | Path) -> Path:
+    """``headsplat export BAKED_RUN --maps DIR``: the baked run's maps as PNGs
+    (:mod:`headsplat.baking.maps`) and their exact float copy, in ``DIR`` (written complete or not
+    at all).
+
+    Raises:
+        InputError: the run was never baked, or ``DIR`` is another folder's.
+    """
+    source = Path(run) / "maps" / FLOAT_MAPS
+    if not source.is_file():
+        raise InputError(
+            f"{run}: not a baked run (no maps/{FLOAT_MAPS}). Bake it first: "
+            f"`headsplat bake {run} -o BAKED_RUN`, then export BAKED_RUN's maps."
+        )
+    check_replaceable(output, FLOAT_MAPS, "map export")
+    maps = read_maps(source)
+    with atomic_folder(output) as folder:
+        shutil.copyfile(source, folder / FLOAT_MAPS)
+        write_pngs(folder, maps)
+    return Path(output)
