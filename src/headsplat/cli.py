@@ -156,6 +156,14 @@ def _bake(args: argparse.Namespace) -> None:
     bake_run(args.run_folder, args.output, config, args.resume, args.overwrite, settings_given=given)
 
 
+def _edit(args: argparse.Namespace) -> None:
+    from headsplat.apps.bake import edit_run
+
+    changed = edit_run(args.run_folder, args.maps, args.output, args.overwrite)
+    summary = ", ".join(f"{name} {count}" for name, count in changed.items())
+    print(f"wrote {args.output}; texels changed: {summary}")
+
+
 def _export(args: argparse.Namespace) -> None:
     from headsplat.avatar.avatar import load_avatar
     from headsplat.io.files import folder_megabytes
@@ -370,6 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--resume", action="store_true", help="continue an interrupted bake")
     bake.add_argument("--overwrite", action="store_true", help="replace an existing baked run")
     bake.set_defaults(run=_bake)
+
+    edit = commands.add_parser("edit", help="a baked run + edited maps -> a new run (texture editing)")
+    edit.add_argument("run_folder", metavar="BAKED_RUN", help="a run made by `headsplat bake`")
+    edit.add_argument(
+        "--maps", required=True, metavar="DIR", help="a folder from `export --maps`, its PNGs edited"
+    )
+    edit.add_argument("-o", "--output", required=True, help="the edited run folder")
+    edit.add_argument("--overwrite", action="store_true", help="replace an existing edited run")
+    edit.set_defaults(run=_edit)
 
     ev = commands.add_parser("eval", help="held-out metrics (PSNR, SSIM, LPIPS) and a side-by-side video")
     ev.add_argument("run_folder", metavar="RUN", help="a run folder made by `headsplat train` or `fit`")

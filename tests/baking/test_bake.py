@@ -3,6 +3,7 @@ two-stage bake resuming exactly."""
 
 import copy
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -123,3 +124,33 @@ def test_bake_writes_a_run_that_evaluates_and_exports_its_maps(trained_run, tmp_
     assert main(["bake", str(run), "-o", str(baked), *tiny]) == 2  # exists: --resume or --overwrite
     assert main(["bake", str(baked), "-o", str(tmp_path / "again"), "--mode", "appearance", *tiny]) == 0
     assert load_avatar(tmp_path / "again").info["baking"]["mode"] == "appearance"
+
+
+def test_maps_round_trip_exactly_and_an_edited_png_changes_only_its_texels(trained_run, tmp_path):
+    from headsplat.cli import main
+
+    run, _ = trained_run
+    baked, maps = tmp_path / "baked", tmp_path / "maps"
+    tiny = ["--set", "resolution=16", "--set", "fit_steps=3", "--set", "refine_steps=2"]
+    assert main(["bake", str(run), "-o", str(baked), *tiny]) == 0
+    assert main(["export", str(baked), "--maps", str(maps)]) == 0
+    original = load_avatar(baked)
+    assert main(["edit", str(baked), "--maps", str(maps), "-o", str(tmp_path / "same")]) == 0
+    (maps / "attributes.npz").unlink()  # the 8-bit PNGs alone
+    assert main(["edit", str(baked), "--maps", str(maps), "-o", str(tmp_path / "png")]) == 0
+    for name in ("same", "png"):
+        copy_ = load_avatar(tmp_path / name)
+        for column, value in original.gaussians.columns().items():
+            assert torch.equal(getattr(copy_.gaussians, column), value), (name, column)
+        assert not any(copy_.info["baking"]["changed_texels"].values())
+    colour = cv2.imread(str(maps / "colour.png"))
+    colour[2:10, 2:10] = (0, 0, 255)  # a red square in the first tile (BGR)
+    cv2.imwrite(str(maps / "colour.png"), colour)
+    assert main(["edit", str(baked), "--maps", str(maps), "-o", str(tmp_path / "red")]) == 0
+    red = load_avatar(tmp_path / "red")
+    assert red.info["baking"]["changed_texels"]["colour"] > 0
+    assert red.info["baking"]["changed_texels"]["scale"] == 0
+    moved = (red.gaussians.sh0 != original.gaussians.sh0).any(-1)
+    assert 0 < int(moved.sum()) < len(moved)  # the Gaussians that read those texels
+    assert torch.equal(red.gaussians.log_scale, original.gaussians.log_scale)
+    assert main(["edit", str(baked), "--maps", str(maps), "-o", str(tmp_path / "red")]) == 2  # exists

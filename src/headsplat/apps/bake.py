@@ -16,11 +16,24 @@ import shutil
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 
 from headsplat.avatar.avatar import Avatar, load_avatar
+from headsplat.avatar.gaussians.uv_atlas import atlas_grid, sample_atlas
+from headsplat.baking.attributes import group_slices, values_to_columns
 from headsplat.baking.bake import BakeConfig, Baker
-from headsplat.baking.maps import FLOAT_MAPS, read_maps, write_maps, write_pngs
+from headsplat.baking.maps import (
+    FLOAT_MAPS,
+    codec_of,
+    from_png_images,
+    read_maps,
+    to_png_images,
+    write_maps,
+    write_maps_arrays,
+    write_pngs,
+)
 from headsplat.evaluation.evaluate import subject_of, training_corrections
 from headsplat.io.atomic import atomic_folder, atomic_write, check_replaceable
 from headsplat.io.checkpoint import load_checkpoint, save_checkpoint, with_prefix
@@ -136,3 +149,89 @@ def export_maps(run: str | Path, output: str | Path) -> Path:
         shutil.copyfile(source, folder / FLOAT_MAPS)
         write_pngs(folder, maps)
     return Path(output)
+
+
+def maps_from_folder(folder: Path, baked: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, int]]:
+    """The value maps a map folder (as :func:`export_maps` wrote it, then edited) holds, on top of
+    the run's ``baked`` maps: where a group's PNG differs from the code of the folder's float copy
+    (or of the run's maps, the copy deleted), the PNG's value replaces it; elsewhere the float
+    values stay exact. Returns the maps and the changed texels per group.
+
+    Raises:
+        InputError: a PNG is missing or of the wrong size.
+    """
+    reference = read_maps(folder / FLOAT_MAPS) if (folder / FLOAT_MAPS).is_file() else baked
+    expected = to_png_images(reference)
+    images = {}
+    for name, code in expected.items():
+        path = folder / f"{name}.png"
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise InputError(
+                f"{path}: missing or unreadable; export the maps again with `headsplat export --maps`."
+            )
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+        if image.shape != code.shape:
+            raise InputError(
+                f"{path}: an image of shape {image.shape}, the maps' is {code.shape}; edit the exported "
+                "PNG in place, without resizing it or changing its channels."
+            )
+        images[name] = image
+    values = reference["maps"].copy()
+    from_png = from_png_images(images, reference)
+    changed = {}
+    for name, part in group_slices(tuple(str(g) for g in reference["groups"])).items():
+        differs = images[name] != expected[name]
+        differs = differs.any(-1) if differs.ndim == 3 else differs
+        values[part][:, differs] = from_png[part][:, differs]
+        changed[name] = int(differs.sum())
+    return values, changed
+
+
+def edit_run(
+    baked_run: str | Path, maps_folder: str | Path, output: str | Path, overwrite: bool = False
+) -> dict:
+    """``headsplat edit BAKED_RUN --maps DIR -o EDITED_RUN``: a copy of the baked run whose maps
+    (and so Gaussians) are those of ``DIR`` (:func:`maps_from_folder`); returns the changed texels
+    per group.
+
+    Raises:
+        InputError: not a baked run, or ``EDITED_RUN`` exists (without ``overwrite``).
+    """
+    source, folder = RunFolder(baked_run), RunFolder(output)
+    float_maps = source.path / "maps" / FLOAT_MAPS
+    if not float_maps.is_file():
+        raise InputError(
+            f"{source.path}: not a baked run (no maps/{FLOAT_MAPS}). Bake it first: `headsplat bake`."
+        )
+    if folder.path.exists() and any(folder.path.iterdir()) and not overwrite:
+        raise InputError(
+            f"{folder.path}: already exists. Pass --overwrite to replace it, or choose another -o."
+        )
+    if folder.path.exists() and any(folder.path.iterdir()) and not folder.is_run():
+        raise InputError(f"{folder.path}: exists and is not a headsplat run folder; refusing to replace it.")
+    baked = read_maps(float_maps)
+    values, changed = maps_from_folder(Path(maps_folder), baked)
+    avatar = load_avatar(source.path)
+    columns = columns_from_maps(avatar, torch.from_numpy(values), codec_of(baked))
+    info = dict(avatar.info["baking"]) | {
+        "edited_from": str(source.path.resolve()),
+        "changed_texels": changed,
+    }
+    with atomic_folder(folder.path) as staging:
+        shutil.copyfile(source.config_path, staging / source.config_path.name)
+        shutil.copyfile(source.path / BAKE_INFO, staging / BAKE_INFO)
+        write_maps_arrays(staging / "maps", baked | {"maps": values})
+        baked_avatar(avatar, columns, info).save(staging / source.avatar_path.name)
+    return changed
+
+
+def columns_from_maps(avatar: Avatar, maps: torch.Tensor, codec) -> dict[str, torch.Tensor]:
+    """The store columns value ``maps`` (C, R, M * R) give ``avatar``'s Gaussians."""
+    head, store = avatar.head, avatar.gaussians
+    grid = atlas_grid(
+        head.triangle_uvs, head.triangle_material, store.triangle, store.bary,
+        len(head.info["material_names"]), maps.shape[1],
+    )  # fmt: skip
+    return values_to_columns(sample_atlas(maps.to(grid), grid), codec.groups)

@@ -45,7 +45,6 @@ def write_maps(
     folder: Path, maps: Tensor, codec: AttributeCodec, material_names: list[str], tiles: list[int]
 ) -> Path:
     """Write the float maps (C, R, M * R) to ``folder/attributes.npz`` (atomically)."""
-    folder.mkdir(parents=True, exist_ok=True)
     low, high = value_ranges(codec)
     arrays = {
         "maps": maps.detach().cpu().numpy().astype(np.float32),
@@ -58,6 +57,12 @@ def write_maps(
         "material_names": np.array(material_names),
         "tiles": np.array(tiles),
     }
+    return write_maps_arrays(folder, arrays)
+
+
+def write_maps_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write maps' arrays (as :func:`read_maps` returns them) to ``folder/attributes.npz``."""
+    folder.mkdir(parents=True, exist_ok=True)
     return atomic_write(folder / FLOAT_MAPS, lambda p: np.savez(p, **arrays))
 
 
