@@ -157,9 +157,20 @@ def _bake(args: argparse.Namespace) -> None:
 
 
 def _edit(args: argparse.Namespace) -> None:
-    from headsplat.apps.bake import edit_run
+    from headsplat.apps.bake import Sticker, edit_run
 
-    changed = edit_run(args.run_folder, args.maps, args.output, args.overwrite)
+    sticker = None
+    if args.sticker:
+        try:
+            x, y = (float(v) for v in (args.at or "").split(","))
+        except ValueError:
+            raise InputError("--sticker needs --at X,Y (pixels of the export's preview.png)") from None
+        sticker = Sticker(
+            Path(args.sticker), (x, y), args.sticker_size, Path(args.mask) if args.mask else None
+        )
+    if args.maps is None and sticker is None:
+        raise InputError("headsplat edit: give edited maps (--maps DIR) and/or a --sticker.")
+    changed = edit_run(args.run_folder, args.output, args.maps, sticker, args.overwrite)
     summary = ", ".join(f"{name} {count}" for name, count in changed.items())
     print(f"wrote {args.output}; texels changed: {summary}")
 
@@ -381,8 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     edit = commands.add_parser("edit", help="a baked run + edited maps -> a new run (texture editing)")
     edit.add_argument("run_folder", metavar="BAKED_RUN", help="a run made by `headsplat bake`")
+    edit.add_argument("--maps", metavar="DIR", help="a folder from `export --maps`, its PNGs edited")
+    edit.add_argument("--sticker", metavar="IMAGE", help="an image to paste onto the colour map")
+    edit.add_argument("--mask", metavar="MASK", help="the sticker's opacity (grey; default: its alpha)")
     edit.add_argument(
-        "--maps", required=True, metavar="DIR", help="a folder from `export --maps`, its PNGs edited"
+        "--at", metavar="X,Y", help="the sticker's centre, in pixels of the export's preview.png"
+    )
+    edit.add_argument(
+        "--sticker-size",
+        type=float,
+        default=64.0,
+        metavar="S",
+        help="its width in preview pixels (default 64)",
     )
     edit.add_argument("-o", "--output", required=True, help="the edited run folder")
     edit.add_argument("--overwrite", action="store_true", help="replace an existing edited run")

@@ -120,7 +120,15 @@ def test_bake_writes_a_run_that_evaluates_and_exports_its_maps(trained_run, tmp_
     assert main(["eval", str(baked), "--refine-steps", "0", "--no-video"]) == 0
     assert main(["export", str(baked), "--maps", str(tmp_path / "maps")]) == 0
     names = sorted(p.name for p in (tmp_path / "maps").iterdir())
-    assert names == ["attributes.npz", "colour.png", "offset.png", "opacity.png", "rotation.png", "scale.png"]
+    assert names == [
+        "attributes.npz",
+        "colour.png",
+        "offset.png",
+        "opacity.png",
+        "preview.png",
+        "rotation.png",
+        "scale.png",
+    ]
     assert main(["bake", str(run), "-o", str(baked), *tiny]) == 2  # exists: --resume or --overwrite
     assert main(["bake", str(baked), "-o", str(tmp_path / "again"), "--mode", "appearance", *tiny]) == 0
     assert load_avatar(tmp_path / "again").info["baking"]["mode"] == "appearance"
@@ -154,3 +162,35 @@ def test_maps_round_trip_exactly_and_an_edited_png_changes_only_its_texels(train
     assert 0 < int(moved.sum()) < len(moved)  # the Gaussians that read those texels
     assert torch.equal(red.gaussians.log_scale, original.gaussians.log_scale)
     assert main(["edit", str(baked), "--maps", str(maps), "-o", str(tmp_path / "red")]) == 2  # exists
+    sticker = np.zeros((8, 8, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / "sticker.png"), sticker)
+    edit = ["edit", str(baked), "--sticker", str(tmp_path / "sticker.png"), "--sticker-size", "128"]
+    assert main([*edit, "-o", str(tmp_path / "no_at")]) == 2  # where?
+    assert main([*edit, "--at", "256,256", "-o", str(tmp_path / "stuck")]) == 0
+    stuck = load_avatar(tmp_path / "stuck")
+    assert stuck.info["baking"]["changed_texels"]["sticker"] == 16  # 4 x 4 texels at 16 per tile
+    assert (stuck.gaussians.sh0 != original.gaussians.sh0).any()
+
+
+def test_a_sticker_lands_where_the_preview_says_and_stays_in_its_tile():
+    from headsplat.baking.edits import paste_sticker
+
+    colour = np.full((3, 32, 3 * 32), 0.5, np.float32)
+    red = np.zeros((10, 20, 3), np.uint8)
+    red[..., 0] = 255
+    opaque = np.ones((10, 20), np.float32)
+    # Centre (256, 256) of the preview = texel (16, 16) of tile 0; 256 px wide = 16 texels, 8 high.
+    out = paste_sticker(colour, red, opaque, (256, 256), 256)
+    changed = (out != colour).any(0)
+    ys, xs = np.nonzero(changed)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (8, 23, 12, 19)
+    assert np.allclose(out[:, 12:20, 8:24], np.array([1.0, 0.0, 0.0])[:, None, None])
+    # Near tile 1's right edge: clipped there, tile 2 untouched.
+    edge = paste_sticker(colour, red, opaque, (1000, 256), 256)
+    ys, xs = np.nonzero((edge != colour).any(0))
+    assert xs.max() == 63 and xs.min() == 54  # centre 62.5 texels, 16 wide
+    # Half transparent: half way.
+    half = paste_sticker(colour, red, opaque * 0.5, (256, 256), 256)
+    assert np.allclose(half[:, 15, 15], [0.75, 0.25, 0.25])
+    with pytest.raises(ValueError, match="outside"):
+        paste_sticker(colour, red, opaque, (256, -400), 64)

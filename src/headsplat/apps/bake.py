@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -24,10 +25,12 @@ from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.gaussians.uv_atlas import atlas_grid, sample_atlas
 from headsplat.baking.attributes import group_slices, values_to_columns
 from headsplat.baking.bake import BakeConfig, Baker
+from headsplat.baking.edits import paste_sticker
 from headsplat.baking.maps import (
     FLOAT_MAPS,
     codec_of,
     from_png_images,
+    preview_image,
     read_maps,
     to_png_images,
     write_maps,
@@ -145,9 +148,12 @@ def export_maps(run: str | Path, output: str | Path) -> Path:
         )
     check_replaceable(output, FLOAT_MAPS, "map export")
     maps = read_maps(source)
+    head = load_avatar(run).head
+    preview = preview_image(maps, head.triangle_uvs.numpy(), head.triangle_material.numpy())
     with atomic_folder(output) as folder:
         shutil.copyfile(source, folder / FLOAT_MAPS)
         write_pngs(folder, maps)
+        cv2.imwrite(str(folder / "preview.png"), cv2.cvtColor(preview, cv2.COLOR_RGB2BGR))
     return Path(output)
 
 
@@ -189,15 +195,49 @@ def maps_from_folder(folder: Path, baked: dict[str, np.ndarray]) -> tuple[np.nda
     return values, changed
 
 
+@dataclass
+class Sticker:
+    """``edit --sticker IMAGE [--mask MASK] --at X,Y --sticker-size S`` (preview pixels)."""
+
+    image: Path
+    at: tuple[float, float]
+    size: float
+    mask: Path | None = None
+
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
+        """(RGB (h, w, 3) uint8, alpha (h, w) in [0, 1]): the mask's grey levels, else the image's
+        alpha channel, else opaque.
+
+        Raises:
+            InputError: an unreadable file, or a mask of another size.
+        """
+        image = cv2.imread(str(self.image), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise InputError(f"{self.image}: not an image headsplat can read (PNG or JPEG).")
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        alpha = image[..., 3] / 255.0 if image.shape[2] == 4 else np.ones(image.shape[:2])
+        if self.mask is not None:
+            mask = cv2.imread(str(self.mask), cv2.IMREAD_GRAYSCALE)
+            if mask is None or mask.shape != image.shape[:2]:
+                raise InputError(f"{self.mask}: needs to be a grey image the size of {self.image}.")
+            alpha = mask / 255.0
+        return cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB), alpha
+
+
 def edit_run(
-    baked_run: str | Path, maps_folder: str | Path, output: str | Path, overwrite: bool = False
+    baked_run: str | Path,
+    output: str | Path,
+    maps_folder: str | Path | None = None,
+    sticker: Sticker | None = None,
+    overwrite: bool = False,
 ) -> dict:
-    """``headsplat edit BAKED_RUN --maps DIR -o EDITED_RUN``: a copy of the baked run whose maps
-    (and so Gaussians) are those of ``DIR`` (:func:`maps_from_folder`); returns the changed texels
-    per group.
+    """``headsplat edit BAKED_RUN [--maps DIR] [--sticker ...] -o EDITED_RUN``: a copy of the baked
+    run whose maps (and so Gaussians) are those of ``DIR`` (:func:`maps_from_folder`; default:
+    its own), with a sticker pasted on the colour map; returns the changed texels per group.
 
     Raises:
-        InputError: not a baked run, or ``EDITED_RUN`` exists (without ``overwrite``).
+        InputError: not a baked run, a bad sticker, or ``EDITED_RUN`` exists (without ``overwrite``).
     """
     source, folder = RunFolder(baked_run), RunFolder(output)
     float_maps = source.path / "maps" / FLOAT_MAPS
@@ -212,7 +252,17 @@ def edit_run(
     if folder.path.exists() and any(folder.path.iterdir()) and not folder.is_run():
         raise InputError(f"{folder.path}: exists and is not a headsplat run folder; refusing to replace it.")
     baked = read_maps(float_maps)
-    values, changed = maps_from_folder(Path(maps_folder), baked)
+    values, changed = baked["maps"].copy(), {}
+    if maps_folder is not None:
+        values, changed = maps_from_folder(Path(maps_folder), baked)
+    if sticker is not None:
+        colour = group_slices(tuple(str(g) for g in baked["groups"]))["colour"]
+        try:
+            pasted = paste_sticker(values[colour], *sticker.read(), sticker.at, sticker.size)
+        except ValueError as error:
+            raise InputError(f"--sticker: {error}; see the export's preview.png for coordinates.") from None
+        changed["sticker"] = int((pasted != values[colour]).any(0).sum())
+        values[colour] = pasted
     avatar = load_avatar(source.path)
     columns = columns_from_maps(avatar, torch.from_numpy(values), codec_of(baked))
     info = dict(avatar.info["baking"]) | {

@@ -12,6 +12,9 @@ left zero). PNG values:
   ``attributes.npz`` (``low``, ``high``). Single-channel groups are grey PNGs, three-channel ones
   RGB.
 
+``preview.png``: the colour map at 512 px per tile with the UV wireframe over it (where to paint;
+``edit --sticker`` takes its pixel coordinates).
+
 ``attributes.npz``: ``maps`` (C, R, M * R) float32 values, ``groups``, ``mean``, ``std``, ``low``,
 ``high`` (C,), ``resolution``, ``material_names``, ``tiles`` (the materials computed).
 """
@@ -115,3 +118,34 @@ def codec_of(maps: dict[str, np.ndarray]) -> AttributeCodec:
     return AttributeCodec(
         tuple(str(g) for g in maps["groups"]), torch.from_numpy(maps["mean"]), torch.from_numpy(maps["std"])
     )
+
+
+PREVIEW_TILE = 512
+"""Pixels per side of each material's tile in the texture preview (the coordinates ``edit
+--sticker --at X,Y`` and ``--sticker-size`` take)."""
+
+
+def uv_in_atlas(triangle_uvs: np.ndarray, triangle_material: np.ndarray, tile_px: int) -> np.ndarray:
+    """(T, 3, 2) each triangle's corners in pixels of an atlas with ``tile_px`` tiles: material m's
+    tile starts at x = m * tile_px; a triangle's unit UV tile is its centroid's."""
+    tile = np.floor(triangle_uvs.mean(axis=1, keepdims=True))
+    within = triangle_uvs - tile
+    x = (triangle_material[:, None] + within[..., 0]) * tile_px
+    y = (1 - within[..., 1]) * tile_px
+    return np.stack([x, y], axis=-1)
+
+
+def preview_image(
+    maps: dict[str, np.ndarray], triangle_uvs: np.ndarray, triangle_material: np.ndarray
+) -> np.ndarray:
+    """(P, M * P, 3) uint8 RGB: the colour map at :data:`PREVIEW_TILE` px per tile with the UV
+    wireframe of the materials that hold Gaussians drawn over it, for deciding where to paint."""
+    colour = to_png_images(maps)["colour"]
+    tiles = len(maps["material_names"])
+    image = cv2.resize(colour, (tiles * PREVIEW_TILE, PREVIEW_TILE), interpolation=cv2.INTER_LINEAR)
+    used = np.isin(triangle_material, maps["tiles"])
+    corners = uv_in_atlas(triangle_uvs[used], triangle_material[used], PREVIEW_TILE)
+    wire = np.zeros(image.shape[:2], np.uint8)
+    cv2.polylines(wire, np.round(corners).astype(np.int32), isClosed=True, color=1, thickness=1)
+    image[wire > 0] = (0.6 * image[wire > 0] + 0.4 * 255).astype(np.uint8)  # light lines, colours kept
+    return image
