@@ -14,11 +14,17 @@ from torch import Tensor, nn
 
 
 def _block(inputs: int, outputs: int) -> nn.Sequential:
-    """Two 3x3 convolutions with SiLU, at the input's resolution."""
+    """Two 3x3 convolutions, each normalised (GroupNorm) and SiLU, at the input's resolution.
+
+    Without the normalisation the noise's signal shrinks through the default-initialised layers
+    and the output starts and stays nearly uniform: on d18 (128 px tiles) the fit loss stayed at
+    0.75 spreads, a constant map's, for 300 steps at any rate (deep image prior normalises too)."""
     return nn.Sequential(
         nn.Conv2d(inputs, outputs, 3, padding=1),
+        nn.GroupNorm(min(8, outputs), outputs),
         nn.SiLU(),
         nn.Conv2d(outputs, outputs, 3, padding=1),
+        nn.GroupNorm(min(8, outputs), outputs),
         nn.SiLU(),
     )
 
