@@ -99,3 +99,25 @@ def test_the_blendshape_benchmark_scores_the_export_against_the_avatar(trained_r
     row = next(line for line in done.stdout.splitlines() if line.startswith("| tiny"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert float(cells[5]) > 60 and float(cells[6].split()[0]) > 50  # the export renders as the avatar
+
+
+def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run, capsys):
+    run, _ = trained_run
+    assert main(["eval", str(run), "--no-video", "--refine-steps", "0"]) == 0
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    other = {
+        **metrics,
+        "psnr": metrics["psnr"] + 0.2,
+        "tracked": {**metrics["tracked"], "mouth_psnr": float("nan")},
+    }
+    spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks" / "ablation.py")
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    assert len(ablation.default_plan()) == 3 * 4 * 2 + 3 * 2
+    capsys.readouterr()
+    ablation.print_tables({("tiny", "both"): [metrics, other]})
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny")]
+    full, regions = (line.split(" | ") for line in lines)
+    assert full[2] == "2" and full[4] == f"{metrics['psnr'] + 0.1:.2f} ±0.10"
+    # The tracked mouth is averaged over the seed that has it.
+    assert regions[2] == f"{metrics['mouth_psnr']:.2f} / {metrics['tracked']['mouth_psnr']:.2f}"
