@@ -64,6 +64,48 @@ def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace,
     return json.loads(metrics_file.read_text())
 
 
+def step_costs(subject: Path, rows: list[str], steps: int = 300, skip: int = 20) -> dict[str, dict]:
+    """Per row, milliseconds per training step (mean over steps ``skip``..``steps``, so that
+    densifications at 200 and 300 and the temporal strategy's footprint passes before them are
+    in) and the Gaussians at the end, trained in this process on the same frames from the same
+    start: the mechanisms' cost without the rest of a run."""
+    import copy
+    import time
+
+    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+    from headsplat.config import PRESETS
+    from headsplat.head import load_head_model
+    from headsplat.io.subject import load_subject
+    from headsplat.training.data import load_frame_data
+    from headsplat.training.run import new_avatar
+    from headsplat.training.trainer import Trainer
+
+    found = load_subject(subject)
+    model = load_head_model()
+    data = None
+    costs = {}
+    for row in rows:
+        config = copy.deepcopy(PRESETS["cpu"])
+        options = ROWS[row]
+        if "--strategy" in options:
+            config.strategy.name = options[options.index("--strategy") + 1]
+        if "--deformer" in options:
+            name = options[options.index("--deformer") + 1]
+            config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
+        data = data or load_frame_data(found, config.size)
+        trainer = Trainer(data, new_avatar(model, found, config), config)
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            trainer.train_step()
+            times.append(time.perf_counter() - start)
+        milliseconds = 1000 * float(np.mean(times[skip:]))
+        cost = {"ms_per_step": milliseconds, "gaussians": len(trainer.avatar.gaussians)}
+        print(f"{row}: {cost['ms_per_step']:.0f} ms/step, {cost['gaussians']} Gaussians", flush=True)
+        costs[row] = cost
+    return costs
+
+
 def _cell(values: list[float], digits: int, spread: bool = False) -> str:
     """The mean of ``values`` (NaN ones left out: a region missing from a clip), with half their
     range when asked and there are several."""
@@ -115,7 +157,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep trained runs (finish interrupted ones)")
     parser.add_argument("--keep-eval", action="store_true", help="with --reuse: keep their metrics too")
     parser.add_argument("--json", type=Path, help="also write every run's metrics as JSON")
+    parser.add_argument(
+        "--cost", metavar="CLIP", help="only time each row's first 300 steps on CLIP, in this process"
+    )
     args = parser.parse_args()
+    if args.cost:
+        step_costs(subject_folder(args.out, args.cost, headsplat_env()), args.rows)
+        return
     if args.clips:
         plan = [(clip, row, seed) for clip in args.clips for row in args.rows for seed in args.seeds]
     else:
