@@ -49,4 +49,5 @@ def test_export_takes_one_kind_per_call(trained_run, capsys):
     run, _ = trained_run
     with pytest.raises(SystemExit):
         main(["export", str(run)])
-    assert "one of the arguments --ply --blendshapes --web --sequence is required" in capsys.readouterr().err
+    kinds = "--ply --blendshapes --web --sequence --maps"
+    assert f"one of the arguments {kinds} is required" in capsys.readouterr().err

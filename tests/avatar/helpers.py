@@ -27,7 +27,9 @@ def strip_head(n: int) -> HeadMesh:
         "eye_centres": torch.zeros(2, 3),
         "eye_centre_expression_basis": torch.zeros(1, 2, 3),
     }
-    info = {"name": "strip", "checksum": "", "expression_names": ["jawOpen"], "material_names": ["M_Face"]}
+    # Its own checksum per size: the head's seams are cached by checksum.
+    info = {"name": "strip", "checksum": f"strip-{n}", "expression_names": ["jawOpen"]}
+    info["material_names"] = ["M_Face"]
     return HeadMesh(tensors, info)
 
 
