@@ -30,12 +30,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import headsplat_env, run_headsplat, subject_folder
 
 ROWS = {
-    "base": [],
-    "soft": ["--deformer", "soft_binding"],
-    "temporal": ["--strategy", "temporal"],
-    "both": ["--deformer", "soft_binding", "--strategy", "temporal"],
+    "base": {},
+    "soft": {"deformer": "soft_binding"},
+    "temporal": {"strategy": "temporal"},
+    "both": {"deformer": "soft_binding", "strategy": "temporal"},
 }
-"""Each row's options on top of ``--preset cpu`` (base: the defaults)."""
+"""Each row's Gaussian deformer and strategy on top of ``--preset cpu`` (base: the defaults)."""
+
+
+def row_options(row: str) -> list[str]:
+    """``headsplat train``'s options for ``row`` (:data:`ROWS`)."""
+    return [option for name, value in ROWS[row].items() for option in (f"--{name}", value)]
+
+
 CLAIM_CLIPS = ["d6", "d12", "d18"]
 OTHER_CLIPS = ["d3", "d5", "d10"]
 REGION_NAMES = {"mouth": "mouth", "mouth_inside": "mouth inside", "eyes": "eyes"}
@@ -57,7 +64,7 @@ def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace,
     if args.reuse and (run / "checkpoints").is_dir():
         run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
     else:
-        options = ["--preset", "cpu", "--seed", str(seed), *ROWS[row]]
+        options = ["--preset", "cpu", "--seed", str(seed), *row_options(row)]
         options += [] if args.steps is None else ["--steps", str(args.steps)]
         run_headsplat("train", str(subject), "-o", str(run), *options, "--overwrite", env=env)
     run_headsplat("eval", str(run), "--eval-frames", str(args.eval_frames), env=env)
@@ -86,11 +93,9 @@ def step_costs(subject: Path, rows: list[str], steps: int = 300, skip: int = 20)
     costs = {}
     for row in rows:
         config = copy.deepcopy(PRESETS["cpu"])
-        options = ROWS[row]
-        if "--strategy" in options:
-            config.strategy.name = options[options.index("--strategy") + 1]
-        if "--deformer" in options:
-            name = options[options.index("--deformer") + 1]
+        config.strategy.name = ROWS[row].get("strategy", config.strategy.name)
+        if "deformer" in ROWS[row]:
+            name = ROWS[row]["deformer"]
             config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
         data = data or load_frame_data(found, config.size)
         trainer = Trainer(data, new_avatar(model, found, config), config)

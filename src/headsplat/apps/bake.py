@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from headsplat.avatar.avatar import Avatar, load_avatar
-from headsplat.avatar.gaussians.uv_atlas import atlas_grid, sample_atlas
+from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, sample_atlas
 from headsplat.baking.attributes import group_slices, values_to_columns
 from headsplat.baking.bake import BakeConfig, Baker
 from headsplat.baking.edits import paste_sticker
@@ -187,7 +187,7 @@ def maps_from_folder(folder: Path, baked: dict[str, np.ndarray]) -> tuple[np.nda
     values = reference["maps"].copy()
     from_png = from_png_images(images, reference)
     changed = {}
-    for name, part in group_slices(tuple(str(g) for g in reference["groups"])).items():
+    for name, part in group_slices(codec_of(reference).groups).items():
         differs = images[name] != expected[name]
         differs = differs.any(-1) if differs.ndim == 3 else differs
         values[part][:, differs] = from_png[part][:, differs]
@@ -245,18 +245,21 @@ def edit_run(
         raise InputError(
             f"{source.path}: not a baked run (no maps/{FLOAT_MAPS}). Bake it first: `headsplat bake`."
         )
-    if folder.path.exists() and any(folder.path.iterdir()) and not overwrite:
-        raise InputError(
-            f"{folder.path}: already exists. Pass --overwrite to replace it, or choose another -o."
-        )
-    if folder.path.exists() and any(folder.path.iterdir()) and not folder.is_run():
-        raise InputError(f"{folder.path}: exists and is not a headsplat run folder; refusing to replace it.")
+    if folder.path.exists() and any(folder.path.iterdir()):
+        if not folder.is_run():
+            raise InputError(
+                f"{folder.path}: exists and is not a headsplat run folder; refusing to replace it."
+            )
+        if not overwrite:
+            raise InputError(
+                f"{folder.path}: already exists. Pass --overwrite to replace it, or choose another -o."
+            )
     baked = read_maps(float_maps)
     values, changed = baked["maps"].copy(), {}
     if maps_folder is not None:
         values, changed = maps_from_folder(Path(maps_folder), baked)
     if sticker is not None:
-        colour = group_slices(tuple(str(g) for g in baked["groups"]))["colour"]
+        colour = group_slices(codec_of(baked).groups)["colour"]
         try:
             pasted = paste_sticker(values[colour], *sticker.read(), sticker.at, sticker.size)
         except ValueError as error:
@@ -279,9 +282,5 @@ def edit_run(
 
 def columns_from_maps(avatar: Avatar, maps: torch.Tensor, codec) -> dict[str, torch.Tensor]:
     """The store columns value ``maps`` (C, R, M * R) give ``avatar``'s Gaussians."""
-    head, store = avatar.head, avatar.gaussians
-    grid = atlas_grid(
-        head.triangle_uvs, head.triangle_material, store.triangle, store.bary,
-        len(head.info["material_names"]), maps.shape[1],
-    )  # fmt: skip
+    grid = gaussians_in_atlas(avatar.head, avatar.gaussians, maps.shape[1])
     return values_to_columns(sample_atlas(maps.to(grid), grid), codec.groups)

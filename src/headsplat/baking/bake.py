@@ -23,7 +23,7 @@ from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Condition
-from headsplat.avatar.gaussians.uv_atlas import atlas_grid, sample_atlas
+from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, sample_atlas
 from headsplat.baking.attributes import MODES, AttributeCodec, store_values, values_to_columns
 from headsplat.baking.bakenet import BakeNet, fixed_noise
 from headsplat.io.checkpoint import optimizer_tensors, restore_optimizer, with_prefix
@@ -97,14 +97,7 @@ class Baker:
         self.n_materials = len(head.info["material_names"])
         used = torch.unique(head.triangle_material[store.triangle]).tolist()
         self.tiles = [int(m) for m in used]
-        self.grid = atlas_grid(
-            head.triangle_uvs,
-            head.triangle_material,
-            store.triangle,
-            store.bary,
-            self.n_materials,
-            config.resolution,
-        )
+        self.grid = gaussians_in_atlas(head, store, config.resolution)
         torch.manual_seed(config.seed)
         self.net = BakeNet(self.codec.channels, config.channels, config.noise_channels).to(avatar.device)
         self.noise = fixed_noise(len(self.tiles), config.noise_channels, config.resolution, config.seed)

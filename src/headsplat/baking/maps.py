@@ -77,7 +77,7 @@ def read_maps(path: Path) -> dict[str, np.ndarray]:
 
 def to_png_images(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each group's 8-bit image (R, M * R, 3) RGB or (R, M * R) grey, by group name."""
-    groups = tuple(str(g) for g in maps["groups"])
+    groups = codec_of(maps).groups
     low, high = maps["low"][:, None, None], maps["high"][:, None, None]
     codes = np.clip(np.round((maps["maps"] - low) / (high - low) * 255), 0, 255).astype(np.uint8)
     return {
@@ -89,7 +89,7 @@ def to_png_images(maps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def from_png_images(images: dict[str, np.ndarray], maps: dict[str, np.ndarray]) -> np.ndarray:
     """(C, R, M * R) values of the 8-bit ``images`` (by group name, as :func:`to_png_images`)
     with ``maps``' ranges."""
-    groups = tuple(str(g) for g in maps["groups"])
+    groups = codec_of(maps).groups
     values = np.empty_like(maps["maps"])
     for name, part in group_slices(groups).items():
         image = images[name].astype(np.float32) / 255

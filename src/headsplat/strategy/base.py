@@ -227,16 +227,23 @@ class Strategy:
         """(N,) mean screen-space gradient norm per Gaussian over the steps it was visible."""
         return state.columns["grad_sum"] / state.columns["seen"].clamp_min(1)
 
+    def screen_gradient(self, ctx: StepContext) -> Tensor | None:
+        """(N,) each Gaussian's screen-space gradient norm this step, 0 where it was not visible
+        (None: the rasterizer kept no gradient)."""
+        info = ctx.rendering.info
+        if info.means2d_grad is None:
+            return None
+        # Normalised to image units so thresholds do not depend on the resolution (as 3DGS).
+        norm = (info.means2d_grad.detach() * self.image_size / 2).norm(dim=-1)
+        return torch.where(info.visible, norm, 0.0)
+
     def _accumulate(self, ctx: StepContext) -> None:
         ctx.state.check(len(ctx.gaussians))
-        info = ctx.rendering.info
-        grad = info.means2d_grad
-        if grad is None:
+        norm = self.screen_gradient(ctx)
+        if norm is None:
             return
-        # Normalised to image units so thresholds do not depend on the resolution (as 3DGS).
-        norm = (grad.detach() * self.image_size / 2).norm(dim=-1)
-        ctx.state.columns["grad_sum"] += torch.where(info.visible, norm, 0.0)
-        ctx.state.columns["seen"] += info.visible.float()
+        ctx.state.columns["grad_sum"] += norm
+        ctx.state.columns["seen"] += ctx.rendering.info.visible.float()
 
 
 def shared_opacity(logit: Tensor, copies: Tensor) -> Tensor:

@@ -84,11 +84,10 @@ class TemporalStrategy(SamplingStrategy):
         ctx.state.check(len(ctx.gaussians))
         cluster = self.cluster_of[ctx.frame]
         columns = ctx.state.columns
-        info = ctx.rendering.info
-        if info.means2d_grad is not None:
-            norm = (info.means2d_grad.detach() * self.image_size / 2).norm(dim=-1)
-            columns["grad_sum"][:, cluster] += torch.where(info.visible, norm, 0.0)
-            columns["seen"][:, cluster] += info.visible.float()
+        norm = self.screen_gradient(ctx)
+        if norm is not None:
+            columns["grad_sum"][:, cluster] += norm
+            columns["seen"][:, cluster] += ctx.rendering.info.visible.float()
         c = self.config
         read = c.start - c.every < ctx.step <= self.last_densification  # what a densification reads
         if read and len(ctx.gaussians) < c.max_gaussians:

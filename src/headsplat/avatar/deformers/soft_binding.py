@@ -33,7 +33,7 @@ from headsplat.avatar.deformers.base import (
 )
 from headsplat.avatar.gaussians.binding import face_frames
 from headsplat.avatar.gaussians.store import GaussianSet
-from headsplat.avatar.gaussians.uv_atlas import atlas_grid, sample_atlas
+from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, sample_atlas
 from headsplat.avatar.modules import LossContext, Losses, ParamGroup
 from headsplat.geometry import (
     axis_angle_to_matrix,
@@ -99,11 +99,7 @@ class SoftBinding(GaussianDeformer):
     def offsets(self, ctx: DeformContext) -> Tensor:
         """(N, 13) the tanh-normalised offsets of every Gaussian for ``ctx``'s condition."""
         head, store, condition = ctx.head, ctx.gaussians, ctx.condition
-        grid = atlas_grid(
-            head.triangle_uvs, head.triangle_material, store.triangle, store.bary,
-            len(head.info["material_names"]), self.config.resolution,
-        )  # fmt: skip
-        features = sample_atlas(self.features, grid)
+        features = sample_atlas(self.features, gaussians_in_atlas(head, store, self.config.resolution))
         neck = torch.zeros(3, device=features.device)
         if condition.torso is not None:
             neck = matrix_to_axis_angle(condition.torso[0].T @ condition.rotation)

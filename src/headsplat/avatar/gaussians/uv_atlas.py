@@ -40,6 +40,15 @@ def atlas_grid(
     return torch.stack([x, y], -1) * 2 - 1
 
 
+def gaussians_in_atlas(head, store, resolution: int) -> Tensor:
+    """(N, 2) :func:`atlas_grid` of ``store``'s Gaussians (its ``triangle`` and ``bary``) on
+    ``head``'s UVs and materials (a :class:`~headsplat.avatar.head_mesh.HeadMesh`)."""
+    return atlas_grid(
+        head.triangle_uvs, head.triangle_material, store.triangle, store.bary,
+        len(head.info["material_names"]), resolution,
+    )  # fmt: skip
+
+
 def sample_atlas(atlas: Tensor, grid: Tensor) -> Tensor:
     """(N, C) bilinear samples of ``atlas`` (C, H, M * H) at ``grid`` (N, 2) (:func:`atlas_grid`)."""
     samples = torch.nn.functional.grid_sample(
