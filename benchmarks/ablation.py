@@ -15,6 +15,11 @@ frames' tracking and from the tracking as it is, the Gaussians, the training min
 milliseconds per step (all of training, the geometry stage and completion included, over the
 steps), then the mouth, the mouth's inside and the eyes (:mod:`headsplat.evaluation.regions`).
 Subjects are ``OUT/subjects/CLIP`` (preprocessed when missing), runs ``OUT/runs/CLIP-ROW-sSEED``.
+
+The table takes hours of 2 cores and the machines do not keep files between sessions, so each
+finished run's metrics are also recorded in ``--results`` (default ``benchmarks/results/ablation``,
+committed with the code): a recorded run is not run again unless ``--rerun``, and ``--table``
+prints the table from the records alone.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ def row_options(row: str) -> list[str]:
     return [option for name, value in ROWS[row].items() for option in (f"--{name}", value)]
 
 
+RESULTS = Path(__file__).resolve().parent / "results" / "ablation"
+"""Where the finished runs' metrics are recorded, one ``CLIP-ROW-sSEED.json`` each."""
+
 CLAIM_CLIPS = ["d6", "d12", "d18"]
 OTHER_CLIPS = ["d3", "d5", "d10"]
 REGION_NAMES = {"mouth": "mouth", "mouth_inside": "mouth inside", "eyes": "eyes"}
@@ -54,9 +62,29 @@ def default_plan() -> list[tuple[str, str, int]]:
     return plan + [(clip, row, 0) for clip in OTHER_CLIPS for row in ("base", "both")]
 
 
+def run_name(clip: str, row: str, seed: int) -> str:
+    return f"{clip}-{row}-s{seed}"
+
+
+def recorded(results: Path, clip: str, row: str, seed: int) -> dict | None:
+    """The recorded metrics of one run, or None."""
+    record = results / f"{run_name(clip, row, seed)}.json"
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
+def record(results: Path, clip: str, row: str, seed: int, metrics: dict) -> None:
+    """Records one run's metrics without their per-frame lists (written whole or not at all)."""
+    results.mkdir(parents=True, exist_ok=True)
+    summary = {key: value for key, value in metrics.items() if key != "per_frame"}
+    path = results / f"{run_name(clip, row, seed)}.json"
+    partial = path.with_suffix(".part")
+    partial.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    partial.replace(path)
+
+
 def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace, env: dict) -> dict:
     """Train (or, with ``--reuse``, finish) and evaluate one run; its eval metrics."""
-    run = out / "runs" / f"{clip}-{row}-s{seed}"
+    run = out / "runs" / run_name(clip, row, seed)
     metrics_file = run / "eval" / "metrics.json"
     if args.reuse and args.keep_eval and metrics_file.is_file():
         return json.loads(metrics_file.read_text())
@@ -161,6 +189,9 @@ def main() -> None:
     parser.add_argument("--eval-frames", type=int, default=60, help="test frames scored per run (default 60)")
     parser.add_argument("--reuse", action="store_true", help="keep trained runs (finish interrupted ones)")
     parser.add_argument("--keep-eval", action="store_true", help="with --reuse: keep their metrics too")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"recorded runs (default {RESULTS})")
+    parser.add_argument("--rerun", action="store_true", help="run recorded runs again")
+    parser.add_argument("--table", action="store_true", help="only print the recorded runs' table")
     parser.add_argument("--json", type=Path, help="also write every run's metrics as JSON")
     parser.add_argument(
         "--cost", metavar="CLIP", help="only time each row's first 300 steps on CLIP, in this process"
@@ -176,11 +207,15 @@ def main() -> None:
     env = headsplat_env()
     results: dict[tuple[str, str], list[dict]] = {}
     for clip, row, seed in plan:
-        metrics = run_one(args.out, clip, row, seed, args, env)
-        metrics.pop("per_frame", None)
-        results.setdefault((clip, row), []).append(metrics)
-        scores = f"{metrics['psnr']:.2f} / {metrics['tracked']['psnr']:.2f} dB"
-        print(f"done {clip}-{row}-s{seed}: {scores} (refined / tracked)", flush=True)
+        metrics = None if args.rerun else recorded(args.results, clip, row, seed)
+        if metrics is None and not args.table:
+            metrics = run_one(args.out, clip, row, seed, args, env)
+            record(args.results, clip, row, seed, metrics)
+            scores = f"{metrics['psnr']:.2f} / {metrics['tracked']['psnr']:.2f} dB"
+            print(f"done {run_name(clip, row, seed)}: {scores} (refined / tracked)", flush=True)
+        if metrics is not None:
+            metrics.pop("per_frame", None)
+            results.setdefault((clip, row), []).append(metrics)
     print()
     print_tables(results)
     if args.json:
