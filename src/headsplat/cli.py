@@ -157,7 +157,7 @@ def _bake(args: argparse.Namespace) -> None:
 
 
 def _edit(args: argparse.Namespace) -> None:
-    from headsplat.apps.bake import Sticker, edit_run
+    from headsplat.apps.bake import Recolour, Sticker, edit_run
 
     sticker = None
     if args.sticker:
@@ -168,9 +168,10 @@ def _edit(args: argparse.Namespace) -> None:
         sticker = Sticker(
             Path(args.sticker), (x, y), args.sticker_size, Path(args.mask) if args.mask else None
         )
-    if args.maps is None and sticker is None:
-        raise InputError("headsplat edit: give edited maps (--maps DIR) and/or a --sticker.")
-    changed = edit_run(args.run_folder, args.output, args.maps, sticker, args.overwrite)
+    recolours = [Recolour(args.recolour, args.hue, args.saturation, args.value)] if args.recolour else []
+    if args.maps is None and sticker is None and not recolours:
+        raise InputError("headsplat edit: give edited maps (--maps DIR), a --sticker and/or a --recolour.")
+    changed = edit_run(args.run_folder, args.output, args.maps, sticker, args.overwrite, tuple(recolours))
     summary = ", ".join(f"{name} {count}" for name, count in changed.items())
     print(f"wrote {args.output}; texels changed: {summary}")
 
@@ -405,6 +406,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="its width in preview pixels (default 64)",
     )
+    edit.add_argument(
+        "--recolour",
+        choices=("hair", "skin", "lips", "eyes", "teeth"),
+        help="shift this surface region's colours (where: the export's regions.png)",
+    )
+    edit.add_argument("--hue", type=float, default=0.0, help="with --recolour: degrees added to the hue")
+    edit.add_argument("--saturation", type=float, default=1.0, help="with --recolour: saturation factor")
+    edit.add_argument("--value", type=float, default=1.0, help="with --recolour: brightness factor")
     edit.add_argument("-o", "--output", required=True, help="the edited run folder")
     edit.add_argument("--overwrite", action="store_true", help="replace an existing edited run")
     edit.set_defaults(run=_edit)

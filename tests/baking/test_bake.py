@@ -126,6 +126,7 @@ def test_bake_writes_a_run_that_evaluates_and_exports_its_maps(trained_run, tmp_
         "offset.png",
         "opacity.png",
         "preview.png",
+        "regions.png",
         "rotation.png",
         "scale.png",
     ]
@@ -170,6 +171,14 @@ def test_maps_round_trip_exactly_and_an_edited_png_changes_only_its_texels(train
     stuck = load_avatar(tmp_path / "stuck")
     assert stuck.info["baking"]["changed_texels"]["sticker"] == 16  # 4 x 4 texels at 16 per tile
     assert (stuck.gaussians.sh0 != original.gaussians.sh0).any()
+    recolour = ["edit", str(baked), "--recolour", "hair", "--hue", "120", "--value", "0.5"]
+    assert main([*recolour, "-o", str(tmp_path / "green")]) == 0
+    green = load_avatar(tmp_path / "green")
+    hair = green.info["baking"]["changed_texels"]["recolour_hair"]
+    regions = np.load(baked / "maps" / "attributes.npz")["regions"]
+    assert 0 < hair <= int((regions == 2).sum())  # 2: hair
+    assert torch.equal(green.gaussians.opacity, original.gaussians.opacity)
+    assert main([*recolour, "--saturation", "-1", "-o", str(tmp_path / "bad")]) == 2
 
 
 def test_a_sticker_lands_where_the_preview_says_and_stays_in_its_tile():

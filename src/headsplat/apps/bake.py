@@ -25,7 +25,7 @@ from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, sample_atlas
 from headsplat.baking.attributes import group_slices, values_to_columns
 from headsplat.baking.bake import BakeConfig, Baker
-from headsplat.baking.edits import paste_sticker
+from headsplat.baking.edits import paste_sticker, recolour
 from headsplat.baking.maps import (
     FLOAT_MAPS,
     codec_of,
@@ -37,6 +37,7 @@ from headsplat.baking.maps import (
     write_maps_arrays,
     write_pngs,
 )
+from headsplat.baking.surface_regions import REGIONS, regions_image, texel_regions, triangle_regions
 from headsplat.evaluation.evaluate import subject_of, training_corrections
 from headsplat.io.atomic import atomic_folder, atomic_write, check_replaceable
 from headsplat.io.checkpoint import load_checkpoint, save_checkpoint, with_prefix
@@ -47,6 +48,28 @@ from headsplat.io.settings import from_dict, to_dict
 from headsplat.training.data import load_frame_data
 
 BAKE_INFO = "bake.json"
+
+
+def lip_landmarks(head) -> np.ndarray | None:
+    """(68,) the 68-point landmarks' vertices of ``head``'s model (for the lips region), or None
+    when the head model file is not here or is another than the avatar's."""
+    from headsplat.head import load_head_model
+
+    try:
+        model = load_head_model()
+    except (OSError, ValueError):
+        return None
+    landmarks = model.extra.get("landmarks_multipie68")
+    same = model.checksum == head.info.get("checksum") and model.triangles.shape[0] == len(head.triangles)
+    return np.asarray(landmarks) if same and landmarks is not None else None
+
+
+def surface_texels(head, resolution: int, log=None) -> np.ndarray:
+    """(R, M * R) uint8 the region of each atlas texel (:mod:`headsplat.baking.surface_regions`)."""
+    landmarks = lip_landmarks(head)
+    if landmarks is None and log is not None:
+        log("the avatar's head model file is not here: the lips region is left empty")
+    return texel_regions(head, triangle_regions(head, landmarks), resolution)
 
 
 def baked_avatar(source: Avatar, columns: dict[str, torch.Tensor], info: dict) -> Avatar:
@@ -124,7 +147,8 @@ def bake_run(
     baker.fit(progress, checkpoint)
     info |= {"steps": baker.step, "minutes": round(baker.seconds / 60, 2), "codec": baker.codec.state()}
     materials = avatar.head.info["material_names"]
-    write_maps(folder.path / "maps", baker.maps(), baker.codec, materials, baker.tiles)
+    regions = surface_texels(avatar.head, config.resolution, log)
+    write_maps(folder.path / "maps", baker.maps(), baker.codec, materials, baker.tiles, regions, REGIONS)
     baked_avatar(avatar, baker.baked_columns(), info).save(folder.avatar_path)
     atomic_write(folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
     minutes = baker.seconds / 60
@@ -154,6 +178,8 @@ def export_maps(run: str | Path, output: str | Path) -> Path:
         shutil.copyfile(source, folder / FLOAT_MAPS)
         write_pngs(folder, maps)
         cv2.imwrite(str(folder / "preview.png"), cv2.cvtColor(preview, cv2.COLOR_RGB2BGR))
+        regions = maps["regions"] if "regions" in maps else surface_texels(head, int(maps["resolution"]))
+        cv2.imwrite(str(folder / "regions.png"), cv2.cvtColor(regions_image(regions), cv2.COLOR_RGB2BGR))
     return Path(output)
 
 
@@ -196,6 +222,17 @@ def maps_from_folder(folder: Path, baked: dict[str, np.ndarray]) -> tuple[np.nda
 
 
 @dataclass
+class Recolour:
+    """``edit --recolour REGION --hue H --saturation S --value V``
+    (:func:`headsplat.baking.edits.recolour`)."""
+
+    region: str
+    hue: float = 0.0
+    saturation: float = 1.0
+    value: float = 1.0
+
+
+@dataclass
 class Sticker:
     """``edit --sticker IMAGE [--mask MASK] --at X,Y --sticker-size S`` (preview pixels)."""
 
@@ -231,13 +268,16 @@ def edit_run(
     maps_folder: str | Path | None = None,
     sticker: Sticker | None = None,
     overwrite: bool = False,
+    recolours: tuple[Recolour, ...] = (),
 ) -> dict:
-    """``headsplat edit BAKED_RUN [--maps DIR] [--sticker ...] -o EDITED_RUN``: a copy of the baked
-    run whose maps (and so Gaussians) are those of ``DIR`` (:func:`maps_from_folder`; default:
-    its own), with a sticker pasted on the colour map; returns the changed texels per group.
+    """``headsplat edit BAKED_RUN [--maps DIR] [--sticker ...] [--recolour ...] -o EDITED_RUN``: a
+    copy of the baked run whose maps (and so Gaussians) are those of ``DIR``
+    (:func:`maps_from_folder`; default: its own), with its named regions recoloured and then a
+    sticker pasted on the colour map; returns the changed texels per group and edit.
 
     Raises:
-        InputError: not a baked run, a bad sticker, or ``EDITED_RUN`` exists (without ``overwrite``).
+        InputError: not a baked run, a bad sticker or recolour, or ``EDITED_RUN`` exists (without
+            ``overwrite``).
     """
     source, folder = RunFolder(baked_run), RunFolder(output)
     float_maps = source.path / "maps" / FLOAT_MAPS
@@ -258,15 +298,35 @@ def edit_run(
     values, changed = baked["maps"].copy(), {}
     if maps_folder is not None:
         values, changed = maps_from_folder(Path(maps_folder), baked)
+    avatar = load_avatar(source.path)
+    colour = group_slices(codec_of(baked).groups)["colour"]
+    if recolours and "regions" not in baked:
+        baked["regions"] = surface_texels(avatar.head, int(baked["resolution"]))
+        baked["region_names"] = np.array(REGIONS)
+    names = [str(n) for n in baked.get("region_names", REGIONS)]
+    for edit in recolours:
+        if edit.region not in names:
+            known = ", ".join(names[1:])
+            raise InputError(f"--recolour {edit.region}: no such region; choose one of {known}.")
+        where = baked["regions"] == names.index(edit.region)
+        if not where.any():
+            raise InputError(
+                f"--recolour {edit.region}: the region is empty in these maps (lips need the avatar's head "
+                "model file at hand: set HEADSPLAT_ICT_MODEL)."
+            )
+        try:
+            recoloured = recolour(values[colour], where, edit.hue, edit.saturation, edit.value)
+        except ValueError as error:
+            raise InputError(f"--recolour {edit.region}: {error}.") from None
+        changed[f"recolour_{edit.region}"] = int((recoloured != values[colour]).any(0).sum())
+        values[colour] = recoloured
     if sticker is not None:
-        colour = group_slices(codec_of(baked).groups)["colour"]
         try:
             pasted = paste_sticker(values[colour], *sticker.read(), sticker.at, sticker.size)
         except ValueError as error:
             raise InputError(f"--sticker: {error}; see the export's preview.png for coordinates.") from None
         changed["sticker"] = int((pasted != values[colour]).any(0).sum())
         values[colour] = pasted
-    avatar = load_avatar(source.path)
     columns = columns_from_maps(avatar, torch.from_numpy(values), codec_of(baked))
     info = dict(avatar.info["baking"]) | {
         "edited_from": str(source.path.resolve()),

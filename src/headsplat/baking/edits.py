@@ -35,3 +35,22 @@ def paste_sticker(
     blend = weight[part][None]
     out[:, y0:y1, x0:x1] = blend * rgb[part].transpose(2, 0, 1) + (1 - blend) * colour[:, y0:y1, x0:x1]
     return out
+
+
+def recolour(
+    colour: np.ndarray, where: np.ndarray, hue: float = 0.0, saturation: float = 1.0, value: float = 1.0
+) -> np.ndarray:
+    """``colour`` (3, R, M * R) in [0, 1] with the texels ``where`` (R, M * R) bool shifted in HSV:
+    ``hue`` degrees added (around the colour wheel), saturation and value multiplied by
+    ``saturation`` and ``value`` (clipped to [0, 1]). Returns the new colour map; the other texels
+    are returned unchanged, bit for bit."""
+    if saturation < 0 or value < 0:
+        raise ValueError(f"saturation ({saturation}) and value ({value}) scale: they cannot be negative")
+    rgb = np.ascontiguousarray(colour.transpose(1, 2, 0)[where], np.float32)[None]
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)  # float input: H in [0, 360), S and V in [0, 1]
+    hsv[..., 0] = np.mod(hsv[..., 0] + hue, 360.0)
+    hsv[..., 1] = np.clip(hsv[..., 1] * saturation, 0, 1)
+    hsv[..., 2] = np.clip(hsv[..., 2] * value, 0, 1)
+    out = colour.copy()
+    out[:, where] = np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0].T, 0, 1)
+    return out

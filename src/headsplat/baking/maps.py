@@ -13,10 +13,12 @@ left zero). PNG values:
   RGB.
 
 ``preview.png``: the colour map at 512 px per tile with the UV wireframe over it (where to paint;
-``edit --sticker`` takes its pixel coordinates).
+``edit --sticker`` takes its pixel coordinates). ``regions.png``: the atlas's texels coloured by
+the surface region ``edit --recolour`` changes (:mod:`headsplat.baking.surface_regions`).
 
 ``attributes.npz``: ``maps`` (C, R, M * R) float32 values, ``groups``, ``mean``, ``std``, ``low``,
-``high`` (C,), ``resolution``, ``material_names``, ``tiles`` (the materials computed).
+``high`` (C,), ``resolution``, ``material_names``, ``tiles`` (the materials computed), ``regions``
+(R, M * R) uint8 each texel's region id and ``region_names``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from headsplat.avatar.gaussians.uv_atlas import atlas_grid
 from headsplat.baking.attributes import SPREAD, AttributeCodec, group_slices
 from headsplat.io.atomic import atomic_write
 
@@ -45,9 +48,16 @@ def value_ranges(codec: AttributeCodec) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_maps(
-    folder: Path, maps: Tensor, codec: AttributeCodec, material_names: list[str], tiles: list[int]
+    folder: Path,
+    maps: Tensor,
+    codec: AttributeCodec,
+    material_names: list[str],
+    tiles: list[int],
+    regions: np.ndarray,
+    region_names: tuple[str, ...],
 ) -> Path:
-    """Write the float maps (C, R, M * R) to ``folder/attributes.npz`` (atomically)."""
+    """Write the float maps (C, R, M * R) and the texels' ``regions`` (R, M * R) to
+    ``folder/attributes.npz`` (atomically)."""
     low, high = value_ranges(codec)
     arrays = {
         "maps": maps.detach().cpu().numpy().astype(np.float32),
@@ -59,6 +69,8 @@ def write_maps(
         "resolution": np.array(maps.shape[1]),
         "material_names": np.array(material_names),
         "tiles": np.array(tiles),
+        "regions": regions.astype(np.uint8),
+        "region_names": np.array(region_names),
     }
     return write_maps_arrays(folder, arrays)
 
@@ -123,6 +135,15 @@ def codec_of(maps: dict[str, np.ndarray]) -> AttributeCodec:
 PREVIEW_TILE = 512
 """Pixels per side of each material's tile in the texture preview (the coordinates ``edit
 --sticker --at X,Y`` and ``--sticker-size`` take)."""
+
+
+def preview_pixels(head, triangle: Tensor, bary: Tensor) -> np.ndarray:
+    """(P, 2) the texture preview's pixel (x, y) of surface points ``triangle`` (P,), ``bary``
+    (P, 3) of ``head`` (a :class:`~headsplat.avatar.head_mesh.HeadMesh`): where to put
+    ``edit --sticker --at`` to paint at those points."""
+    tiles = len(head.info["material_names"])
+    grid = atlas_grid(head.triangle_uvs, head.triangle_material, triangle, bary, tiles, PREVIEW_TILE)
+    return ((grid.numpy() + 1) / 2 * [tiles * PREVIEW_TILE, PREVIEW_TILE]).astype(np.float64)
 
 
 def uv_in_atlas(triangle_uvs: np.ndarray, triangle_material: np.ndarray, tile_px: int) -> np.ndarray:
