@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import headsplat_env, run_headsplat, subject_folder
+from common import headsplat_env, record, recorded, run_headsplat, subject_folder
 
 ROWS = {
     "base": {},
@@ -64,22 +64,6 @@ def default_plan() -> list[tuple[str, str, int]]:
 
 def run_name(clip: str, row: str, seed: int) -> str:
     return f"{clip}-{row}-s{seed}"
-
-
-def recorded(results: Path, clip: str, row: str, seed: int) -> dict | None:
-    """The recorded metrics of one run, or None."""
-    record = results / f"{run_name(clip, row, seed)}.json"
-    return json.loads(record.read_text()) if record.is_file() else None
-
-
-def record(results: Path, clip: str, row: str, seed: int, metrics: dict) -> None:
-    """Records one run's metrics without their per-frame lists (written whole or not at all)."""
-    results.mkdir(parents=True, exist_ok=True)
-    summary = {key: value for key, value in metrics.items() if key != "per_frame"}
-    path = results / f"{run_name(clip, row, seed)}.json"
-    partial = path.with_suffix(".part")
-    partial.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
-    partial.replace(path)
 
 
 def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace, env: dict) -> dict:
@@ -207,10 +191,10 @@ def main() -> None:
     env = headsplat_env()
     results: dict[tuple[str, str], list[dict]] = {}
     for clip, row, seed in plan:
-        metrics = None if args.rerun else recorded(args.results, clip, row, seed)
+        metrics = None if args.rerun else recorded(args.results, run_name(clip, row, seed))
         if metrics is None and not args.table:
             metrics = run_one(args.out, clip, row, seed, args, env)
-            record(args.results, clip, row, seed, metrics)
+            record(args.results, run_name(clip, row, seed), metrics)
             scores = f"{metrics['psnr']:.2f} / {metrics['tracked']['psnr']:.2f} dB"
             print(f"done {run_name(clip, row, seed)}: {scores} (refined / tracked)", flush=True)
         if metrics is not None:

@@ -7,6 +7,7 @@ loaded another way puts it there first.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,3 +42,20 @@ def subject_folder(out: Path, clip: str, env: dict) -> Path:
     if not (folder / "meta.json").is_file():
         run_headsplat("preprocess", str(clips()[clip]), "-o", str(folder), "--overwrite", env=env)
     return folder
+
+
+def recorded(results: Path, name: str) -> dict | None:
+    """The metrics recorded as ``results/NAME.json``, or None."""
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def record(results: Path, name: str, metrics: dict) -> None:
+    """Record ``metrics`` (without per-frame lists) as ``results/NAME.json``, whole or not at all:
+    the machines keep no files between sessions, so long benchmarks are committed run by run."""
+    results.mkdir(parents=True, exist_ok=True)
+    summary = {key: value for key, value in metrics.items() if key != "per_frame"}
+    path = results / f"{name}.json"
+    partial = path.with_suffix(".part")
+    partial.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    partial.replace(path)
