@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from headsplat.apps.bake import columns_from_maps
 from headsplat.avatar.avatar import AvatarConfig, create_avatar
 from headsplat.baking.attributes import AttributeCodec
+from headsplat.baking.bake import columns_from_maps
 from headsplat.baking.edits import paste_sticker, recolour
 from headsplat.baking.maps import preview_pixels
 from headsplat.baking.surface_regions import REGIONS, gaussian_regions, texel_regions, triangle_regions

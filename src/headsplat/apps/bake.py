@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from headsplat.avatar.avatar import Avatar, load_avatar
-from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, sample_atlas
-from headsplat.baking.attributes import group_slices, values_to_columns
-from headsplat.baking.bake import BakeConfig, Baker
+from headsplat.baking.attributes import group_slices
+from headsplat.baking.bake import BakeConfig, Baker, columns_from_maps
 from headsplat.baking.edits import paste_sticker, recolour
 from headsplat.baking.maps import (
     FLOAT_MAPS,
@@ -338,9 +337,3 @@ def edit_run(
         write_maps_arrays(staging / "maps", baked | {"maps": values})
         baked_avatar(avatar, columns, info).save(staging / source.avatar_path.name)
     return changed
-
-
-def columns_from_maps(avatar: Avatar, maps: torch.Tensor, codec) -> dict[str, torch.Tensor]:
-    """The store columns value ``maps`` (C, R, M * R) give ``avatar``'s Gaussians."""
-    grid = gaussians_in_atlas(avatar.head, avatar.gaussians, maps.shape[1])
-    return values_to_columns(sample_atlas(maps.to(grid), grid), codec.groups)

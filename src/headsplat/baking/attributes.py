@@ -104,12 +104,15 @@ class AttributeCodec:
         shape[dim] = self.channels
         mean, std = self.mean.to(raw).reshape(shape), self.std.to(raw).reshape(shape)
         values = mean + std * SPREAD * torch.tanh(raw / SPREAD)
-        if "colour" in self.groups:
-            colour = group_slices(self.groups)["colour"]
-            index = torch.arange(self.channels, device=raw.device).reshape(shape)
-            is_colour = (index >= colour.start) & (index < colour.stop)
-            values = torch.where(is_colour, torch.sigmoid(raw), values)
-        return values
+        if "colour" not in self.groups:
+            return values
+        colour = group_slices(self.groups)["colour"]
+        parts = [
+            values.narrow(dim, 0, colour.start),
+            torch.sigmoid(raw.narrow(dim, colour.start, colour.stop - colour.start)),
+            values.narrow(dim, colour.stop, self.channels - colour.stop),
+        ]
+        return torch.cat(parts, dim)
 
     def state(self) -> dict:
         return {"groups": list(self.groups), "mean": self.mean.tolist(), "std": self.std.tolist()}

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Condition
-from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, sample_atlas
+from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, in_tiles, sample_atlas
 from headsplat.baking.attributes import MODES, AttributeCodec, store_values, values_to_columns
 from headsplat.baking.bakenet import BakeNet, fixed_noise
 from headsplat.io.checkpoint import optimizer_tensors, restore_optimizer, with_prefix
@@ -97,7 +97,7 @@ class Baker:
         self.n_materials = len(head.info["material_names"])
         used = torch.unique(head.triangle_material[store.triangle]).tolist()
         self.tiles = [int(m) for m in used]
-        self.grid = gaussians_in_atlas(head, store, config.resolution)
+        self.grid = in_tiles(gaussians_in_atlas(head, store, config.resolution), self.tiles, self.n_materials)
         torch.manual_seed(config.seed)
         self.net = BakeNet(self.codec.channels, config.channels, config.noise_channels).to(avatar.device)
         self.noise = fixed_noise(len(self.tiles), config.noise_channels, config.resolution, config.seed)
@@ -109,25 +109,28 @@ class Baker:
 
     # ------------------------------------------------------------------ maps
 
-    def raw_atlas(self) -> Tensor:
-        """(C, R, M * R) the network's raw output laid out as the atlas (unused tiles zero)."""
+    def raw_tiles(self) -> Tensor:
+        """(C, R, S * R) the network's raw output: the S computed tiles side by side."""
         tiles = self.net(self.noise)
-        R = self.config.resolution
-        atlas = tiles.new_zeros(self.codec.channels, R, self.n_materials * R)
-        for index, material in enumerate(self.tiles):
-            atlas[:, :, material * R : (material + 1) * R] = tiles[index]
-        return atlas
+        S, C, R, _ = tiles.shape
+        return tiles.permute(1, 2, 0, 3).reshape(C, R, S * R)
 
     def values(self) -> Tensor:
         """(N, C) each Gaussian's attribute values read (bilinearly) from the value maps at its UV
         point: decoded per texel first, so that the baked avatar is exactly what its exported maps
         give."""
-        return sample_atlas(self.codec.decode(self.raw_atlas(), dim=0), self.grid)
+        return sample_atlas(self.codec.decode(self.raw_tiles(), dim=0), self.grid)
 
     @torch.no_grad()
     def maps(self) -> Tensor:
-        """(C, R, M * R) the attribute maps' values (:mod:`headsplat.baking.attributes`)."""
-        return self.codec.decode(self.raw_atlas(), dim=0)
+        """(C, R, M * R) the attribute maps' values (:mod:`headsplat.baking.attributes`) laid out as
+        the whole atlas (the tiles not computed: the decoding of zero, the mean attributes)."""
+        R = self.config.resolution
+        raw = self.raw_tiles()
+        atlas = raw.new_zeros(self.codec.channels, R, self.n_materials * R)
+        for slot, material in enumerate(self.tiles):
+            atlas[:, :, material * R : (material + 1) * R] = raw[:, :, slot * R : (slot + 1) * R]
+        return self.codec.decode(atlas, dim=0)
 
     def fit_loss(self, values: Tensor) -> Tensor:
         """Mean L1 between ``values`` (N, C) and the trained attributes, per channel over its spread."""
@@ -183,8 +186,9 @@ class Baker:
 
     @torch.no_grad()
     def baked_columns(self) -> dict[str, Tensor]:
-        """The store columns the maps give (the baked avatar's)."""
-        return values_to_columns(self.values(), self.codec.groups)
+        """The store columns the maps give (the baked avatar's), read from :meth:`maps` exactly as
+        ``edit`` reads the exported maps (an unedited round trip is then exact)."""
+        return columns_from_maps(self.avatar, self.maps(), self.codec)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -205,3 +209,9 @@ class Baker:
         self.codec = AttributeCodec.from_state(meta["codec"])
         self.frame_generator.bit_generator.state = meta["frame_generator"]
         self.step, self.seconds = meta["step"], meta["seconds"]
+
+
+def columns_from_maps(avatar: Avatar, maps: Tensor, codec: AttributeCodec) -> dict[str, Tensor]:
+    """The store columns value ``maps`` (C, R, M * R) give ``avatar``'s Gaussians."""
+    grid = gaussians_in_atlas(avatar.head, avatar.gaussians, maps.shape[1])
+    return values_to_columns(sample_atlas(maps.to(grid), grid), codec.groups)

@@ -6,7 +6,7 @@ import torch
 from headsplat.avatar import load_avatar
 from headsplat.avatar.deformers.base import BuildContext, DeformContext
 from headsplat.avatar.deformers.soft_binding import SoftBinding, SoftBindingConfig
-from headsplat.avatar.gaussians.uv_atlas import atlas_grid
+from headsplat.avatar.gaussians.uv_atlas import atlas_grid, in_tiles, sample_atlas
 from headsplat.avatar.linear import linearise
 from headsplat.io.errors import InputError
 from headsplat.strategy.base import copy_rows, random_barycentric
@@ -28,6 +28,12 @@ def test_materials_that_share_uvs_get_their_own_atlas_tiles():
     torch.testing.assert_close(shifted, grid)
     edge = atlas_grid(torch.zeros(1, 3, 2), torch.tensor([1]), torch.tensor([0]), bary[:1], 3, 8)
     assert (edge[0, 0] + 1) / 2 * 3 == pytest.approx(1 + 0.5 / 8)
+    # Sampling an atlas of only the tiles read gives the whole atlas's values.
+    atlas = torch.randn(2, 8, 3 * 8)
+    kept = torch.cat([atlas[:, :, 16:], atlas[:, :, :8]], dim=2)  # tiles 2 then 0
+    torch.testing.assert_close(sample_atlas(kept, in_tiles(grid, [2, 0], 3)), sample_atlas(atlas, grid))
+    with pytest.raises(ValueError, match="not among"):
+        in_tiles(grid, [2], 3)
 
 
 def soft_binding_on(avatar):

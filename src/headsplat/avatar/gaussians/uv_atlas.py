@@ -49,6 +49,22 @@ def gaussians_in_atlas(head, store, resolution: int) -> Tensor:
     )  # fmt: skip
 
 
+def in_tiles(grid: Tensor, tiles: list[int], n_materials: int) -> Tensor:
+    """(N, 2) ``grid`` (:func:`atlas_grid` of an atlas of ``n_materials`` tiles) moved into an
+    atlas of only ``tiles`` (material indices, side by side in that order): every point must lie
+    in one of them. Sampling the smaller atlas reads the same texels, without computing the
+    tiles no point reads."""
+    x = (grid[:, 0] + 1) / 2 * n_materials
+    material = torch.floor(x).clamp(0, n_materials - 1)
+    slot_of = torch.full((n_materials,), -1, dtype=torch.long, device=grid.device)
+    slot_of[torch.tensor(tiles, device=grid.device)] = torch.arange(len(tiles), device=grid.device)
+    slot = slot_of[material.long()]
+    if (slot < 0).any():
+        raise ValueError("a point lies in a tile that is not among the tiles kept")
+    x = (slot + x - material) / len(tiles)
+    return torch.stack([x * 2 - 1, grid[:, 1]], -1)
+
+
 def sample_atlas(atlas: Tensor, grid: Tensor) -> Tensor:
     """(N, C) bilinear samples of ``atlas`` (C, H, M * H) at ``grid`` (N, 2) (:func:`atlas_grid`)."""
     samples = torch.nn.functional.grid_sample(
