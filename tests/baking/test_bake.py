@@ -138,7 +138,7 @@ def test_bake_writes_a_run_that_evaluates_and_exports_its_maps(trained_run, tmp_
 def test_maps_round_trip_exactly_and_an_edited_png_changes_only_its_texels(trained_run, tmp_path):
     from headsplat.cli import main
 
-    run, _ = trained_run
+    run, subject = trained_run
     baked, maps = tmp_path / "baked", tmp_path / "maps"
     tiny = ["--set", "resolution=16", "--set", "fit_steps=3", "--set", "refine_steps=2"]
     assert main(["bake", str(run), "-o", str(baked), *tiny]) == 0
@@ -179,6 +179,12 @@ def test_maps_round_trip_exactly_and_an_edited_png_changes_only_its_texels(train
     assert 0 < hair <= int((regions == 2).sum())  # 2: hair
     assert torch.equal(green.gaussians.opacity, original.gaussians.opacity)
     assert main([*recolour, "--saturation", "-1", "-o", str(tmp_path / "bad")]) == 2
+    # An edited run is a run: it renders, reenacts and exports.
+    edited = str(tmp_path / "green")
+    assert main(["render", edited, "--orbit", "--frames", "2", "-o", str(tmp_path / "orbit.mp4")]) == 0
+    assert main(["reenact", edited, str(subject), "-o", str(tmp_path / "reenact.mp4")]) == 0
+    assert main(["export", edited, "--ply", str(tmp_path / "green.ply")]) == 0
+    assert all((tmp_path / name).stat().st_size > 0 for name in ("orbit.mp4", "reenact.mp4", "green.ply"))
 
 
 def test_a_sticker_lands_where_the_preview_says_and_stays_in_its_tile():
