@@ -113,6 +113,8 @@ def test_bake_writes_a_run_that_evaluates_and_exports_its_maps(trained_run, tmp_
     tiny = ["--set", "resolution=16", "--set", "fit_steps=4", "--set", "refine_steps=3"]
     assert main(["export", str(run), "--maps", str(tmp_path / "nope")]) == 2  # never baked
     assert "Bake it first" in capsys.readouterr().err
+    assert main(["edit", str(run), "--recolour", "hair", "--hue", "10", "-o", str(tmp_path / "nope")]) == 2
+    assert "Bake it first" in capsys.readouterr().err and not (tmp_path / "nope").exists()
     assert main(["bake", str(run), "-o", str(baked), *tiny]) == 0
     avatar = load_avatar(baked)
     assert avatar.info["baking"]["mode"] == "all" and avatar.info["baking"]["steps"] == 7
