@@ -231,6 +231,36 @@ class Recolour:
     value: float = 1.0
 
 
+def recoloured_maps(
+    colour: np.ndarray, maps: dict[str, np.ndarray], recolours: tuple[Recolour, ...]
+) -> tuple[np.ndarray, dict[str, int]]:
+    """The colour map (3, R, M * R) with ``recolours`` applied in turn to the regions ``maps``
+    records; the changed texels per recolour.
+
+    Raises:
+        InputError: an unknown or empty region, or a negative factor.
+    """
+    names = [str(n) for n in maps["region_names"]]
+    changed = {}
+    for edit in recolours:
+        if edit.region not in names:
+            known = ", ".join(names[1:])
+            raise InputError(f"--recolour {edit.region}: no such region; choose one of {known}.")
+        where = maps["regions"] == names.index(edit.region)
+        if not where.any():
+            raise InputError(
+                f"--recolour {edit.region}: the region is empty in these maps (lips need the avatar's head "
+                "model file at hand: set HEADSPLAT_ICT_MODEL)."
+            )
+        try:
+            new = recolour(colour, where, edit.hue, edit.saturation, edit.value)
+        except ValueError as error:
+            raise InputError(f"--recolour {edit.region}: {error}.") from None
+        changed[f"recolour_{edit.region}"] = int((new != colour).any(0).sum())
+        colour = new
+    return colour, changed
+
+
 @dataclass
 class Sticker:
     """``edit --sticker IMAGE [--mask MASK] --at X,Y --sticker-size S`` (preview pixels)."""
@@ -302,23 +332,9 @@ def edit_run(
     if recolours and "regions" not in baked:
         baked["regions"] = surface_texels(avatar.head, int(baked["resolution"]))
         baked["region_names"] = np.array(REGIONS)
-    names = [str(n) for n in baked.get("region_names", REGIONS)]
-    for edit in recolours:
-        if edit.region not in names:
-            known = ", ".join(names[1:])
-            raise InputError(f"--recolour {edit.region}: no such region; choose one of {known}.")
-        where = baked["regions"] == names.index(edit.region)
-        if not where.any():
-            raise InputError(
-                f"--recolour {edit.region}: the region is empty in these maps (lips need the avatar's head "
-                "model file at hand: set HEADSPLAT_ICT_MODEL)."
-            )
-        try:
-            recoloured = recolour(values[colour], where, edit.hue, edit.saturation, edit.value)
-        except ValueError as error:
-            raise InputError(f"--recolour {edit.region}: {error}.") from None
-        changed[f"recolour_{edit.region}"] = int((recoloured != values[colour]).any(0).sum())
-        values[colour] = recoloured
+    if recolours:
+        values[colour], recoloured = recoloured_maps(values[colour], baked, recolours)
+        changed |= recoloured
     if sticker is not None:
         try:
             pasted = paste_sticker(values[colour], *sticker.read(), sticker.at, sticker.size)
