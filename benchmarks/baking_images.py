@@ -69,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         cv2.imwrite(str(folder / "star.png"), star())
-        sticker = Sticker(folder / "star.png", (float(at[0]), float(at[1])), 70.0)
+        sticker = Sticker(folder / "star.png", (float(at[0]), float(at[1])), 140.0)
         stuck = edit_run(args.baked_run, folder / "sticker", sticker=sticker)
         hair = Recolour("hair", hue=200.0, saturation=1.6)
         recoloured = edit_run(args.baked_run, folder / "hair", recolours=(hair,))
