@@ -11,7 +11,14 @@ from headsplat.baking.attributes import AttributeCodec
 from headsplat.baking.bake import columns_from_maps
 from headsplat.baking.edits import paste_sticker, recolour
 from headsplat.baking.maps import preview_pixels
-from headsplat.baking.surface_regions import REGIONS, gaussian_regions, texel_regions, triangle_regions
+from headsplat.baking.surface_regions import (
+    REGIONS,
+    gaussian_regions,
+    hair_by_colour,
+    texel_regions,
+    texel_triangles,
+    triangle_regions,
+)
 from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix
 
 SIZE, RESOLUTION = 128, 64
@@ -128,3 +135,29 @@ def test_a_hair_recolour_changes_only_the_hair_regions_pixels(painted, ict_model
         most = float(np.abs(edited - maps).max())
         assert (change.max(-1) - hair_weight * most).max() < 0.06 * most
         assert changed[hair_weight > 0.5].mean() > 0.95
+
+
+def test_the_front_hair_is_found_by_colour_above_the_brows(painted, ict_model):
+    avatar, maps, _ = painted
+    head = avatar.head
+    texels = texel_regions(head, triangle_regions(head, None), RESOLUTION)
+    # Uniform colour: hair and skin alike, nothing to tell them apart.
+    assert np.array_equal(hair_by_colour(head, texels, maps[:3]), texels)
+    # Dark brown hair, and the same brown on the face above a height: a fringe.
+    triangles = texel_triangles(head, RESOLUTION)
+    height = head.neutral[head.triangles].mean(dim=1)[:, 1].numpy()[triangles]
+    above = height - float(head.eye_centres[:, 1].mean())
+    colour = maps[:3].copy()
+    brown = np.array([0.25, 0.15, 0.1])[:, None]
+    hair = texels == REGIONS.index("hair")
+    colour[:, hair] = brown
+    fringe = (texels == REGIONS.index("skin")) & (above > 5.0)
+    colour[:, fringe] = brown
+    brows = (texels == REGIONS.index("skin")) & (above > 1.5) & (above < 3.0)
+    colour[:, brows] = brown  # dark brows, below the line: they stay skin
+    found = hair_by_colour(head, texels, colour)
+    face = head.triangle_material.numpy()[triangles] == 0
+    assert (found[fringe & face] == REGIONS.index("hair")).all() and fringe[face].sum() > 20
+    assert (found[brows] == REGIONS.index("skin")).all()
+    changed = found != texels
+    assert np.array_equal(changed, fringe & face)

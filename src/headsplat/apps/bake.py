@@ -36,7 +36,13 @@ from headsplat.baking.maps import (
     write_maps_arrays,
     write_pngs,
 )
-from headsplat.baking.surface_regions import REGIONS, regions_image, texel_regions, triangle_regions
+from headsplat.baking.surface_regions import (
+    REGIONS,
+    hair_by_colour,
+    regions_image,
+    texel_regions,
+    triangle_regions,
+)
 from headsplat.evaluation.evaluate import subject_of, training_corrections
 from headsplat.io.atomic import atomic_folder, atomic_write, check_replaceable
 from headsplat.io.checkpoint import load_checkpoint, save_checkpoint, with_prefix
@@ -63,12 +69,11 @@ def lip_landmarks(head) -> np.ndarray | None:
     return np.asarray(landmarks) if same and landmarks is not None else None
 
 
-def surface_texels(head, resolution: int, log=None) -> np.ndarray:
-    """(R, M * R) uint8 the region of each atlas texel (:mod:`headsplat.baking.surface_regions`)."""
-    landmarks = lip_landmarks(head)
-    if landmarks is None and log is not None:
-        log("the avatar's head model file is not here: the lips region is left empty")
-    return texel_regions(head, triangle_regions(head, landmarks), resolution)
+def surface_texels(head, colour: np.ndarray) -> np.ndarray:
+    """(R, M * R) uint8 the region of each texel of the colour map (3, R, M * R)
+    (:mod:`headsplat.baking.surface_regions`: the surface's, the front hair by colour)."""
+    texels = texel_regions(head, triangle_regions(head, lip_landmarks(head)), colour.shape[1])
+    return hair_by_colour(head, texels, colour)
 
 
 def baked_avatar(source: Avatar, columns: dict[str, torch.Tensor], info: dict) -> Avatar:
@@ -146,8 +151,7 @@ def bake_run(
     baker.fit(progress, checkpoint)
     info |= {"steps": baker.step, "minutes": round(baker.seconds / 60, 2), "codec": baker.codec.state()}
     materials = avatar.head.info["material_names"]
-    regions = surface_texels(avatar.head, config.resolution, log)
-    write_maps(folder.path / "maps", baker.maps(), baker.codec, materials, baker.tiles, regions, REGIONS)
+    write_maps(folder.path / "maps", baker.maps(), baker.codec, materials, baker.tiles)
     baked_avatar(avatar, baker.baked_columns(), info).save(folder.avatar_path)
     atomic_write(folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
     minutes = baker.seconds / 60
@@ -177,7 +181,8 @@ def export_maps(run: str | Path, output: str | Path) -> Path:
         shutil.copyfile(source, folder / FLOAT_MAPS)
         write_pngs(folder, maps)
         cv2.imwrite(str(folder / "preview.png"), cv2.cvtColor(preview, cv2.COLOR_RGB2BGR))
-        regions = maps["regions"] if "regions" in maps else surface_texels(head, int(maps["resolution"]))
+        colour = maps["maps"][group_slices(codec_of(maps).groups)["colour"]]
+        regions = surface_texels(head, colour)
         cv2.imwrite(str(folder / "regions.png"), cv2.cvtColor(regions_image(regions), cv2.COLOR_RGB2BGR))
     return Path(output)
 
@@ -232,21 +237,20 @@ class Recolour:
 
 
 def recoloured_maps(
-    colour: np.ndarray, maps: dict[str, np.ndarray], recolours: tuple[Recolour, ...]
+    colour: np.ndarray, regions: np.ndarray, recolours: tuple[Recolour, ...]
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """The colour map (3, R, M * R) with ``recolours`` applied in turn to the regions ``maps``
-    records; the changed texels per recolour.
+    """The colour map (3, R, M * R) with ``recolours`` applied in turn to the texels' ``regions``
+    (R, M * R) (:data:`~headsplat.baking.surface_regions.REGIONS`); the changed texels per recolour.
 
     Raises:
         InputError: an unknown or empty region, or a negative factor.
     """
-    names = [str(n) for n in maps["region_names"]]
     changed = {}
     for edit in recolours:
-        if edit.region not in names:
-            known = ", ".join(names[1:])
+        if edit.region not in REGIONS:
+            known = ", ".join(REGIONS[1:])
             raise InputError(f"--recolour {edit.region}: no such region; choose one of {known}.")
-        where = maps["regions"] == names.index(edit.region)
+        where = regions == REGIONS.index(edit.region)
         if not where.any():
             raise InputError(
                 f"--recolour {edit.region}: the region is empty in these maps (lips need the avatar's head "
@@ -329,11 +333,9 @@ def edit_run(
         values, changed = maps_from_folder(Path(maps_folder), baked)
     avatar = load_avatar(source.path)
     colour = group_slices(codec_of(baked).groups)["colour"]
-    if recolours and "regions" not in baked:
-        baked["regions"] = surface_texels(avatar.head, int(baked["resolution"]))
-        baked["region_names"] = np.array(REGIONS)
     if recolours:
-        values[colour], recoloured = recoloured_maps(values[colour], baked, recolours)
+        regions = surface_texels(avatar.head, values[colour])
+        values[colour], recoloured = recoloured_maps(values[colour], regions, recolours)
         changed |= recoloured
     if sticker is not None:
         try:

@@ -14,11 +14,11 @@ left zero). PNG values:
 
 ``preview.png``: the colour map at 512 px per tile with the UV wireframe over it (where to paint;
 ``edit --sticker`` takes its pixel coordinates). ``regions.png``: the atlas's texels coloured by
-the surface region ``edit --recolour`` changes (:mod:`headsplat.baking.surface_regions`).
+the surface region ``edit --recolour`` changes (:mod:`headsplat.baking.surface_regions`; the
+hair's extent depends on the colour map, so it is worked out again from the edited maps).
 
 ``attributes.npz``: ``maps`` (C, R, M * R) float32 values, ``groups``, ``mean``, ``std``, ``low``,
-``high`` (C,), ``resolution``, ``material_names``, ``tiles`` (the materials computed), ``regions``
-(R, M * R) uint8 each texel's region id and ``region_names``.
+``high`` (C,), ``resolution``, ``material_names``, ``tiles`` (the materials computed).
 """
 
 from __future__ import annotations
@@ -53,11 +53,8 @@ def write_maps(
     codec: AttributeCodec,
     material_names: list[str],
     tiles: list[int],
-    regions: np.ndarray,
-    region_names: tuple[str, ...],
 ) -> Path:
-    """Write the float maps (C, R, M * R) and the texels' ``regions`` (R, M * R) to
-    ``folder/attributes.npz`` (atomically)."""
+    """Write the float maps (C, R, M * R) to ``folder/attributes.npz`` (atomically)."""
     low, high = value_ranges(codec)
     arrays = {
         "maps": maps.detach().cpu().numpy().astype(np.float32),
@@ -69,8 +66,6 @@ def write_maps(
         "resolution": np.array(maps.shape[1]),
         "material_names": np.array(material_names),
         "tiles": np.array(tiles),
-        "regions": regions.astype(np.uint8),
-        "region_names": np.array(region_names),
     }
     return write_maps_arrays(folder, arrays)
 

@@ -18,9 +18,9 @@ other      the rest: gums and tongue, the sockets, the eye overlays (lacrimal fl
            occlusion) and the eyelashes
 =========  ==================================================================================
 
-The hair region is the surface hair lies on, not the hair itself: a fringe over the forehead is
-drawn by Gaussians of the face's triangles (skin), which the offset the geometry stage learns
-lets them reach. Texels take the region of the triangle that covers them in the atlas of
+The hair region of the surface alone is the scalp, but a fringe over the forehead is drawn by
+Gaussians of the face's triangles: :func:`hair_by_colour` adds the face's texels above the brows
+whose baked colour is the hair's. Texels take the region of the triangle that covers them in the atlas of
 :mod:`headsplat.avatar.gaussians.uv_atlas`, and texels no triangle covers the region of the
 nearest covered texel of their tile, so every texel a Gaussian reads bilinearly has a region.
 """
@@ -108,30 +108,62 @@ def triangle_regions(
     return regions
 
 
-def texel_regions(head: HeadMesh, regions: np.ndarray, resolution: int) -> np.ndarray:
-    """(R, M * R) uint8 the region id of each texel of the atlas (module docstring), from the
-    triangles' ``regions`` (T,)."""
+def texel_triangles(head: HeadMesh, resolution: int) -> np.ndarray:
+    """(R, M * R) int32 the triangle covering each texel of the atlas; a texel no triangle covers
+    takes the nearest covered texel's of its tile (every texel of a tile with no triangle: -1)."""
     n_materials = len(head.info["material_names"])
     material = head.triangle_material.numpy()
     corners = uv_in_atlas(head.triangle_uvs.numpy(), material, resolution)
     # Texel centres at integer + 0.5: shift so that fillPoly's integer grid samples them.
     corners = np.round((corners - 0.5) * 16).astype(np.int32)
-    out = np.zeros((resolution, n_materials * resolution), np.uint8)
+    out = np.full((resolution, n_materials * resolution), -1, np.int32)
     for m in range(n_materials):
-        tile = np.full((resolution, resolution), 255, np.uint8)
+        tile = np.full((resolution, resolution), -1, np.int32)
         offset = np.array([m * resolution * 16, 0], np.int32)
         for t in np.nonzero(material == m)[0]:
-            cv2.fillPoly(tile, [corners[t] - offset], int(regions[t]), lineType=cv2.LINE_8, shift=4)
-        covered = tile != 255
+            cv2.fillPoly(tile, [corners[t] - offset], int(t), lineType=cv2.LINE_8, shift=4)
+        covered = tile >= 0
         if covered.any() and not covered.all():
             _, labels = cv2.distanceTransformWithLabels(
                 (~covered).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
             )
             # DIST_LABEL_PIXEL numbers the zero (covered) pixels from 1 in row-major order.
             tile = tile[covered][labels - 1]
-        elif not covered.any():
-            tile[:] = REGIONS.index("other")
         out[:, m * resolution : (m + 1) * resolution] = tile
+    return out
+
+
+def texel_regions(head: HeadMesh, regions: np.ndarray, resolution: int) -> np.ndarray:
+    """(R, M * R) uint8 the region id of each texel of the atlas (module docstring), from the
+    triangles' ``regions`` (T,)."""
+    triangles = texel_triangles(head, resolution)
+    return np.where(triangles >= 0, regions[triangles], REGIONS.index("other")).astype(np.uint8)
+
+
+def hair_by_colour(
+    head: HeadMesh, texels: np.ndarray, colour: np.ndarray, above_eyes: float = 3.5
+) -> np.ndarray:
+    """``texels`` (R, M * R) regions with the front hair added: skin texels of the face material
+    higher than ``above_eyes`` cm over the eyeballs' centres (above the brows) whose colour
+    (``colour`` (3, R, M * R) in [0, 1]) lies nearer, in CIELAB, to the hair region's median
+    colour than to the skin's below the eyes. The hair a fringe draws over the forehead lies on
+    the face's triangles, so the surface alone cannot tell it from the forehead; a bald head's
+    scalp is skin-coloured, and then nothing is added."""
+    triangles = texel_triangles(head, texels.shape[0])
+    height = head.neutral[head.triangles].mean(dim=1)[:, 1].numpy()
+    face = list(head.info["material_names"]).index("M_Face")
+    on_face = (triangles >= 0) & (head.triangle_material.numpy()[triangles] == face)
+    texel_height = height[triangles] - float(head.eye_centres[:, 1].mean())
+    skin, hair = texels == REGIONS.index("skin"), texels == REGIONS.index("hair")
+    lab = cv2.cvtColor(np.ascontiguousarray(colour.transpose(1, 2, 0), np.float32), cv2.COLOR_RGB2Lab)
+    below_eyes = skin & on_face & (texel_height < 0)
+    if not hair.any() or not below_eyes.any():
+        return texels
+    hair_colour, skin_colour = np.median(lab[hair], axis=0), np.median(lab[below_eyes], axis=0)
+    candidates = skin & on_face & (texel_height > above_eyes)
+    nearer_hair = np.linalg.norm(lab - hair_colour, axis=-1) < np.linalg.norm(lab - skin_colour, axis=-1)
+    out = texels.copy()
+    out[candidates & nearer_hair] = REGIONS.index("hair")
     return out
 
 
