@@ -13,7 +13,6 @@ from headsplat.baking.edits import paste_sticker, recolour
 from headsplat.baking.maps import preview_pixels
 from headsplat.baking.surface_regions import (
     REGIONS,
-    gaussian_regions,
     hair_by_colour,
     texel_regions,
     texel_triangles,
@@ -113,7 +112,7 @@ def test_a_hair_recolour_changes_only_the_hair_regions_pixels(painted, ict_model
     edited[:3] = recolour(maps[:3], hair, hue=180, saturation=1.5, value=0.6)
     assert (edited[:, ~hair] == maps[:, ~hair]).all()
     # A render of region ids: each Gaussian's colour is 1 in its region's channel.
-    ids = gaussian_regions(head, regions, avatar.gaussians.triangle)
+    ids = torch.from_numpy(regions.astype(np.int64))[avatar.gaussians.triangle]  # each Gaussian's triangle's
     on_hair = (ids == REGIONS.index("hair")).float()
     one_hot = torch.stack([on_hair, 1 - on_hair, torch.zeros_like(on_hair)], -1)
     turned = avatar.condition(

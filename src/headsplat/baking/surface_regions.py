@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
 from headsplat.avatar.head_mesh import HeadMesh
 from headsplat.baking.maps import uv_in_atlas
@@ -170,8 +169,3 @@ def hair_by_colour(
 def regions_image(texels: np.ndarray) -> np.ndarray:
     """(R, M * R, 3) uint8 RGB: ``texels``' regions in :data:`REGION_COLOURS`."""
     return REGION_COLOURS[texels]
-
-
-def gaussian_regions(head: HeadMesh, regions: np.ndarray, triangle: torch.Tensor) -> torch.Tensor:
-    """(N,) long the region of each Gaussian (its triangle's)."""
-    return torch.from_numpy(regions.astype(np.int64))[triangle.cpu()]
