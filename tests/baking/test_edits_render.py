@@ -106,7 +106,7 @@ def test_a_hair_recolour_changes_only_the_hair_regions_pixels(painted, ict_model
     avatar, maps, codec = painted
     head = avatar.head
     regions = triangle_regions(head, ict_model.extra["landmarks_multipie68"])
-    texels = texel_regions(head, regions, RESOLUTION)
+    texels = texel_regions(regions, texel_triangles(head, RESOLUTION))
     hair = texels == REGIONS.index("hair")
     edited = maps.copy()
     edited[:3] = recolour(maps[:3], hair, hue=180, saturation=1.5, value=0.6)
@@ -139,11 +139,11 @@ def test_a_hair_recolour_changes_only_the_hair_regions_pixels(painted, ict_model
 def test_the_front_hair_is_found_by_colour_above_the_brows(painted, ict_model):
     avatar, maps, _ = painted
     head = avatar.head
-    texels = texel_regions(head, triangle_regions(head, None), RESOLUTION)
-    # Uniform colour: hair and skin alike, nothing to tell them apart.
-    assert np.array_equal(hair_by_colour(head, texels, maps[:3]), texels)
-    # Dark brown hair, and the same brown on the face above a height: a fringe.
     triangles = texel_triangles(head, RESOLUTION)
+    texels = texel_regions(triangle_regions(head, None), triangles)
+    # Uniform colour: hair and skin alike, nothing to tell them apart.
+    assert np.array_equal(hair_by_colour(head, texels, triangles, maps[:3]), texels)
+    # Dark brown hair, and the same brown on the face above a height: a fringe.
     height = head.neutral[head.triangles].mean(dim=1)[:, 1].numpy()[triangles]
     above = height - float(head.eye_centres[:, 1].mean())
     colour = maps[:3].copy()
@@ -154,7 +154,7 @@ def test_the_front_hair_is_found_by_colour_above_the_brows(painted, ict_model):
     colour[:, fringe] = brown
     brows = (texels == REGIONS.index("skin")) & (above > 1.5) & (above < 3.0)
     colour[:, brows] = brown  # dark brows, below the line: they stay skin
-    found = hair_by_colour(head, texels, colour)
+    found = hair_by_colour(head, texels, triangles, colour)
     face = head.triangle_material.numpy()[triangles] == 0
     assert (found[fringe & face] == REGIONS.index("hair")).all() and fringe[face].sum() > 20
     assert (found[brows] == REGIONS.index("skin")).all()

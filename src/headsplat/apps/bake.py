@@ -41,6 +41,7 @@ from headsplat.baking.surface_regions import (
     hair_by_colour,
     regions_image,
     texel_regions,
+    texel_triangles,
     triangle_regions,
 )
 from headsplat.evaluation.evaluate import subject_of, training_corrections
@@ -72,8 +73,9 @@ def lip_landmarks(head) -> np.ndarray | None:
 def surface_texels(head, colour: np.ndarray) -> np.ndarray:
     """(R, M * R) uint8 the region of each texel of the colour map (3, R, M * R)
     (:mod:`headsplat.baking.surface_regions`: the surface's, the front hair by colour)."""
-    texels = texel_regions(head, triangle_regions(head, lip_landmarks(head)), colour.shape[1])
-    return hair_by_colour(head, texels, colour)
+    triangles = texel_triangles(head, colour.shape[1])
+    texels = texel_regions(triangle_regions(head, lip_landmarks(head)), triangles)
+    return hair_by_colour(head, texels, triangles, colour)
 
 
 def baked_avatar(source: Avatar, columns: dict[str, torch.Tensor], info: dict) -> Avatar:

@@ -48,11 +48,7 @@ def value_ranges(codec: AttributeCodec) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_maps(
-    folder: Path,
-    maps: Tensor,
-    codec: AttributeCodec,
-    material_names: list[str],
-    tiles: list[int],
+    folder: Path, maps: Tensor, codec: AttributeCodec, material_names: list[str], tiles: list[int]
 ) -> Path:
     """Write the float maps (C, R, M * R) to ``folder/attributes.npz`` (atomically)."""
     low, high = value_ranges(codec)

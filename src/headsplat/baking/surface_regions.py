@@ -20,9 +20,9 @@ other      the rest: gums and tongue, the sockets, the eye overlays (lacrimal fl
 
 The hair region of the surface alone is the scalp, but a fringe over the forehead is drawn by
 Gaussians of the face's triangles: :func:`hair_by_colour` adds the face's texels above the brows
-whose baked colour is the hair's. Texels take the region of the triangle that covers them in the atlas of
-:mod:`headsplat.avatar.gaussians.uv_atlas`, and texels no triangle covers the region of the
-nearest covered texel of their tile, so every texel a Gaussian reads bilinearly has a region.
+whose baked colour is the hair's. Texels take the region of the triangle that covers them in the
+atlas of :mod:`headsplat.avatar.gaussians.uv_atlas`, and texels no triangle covers the region of
+the nearest covered texel of their tile, so every texel a Gaussian reads bilinearly has a region.
 """
 
 from __future__ import annotations
@@ -132,23 +132,22 @@ def texel_triangles(head: HeadMesh, resolution: int) -> np.ndarray:
     return out
 
 
-def texel_regions(head: HeadMesh, regions: np.ndarray, resolution: int) -> np.ndarray:
+def texel_regions(regions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """(R, M * R) uint8 the region id of each texel of the atlas (module docstring), from the
-    triangles' ``regions`` (T,)."""
-    triangles = texel_triangles(head, resolution)
+    triangles' ``regions`` (T,) and the texels' ``triangles`` (:func:`texel_triangles`)."""
     return np.where(triangles >= 0, regions[triangles], REGIONS.index("other")).astype(np.uint8)
 
 
 def hair_by_colour(
-    head: HeadMesh, texels: np.ndarray, colour: np.ndarray, above_eyes: float = 3.5
+    head: HeadMesh, texels: np.ndarray, triangles: np.ndarray, colour: np.ndarray, above_eyes: float = 3.5
 ) -> np.ndarray:
-    """``texels`` (R, M * R) regions with the front hair added: skin texels of the face material
+    """``texels`` (R, M * R) regions, on the texels' ``triangles`` (:func:`texel_triangles`), with
+    the front hair added: skin texels of the face material
     higher than ``above_eyes`` cm over the eyeballs' centres (above the brows) whose colour
     (``colour`` (3, R, M * R) in [0, 1]) lies nearer, in CIELAB, to the hair region's median
     colour than to the skin's below the eyes. The hair a fringe draws over the forehead lies on
     the face's triangles, so the surface alone cannot tell it from the forehead; a bald head's
     scalp is skin-coloured, and then nothing is added."""
-    triangles = texel_triangles(head, texels.shape[0])
     height = head.neutral[head.triangles].mean(dim=1)[:, 1].numpy()
     face = list(head.info["material_names"]).index("M_Face")
     on_face = (triangles >= 0) & (head.triangle_material.numpy()[triangles] == face)
