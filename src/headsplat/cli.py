@@ -82,9 +82,8 @@ def _eval(args: argparse.Namespace) -> None:
     from headsplat.evaluation.refine import RefineConfig
 
     refine = RefineConfig() if args.refine_steps is None else RefineConfig(steps=args.refine_steps)
-    metrics = evaluate_run(
-        args.run_folder, args.subject, not args.no_video, refine, progress=True, max_frames=args.eval_frames
-    )
+    frames = {} if args.eval_frames is None else {"max_frames": args.eval_frames or None}  # 0: all
+    metrics = evaluate_run(args.run_folder, args.subject, not args.no_video, refine, True, **frames)
     tracked = metrics["tracked"]
     print(
         f"{metrics['test_frames']} test frames, {metrics['protocol']}: PSNR {metrics['psnr']:.2f} dB  "
@@ -426,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-frames",
         type=int,
         metavar="N",
-        help="score N of the test frames, evenly spaced (default: all; refinement costs seconds a frame)",
+        help="score N of the test frames, evenly spaced (default 200: all on clips of up to 1,000 "
+        "frames; 0: all; refinement costs seconds a frame)",
     )
     ev.add_argument(
         "--refine-steps",

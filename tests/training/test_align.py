@@ -11,7 +11,7 @@ from headsplat.evaluation.metrics import psnr
 from headsplat.geometry import axis_angle_to_matrix
 from headsplat.io.subject import load_subject
 from headsplat.training.align import align_poses
-from headsplat.training.data import load_frame_data
+from headsplat.training.data import FrameStore, load_frame_data
 from headsplat.training.frames import FrameCorrections, FrameCorrectionsConfig
 from headsplat.training.run import new_avatar
 from tests.synthetic_subject import tiny_config
@@ -29,9 +29,11 @@ def test_alignment_undoes_zero_mean_pose_jitter(synthetic_subject, ict_model):
     # The images are the avatar's renders at the true poses; the tracker erred by +-1.7 degrees
     # about a tilted axis and +-2 mm, alternately, so the error has zero mean over the frames.
     with torch.no_grad():
-        images = data.images.clone()
+        images = [data.frames.image(f).numpy() for f in range(subject.n_frames)]
         for f in frames:
-            images[f] = (avatar.render(data.condition(int(f)), background=0.0).image * 255).round().byte()
+            render = avatar.render(data.condition(int(f)), background=0.0).image
+            images[f] = (render * 255).round().byte().numpy()
+    opaque = np.full((SIZE, SIZE), 255, np.uint8)
     sign = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(len(frames))])
     axis, shift = torch.tensor([0.02, -0.02, 0.01]), torch.tensor([0.2, -0.1, 0.0])
     rotation, translation = data.rotation.clone(), data.translation.clone()
@@ -40,8 +42,7 @@ def test_alignment_undoes_zero_mean_pose_jitter(synthetic_subject, ict_model):
         translation[f] = translation[f] + s * shift
     jittered = replace(
         data,
-        images=images,
-        masks=torch.full_like(data.masks, 255),
+        frames=FrameStore(((image, opaque) for image in images), SIZE),
         rotation=rotation,
         translation=translation,
     )

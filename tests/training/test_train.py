@@ -112,7 +112,7 @@ def test_the_mask_term_is_the_l1_between_alpha_and_mask(synthetic_subject, ict_m
         trainer = _trainer(synthetic_subject, ict_model, config)
         totals[weight], parts, out, _, _ = trainer.loss(3)
         assert ("mask" in parts) == (weight > 0)
-    mask = trainer.data.masks[3].float().reshape(out.alpha.shape) / 255
+    mask = trainer.data.frames.mask(3).float().reshape(out.alpha.shape) / 255
     expected = (out.alpha - mask).abs().mean()
     assert expected > 0.01  # the untrained Gaussians do not match the silhouette yet
     assert torch.isclose(parts["mask"], expected)

@@ -13,7 +13,8 @@ frame nearest rest | the render at expression zero).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,14 +28,19 @@ from headsplat.evaluation.error_budget import ErrorBudget, budget_parts
 from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, fit_corrections
 from headsplat.evaluation.regions import region_masks, region_scores
-from headsplat.io.atomic import atomic_write
+from headsplat.io.atomic import atomic_file, atomic_write
 from headsplat.io.checkpoint import load_tensors
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.run import RunFolder
 from headsplat.io.subject import Subject, load_subject, write_json
-from headsplat.io.video import to_uint8, write_mp4, write_png
-from headsplat.training.data import FrameData, load_frame_data
+from headsplat.io.video import Mp4Writer, to_uint8, write_png
+from headsplat.training.data import FrameData, OnDemand, load_frame_data
+
+DEFAULT_EVAL_FRAMES = 200
+"""Test frames ``eval`` scores by default, evenly spaced: every one of a clip of up to 1,000 frames
+(the test split is its last 20 %), and on a longer clip a bounded time (refinement costs seconds a
+frame on a CPU)."""
 
 
 def evaluation_device(device: str) -> str:
@@ -72,7 +78,7 @@ def evaluate_run(
     video: bool = True,
     refine: RefineConfig | None = DEFAULT_REFINE,
     progress: bool = False,
-    max_frames: int | None = None,
+    max_frames: int | None = DEFAULT_EVAL_FRAMES,
 ) -> dict:
     """Evaluate a run's avatar on its subject's test frames; returns the metrics.
 
@@ -97,22 +103,33 @@ def evaluate_run(
     scored_train_frames = evenly_spaced(train_frames[::10], max_frames)
     camera = data.camera()
     lpips = LPIPS("alex").to(avatar.device)
-    targets = [data.target(int(f), background) for f in test_frames]
+    targets = data.targets(test_frames, background)
     conditions = [data.condition(int(f)) for f in test_frames]
     landmarks = found.landmarks(avatar.size)
     masks = frame_masks(data, landmarks, test_frames)
-    scores, images, render_seconds, budget = _score(avatar, conditions, targets, *masks, background, lpips)
-    tracked = {**_means(scores), "error_budget": budget}
-    refine_seconds = 0.0
+    out = folder.path / "eval"
+    out.mkdir(exist_ok=True)
     refined = refine is not None and refine.steps > 0
-    if refined:
-        start = time.perf_counter()
-        bar = ProgressBar(len(conditions), log_every=10) if progress else None
-        shown = None if bar is None else lambda n: bar.update(n, {"refining": "test frames"})
-        fitted = fit_corrections(avatar, conditions, camera, targets, background, refine, shown)
-        conditions = fitted.apply(conditions)
-        refine_seconds = time.perf_counter() - start
-        scores, images, _, budget = _score(avatar, conditions, targets, *masks, background, lpips)
+    with ExitStack() as stack:
+        # The video shows the last protocol's renders, written as they are made.
+        writer = None
+        if video:
+            partial = stack.enter_context(atomic_file(out / "side_by_side.mp4"))
+            writer = stack.enter_context(Mp4Writer(partial, avatar.info["fps"]))
+        panels = None if writer is None else lambda target, image: writer.add(side_by_side(target, image))
+        scores, render_seconds, budget = _score(
+            avatar, conditions, targets, masks, background, lpips, None if refined else panels
+        )
+        tracked = {**_means(scores), "error_budget": budget}
+        refine_seconds = 0.0
+        if refined:
+            start = time.perf_counter()
+            bar = ProgressBar(len(conditions), log_every=10) if progress else None
+            shown = None if bar is None else lambda n: bar.update(n, {"refining": "test frames"})
+            fitted = fit_corrections(avatar, conditions, camera, targets, background, refine, shown)
+            conditions = fitted.apply(conditions)
+            refine_seconds = time.perf_counter() - start
+            scores, _, budget = _score(avatar, conditions, targets, masks, background, lpips, panels)
     # The same metric on a tenth of the training frames: the gap to the test frames is the
     # generalisation a reader needs to judge the test numbers.
     train_psnr = mean_psnr(avatar, data, scored_train_frames, background)
@@ -151,17 +168,15 @@ def evaluate_run(
         "per_frame": {name: [round(v, 5) for v in values] for name, values in scores.items()},
     }
     metrics["per_frame"]["frame"] = [int(f) for f in test_frames]
-    out = folder.path / "eval"
-    out.mkdir(exist_ok=True)
-    if video:
-        panels = []
-        for target, image in zip(targets, images, strict=True):
-            error = ((image - target).abs() * 4).clamp(0, 1)
-            panels.append(np.concatenate([to_uint8(target), to_uint8(image), to_uint8(error)], axis=1))
-        atomic_write(out / "side_by_side.mp4", lambda p: write_mp4(p, panels, avatar.info["fps"]))
     atomic_write(out / "neutral.png", lambda p: write_png(p, neutral_panel))
     atomic_write(out / "metrics.json", lambda p: write_json(p, metrics))
     return metrics
+
+
+def side_by_side(target: Tensor, image: Tensor) -> np.ndarray:
+    """(S, 3S, 3) uint8 panel: ground truth | render | error x 4, from (S, S, 3) images in [0, 1]."""
+    error = ((image - target).abs() * 4).clamp(0, 1)
+    return np.concatenate([to_uint8(target), to_uint8(image), to_uint8(error)], axis=1)
 
 
 def evenly_spaced(frames: np.ndarray, count: int | None) -> np.ndarray:
@@ -186,18 +201,19 @@ def _score(
     avatar: Avatar,
     conditions: Sequence[Condition],
     targets: Sequence[Tensor],
-    regions: Sequence[dict[str, np.ndarray]],
-    parts: Sequence[dict[str, np.ndarray]],
+    masks: Sequence[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]],
     background: float,
     lpips: LPIPS,
-):
+    on_render: Callable[[Tensor, Tensor], None] | None = None,
+) -> tuple[dict[str, list[float]], float, dict]:
     """Per-frame PSNR, SSIM and LPIPS of the renders of ``conditions`` against ``targets``, over the
-    frame and inside each of its ``regions``; the renders; the seconds the renders took; the
-    frames' error budget over their ``parts`` (:mod:`headsplat.evaluation.error_budget`)."""
+    frame and inside each of its regions; the seconds the renders took; the frames' error budget
+    over their parts (``masks``: each frame's regions and parts, :func:`frame_masks`).
+    ``on_render(target, image)`` sees each render (the video) and nothing keeps it."""
     scores: dict[str, list[float]] = {}
-    images, seconds = [], 0.0
+    seconds = 0.0
     budget = ErrorBudget()
-    for condition, target, masks, frame_parts in zip(conditions, targets, regions, parts, strict=True):
+    for condition, target, (regions, parts) in zip(conditions, targets, masks, strict=True):
         start = time.perf_counter()
         image = avatar.render(condition, background=background).image
         seconds += time.perf_counter() - start
@@ -205,13 +221,14 @@ def _score(
             "psnr": float(psnr(image, target)),
             "ssim": float(ssim(image, target)),
             "lpips": float(lpips(image, target)),
-            **region_scores(image, target, masks, lpips),
+            **region_scores(image, target, regions, lpips),
         }
         for name, value in frame.items():
             scores.setdefault(name, []).append(value)
-        images.append(image)
-        budget.add(_squared_error(image, target), frame_parts)
-    return scores, images, seconds, budget.summary()
+        budget.add(_squared_error(image, target), parts)
+        if on_render is not None:
+            on_render(target, image)
+    return scores, seconds, budget.summary()
 
 
 def _squared_error(image: Tensor, target: Tensor) -> np.ndarray:
@@ -235,24 +252,27 @@ def refined_training_frames(
     part, is what the avatar fails to generalise (unseen expressions, hair that moved).
     """
     conditions = [data.condition(int(f)) for f in frames]
-    targets = [data.target(int(f), background) for f in frames]
+    targets = data.targets(frames, background)
     fitted = fit_corrections(avatar, conditions, data.camera(), targets, background, refine)
     masks = frame_masks(data, landmarks, frames)
-    scores, _, _, budget = _score(avatar, fitted.apply(conditions), targets, *masks, background, lpips)
+    scores, _, budget = _score(avatar, fitted.apply(conditions), targets, masks, background, lpips)
     return {**_means(scores), "error_budget": budget}
 
 
 def frame_masks(
     data: FrameData, landmarks: np.ndarray, frames: Sequence[int]
-) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+) -> Sequence[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """Each of ``frames``' region masks (:func:`region_masks`) and error-budget parts
-    (:func:`budget_parts`), from its detected ``landmarks`` (F, 478, 2) and its mask."""
-    regions, parts = [], []
-    for f in map(int, frames):
+    (:func:`budget_parts`), from its detected ``landmarks`` (F, 478, 2) and its mask; made when
+    read (:class:`OnDemand`)."""
+
+    def masks(i: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        f = int(frames[i])
         alpha = data.alpha(f)[..., 0].cpu().numpy()
-        regions.append(region_masks(landmarks[f], alpha))
-        parts.append(budget_parts(landmarks[f], alpha, regions[-1]))
-    return regions, parts
+        regions = region_masks(landmarks[f], alpha)
+        return regions, budget_parts(landmarks[f], alpha, regions)
+
+    return OnDemand(masks, len(frames))
 
 
 @torch.no_grad()

@@ -12,8 +12,10 @@ from pathlib import Path
 from headsplat.io.errors import InputError
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Call ``write(temporary)`` and rename the result to ``path``; on error nothing is left.
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary name to write ``path``'s content to; on success it is renamed to ``path``,
+    on error nothing is left.
 
     The temporary name keeps the suffix (``np.savez`` and format sniffing rely on it) and is
     hidden: ``.NAME.partial-PID.SUFFIX`` beside ``path``.
@@ -21,11 +23,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     path = Path(path)
     partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
-        write(partial)
+        yield partial
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
-    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Call ``write(temporary)`` and rename the result to ``path`` (:func:`atomic_file`)."""
+    with atomic_file(path) as partial:
+        write(partial)
+    return Path(path)
 
 
 @contextmanager

@@ -159,6 +159,51 @@ def read_clip(path: str | os.PathLike, max_fps: float = 25.0, folder_fps: float 
     return Clip(np.stack(frames), np.array(indices), reader.fps, reader.source_fps, reader.n_source)
 
 
+class Mp4Writer:
+    """An H.264 (yuv420p) mp4 written one RGB uint8 frame (H, W, 3), H and W even, at a time, so a
+    long video never sits in memory; with ``audio``, the first audio track of that file too
+    (re-encoded as AAC, cut to the video's length; a file without audio adds none). Use it as a
+    context manager: leaving the block finishes the file."""
+
+    def __init__(
+        self, path: str | os.PathLike, fps: float, crf: int = 23, audio: str | os.PathLike | None = None
+    ):
+        import av
+
+        self.fps, self.crf, self.audio = fps, crf, audio
+        self.container = av.open(str(path), mode="w", format="mp4")
+        self.stream, self.sound, self.count = None, None, 0
+
+    def add(self, image: np.ndarray) -> None:
+        import av
+
+        if self.stream is None:
+            self.stream = self.container.add_stream(
+                "libx264", rate=Fraction(self.fps).limit_denominator(1001)
+            )
+            self.stream.width, self.stream.height = image.shape[1], image.shape[0]
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+            self.sound = _AudioCopy(self.container, self.audio) if self.audio is not None else None
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        self.container.mux(self.stream.encode(frame))
+        self.count += 1
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def __exit__(self, error_type, *_) -> None:
+        try:
+            if error_type is None and self.stream is not None:
+                self.container.mux(self.stream.encode(None))
+            if error_type is None and self.sound is not None:
+                self.sound.copy(self.count / self.fps)
+        finally:
+            if self.sound is not None:
+                self.sound.close()
+            self.container.close()
+
+
 def write_mp4(
     path: str | os.PathLike,
     frames: Iterable[np.ndarray],
@@ -166,33 +211,10 @@ def write_mp4(
     crf: int = 23,
     audio: str | os.PathLike | None = None,
 ) -> None:
-    """Write RGB uint8 frames (H, W, 3), H and W even, as H.264 (yuv420p) mp4; with ``audio``, the
-    first audio track of that file too (re-encoded as AAC, cut to the video's length; a file
-    without audio adds none)."""
-    import av
-
-    rate = Fraction(fps).limit_denominator(1001)
-    stream, sound, count = None, None, 0
-    with av.open(str(path), mode="w", format="mp4") as container:
-        try:
-            for image in frames:
-                if stream is None:
-                    stream = container.add_stream("libx264", rate=rate)
-                    stream.width, stream.height = image.shape[1], image.shape[0]
-                    stream.pix_fmt = "yuv420p"
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
-                    sound = _AudioCopy(container, audio) if audio is not None else None
-                container.mux(
-                    stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24"))
-                )
-                count += 1
-            if stream is not None:
-                container.mux(stream.encode(None))
-            if sound is not None:
-                sound.copy(count / fps)
-        finally:
-            if sound is not None:
-                sound.close()
+    """Write RGB uint8 frames (H, W, 3) as an mp4 (:class:`Mp4Writer`)."""
+    with Mp4Writer(path, fps, crf, audio) as writer:
+        for image in frames:
+            writer.add(image)
 
 
 class _AudioCopy:
@@ -232,6 +254,18 @@ def write_png(path: str | os.PathLike, image: np.ndarray, compression: int = 1) 
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, compression]):
         raise OSError(f"{path}: could not be written (disk full or no permission?)")
+
+
+def read_png(path: str | os.PathLike) -> np.ndarray:
+    """An image file as RGB (H, W, 3) uint8, or (H, W) uint8 when it is grey (masks).
+
+    Raises:
+        InputError: the file is missing or not an image (the message names it).
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"{path}: missing or not a readable image. Re-run the step that writes it.")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,8 +16,8 @@ import headsplat
 from headsplat.head import HeadModel, load_head_model
 from headsplat.io.errors import InputError
 from headsplat.io.subject import FORMAT_VERSION, atomic_folder, check_output_folder, split_frames, write_json
-from headsplat.io.video import ClipReader, write_mp4, write_png
-from headsplat.preprocess.crop import head_crop
+from headsplat.io.video import ClipReader, read_png, write_mp4, write_png
+from headsplat.preprocess.crop import Crop, head_crop
 from headsplat.preprocess.landmarks import (
     FaceLandmarker,
     contour_landmarks,
@@ -52,21 +53,26 @@ def _log(message: str) -> None:
 
 
 class _Stages:
-    """Wall-clock seconds per stage, for the report."""
+    """Wall-clock seconds per stage, for the report: ``with stages("name"): ...`` adds to a stage."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def __call__(self, name: str, run: Callable):
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
-        result = run()
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
-        return result
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - start)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 3)
 
     def move(self, seconds: float, source: str, target: str) -> None:
         """Book ``seconds`` measured inside stage ``source`` to stage ``target``."""
-        self.seconds[source] = round(self.seconds[source] - seconds, 3)
-        self.seconds[target] = round(self.seconds.get(target, 0.0) + seconds, 3)
+        self.add(source, -seconds)
+        self.add(target, seconds)
 
 
 def _detect_all(frames: Iterable[np.ndarray]) -> tuple[list[np.ndarray | None], int]:
@@ -105,36 +111,65 @@ def _camera_vertices(model: HeadModel, fit: FitResult, f: int) -> np.ndarray:
     return vertices @ fit.rotation[f].T + fit.translation[f]
 
 
-def _write_overlay(
-    path: Path, model: HeadModel, fit: FitResult, crops: np.ndarray, detected: np.ndarray, fps: float
-) -> None:
+def _frame_file(folder: Path, kind: str, f: int) -> Path:
+    return folder / kind / f"{f:06d}.png"
+
+
+def _crop_and_detect(
+    reader: ClipReader, crop: Crop, wanted: set[int], size: int, folder: Path, stages: _Stages
+) -> tuple[list[int], list[np.ndarray]]:
+    """Pass 2: decode the source again, crop the ``wanted`` frames (positions in pass 1), find the
+    face in each crop and write the crops with a face as ``folder/frames/NNNNNN.png``, numbered
+    consecutively. One frame is in memory at a time, so memory does not grow with the clip.
+
+    Returns:
+        The pass-1 positions of the written frames, and their (478, 2) landmarks in crop pixels.
+    """
+    positions, landmarks = [], []
+    (folder / "frames").mkdir()
+    decoded = reader.decode_seconds
+    with FaceLandmarker(video=True, max_faces=2) as landmarker:
+        for k, (_, image) in enumerate(reader):
+            if k not in wanted:
+                continue
+            with stages("crop"):
+                cropped = crop.apply(image, size)
+            with stages("landmarks"):
+                faces = landmarker(cropped)
+            if faces:
+                with stages("write_frames"):
+                    write_png(_frame_file(folder, "frames", len(positions)), cropped)
+                positions.append(k)
+                landmarks.append(faces[0])
+    stages.add("decode", reader.decode_seconds - decoded)
+    return positions, landmarks
+
+
+def _written_frames(folder: Path, n_frames: int) -> Iterator[np.ndarray]:
+    """The crops written by :func:`_crop_and_detect`, read back one at a time."""
+    for f in range(n_frames):
+        yield read_png(_frame_file(folder, "frames", f))
+
+
+def _write_masks(folder: Path, model: HeadModel, fit: FitResult) -> None:
+    """``folder/masks/NNNNNN.png``: each written frame's person mask, cut below the fitted neck."""
+    rim = neck_rim_vertices(model)
+    (folder / "masks").mkdir()
+    with person_segmenter() as segment:
+        for f, image in enumerate(_written_frames(folder, len(fit.error_px))):
+            rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
+            mask = np.round(cut_below_neck(segment(image), rim_screen) * 255).astype(np.uint8)
+            write_png(_frame_file(folder, "masks", f), mask)
+
+
+def _write_overlay(folder: Path, model: HeadModel, fit: FitResult, detected: np.ndarray, fps: float) -> None:
+    """``folder/qa/overlay.mp4``: the written frames with the fitted mesh and both landmark sets."""
     polylines = wire_polylines(model)
     frames = (
-        draw_overlay(
-            crops[f], _camera_vertices(model, fit, f), polylines, fit.K, detected[f], fit.projected[f]
-        )
-        for f in range(len(crops))
+        draw_overlay(image, _camera_vertices(model, fit, f), polylines, fit.K, detected[f], fit.projected[f])
+        for f, image in enumerate(_written_frames(folder, len(detected)))
     )
-    write_mp4(path, frames, fps)
-
-
-def _masks(model: HeadModel, fit: FitResult, crops: np.ndarray) -> np.ndarray:
-    """(F, H, W) uint8 person masks, cut below the fitted neck."""
-    rim = neck_rim_vertices(model)
-    out = np.empty(crops.shape[:3], dtype=np.uint8)
-    with person_segmenter() as segment:
-        for f, image in enumerate(crops):
-            rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
-            out[f] = np.round(cut_below_neck(segment(image), rim_screen) * 255).astype(np.uint8)
-    return out
-
-
-def _write_images(folder: Path, crops: np.ndarray, masks: np.ndarray) -> None:
-    (folder / "frames").mkdir()
-    (folder / "masks").mkdir()
-    for f in range(len(crops)):
-        write_png(folder / "frames" / f"{f:06d}.png", crops[f])
-        write_png(folder / "masks" / f"{f:06d}.png", masks[f])
+    write_mp4(folder / "qa" / "overlay.mp4", frames, fps)
 
 
 def _tracking_arrays(
@@ -178,10 +213,13 @@ def preprocess(
     check_output_folder(subject, overwrite)  # fail before the expensive work
     stages = _Stages()
     reader = ClipReader(video, config.max_fps, config.folder_fps)
-    model = model or stages("head_model", lambda: load_head_model(model_path, detect_single_image))
+    if model is None:
+        with stages("head_model"):
+            model = load_head_model(model_path, detect_single_image)
 
     # Pass 1 over the source: landmarks for the crop. Frames are not kept (long or large videos).
-    first_pass, crowded, source_index, (width, height) = stages("detect", lambda: _first_pass(reader))
+    with stages("detect"):
+        first_pass, crowded, source_index, (width, height) = _first_pass(reader)
     stages.move(reader.decode_seconds, "detect", "decode")
     log(f"{video}: {len(source_index)} frames at {reader.fps:g} fps, {width}x{height}")
     with_face = [i for i, lm in enumerate(first_pass) if lm is not None]
@@ -193,63 +231,52 @@ def preprocess(
     if crowded:
         log(f"warning: a second face in {crowded} frames; tracking the largest face")
     crop = head_crop(_boxes([first_pass[i] for i in with_face]), width, height, config.margin)
-    # Pass 2: decode again and keep only the resized crops of the frames with a face.
-    wanted = set(with_face)
-    decoded = reader.decode_seconds
-    crops = stages(
-        "crop",
-        lambda: np.stack(
-            [crop.apply(image, config.size) for k, (_, image) in enumerate(reader) if k in wanted]
-        ),
-    )
-    stages.move(reader.decode_seconds - decoded, "crop", "decode")
+    del first_pass
 
-    second_pass, _ = stages("landmarks", lambda: _detect_all(crops))
-    usable = [k for k, lm in enumerate(second_pass) if lm is not None]
-    kept = np.array([with_face[k] for k in usable], dtype=np.int64)
-    dropped = sorted(set(range(len(source_index))) - set(kept.tolist()))
-    if dropped:
-        log(f"warning: no face in {len(dropped)} frames; dropped (listed in qa/report.json)")
-    if len(usable) < 2:
-        raise InputError(
-            f"{video}: a face was found in only {len(usable)} frame(s); at least 2 are needed. "
-            "Give a longer video in which the face stays visible."
-        )
-    crops = crops[usable]
-    detected = np.stack([second_pass[k] for k in usable])
-
-    weights = np.ones(detected.shape[1])
-    weights[contour_landmarks()] = config.contour_weight
-    rig = model.rig(model.landmarks)
-    fit = stages("tracking", lambda: fit_landmarks(rig, detected, config.size, weights, kept, config.fit))
-    log(f"tracking: mean landmark error {fit.error_px.mean():.2f} px over {len(kept)} frames")
-
-    mask_images = stages("masks", lambda: _masks(model, fit, crops))
-    train, test = split_frames(len(kept))
-    report = {
-        "source_frames": reader.n_source,
-        "frames_after_fps_cap": len(source_index),
-        "frames_kept": len(kept),
-        "frames_without_face": [int(source_index[i]) for i in dropped],
-        "frames_with_second_face": int(crowded),
-        "landmark_error_px": {
-            "mean": round(float(fit.error_px.mean()), 3),
-            "max_frame": round(float(fit.error_px.max()), 3),
-            "per_frame": [round(float(e), 3) for e in fit.error_px],
-        },
-        "focal_px": round(float(fit.K[0, 0]), 2),
-    }
     with atomic_folder(subject, overwrite) as folder:
-        stages("write_frames", lambda: _write_images(folder, crops, mask_images))
+        # Pass 2 writes the frames as it goes; masks and overlay read them back: memory holds
+        # per-frame landmarks and tracking, never the images of the whole clip.
+        positions, landmarks = _crop_and_detect(reader, crop, set(with_face), config.size, folder, stages)
+        kept = np.array(positions, dtype=np.int64)
+        dropped = sorted(set(range(len(source_index))) - set(kept.tolist()))
+        if dropped:
+            log(f"warning: no face in {len(dropped)} frames; dropped (listed in qa/report.json)")
+        if len(kept) < 2:
+            raise InputError(
+                f"{video}: a face was found in only {len(kept)} frame(s); at least 2 are needed. "
+                "Give a longer video in which the face stays visible."
+            )
+        detected = np.stack(landmarks)
+        del landmarks
+
+        weights = np.ones(detected.shape[1])
+        weights[contour_landmarks()] = config.contour_weight
+        rig = model.rig(model.landmarks)
+        with stages("tracking"):
+            fit = fit_landmarks(rig, detected, config.size, weights, kept, config.fit)
+        log(f"tracking: mean landmark error {fit.error_px.mean():.2f} px over {len(kept)} frames")
+
+        with stages("masks"):
+            _write_masks(folder, model, fit)
+        train, test = split_frames(len(kept))
+        report = {
+            "source_frames": reader.n_source,
+            "frames_after_fps_cap": len(source_index),
+            "frames_kept": len(kept),
+            "frames_without_face": [int(source_index[i]) for i in dropped],
+            "frames_with_second_face": int(crowded),
+            "landmark_error_px": {
+                "mean": round(float(fit.error_px.mean()), 3),
+                "max_frame": round(float(fit.error_px.max()), 3),
+                "per_frame": [round(float(e), 3) for e in fit.error_px],
+            },
+            "focal_px": round(float(fit.K[0, 0]), 2),
+        }
         np.savez(folder / "tracking.npz", **_tracking_arrays(fit, detected, source_index[kept], model))
         (folder / "qa").mkdir()
         if config.overlay:
-            stages(
-                "overlay",
-                lambda: _write_overlay(
-                    folder / "qa" / "overlay.mp4", model, fit, crops, detected, reader.fps
-                ),
-            )
+            with stages("overlay"):
+                _write_overlay(folder, model, fit, detected, reader.fps)
         report["seconds"] = stages.seconds
         report["seconds_total"] = round(sum(stages.seconds.values()), 3)
         report["seconds_per_100_frames"] = round(100 * report["seconds_total"] / len(source_index), 3)

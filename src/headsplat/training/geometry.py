@@ -30,7 +30,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional
@@ -146,7 +145,7 @@ def geman_mcclure(x: Tensor, sigma: float) -> Tensor:
 
 def _silhouettes(data: FrameData, frames: Sequence[int], size: int) -> Tensor:
     """(F, size, size) the masks of ``frames`` in [0, 1], area-resized."""
-    masks = data.masks[torch.as_tensor(np.asarray(frames), device=data.masks.device)].float() / 255
+    masks = torch.stack([data.alpha(int(f))[..., 0] for f in frames])
     return functional.interpolate(masks[:, None], size=(size, size), mode="area")[:, 0]
 
 
