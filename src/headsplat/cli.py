@@ -23,7 +23,7 @@ def _preprocess(args: argparse.Namespace) -> None:
     preprocess(args.video, args.output, config, overwrite=args.overwrite, model_path=args.model)
 
 
-def _run_config(args: argparse.Namespace):
+def run_config_from_args(args: argparse.Namespace):
     """The run config the options of ``train`` / ``fit`` ask for, and whether any setting was
     given (a continued run keeps its own)."""
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
@@ -54,7 +54,7 @@ def _run_config(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> None:
     from headsplat.training.run import train_run
 
-    config, given = _run_config(args)
+    config, given = run_config_from_args(args)
     train_run(
         args.subject,
         args.output,
@@ -66,15 +66,43 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
-def _fit(args: argparse.Namespace) -> None:
-    from headsplat.apps.fit import fit
+def fit_configs_from_args(args: argparse.Namespace):
+    """The run config, the preprocessing config and whether any setting was given, as the options
+    of ``fit`` ask (``headsplat batch`` passes each subject's options the same way)."""
     from headsplat.preprocess.pipeline import PreprocessConfig
 
-    config, given = _run_config(args)
+    config, given = run_config_from_args(args)
     if args.steps is not None:
         config.steps = args.steps
-    preprocess = PreprocessConfig(size=args.crop_size, max_fps=args.max_fps, folder_fps=args.fps)
+    return config, PreprocessConfig(size=args.crop_size, max_fps=args.max_fps, folder_fps=args.fps), given
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from headsplat.apps.fit import fit
+
+    config, preprocess, given = fit_configs_from_args(args)
     fit(args.video, args.output, config, preprocess, args.resume, args.overwrite, given, args.model)
+
+
+def _batch(args: argparse.Namespace) -> None:
+    import shlex
+
+    from headsplat.apps.batch import run_batch, summary_table
+
+    rows = run_batch(
+        args.manifest,
+        args.output,
+        shlex.split(args.options),
+        args.address,
+        args.cpus_per_task,
+        args.gpus_per_task,
+        args.retries,
+        args.cpus,
+    )
+    print(summary_table(rows))
+    failed = sum(row["status"] == "failed" for row in rows)
+    if failed:
+        raise InputError(f"{failed} subject(s) failed: see the table.")
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -366,6 +394,21 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--crop-size", type=int, default=512, help="side of the preprocessed crops (default 512)")
     _add_run_options(ft)
     ft.set_defaults(run=_fit)
+
+    batch = commands.add_parser(
+        "batch", help="fit every video of a manifest (CSV/YAML) as Ray tasks: resumable, one summary"
+    )
+    batch.add_argument("manifest", help="a .csv or .yaml list of subjects (headsplat/io/manifest.py)")
+    batch.add_argument("-o", "--output", required=True, help="the folder of the subjects' run folders")
+    batch.add_argument(
+        "--options", default="", help="fit options for every subject, quoted: --options '--steps 4000'"
+    )
+    batch.add_argument("--address", help="join this Ray cluster (default: Ray embedded on this machine)")
+    batch.add_argument("--cpus-per-task", type=int, default=2, help="CPUs (threads) per subject (default 2)")
+    batch.add_argument("--gpus-per-task", type=float, default=0.0, help="GPUs per subject (default 0)")
+    batch.add_argument("--retries", type=int, default=2, help="restarts of a task whose worker died")
+    batch.add_argument("--cpus", type=int, help="CPUs the embedded Ray may use (default: all)")
+    batch.set_defaults(run=_batch)
 
     bake = commands.add_parser(
         "bake", help="a trained run -> a run whose Gaussians read UV attribute maps (FATE's baking)"
