@@ -223,6 +223,8 @@ def _run_tasks(
         import ray
     except ImportError as error:
         raise InputError("headsplat batch runs on Ray: pip install 'headsplat[batch]'.") from error
+    # Ray keeps trying a wrong address for minutes: say which one it is trying.
+    log(f"joining the Ray cluster at {address}" if address else "starting Ray on this machine")
     _start_ray(address, total_cpus)
     try:
         task = ray.remote(fit_subject).options(
