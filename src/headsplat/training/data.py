@@ -52,7 +52,7 @@ class FrameStore:
         self.size = size
         # Open as long as the store lives: closed (and so deleted) with it.
         self._file = tempfile.TemporaryFile(prefix="headsplat-frames-")  # noqa: SIM115
-        self._pixels = size * size * 4
+        self._frame_bytes = size * size * 4
         self.n_frames = 0
         for image, mask in pairs:
             self._file.write(np.concatenate([image, mask[..., None]], axis=-1).tobytes())
@@ -67,7 +67,7 @@ class FrameStore:
         if not 0 <= f < self.n_frames:
             raise IndexError(f"frame {f} of {self.n_frames}")
         out = np.empty((self.size, self.size, 4), dtype=np.uint8)
-        self._file.seek(f * self._pixels)
+        self._file.seek(f * self._frame_bytes)
         self._file.readinto(memoryview(out).cast("B"))
         return torch.from_numpy(out)
 
