@@ -15,6 +15,7 @@ import cv2
 import pytest
 
 from headsplat.apps.batch import LOG, RESULT, run_batch
+from headsplat.cli import main
 from headsplat.io.errors import InputError
 from headsplat.io.manifest import read_manifest
 from headsplat.io.video import iter_mp4, write_mp4
@@ -95,10 +96,14 @@ def test_bad_manifests_say_what_to_fix(tmp_path, text, message):
     assert str(path) in str(error.value)
 
 
-def test_options_fit_refuses_stop_the_batch_before_it_starts(tmp_path, manifest, environment):
+def test_options_fit_refuses_stop_the_batch_before_it_starts(tmp_path, manifest, environment, capsys):
     with pytest.raises(InputError, match=r"subject alice.*--no-such-option"):
         run_batch(manifest, tmp_path / "out", ["--no-such-option"])
     assert not (tmp_path / "out" / "alice").exists()
+    capsys.readouterr()
+    # The command says the same and exits with 2.
+    assert main(["batch", str(manifest), "-o", str(tmp_path / "out"), "--options", "--steps x"]) == 2
+    assert "error: " in capsys.readouterr().err and not (tmp_path / "out" / "alice").exists()
 
 
 def test_local_batch_fits_each_subject_and_reports_the_corrupt_file(first_batch):
