@@ -23,7 +23,7 @@ from torch.nn import functional
 from headsplat.avatar.avatar import Avatar
 from headsplat.evaluation.refine import RefineConfig, fit_corrections
 from headsplat.geometry import axis_angle_to_matrix, matrix_to_axis_angle
-from headsplat.training.data import FrameData
+from headsplat.training.data import FrameData, OnDemand
 from headsplat.training.frames import FrameCorrections
 
 
@@ -48,7 +48,7 @@ def align_poses(
     size = min(config.align_size, data.size)
     camera = avatar.camera(size)
     conditions = [corrections.apply(int(f), data.condition(int(f))) for f in frames]
-    targets = [resized(data.target(int(f), background), size) for f in frames]
+    targets = OnDemand(lambda i: resized(data.target(int(frames[i]), background), size), len(frames))
     refine = RefineConfig(steps=config.align_steps, lr_expression=0.0)
     with torch.enable_grad():
         fitted = fit_corrections(avatar, conditions, camera, targets, background, refine)
