@@ -52,13 +52,6 @@ def write_png(path: Path, image: np.ndarray) -> None:
     assert cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
-def read_png(path: Path) -> np.ndarray:
-    """RGB for colour images, (H, W) for masks."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    assert image is not None, f"{path} is not a readable PNG"
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image
-
-
 def leftovers(parent: Path) -> list[str]:
     """Temporary siblings a subject write may leave behind (``.NAME.partial-PID``, ``.NAME.old-PID``)."""
     return sorted(p.name for p in parent.iterdir() if ".partial-" in p.name or ".old-" in p.name)

@@ -19,6 +19,7 @@ import headsplat.preprocess.pipeline as pipeline
 from headsplat.cli import main
 from headsplat.io.errors import InputError
 from headsplat.io.subject import load_subject
+from headsplat.io.video import read_png
 from headsplat.preprocess.crop import Crop
 from headsplat.preprocess.landmarks import FaceLandmarker
 from headsplat.preprocess.pipeline import preprocess
@@ -29,7 +30,6 @@ from .helpers import (
     fast_config,
     grey_like,
     leftovers,
-    read_png,
     resized,
     snapshot,
     write_clip,

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from headsplat.io.subject import FORMAT_VERSION, load_subject
-from headsplat.io.video import iter_mp4, read_clip
+from headsplat.io.video import iter_mp4, read_clip, read_png
 from headsplat.preprocess.crop import Crop
 from headsplat.preprocess.landmarks import person_segmenter
 from headsplat.preprocess.pipeline import preprocess
 from headsplat.preprocess.qa import neck_rim_vertices
 from headsplat.render.mesh import project_points
 
-from .helpers import fast_config, leftovers, read_png, resized, short_fit, write_clip
+from .helpers import fast_config, leftovers, resized, short_fit, write_clip
 
 N_FRAMES = 16
 SIZE = 128

@@ -28,14 +28,13 @@ from headsplat.io.atomic import atomic_write
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.subject import Subject
-from headsplat.io.video import to_uint8, write_mp4
+from headsplat.io.video import read_png, to_uint8, write_mp4
 
 
 def subject_frames(subject: Subject, size: int) -> Iterator[np.ndarray]:
     """The subject's frames, RGB uint8 (size, size, 3), in order."""
     for f in range(subject.n_frames):
-        image = cv2.cvtColor(cv2.imread(str(subject.frame_path(f))), cv2.COLOR_BGR2RGB)
-        yield cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        yield cv2.resize(read_png(subject.frame_path(f)), (size, size), interpolation=cv2.INTER_AREA)
 
 
 @torch.no_grad()

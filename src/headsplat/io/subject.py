@@ -88,6 +88,11 @@ def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def image_file(folder: Path, kind: str, f: int) -> Path:
+    """Frame ``f``'s PNG of ``kind`` (``frames`` or ``masks``) in a subject folder ``folder``."""
+    return folder / kind / f"{f:06d}.png"
+
+
 @dataclass
 class Subject:
     """A loaded subject folder: metadata and tracking in memory, frames read on demand."""
@@ -101,10 +106,10 @@ class Subject:
         return len(self.tracking["rotation"])
 
     def frame_path(self, f: int) -> Path:
-        return self.path / "frames" / f"{f:06d}.png"
+        return image_file(self.path, "frames", f)
 
     def mask_path(self, f: int) -> Path:
-        return self.path / "masks" / f"{f:06d}.png"
+        return image_file(self.path, "masks", f)
 
     def intrinsics(self, size: int) -> torch.Tensor:
         """(3, 3) float32 K for the frames resized to ``size`` x ``size``."""

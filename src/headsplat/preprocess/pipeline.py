@@ -15,7 +15,14 @@ import torch
 import headsplat
 from headsplat.head import HeadModel, load_head_model
 from headsplat.io.errors import InputError
-from headsplat.io.subject import FORMAT_VERSION, atomic_folder, check_output_folder, split_frames, write_json
+from headsplat.io.subject import (
+    FORMAT_VERSION,
+    atomic_folder,
+    check_output_folder,
+    image_file,
+    split_frames,
+    write_json,
+)
 from headsplat.io.video import ClipReader, read_png, write_mp4, write_png
 from headsplat.preprocess.crop import Crop, head_crop
 from headsplat.preprocess.landmarks import (
@@ -111,10 +118,6 @@ def _camera_vertices(model: HeadModel, fit: FitResult, f: int) -> np.ndarray:
     return vertices @ fit.rotation[f].T + fit.translation[f]
 
 
-def _frame_file(folder: Path, kind: str, f: int) -> Path:
-    return folder / kind / f"{f:06d}.png"
-
-
 def _crop_and_detect(
     reader: ClipReader, crop: Crop, wanted: set[int], size: int, folder: Path, stages: _Stages
 ) -> tuple[list[int], list[np.ndarray]]:
@@ -138,7 +141,7 @@ def _crop_and_detect(
                 faces = landmarker(cropped)
             if faces:
                 with stages("write_frames"):
-                    write_png(_frame_file(folder, "frames", len(positions)), cropped)
+                    write_png(image_file(folder, "frames", len(positions)), cropped)
                 positions.append(k)
                 landmarks.append(faces[0])
     stages.add("decode", reader.decode_seconds - decoded)
@@ -148,7 +151,7 @@ def _crop_and_detect(
 def _written_frames(folder: Path, n_frames: int) -> Iterator[np.ndarray]:
     """The crops written by :func:`_crop_and_detect`, read back one at a time."""
     for f in range(n_frames):
-        yield read_png(_frame_file(folder, "frames", f))
+        yield read_png(image_file(folder, "frames", f))
 
 
 def _write_masks(folder: Path, model: HeadModel, fit: FitResult) -> None:
@@ -159,7 +162,7 @@ def _write_masks(folder: Path, model: HeadModel, fit: FitResult) -> None:
         for f, image in enumerate(_written_frames(folder, len(fit.error_px))):
             rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
             mask = np.round(cut_below_neck(segment(image), rim_screen) * 255).astype(np.uint8)
-            write_png(_frame_file(folder, "masks", f), mask)
+            write_png(image_file(folder, "masks", f), mask)
 
 
 def _write_overlay(folder: Path, model: HeadModel, fit: FitResult, detected: np.ndarray, fps: float) -> None:
