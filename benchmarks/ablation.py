@@ -13,7 +13,8 @@ refinement costs seconds a frame on 2 cores, and d6 has 168). Printed per clip a
 seeds' mean (and half their range): full-frame PSNR / SSIM / LPIPS after refining the test
 frames' tracking and from the tracking as it is, the Gaussians, the training minutes and
 milliseconds per step (all of training, the geometry stage and completion included, over the
-steps), then the mouth, the mouth's inside and the eyes (:mod:`headsplat.evaluation.regions`).
+steps), then the mouth, the mouth's inside and the eyes (:mod:`headsplat.evaluation.regions`),
+and last each row against its clip's base (the seeds' means subtracted).
 Subjects are ``OUT/subjects/CLIP`` (preprocessed when missing), runs ``OUT/runs/CLIP-ROW-sSEED``.
 
 The table takes hours of 2 cores and the machines do not keep files between sessions, so each
@@ -163,6 +164,34 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
         print("| " + " | ".join(cells) + " |", flush=True)
 
 
+def _mean(runs: list[dict], key: str, protocol: str) -> float:
+    """The mean of ``key`` over ``runs`` under ``protocol`` (refined or tracked), NaN where no run
+    defines it (a region missing from a clip)."""
+    values = [(m if protocol == "refined" else m["tracked"]).get(key, float("nan")) for m in runs]
+    defined = [v for v in values if v == v]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
+def print_differences(results: dict[tuple[str, str], list[dict]]) -> None:
+    """Each row against its clip's base, seeds averaged, refined / tracked: PSNR differences in dB
+    (full frame, then the regions) and the LPIPS's relative change."""
+    names = ["PSNR", *(f"{label} PSNR" for label in REGION_NAMES.values()), "LPIPS"]
+    header = " | ".join(["clip", "row", "seeds / base's", *names])
+    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|", flush=True)
+    protocols = ("refined", "tracked")
+    for (clip, row), runs in results.items():
+        base = results.get((clip, "base"))
+        if row == "base" or base is None:
+            continue
+        cells = [clip, row, f"{len(runs)} / {len(base)}"]
+        for key in ("psnr", *(f"{region}_psnr" for region in REGION_NAMES)):
+            gains = [_mean(runs, key, p) - _mean(base, key, p) for p in protocols]
+            cells.append(" / ".join("-" if v != v else f"{v:+.2f}" for v in gains))
+        changes = [100 * (_mean(runs, "lpips", p) / _mean(base, "lpips", p) - 1) for p in protocols]
+        cells.append(" / ".join(f"{v:+.0f} %" for v in changes))
+        print("| " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("ablation"), help="subjects and runs go here")
@@ -202,6 +231,8 @@ def main() -> None:
             results.setdefault((clip, row), []).append(metrics)
     print()
     print_tables(results)
+    print("\nAgainst base (dB; LPIPS in per cent), refined / tracked\n")
+    print_differences(results)
     if args.json:
         rows = [{"clip": c, "row": r, "runs": runs} for (c, r), runs in results.items()]
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
