@@ -122,3 +122,10 @@ def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run,
     assert full[2] == "2" and full[4] == f"{metrics['psnr'] + 0.1:.2f} ±0.10"
     # The tracked mouth is averaged over the seed that has it.
     assert regions[2] == f"{metrics['mouth_psnr']:.2f} / {metrics['tracked']['mouth_psnr']:.2f}"
+    # Against base: the seeds' mean minus base's, per protocol; a row without its base is left out.
+    ablation.print_differences(
+        {("tiny", "base"): [metrics], ("tiny", "both"): [metrics, other], ("x", "soft"): [other]}
+    )
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(lines) == 2 and lines[1].split(" | ")[:4] == ["| tiny", "both", "2 / 1", "+0.10 / +0.00"]
+    assert lines[1].split(" | ")[4] == "+0.00 / +0.00" and lines[1].endswith("+0 % / +0 % |")
