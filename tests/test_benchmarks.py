@@ -129,3 +129,22 @@ def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run,
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
     assert len(lines) == 2 and lines[1].split(" | ")[:4] == ["| tiny", "both", "2 / 1", "+0.10 / +0.00"]
     assert lines[1].split(" | ")[4] == "+0.00 / +0.00" and lines[1].endswith("+0 % / +0 % |")
+
+
+def test_silhouette_reports_the_background_and_the_soft_binding_offsets(trained_run, ict_model, tmp_path):
+    run, subject = trained_run
+    soft = tmp_path / "soft"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
+        args = ["train", str(subject), "-o", str(soft), "--steps", "4", "--size", "32"]
+        assert main([*args, "--texels-per-cm", "0.5", "--deformer", "soft_binding"]) == 0
+    spec = importlib.util.spec_from_file_location("silhouette", ROOT / "benchmarks" / "silhouette.py")
+    silhouette = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(silhouette)
+    base, offsets = (silhouette.background_report(r, frames=2, top=10) for r in (run, soft))
+    for report in (base, offsets):
+        assert report["background_error_tracked"] >= 0 and report["background_error_refined"] >= 0
+        assert 0 < report["coverage_percent"] < 100 and report["expression_outside_refined"] >= 0
+    # Offsets only where soft binding is on; four steps move them off zero, within their bound.
+    assert "offset_all" not in base
+    assert 0 < offsets["offset_all"] < 0.5 * 3**0.5 and 0 <= offsets["offset_covering"] < 0.5 * 3**0.5
