@@ -33,7 +33,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import headsplat_env, record, recorded, run_headsplat, subject_folder
+from common import (
+    headsplat_env,
+    print_table_header,
+    print_table_row,
+    record,
+    recorded,
+    run_headsplat,
+    subject_folder,
+)
 
 ROWS = {
     "base": {},
@@ -124,10 +132,15 @@ def step_costs(subject: Path, rows: list[str], steps: int = 300, skip: int = 20)
     return costs
 
 
+def _defined(values: list[float]) -> list[float]:
+    """``values`` without the NaN ones (a region missing from a clip)."""
+    return [v for v in values if v == v]
+
+
 def _cell(values: list[float], digits: int, spread: bool = False) -> str:
-    """The mean of ``values`` (NaN ones left out: a region missing from a clip), with half their
-    range when asked and there are several."""
-    defined = [v for v in values if v == v]
+    """The mean of ``values`` (NaN ones left out), with half their range when asked and there are
+    several."""
+    defined = _defined(values)
     if not defined:
         return "-"
     text = f"{np.mean(defined):.{digits}f}"
@@ -140,7 +153,7 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
     """The full-frame table, then the regions' (refined / tracked in each cell)."""
     header = "clip | row | seeds | test frames | PSNR | SSIM | LPIPS | tracked PSNR | SSIM | LPIPS"
     header += " | Gaussians | train min | ms/step"
-    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|", flush=True)
+    print_table_header(header)
     for (clip, row), runs in results.items():
         cells = [clip, row, str(len(runs)), str(runs[0]["test_frames"])]
         for scores in ([m for m in runs], [m["tracked"] for m in runs]):
@@ -148,11 +161,11 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
             cells += [_cell([s["ssim"] for s in scores], 4), _cell([s["lpips"] for s in scores], 4)]
         cells += [_cell([m["gaussians"] for m in runs], 0), _cell([m["training_minutes"] for m in runs], 1)]
         cells += [_cell([m["training_minutes"] * 60_000 / m["steps"] for m in runs], 0)]
-        print("| " + " | ".join(cells) + " |", flush=True)
+        print_table_row(cells)
     print("\nRegions, refined / tracked\n")
     names = [f"{label} {metric}" for label in REGION_NAMES.values() for metric in ("PSNR", "SSIM", "LPIPS")]
     header = " | ".join(["clip", "row", *names])
-    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|", flush=True)
+    print_table_header(header)
     for (clip, row), runs in results.items():
         cells = [clip, row]
         for region in REGION_NAMES:
@@ -161,14 +174,13 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
                 refined = _cell([m.get(key, float("nan")) for m in runs], digits)
                 tracked = _cell([m["tracked"].get(key, float("nan")) for m in runs], digits)
                 cells.append(f"{refined} / {tracked}")
-        print("| " + " | ".join(cells) + " |", flush=True)
+        print_table_row(cells)
 
 
 def _mean(runs: list[dict], key: str, protocol: str) -> float:
     """The mean of ``key`` over ``runs`` under ``protocol`` (refined or tracked), NaN where no run
     defines it (a region missing from a clip)."""
-    values = [(m if protocol == "refined" else m["tracked"]).get(key, float("nan")) for m in runs]
-    defined = [v for v in values if v == v]
+    defined = _defined([(m if protocol == "refined" else m["tracked"]).get(key, float("nan")) for m in runs])
     return float(np.mean(defined)) if defined else float("nan")
 
 
@@ -177,7 +189,7 @@ def print_differences(results: dict[tuple[str, str], list[dict]]) -> None:
     (full frame, then the regions) and the LPIPS's relative change."""
     names = ["PSNR", *(f"{label} PSNR" for label in REGION_NAMES.values()), "LPIPS"]
     header = " | ".join(["clip", "row", "seeds / base's", *names])
-    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|", flush=True)
+    print_table_header(header)
     protocols = ("refined", "tracked")
     for (clip, row), runs in results.items():
         base = results.get((clip, "base"))
@@ -189,7 +201,7 @@ def print_differences(results: dict[tuple[str, str], list[dict]]) -> None:
             cells.append(" / ".join("-" if v != v else f"{v:+.2f}" for v in gains))
         changes = [100 * (_mean(runs, "lpips", p) / _mean(base, "lpips", p) - 1) for p in protocols]
         cells.append(" / ".join(f"{v:+.0f} %" for v in changes))
-        print("| " + " | ".join(cells) + " |", flush=True)
+        print_table_row(cells)
 
 
 def main() -> None:

@@ -26,7 +26,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import headsplat_env, record, recorded, run_headsplat, subject_folder
+from common import (
+    headsplat_env,
+    print_table_header,
+    print_table_row,
+    record,
+    recorded,
+    run_headsplat,
+    subject_folder,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "baking"
 VARIANTS = ("trained", "all", "appearance", "regularised", "png_round_trip")
@@ -69,14 +77,14 @@ def run_variant(
 
 def print_table(rows: list[tuple[str, str, dict]]) -> None:
     header = "clip | variant | PSNR | SSIM | LPIPS | tracked PSNR | SSIM | LPIPS | bake min"
-    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|")
+    print_table_header(header)
     for clip, variant, m in rows:
         t = m["tracked"]
         minutes = m.get("bake_minutes")
         cells = [clip, variant, f"{m['psnr']:.2f}", f"{m['ssim']:.4f}", f"{m['lpips']:.4f}"]
         cells += [f"{t['psnr']:.2f}", f"{t['ssim']:.4f}", f"{t['lpips']:.4f}"]
         cells += ["-" if minutes is None else f"{minutes:.1f}"]
-        print("| " + " | ".join(cells) + " |")
+        print_table_row(cells)
 
 
 def main() -> None:

@@ -11,9 +11,20 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def print_table_header(header: str) -> None:
+    """A Markdown table's first line, ``header`` (its columns joined by " | "), and its rule."""
+    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|", flush=True)
+
+
+def print_table_row(cells: Sequence[str]) -> None:
+    """One row of a Markdown table."""
+    print("| " + " | ".join(cells) + " |", flush=True)
 
 
 def clips() -> dict[str, Path]:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import headsplat_env, run_headsplat, subject_folder
+from common import headsplat_env, print_table_header, print_table_row, run_headsplat, subject_folder
 from headsplat.evaluation.error_budget import PARTS
 
 DEFAULT_CLIPS = ["d3", "d7", "d10", "WDA_AlexandriaOcasioCortez_000", "d18", "d5"]
@@ -50,8 +50,7 @@ def main() -> None:
     header = "clip | strategy | PSNR | SSIM | LPIPS | tracked: PSNR | SSIM | LPIPS | mouth | eyes"
     header += " | outline | train PSNR (tracked / aligned / refined) | neutral | Gaussians"
     header += " | train min | refine min"
-    print(f"| {header} |", flush=True)
-    print("|---" * (header.count("|") + 1) + "|", flush=True)
+    print_table_header(header)
     for clip, strategy in runs:
         subject = subject_folder(args.out, clip, env)
         run = args.out / "runs" / f"{clip}-{strategy}-{args.preset}"
@@ -80,7 +79,7 @@ def main() -> None:
             f"{metrics['refine_minutes']:.1f}",
         ]
         cells = [clip, strategy, *scores, *regions, *cost]
-        print("| " + " | ".join(cells) + " |", flush=True)
+        print_table_row(cells)
     print_error_budgets(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
@@ -92,7 +91,7 @@ def print_error_budgets(rows: list[dict]) -> None:
     show which parts fail to generalise."""
     print("\nError budget: % of the squared error (PSNR were that part perfect)\n", flush=True)
     header = "clip | strategy | frames | PSNR | " + " | ".join(PARTS)
-    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|")
+    print_table_header(header)
     for row in rows:
         for frames, scores in (
             ("test, refined", row),
@@ -102,7 +101,7 @@ def print_error_budgets(rows: list[dict]) -> None:
             budget = scores["error_budget"]
             parts = [f"{budget[p]['share']:.0f} ({budget[p]['psnr_if_perfect']:.2f})" for p in PARTS]
             cells = [row["clip"], row["strategy"], frames, f"{budget['psnr']:.2f}", *parts]
-            print("| " + " | ".join(cells) + " |", flush=True)
+            print_table_row(cells)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,14 @@ far refinement drives the avatar where training never saw it).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_table_header, print_table_row
 
 
 def background_report(run: Path, frames: int, top: int) -> dict[str, float]:
@@ -86,7 +90,7 @@ def main() -> None:
     torch.manual_seed(0)
     header = "run | Gaussians | background error tracked / refined | coverage % | expression outside"
     header += " tracked / refined | offset, all / covering (edges)"
-    print(f"| {header} |\n" + "|---" * (header.count("|") + 1) + "|", flush=True)
+    print_table_header(header)
     for run in args.runs:
         r = background_report(run, args.frames, args.top)
         offsets = f"{r['offset_all']:.2f} / {r['offset_covering']:.2f}" if "offset_all" in r else "-"
@@ -98,7 +102,7 @@ def main() -> None:
             f"{r['expression_outside_tracked']:.3f} / {r['expression_outside_refined']:.3f}",
             offsets,
         ]
-        print("| " + " | ".join(cells) + " |", flush=True)
+        print_table_row(cells)
 
 
 if __name__ == "__main__":
