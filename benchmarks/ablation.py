@@ -162,7 +162,7 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
         cells += [_cell([m["gaussians"] for m in runs], 0), _cell([m["training_minutes"] for m in runs], 1)]
         cells += [_cell([m["training_minutes"] * 60_000 / m["steps"] for m in runs], 0)]
         print_table_row(cells)
-    print("\nRegions, refined / tracked\n")
+    print("\nRegions, refined / tracked (PSNR with half the seeds' range)\n")
     names = [f"{label} {metric}" for label in REGION_NAMES.values() for metric in ("PSNR", "SSIM", "LPIPS")]
     header = " | ".join(["clip", "row", *names])
     print_table_header(header)
@@ -171,8 +171,9 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
         for region in REGION_NAMES:
             for metric, digits in (("psnr", 2), ("ssim", 4), ("lpips", 4)):
                 key = f"{region}_{metric}"
-                refined = _cell([m.get(key, float("nan")) for m in runs], digits)
-                tracked = _cell([m["tracked"].get(key, float("nan")) for m in runs], digits)
+                spread = metric == "psnr"
+                refined = _cell([m.get(key, float("nan")) for m in runs], digits, spread)
+                tracked = _cell([m["tracked"].get(key, float("nan")) for m in runs], digits, spread)
                 cells.append(f"{refined} / {tracked}")
         print_table_row(cells)
 

@@ -109,6 +109,7 @@ def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run,
     other = {
         **metrics,
         "psnr": metrics["psnr"] + 0.2,
+        "mouth_psnr": metrics["mouth_psnr"] + 0.4,
         "tracked": {**metrics["tracked"], "mouth_psnr": float("nan")},
     }
     spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks" / "ablation.py")
@@ -120,15 +121,16 @@ def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run,
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny")]
     full, regions = (line.split(" | ") for line in lines)
     assert full[2] == "2" and full[4] == f"{metrics['psnr'] + 0.1:.2f} ±0.10"
-    # The tracked mouth is averaged over the seed that has it.
-    assert regions[2] == f"{metrics['mouth_psnr']:.2f} / {metrics['tracked']['mouth_psnr']:.2f}"
+    # Regions' PSNR with its spread too; the tracked mouth is averaged over the seed that has it.
+    mouth = f"{metrics['mouth_psnr'] + 0.2:.2f} ±0.20 / {metrics['tracked']['mouth_psnr']:.2f}"
+    assert regions[2] == mouth
     # Against base: the seeds' mean minus base's, per protocol; a row without its base is left out.
     ablation.print_differences(
         {("tiny", "base"): [metrics], ("tiny", "both"): [metrics, other], ("x", "soft"): [other]}
     )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
     assert len(lines) == 2 and lines[1].split(" | ")[:4] == ["| tiny", "both", "2 / 1", "+0.10 / +0.00"]
-    assert lines[1].split(" | ")[4] == "+0.00 / +0.00" and lines[1].endswith("+0 % / +0 % |")
+    assert lines[1].split(" | ")[4] == "+0.20 / +0.00" and lines[1].endswith("+0 % / +0 % |")
 
 
 def test_silhouette_reports_the_background_and_the_soft_binding_offsets(trained_run, ict_model, tmp_path):
