@@ -20,13 +20,14 @@ Subjects are ``OUT/subjects/CLIP`` (preprocessed when missing), runs ``OUT/runs/
 The table takes hours of 2 cores and the machines do not keep files between sessions, so each
 finished run's metrics are also recorded in ``--results`` (default ``benchmarks/results/ablation``,
 committed with the code): a recorded run is not run again unless ``--rerun``, and ``--table``
-prints the table from the records alone.
+prints the table from the records alone, with any further seeds recorded for the plan's rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -73,6 +74,19 @@ def default_plan() -> list[tuple[str, str, int]]:
 
 def run_name(clip: str, row: str, seed: int) -> str:
     return f"{clip}-{row}-s{seed}"
+
+
+def with_recorded_seeds(plan: list[tuple[str, str, int]], results: Path) -> list[tuple[str, str, int]]:
+    """``plan`` with every other seed recorded in ``results`` for one of its clips and rows (a
+    second seed run on a one-seed clip, say), each after its clip and row's planned seeds."""
+    seeds: dict[tuple[str, str], set[int]] = {}
+    for clip, row, seed in plan:
+        seeds.setdefault((clip, row), set()).add(seed)
+    for path in results.glob("*.json"):
+        name = re.fullmatch(r"(.+)-(.+)-s(\d+)", path.stem)
+        if name and (name[1], name[2]) in seeds:
+            seeds[(name[1], name[2])].add(int(name[3]))
+    return [(clip, row, seed) for (clip, row), found in seeds.items() for seed in sorted(found)]
 
 
 def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace, env: dict) -> dict:
@@ -229,7 +243,7 @@ def main() -> None:
     if args.clips:
         plan = [(clip, row, seed) for clip in args.clips for row in args.rows for seed in args.seeds]
     else:
-        plan = default_plan()
+        plan = with_recorded_seeds(default_plan(), args.results)
     env = headsplat_env()
     results: dict[tuple[str, str], list[dict]] = {}
     for clip, row, seed in plan:

@@ -102,7 +102,7 @@ def test_the_blendshape_benchmark_scores_the_export_against_the_avatar(trained_r
     assert float(cells[5]) > 60 and float(cells[6].split()[0]) > 50  # the export renders as the avatar
 
 
-def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run, capsys):
+def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run, capsys, tmp_path):
     run, _ = trained_run
     assert main(["eval", str(run), "--no-video", "--refine-steps", "0"]) == 0
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
@@ -116,6 +116,11 @@ def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run,
     ablation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ablation)
     assert len(ablation.default_plan()) == 3 * 4 * 2 + 3 * 2
+    # A further seed recorded for a planned row joins the plan after its planned ones; others do not.
+    for name in ("d5-both-s3", "d5-soft-s1", "notes"):
+        (tmp_path / f"{name}.json").write_text("{}")
+    plan = ablation.with_recorded_seeds([("d5", "base", 0), ("d5", "both", 0), ("d10", "both", 0)], tmp_path)
+    assert plan == [("d5", "base", 0), ("d5", "both", 0), ("d5", "both", 3), ("d10", "both", 0)]
     capsys.readouterr()
     ablation.print_tables({("tiny", "both"): [metrics, other]})
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny")]
