@@ -43,3 +43,17 @@ def trained_run(tmp_path_factory, ict_model):
         args += ["--texels-per-cm", "0.5", "--set", "geometry.steps=5", "--set", "frames.align_at=0.5"]
         assert main(args) == 0
     return folder / "run", subject
+
+
+@pytest.fixture(scope="session")
+def speaking_run(tmp_path_factory, ict_model):
+    """A run folder trained on the synthetic subject that talks
+    (:func:`tests.synthetic_subject.write_speaking_subject`) with the regression band's config
+    (:func:`tests.synthetic_subject.speaking_config`, seed 0): (run, subject)."""
+    from headsplat.training.run import train_run
+    from tests.synthetic_subject import speaking_config, write_speaking_subject
+
+    folder = tmp_path_factory.mktemp("speaking")
+    subject = write_speaking_subject(folder / "subject", ict_model)
+    train_run(subject, folder / "run", speaking_config(0), model=ict_model, log=lambda _: None)
+    return folder / "run", subject

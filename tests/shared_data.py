@@ -19,19 +19,20 @@ def require_shared(path: Path = ICT_NPZ) -> Path:
 
 
 def require_ict_model() -> Path:
-    """The ICT-FaceKit model file: the shared copy, else ``$HEADSPLAT_ICT_MODEL``, else the
-    headsplat cache (where ``headsplat model download`` puts it); skips the test when none exists."""
-    from headsplat.head.ict import MODEL_NAME, cache_dir
+    """The ICT-FaceKit model file headsplat would read: ``$HEADSPLAT_ICT_MODEL`` when it is set
+    (README), else the shared copy, else the headsplat cache (where ``headsplat model download``
+    puts it); skips the test when it is not there."""
+    from headsplat.head.ict import MODEL_ENV, MODEL_NAME, cache_dir
 
-    candidates = [ICT_NPZ]
-    if os.environ.get("HEADSPLAT_ICT_MODEL"):
-        candidates.append(Path(os.environ["HEADSPLAT_ICT_MODEL"]))
-    candidates.append(cache_dir() / f"{MODEL_NAME}.npz")
+    if os.environ.get(MODEL_ENV):
+        candidates = [Path(os.environ[MODEL_ENV])]
+    else:
+        candidates = [ICT_NPZ, cache_dir() / f"{MODEL_NAME}.npz"]
     for path in candidates:
         if path.is_file():
             return path
     pytest.skip(
         "the ICT-FaceKit head model was found nowhere (looked at "
         + ", ".join(str(p) for p in candidates)
-        + "); get it with `headsplat model download` or set $HEADSPLAT_ICT_MODEL"
+        + f"); get it with `headsplat model download` or set ${MODEL_ENV} to the file"
     )

@@ -155,3 +155,18 @@ def test_silhouette_reports_the_background_and_the_soft_binding_offsets(trained_
     # Offsets only where soft binding is on; four steps move them off zero, within their bound.
     assert "offset_all" not in base
     assert 0 < offsets["offset_all"] < 0.5 * 3**0.5 and 0 <= offsets["offset_covering"] < 0.5 * 3**0.5
+
+
+def test_the_regression_band_scores_a_seed_and_spans_the_seeds(ict_model, tmp_path):
+    spec = importlib.util.spec_from_file_location("band", ROOT / "benchmarks" / "regression_band.py")
+    regression_band = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regression_band)
+    from tests.synthetic_subject import write_speaking_subject
+
+    subject = write_speaking_subject(tmp_path / "subject", ict_model)
+    scores = regression_band.seed_scores(subject, tmp_path / "run", 3, 10, ict_model)
+    assert set(scores) == set(regression_band.METRICS)
+    assert 10 < scores["tracked_psnr"] < scores["psnr"] < 40  # refinement fits what tracking left
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["seed"] == 3
+    low, high = regression_band.band([23.0, 23.4, 23.1])
+    assert (low, high) == pytest.approx((23.1667 - 0.35, 23.1667 + 0.35), abs=1e-3)

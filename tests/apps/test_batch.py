@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from itertools import islice
 from pathlib import Path
 
@@ -55,7 +61,12 @@ def environment(tmp_path_factory):
         patch.setenv("HEADSPLAT_ICT_MODEL", str(require_ict_model()))
         patch.setenv("HEADSPLAT_CACHE", str(tmp_path_factory.mktemp("cache")))
         patch.setenv("RAY_AUTH_MODE", "disabled")  # a test cluster on localhost needs no token
+        # Ray's sessions and its pointer to the last `ray start` go here, not to the user's /tmp/ray
+        # (short: Ray's sockets live in it).
+        ray_files = tempfile.mkdtemp(prefix="ray")
+        patch.setenv("RAY_TMPDIR", ray_files)
         yield
+    shutil.rmtree(ray_files, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -150,19 +161,63 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_batch_joins_a_running_ray_cluster(first_batch, manifest):
-    """``address`` against ``ray start --head`` on this machine: alice, interrupted, is finished
-    by the cluster's worker."""
-    out, _ = first_batch
-    _interrupt_after_training(out / "alice")
+@contextmanager
+def ray_head() -> Iterator[tuple[str, int]]:
+    """A Ray cluster of the test's own (``ray start --head`` on the loopback, one CPU): its address
+    and its process group. Leaving, it stops that group's processes alone: ``ray stop`` would stop
+    every Ray cluster on the machine, the user's too."""
     ray_cli = Path(sys.executable).parent / "ray"
     port = _free_port()
     start = [str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"]
-    subprocess.run(start, check=True, capture_output=True, timeout=120)
+    # A session of its own: the head's processes (GCS, raylet, agents) share its process group.
+    starter = subprocess.Popen(
+        start, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
-        address = f"127.0.0.1:{port}"
-        rows = run_batch(manifest, out, TINY, address=address, cpus_per_task=1, log=lambda _: None)
+        _, error = starter.communicate(timeout=120)
+        assert starter.returncode == 0, error.decode()[-2000:]
+        yield f"127.0.0.1:{port}", starter.pid
     finally:
-        subprocess.run([str(ray_cli), "stop", "--force"], capture_output=True, timeout=120)
+        with suppress(ProcessLookupError):
+            os.killpg(starter.pid, signal.SIGKILL)  # the GCS ignores SIGTERM for seconds
+
+
+def _running(group: int, settle: float = 5.0) -> bool:
+    """Whether a process of the process group ``group`` is alive (not exited, not a zombie) after
+    waiting up to ``settle`` seconds for them all to end."""
+    deadline = time.monotonic() + settle
+    while True:
+        states = []
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            with suppress(OSError):
+                fields = status.read_text().rsplit(")", 1)[1].split()
+                states += [fields[0]] if int(fields[2]) == group else []
+        if all(state == "Z" for state in states) or time.monotonic() > deadline:
+            return any(state != "Z" for state in states)
+        time.sleep(0.1)
+
+
+def test_batch_joins_a_running_ray_cluster_and_leaves_the_others_alone(first_batch, manifest):
+    """``address`` against ``ray start --head`` on this machine: alice, interrupted, is finished
+    by the cluster's worker. A bystander cluster (a user's, say) runs throughout: the embedded Ray
+    does not join it, and stopping the test's cluster leaves it running."""
+    import ray
+
+    from headsplat.apps.batch import _start_ray
+
+    out, _ = first_batch
+    _interrupt_after_training(out / "alice")
+    with ray_head() as (bystander, bystander_group):
+        with ray_head() as (address, group):
+            rows = run_batch(manifest, out, TINY, address=address, cpus_per_task=1, log=lambda _: None)
+            # Embedded, with two clusters about (the last one started is where `ray.init()` goes).
+            _start_ray(None, 1)
+            try:
+                joined = ray.get_runtime_context().gcs_address.rsplit(":", 1)[1]
+            finally:
+                ray.shutdown()
+            assert joined not in (bystander.rsplit(":", 1)[1], address.rsplit(":", 1)[1])
+        assert not _running(group)
+        assert _running(bystander_group)
     assert [r["status"] for r in rows] == ["done", "done (earlier)", "failed"]
     assert (out / "alice" / "eval" / "metrics.json").is_file() and rows[0]["frames"] == 16

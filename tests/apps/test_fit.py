@@ -57,3 +57,19 @@ def test_fit_makes_a_run_folder_that_resumes_and_moves(video, tmp_path, monkeypa
     shutil.move(out, moved)
     assert main(["eval", str(moved), "--refine-steps", "0", "--no-video"]) == 0
     assert np.isfinite(json.loads((moved / "eval" / "metrics.json").read_text())["psnr"])
+
+
+def test_fit_of_a_file_that_is_no_video_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """Refused, it leaves no run folder behind (one that would make the corrected command demand
+    --overwrite); a folder that was there stays, empty as it was."""
+    monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video")
+    model = ["--model", str(require_ict_model())]
+    assert main(["fit", str(notes), "-o", str(tmp_path / "runs" / "me"), *model]) == 2
+    error = capsys.readouterr().err
+    assert "error:" in error and "notes.mp4" in error and "cannot be read as a video" in error
+    assert not (tmp_path / "runs").exists()
+    (tmp_path / "mine").mkdir()
+    assert main(["fit", str(notes), "-o", str(tmp_path / "mine"), *model]) == 2
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())

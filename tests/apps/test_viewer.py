@@ -35,9 +35,23 @@ def page(trained_run, tmp_path_factory):
         yield avatar, linear, opened
 
 
+HEAD_PSNR = 35.0
+"""The page against headsplat on the head's pixels (measured: 49.8 dB at rest, 50.9 turned; a page
+whose colours are scaled by 0.9 scores 27 there, and 29.4 over the whole frame)."""
+
+
 def python_render(avatar, linear, expression):
     condition = avatar.condition(expression)
     return avatar.rasterize(pose_linear(linear, condition), avatar.camera(SIZE)).image.numpy()
+
+
+def head_psnr(shown: np.ndarray, expected: np.ndarray, background: float) -> float:
+    """PSNR (dB) of the page's canvas ``shown`` against headsplat's render ``expected`` (S, S, 3),
+    over the pixels where the head is (where the render is not the background): the background,
+    most of a frame, matches whatever the head does."""
+    head = torch.from_numpy(np.abs(expected - background).max(-1) > 0.02)
+    assert head.float().mean() > 0.05, "a head, not a blank"
+    return float(psnr(torch.from_numpy(shown), torch.from_numpy(expected), head))
 
 
 def test_the_page_draws_the_avatar_as_headsplat_renders_it(page):
@@ -46,8 +60,7 @@ def test_the_page_draws_the_avatar_as_headsplat_renders_it(page):
     shown = opened.canvas()
     expected = python_render(avatar, linear, avatar.neutral_expression)
     assert shown.shape == (SIZE, SIZE, 3)
-    assert (np.abs(expected - avatar.info["background"]).max(-1) > 0.1).mean() > 0.05  # a head, not a blank
-    assert psnr(torch.from_numpy(shown), torch.from_numpy(expected)) > 25
+    assert head_psnr(shown, expected, avatar.info["background"]) > HEAD_PSNR
 
 
 def test_a_turned_camera_and_an_expression_render_as_the_exact_avatar(page):
@@ -71,7 +84,7 @@ def test_a_turned_camera_and_an_expression_render_as_the_exact_avatar(page):
     opened.set_camera(camera.K.numpy(), viewmat.numpy())
     shown = opened.canvas()
     exact = avatar.render(avatar.condition(expression, gaze), camera).image.numpy()
-    assert psnr(torch.from_numpy(shown), torch.from_numpy(exact)) > 25
+    assert head_psnr(shown, exact, avatar.info["background"]) > HEAD_PSNR
     opened.call("window.headsplat.setState(arguments[0])", {"gaze": [[0, 0], [0, 0]]})
 
 

@@ -65,9 +65,10 @@ def render_with_grads(
         leaves["means"], leaves["quats"], leaves["scales"], leaves["opacities"], leaves["colors"],
         leaves["K"], leaves["viewmat"], scene.width, scene.height, leaves["background"], backend=backend,
     )  # fmt: skip
+    # Drawn on the CPU (one stream for every device), then moved to the outputs' device.
     gen = torch.Generator().manual_seed(seed)
     loss = sum(
-        (tensor * torch.randn(tensor.shape, generator=gen, dtype=tensor.dtype)).sum()
+        (tensor * torch.randn(tensor.shape, generator=gen, dtype=tensor.dtype).to(tensor.device)).sum()
         for tensor in (out.image, out.alpha, out.depth)
     )
     loss.backward()

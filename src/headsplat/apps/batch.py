@@ -143,8 +143,16 @@ def _start_ray(address: str | None, cpus: int | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        # Embedded: a small object store (tasks exchange rows, not images), no dashboard.
-        ray.init(num_cpus=cpus, include_dashboard=False, object_store_memory=200 * 2**20, log_to_driver=False)
+        # Embedded: a Ray of its own ("local": never the cluster a `ray start` on this machine left,
+        # which `ray.init()` would join, and where num_cpus is refused), a small object store (tasks
+        # exchange rows, not images), no dashboard.
+        ray.init(
+            address="local",
+            num_cpus=cpus,
+            include_dashboard=False,
+            object_store_memory=200 * 2**20,
+            log_to_driver=False,
+        )
 
 
 def _task_environment(cpus: int) -> dict[str, str]:

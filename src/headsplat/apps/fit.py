@@ -21,6 +21,7 @@ from headsplat.avatar.avatar import load_avatar
 from headsplat.config import RunConfig
 from headsplat.evaluation.evaluate import evaluate_run
 from headsplat.head import load_head_model
+from headsplat.io.atomic import missing_folders, remove_empty
 from headsplat.io.run import RunFolder
 from headsplat.io.settings import to_dict
 from headsplat.preprocess.landmarks import detect_single_image
@@ -57,6 +58,7 @@ def fit(
         InputError: the folder clashes (:meth:`RunFolder.prepare`), or a stage's own errors.
     """
     folder = RunFolder(out)
+    new_folders = missing_folders(folder.path)
     continuing = folder.prepare(resume, overwrite, settings_given=settings_given)
     subject = folder.path / SUBJECT
     if not continuing:
@@ -73,8 +75,14 @@ def fit(
         stage(1, f"preprocess: {subject} is there, skipped")
     else:
         stage(1, f"preprocess {video} -> {subject}")
-        model = load_head_model(model_path, detect_single_image)
-        preprocess(video, subject, preprocess_config or PreprocessConfig(), model=model)
+        try:
+            model = load_head_model(model_path, detect_single_image)
+            preprocess(video, subject, preprocess_config or PreprocessConfig(), model=model)
+        except BaseException:
+            if not continuing:  # a run of nothing yet: leave nothing, so the fixed command just runs
+                folder.config_path.unlink(missing_ok=True)
+                remove_empty(new_folders)
+            raise
     avatar_path = folder.avatar_path
     if avatar_path.is_file():
         stage(2, f"train: {avatar_path} is there, skipped")

@@ -46,7 +46,7 @@ from headsplat.avatar.head_mesh import TENSORS, HeadMesh
 from headsplat.avatar.modules import AvatarModule
 from headsplat.head import HeadModel
 from headsplat.io.atomic import atomic_write
-from headsplat.io.checkpoint import load_checkpoint, with_prefix
+from headsplat.io.checkpoint import damage_reported, load_checkpoint, with_prefix
 from headsplat.io.errors import InputError
 from headsplat.io.run import RunFolder
 from headsplat.io.settings import from_dict, registry_field, to_dict
@@ -59,6 +59,10 @@ they rendered (:func:`upgraded_metadata`), but for one detail: the mouth's and e
 longer count as hair, which changes an old avatar only where it was trained with a hair binding
 other than the face's (not the default) and only inside the sockets."""
 METADATA_KEY = "headsplat_avatar"
+AVATAR_FIX = (
+    "A run's avatar: delete it and write it again from the run's last checkpoint (`headsplat train "
+    "SUBJECT -o RUN --resume`); an avatar file from elsewhere: copy it again."
+)
 
 
 @dataclass
@@ -301,13 +305,18 @@ class Avatar(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Avatar:
-        """The avatar in the file ``path`` (written by :meth:`save`)."""
-        with safe_open(str(path), framework="pt") as stream:
+        """The avatar in the file ``path`` (written by :meth:`save`).
+
+        Raises:
+            InputError: not an avatar file, or a truncated or damaged one (naming the fix).
+        """
+        with damage_reported(path, AVATAR_FIX), safe_open(str(path), framework="pt") as stream:
             header = stream.metadata() or {}
             if METADATA_KEY not in header:
                 raise InputError(f"{path}: not a headsplat avatar file (no {METADATA_KEY} header).")
             tensors = {key: stream.get_tensor(key) for key in stream.keys()}  # noqa: SIM118
-        return cls.from_state(tensors, json.loads(header[METADATA_KEY]), device)
+            meta = json.loads(header[METADATA_KEY])
+        return cls.from_state(tensors, meta, device)
 
     @classmethod
     def from_state(cls, tensors: dict[str, Tensor], meta: dict, device: str | torch.device = "cpu") -> Avatar:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from headsplat.io.errors import InputError
@@ -15,18 +15,52 @@ from headsplat.io.errors import InputError
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary name to write ``path``'s content to; on success it is renamed to ``path``,
-    on error nothing is left.
+    on error nothing is left. Missing folders above ``path`` are created (and removed again on
+    error).
 
     The temporary name keeps the suffix (``np.savez`` and format sniffing rely on it) and is
     hidden: ``.NAME.partial-PID.SUFFIX`` beside ``path``.
     """
     path = Path(path)
+    created = _make_folder(path.parent)
     partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
         yield partial
         partial.replace(path)
-    finally:
+    except BaseException:
         partial.unlink(missing_ok=True)
+        remove_empty(created)
+        raise
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and the folders above it that do not exist, innermost first.
+
+    Raises:
+        InputError: a file stands where one of them must be.
+    """
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(f"{folder}: is a file, not a folder. Choose another output path.")
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (innermost first) that is empty; leave the others."""
+    for folder in folders:
+        with suppress(OSError):
+            folder.rmdir()
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and any missing folders above it; returns those created, innermost first."""
+    missing = missing_folders(folder)
+    for created in reversed(missing):
+        created.mkdir()
+    return missing
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:

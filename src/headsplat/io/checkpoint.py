@@ -8,13 +8,34 @@ JSON exists: a run killed in the middle of writing leaves at worst an orphaned t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from headsplat.io.atomic import atomic_write
+from headsplat.io.errors import InputError
+
+CHECKPOINT_FIX = (
+    "Delete this checkpoint (its .json and .safetensors) to resume from the one before it, or "
+    "restart the run with --overwrite."
+)
+
+
+@contextmanager
+def damage_reported(path: str | Path, fix: str) -> Iterator[None]:
+    """Within it, a truncated or damaged safetensors file ``path`` (or JSON in it that does not
+    parse) raises an :class:`InputError` naming the file and ``fix``, not the reader's traceback.
+    (safetensors checks the header and the file's length; changed tensor bytes go unnoticed.)"""
+    try:
+        yield
+    except (SafetensorError, json.JSONDecodeError) as error:
+        raise InputError(
+            f"{path}: cannot be read: truncated, damaged or not a safetensors file ({error}). {fix}"
+        ) from None
 
 
 def save_checkpoint(folder: Path, name: str, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
@@ -28,14 +49,18 @@ def save_checkpoint(folder: Path, name: str, tensors: dict[str, torch.Tensor], m
 
 def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, meta) of the checkpoint whose JSON is ``json_path``."""
-    meta = json.loads(json_path.read_text())
-    return load_file(str(json_path.with_suffix(".safetensors"))), meta
+    tensors_path = json_path.with_suffix(".safetensors")
+    with damage_reported(json_path, CHECKPOINT_FIX):
+        meta = json.loads(json_path.read_text())
+    with damage_reported(tensors_path, CHECKPOINT_FIX):
+        return load_file(str(tensors_path)), meta
 
 
 def load_tensors(json_path: Path, prefix: str) -> dict[str, torch.Tensor]:
     """The tensors of the checkpoint whose JSON is ``json_path`` whose names start with ``prefix``,
     the prefix removed; only those are read."""
-    with safe_open(str(json_path.with_suffix(".safetensors")), "pt") as file:
+    tensors_path = json_path.with_suffix(".safetensors")
+    with damage_reported(tensors_path, CHECKPOINT_FIX), safe_open(str(tensors_path), "pt") as file:
         names = [k for k in file.keys() if k.startswith(prefix)]  # noqa: SIM118 (the handle is no dict)
         return {k.removeprefix(prefix): file.get_tensor(k) for k in names}
 
