@@ -310,7 +310,7 @@ class Avatar(nn.Module):
         Raises:
             InputError: not an avatar file, or a truncated or damaged one (naming the fix).
         """
-        with damage_reported(path, AVATAR_FIX), safe_open(str(path), framework="pt") as stream:
+        with damage_reported(path, "avatar file", AVATAR_FIX), safe_open(str(path), framework="pt") as stream:
             header = stream.metadata() or {}
             if METADATA_KEY not in header:
                 raise InputError(f"{path}: not a headsplat avatar file (no {METADATA_KEY} header).")

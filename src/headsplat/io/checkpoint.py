@@ -26,15 +26,16 @@ CHECKPOINT_FIX = (
 
 
 @contextmanager
-def damage_reported(path: str | Path, fix: str) -> Iterator[None]:
-    """Within it, a truncated or damaged safetensors file ``path`` (or JSON in it that does not
-    parse) raises an :class:`InputError` naming the file and ``fix``, not the reader's traceback.
-    (safetensors checks the header and the file's length; changed tensor bytes go unnoticed.)"""
+def damage_reported(path: str | Path, what: str, fix: str) -> Iterator[None]:
+    """Within it, a truncated or damaged file ``path`` (safetensors, or JSON that does not parse)
+    raises an :class:`InputError` naming the file, ``what`` it should be and ``fix``, not the
+    reader's traceback. (safetensors checks its header and the file's length; changed tensor bytes
+    go unnoticed.)"""
     try:
         yield
     except (SafetensorError, json.JSONDecodeError) as error:
         raise InputError(
-            f"{path}: cannot be read: truncated, damaged or not a safetensors file ({error}). {fix}"
+            f"{path}: not a complete {what}: truncated, damaged or another kind of file ({error}). {fix}"
         ) from None
 
 
@@ -50,9 +51,9 @@ def save_checkpoint(folder: Path, name: str, tensors: dict[str, torch.Tensor], m
 def load_checkpoint(json_path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, meta) of the checkpoint whose JSON is ``json_path``."""
     tensors_path = json_path.with_suffix(".safetensors")
-    with damage_reported(json_path, CHECKPOINT_FIX):
+    with damage_reported(json_path, "checkpoint", CHECKPOINT_FIX):
         meta = json.loads(json_path.read_text())
-    with damage_reported(tensors_path, CHECKPOINT_FIX):
+    with damage_reported(tensors_path, "checkpoint", CHECKPOINT_FIX):
         return load_file(str(tensors_path)), meta
 
 
@@ -60,7 +61,10 @@ def load_tensors(json_path: Path, prefix: str) -> dict[str, torch.Tensor]:
     """The tensors of the checkpoint whose JSON is ``json_path`` whose names start with ``prefix``,
     the prefix removed; only those are read."""
     tensors_path = json_path.with_suffix(".safetensors")
-    with damage_reported(tensors_path, CHECKPOINT_FIX), safe_open(str(tensors_path), "pt") as file:
+    with (
+        damage_reported(tensors_path, "checkpoint", CHECKPOINT_FIX),
+        safe_open(str(tensors_path), "pt") as file,
+    ):
         names = [k for k in file.keys() if k.startswith(prefix)]  # noqa: SIM118 (the handle is no dict)
         return {k.removeprefix(prefix): file.get_tensor(k) for k in names}
 
