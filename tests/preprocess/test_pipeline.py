@@ -234,3 +234,30 @@ def test_masks_are_cut_below_the_neck(tmp_path, d18_source, head_model):
             assert (mask[below] == 0).all(), f"frame {f}: mask not cut below the neck (row {rim_bottom:.0f})"
             cut_frames += (person[below] > 127).mean() > 0.2
     assert cut_frames >= 1, "the segmenter saw no person below the neck: the test clip does not test the cut"
+
+
+def test_photometric_tracking_refines_the_landmark_fit_and_reports_both(run, tmp_path, head_model, tracking):
+    from headsplat.io.errors import InputError
+    from headsplat.track.photometric import PhotometricConfig
+
+    video = run[0]
+    assert str(tracking["tracker"]) == "landmarks" and run[2]["tracker"] == "landmarks"
+    photometric = PhotometricConfig(size=64, points=1500, appearance_steps=40, frame_steps=6, rounds=1)
+    config = fast_config(fit=short_fit(40), tracking="photometric", photometric=photometric)
+    report = preprocess(video, tmp_path / "subject", config, model=head_model, log=lambda _: None)
+    with np.load(tmp_path / "subject" / "tracking.npz") as data:
+        refined = dict(data)
+    assert str(refined["tracker"]) == "photometric" and report["tracker"] == "photometric"
+    # The landmark fit is the start (the same settings: the same fit); the pixels moved it a little.
+    assert report["landmark_fit_error_px"] == run[2]["landmark_error_px"]
+    assert 0 < np.abs(refined["translation"] - tracking["translation"]).max() < 2.0  # cm
+    residual = report["photometric_residual"]
+    assert len(residual["photometric"]["per_frame"]) == N_FRAMES
+    assert residual["photometric"]["mean"] < residual["landmark_fit"]["mean"]
+    assert report["seconds"]["photometric_tracking"] > 0
+    # The fitted landmarks and their error are the refined tracking's.
+    error = np.linalg.norm(refined["landmarks_fitted"] - refined["landmarks"], axis=-1).mean(-1)
+    np.testing.assert_allclose(error, refined["landmark_error_px"], rtol=1e-5)
+    with pytest.raises(InputError, match="landmarks, photometric"):
+        preprocess(video, tmp_path / "other", fast_config(tracking="pixels"), model=head_model)
+    assert not (tmp_path / "other").exists()

@@ -8,7 +8,8 @@ Layout (format version 1)::
       tracking.npz            K (3,3); rotation (F,3,3); translation (F,3); expression (F,E);
                               gaze (F,2,2) yaw/pitch per eyeball (rad); identity (I,);
                               landmarks (F,478,2) detected; landmarks_fitted (F,478,2);
-                              landmark_error_px (F,); source_frame (F,); expression_names (E,)
+                              landmark_error_px (F,); source_frame (F,); expression_names (E,);
+                              tracker: "landmarks" or "photometric" (absent: landmarks)
       meta.json               format_version, source, fps, crop, size, head model id and
                               checksum, split (train / test frame numbers), report summary
       qa/overlay.mp4          landmarks (green detected, red fitted) and mesh wireframe

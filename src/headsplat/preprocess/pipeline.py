@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,9 @@ from headsplat.preprocess.landmarks import (
 )
 from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_polylines
 from headsplat.render.mesh import project_points
+from headsplat.track import TRACKERS
 from headsplat.track.fit import FitConfig, FitResult, fit_landmarks
+from headsplat.track.photometric import PhotometricConfig, PhotometricResult, track_photometric
 
 
 @dataclass
@@ -52,7 +54,11 @@ class PreprocessConfig:
     """Landmark weight of the face-oval points (silhouette points slide with the view)."""
     overlay: bool = True
     """Write qa/overlay.mp4."""
+    tracking: str = "landmarks"
+    """One of :data:`TRACKERS`. Photometric tracking is an option until the quality table shows
+    it gains on the shared clips (issue 33)."""
     fit: FitConfig = field(default_factory=FitConfig)
+    photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
 
 
 def _log(message: str) -> None:
@@ -194,6 +200,28 @@ def _tracking_arrays(
     }
 
 
+def _rounded(values: np.ndarray, digits: int = 3) -> dict:
+    """Per-frame values for the report: their mean, the largest, and each frame's."""
+    return {
+        "mean": round(float(values.mean()), digits),
+        "max_frame": round(float(values.max()), digits),
+        "per_frame": [round(float(v), digits) for v in values],
+    }
+
+
+def _photometric_fit(fit: FitResult, photometric: PhotometricResult, detected: np.ndarray) -> FitResult:
+    """The landmark fit with the photometric tracker's poses and expressions, and its landmark
+    error at them."""
+    return replace(
+        fit,
+        rotation=photometric.rotation,
+        translation=photometric.translation,
+        expression=photometric.expression,
+        projected=photometric.projected,
+        error_px=np.linalg.norm(photometric.projected - detected, axis=-1).mean(-1),
+    )
+
+
 def preprocess(
     video: str | Path,
     subject: str | Path,
@@ -212,6 +240,8 @@ def preprocess(
         InputError: bad input (unreadable video, no face, too few usable frames, output clash).
     """
     config = config or PreprocessConfig()
+    if config.tracking not in TRACKERS:
+        raise InputError(f"tracking {config.tracking!r}: choose one of {', '.join(TRACKERS)}.")
     video, subject = Path(video), Path(subject)
     check_output_folder(subject, overwrite)  # fail before the expensive work
     stages = _Stages()
@@ -258,6 +288,19 @@ def preprocess(
         with stages("tracking"):
             fit = fit_landmarks(rig, detected, config.size, weights, kept, config.fit)
         log(f"tracking: mean landmark error {fit.error_px.mean():.2f} px over {len(kept)} frames")
+        photometric = None
+        if config.tracking == "photometric":
+            with stages("photometric_tracking"):
+                photometric = track_photometric(
+                    model, _written_frames(folder, len(kept)), detected, fit.K, asdict(fit), weights,
+                    config.photometric,
+                )  # fmt: skip
+            landmark_fit_error = fit.error_px
+            fit = _photometric_fit(fit, photometric, detected)
+            log(
+                f"photometric tracking: colour error {photometric.residual_before.mean():.4f} -> "
+                f"{photometric.residual.mean():.4f}, landmark error {fit.error_px.mean():.2f} px"
+            )
 
         with stages("masks"):
             _write_masks(folder, model, fit)
@@ -268,14 +311,18 @@ def preprocess(
             "frames_kept": len(kept),
             "frames_without_face": [int(source_index[i]) for i in dropped],
             "frames_with_second_face": int(crowded),
-            "landmark_error_px": {
-                "mean": round(float(fit.error_px.mean()), 3),
-                "max_frame": round(float(fit.error_px.max()), 3),
-                "per_frame": [round(float(e), 3) for e in fit.error_px],
-            },
+            "landmark_error_px": _rounded(fit.error_px),
             "focal_px": round(float(fit.K[0, 0]), 2),
+            "tracker": config.tracking,
         }
-        np.savez(folder / "tracking.npz", **_tracking_arrays(fit, detected, source_index[kept], model))
+        if photometric is not None:
+            report["landmark_fit_error_px"] = _rounded(landmark_fit_error)
+            report["photometric_residual"] = {
+                "landmark_fit": _rounded(photometric.residual_before, 5),
+                "photometric": _rounded(photometric.residual, 5),
+            }
+        arrays = _tracking_arrays(fit, detected, source_index[kept], model)
+        np.savez(folder / "tracking.npz", **arrays, tracker=np.array(config.tracking))
         (folder / "qa").mkdir()
         if config.overlay:
             with stages("overlay"):

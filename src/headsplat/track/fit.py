@@ -99,7 +99,9 @@ def _consecutive(frame_index: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.flatnonzero(np.diff(frame_index) == 1))
 
 
-def _project(points: torch.Tensor, focal: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+def project_pixels(points: torch.Tensor, focal: torch.Tensor | float, centre: torch.Tensor) -> torch.Tensor:
+    """(..., 2) pixels of camera-space ``points`` (..., 3) through a pinhole of ``focal`` pixels
+    and principal point ``centre`` (2,)."""
     z = points[..., 2:3].clamp_min(1e-3)
     return points[..., :2] / z * focal + centre
 
@@ -162,7 +164,7 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
     def loss_fn(use_shape: bool, redescending: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         R = axis_angle_to_matrix(rot) @ _MODEL_TO_OPENCV
         points = rig.evaluate(identity, expression, gaze) if use_shape else mean_points.expand(F, L, 3)
-        projected = _project(points @ R.transpose(-1, -2) + trans[:, None, :], log_focal.exp(), centre)
+        projected = project_pixels(points @ R.transpose(-1, -2) + trans[:, None, :], log_focal.exp(), centre)
         sq = ((projected - target) ** 2).sum(-1)
         c2 = config.robust_scale_px**2
         robust = sq / (sq + c2) if redescending else torch.sqrt(1 + sq / c2) - 1

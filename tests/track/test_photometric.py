@@ -1,0 +1,96 @@
+"""Photometric tracking on a synthetic talking head whose tracking is known."""
+
+import numpy as np
+import pytest
+import torch
+
+from headsplat.geometry import axis_angle_to_matrix
+from headsplat.io.video import read_png
+from headsplat.track.photometric import PhotometricConfig, face_masks, track_photometric
+from tests.synthetic_subject import speaking_expression, write_synthetic_subject
+
+SIZE = 128
+N_FRAMES = 10
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, ict_model):
+    """A talking head (128 px, 10 frames) with its exact tracking, and a landmark fit that is off
+    by per-frame errors (about 2 degrees per axis, 2.5 mm, 0.15 of jawOpen) with landmarks that
+    agree with it, as a biased detector's would: (images, landmarks, K, true tracking, fit)."""
+    model = ict_model
+    folder = tmp_path_factory.mktemp("photometric") / "subject"
+    write_synthetic_subject(
+        folder, model, SIZE, distance=60.0, expression=speaking_expression(model, N_FRAMES)
+    )
+    truth = dict(np.load(folder / "tracking.npz"))
+    images = np.stack([read_png(folder / "frames" / f"{f:06d}.png") for f in range(N_FRAMES)])
+    generator = torch.Generator().manual_seed(1)
+    turn = 0.035 * torch.randn(N_FRAMES, 3, generator=generator)
+    shift = 0.25 * torch.randn(N_FRAMES, 3, generator=generator)
+    rotation = torch.from_numpy(truth["rotation"]) @ axis_angle_to_matrix(turn - turn.mean(0))
+    expression = truth["expression"].copy()
+    jaw = model.expression_index("jawOpen")
+    expression[:, jaw] = np.clip(
+        expression[:, jaw] + 0.15 * torch.randn(N_FRAMES, generator=generator).numpy(), 0, 1
+    )
+    fit = {
+        "rotation": rotation.numpy(),
+        "translation": truth["translation"] + (shift - shift.mean(0)).numpy(),
+        "expression": expression,
+        "gaze": truth["gaze"],
+        "identity": truth["identity"],
+    }
+    return images, _landmarks(model, fit, truth["K"]), truth["K"], truth, fit
+
+
+def _landmarks(model, tracking: dict, K: np.ndarray) -> np.ndarray:
+    """(F, L, 2) the model's landmarks projected at ``tracking``'s conditions."""
+    rig = model.rig(model.landmarks)
+    as_tensor = {name: torch.as_tensor(tracking[name]) for name in ("identity", "expression", "gaze")}
+    points = rig.evaluate(as_tensor["identity"], as_tensor["expression"], as_tensor["gaze"])
+    camera = (
+        points @ torch.as_tensor(tracking["rotation"]).transpose(-1, -2)
+        + torch.as_tensor(tracking["translation"])[:, None]
+    )
+    K = torch.as_tensor(K)
+    return (camera[..., :2] / camera[..., 2:] * K[0, 0] + K[:2, 2]).numpy()
+
+
+def test_the_pixels_correct_what_the_landmarks_got_wrong(clip, ict_model):
+    images, landmarks, K, truth, fit = clip
+    result = track_photometric(ict_model, images, landmarks, K, fit, config=PhotometricConfig(rounds=1))
+    true_landmarks = _landmarks(ict_model, truth, K)
+    before = np.linalg.norm(landmarks - true_landmarks, axis=-1).mean()
+    after = np.linalg.norm(result.projected - true_landmarks, axis=-1).mean()
+    # Measured: 2.35 -> 1.52 px. The image aligns; the 3D pose does not follow as well (a turn of
+    # the head and a shift across the image look alike inside the face: 3.3 -> 3.0 degrees).
+    assert after < 0.75 * before, f"landmarks {before:.2f} -> {after:.2f} px off the truth"
+    jaw = ict_model.expression_index("jawOpen")
+    jaw_error = [
+        np.abs(e[:, jaw] - truth["expression"][:, jaw]).mean() for e in (fit["expression"], result.expression)
+    ]
+    assert jaw_error[1] < 0.7 * jaw_error[0], jaw_error  # measured 0.090 -> 0.041
+    assert result.residual.mean() < 0.9 * result.residual_before.mean()  # 0.064 -> 0.050
+    assert result.rotation.shape == (N_FRAMES, 3, 3) and np.allclose(
+        result.rotation @ result.rotation.transpose(0, 2, 1), np.eye(3), atol=1e-5
+    )
+    assert result.expression.min() >= 0 and result.expression.max() <= 1
+
+
+def test_hair_outside_the_face_does_not_move_the_head(clip, ict_model):
+    """Strokes of 'hair' that change every frame, everywhere outside the face's landmark hull:
+    the tracking is the same as without them."""
+    images, landmarks, K, _, fit = clip
+    face = face_masks(landmarks, SIZE, 1.0, 0.0)
+    rng = np.random.default_rng(0)
+    hair = images.copy()
+    for f in range(N_FRAMES):
+        hair[f][~face[f]] = rng.integers(0, 255, (int((~face[f]).sum()), 3), dtype=np.uint8)
+    config = PhotometricConfig(size=64, points=1000, appearance_steps=20, frame_steps=5, rounds=1)
+    plain, haired = (
+        track_photometric(ict_model, i, landmarks, K, fit, config=config) for i in (images, hair)
+    )
+    assert not np.array_equal(plain.rotation, fit["rotation"])  # it did move the head
+    for name in ("rotation", "translation", "expression"):
+        np.testing.assert_allclose(getattr(haired, name), getattr(plain, name), atol=1e-6, err_msg=name)
