@@ -47,11 +47,21 @@ def run_headsplat(*args: str, env: dict) -> None:
         sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
 
 
-def subject_folder(out: Path, clip: str, env: dict) -> Path:
-    """``OUT/subjects/CLIP``, preprocessed from the shared clip unless it is there already."""
-    folder = out / "subjects" / clip
+def subject_folder(out: Path, clip: str, env: dict, tracking: str = "landmarks") -> Path:
+    """``OUT/subjects/CLIP`` (``CLIP-TRACKING`` for another tracker than the landmarks),
+    preprocessed from the shared clip unless it is there already."""
+    folder = out / "subjects" / (clip if tracking == "landmarks" else f"{clip}-{tracking}")
     if not (folder / "meta.json").is_file():
-        run_headsplat("preprocess", str(clips()[clip]), "-o", str(folder), "--overwrite", env=env)
+        run_headsplat(
+            "preprocess",
+            str(clips()[clip]),
+            "-o",
+            str(folder),
+            "--overwrite",
+            "--tracking",
+            tracking,
+            env=env,
+        )
     return folder
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py   # sampling on d3, d7, d10, WDA_AlexandriaOcasioCortez_000, d18, d5
     python benchmarks/quality.py --clips d18 --strategies sampling fixed --steps 3000 --out /tmp/quality
+    python benchmarks/quality.py --clips d18 --trackings landmarks photometric --out /tmp/quality
 
 Preprocesses each clip (or reuses ``OUT/subjects/CLIP``), trains every requested strategy with
 ``--preset`` (cpu: 256 px on this machine's cores; gpu: 512 px on CUDA), evaluates the test frames
@@ -34,6 +35,9 @@ def main() -> None:
         "--strategies", nargs="*", default=["sampling"], help="strategies for every clip (default: sampling)"
     )
     parser.add_argument(
+        "--trackings", nargs="*", default=["landmarks"], help="preprocess --tracking for every clip"
+    )
+    parser.add_argument(
         "--preset", default="cpu", choices=("cpu", "gpu"), help="training preset (default cpu)"
     )
     parser.add_argument("--steps", type=int, help="default: the preset's (cpu 2000, gpu 30000)")
@@ -44,16 +48,17 @@ def main() -> None:
         "--reuse", action="store_true", help="keep runs already in OUT (finish them if interrupted)"
     )
     args = parser.parse_args()
-    runs = [(clip, strategy) for clip in args.clips for strategy in args.strategies]
+    runs = [(c, t, s) for c in args.clips for t in args.trackings for s in args.strategies]
     env = headsplat_env()
     rows = []
-    header = "clip | strategy | PSNR | SSIM | LPIPS | tracked: PSNR | SSIM | LPIPS | mouth | eyes"
+    header = "clip | tracking | strategy | PSNR | SSIM | LPIPS | tracked: PSNR | SSIM | LPIPS | mouth | eyes"
     header += " | outline | train PSNR (tracked / aligned / refined) | neutral | Gaussians"
     header += " | train min | refine min"
     print_table_header(header)
-    for clip, strategy in runs:
-        subject = subject_folder(args.out, clip, env)
-        run = args.out / "runs" / f"{clip}-{strategy}-{args.preset}"
+    for clip, tracking, strategy in runs:
+        subject = subject_folder(args.out, clip, env, tracking)
+        suffix = "" if tracking == "landmarks" else f"-{tracking}"
+        run = args.out / "runs" / f"{clip}-{strategy}-{args.preset}{suffix}"
         overrides = [f"--{k}={v}" for k, v in (("steps", args.steps), ("size", args.size)) if v is not None]
         if args.reuse and (run / "checkpoints").is_dir():
             run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
@@ -63,7 +68,12 @@ def main() -> None:
         run_headsplat("eval", str(run), env=env)
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
         rows.append(
-            {"clip": clip, "strategy": strategy, **{k: v for k, v in metrics.items() if k != "per_frame"}}
+            {
+                "clip": clip,
+                "tracking": tracking,
+                "strategy": strategy,
+                **{k: v for k, v in metrics.items() if k != "per_frame"},
+            }
         )
         scores = [
             f"{protocol['psnr']:.2f} | {protocol['ssim']:.4f} | {protocol['lpips']:.4f}"
@@ -78,7 +88,7 @@ def main() -> None:
             f"{metrics['training_minutes']:.1f}",
             f"{metrics['refine_minutes']:.1f}",
         ]
-        cells = [clip, strategy, *scores, *regions, *cost]
+        cells = [clip, tracking, strategy, *scores, *regions, *cost]
         print_table_row(cells)
     print_error_budgets(rows)
     if args.json:
@@ -90,7 +100,7 @@ def print_error_budgets(rows: list[dict]) -> None:
     (:mod:`headsplat.evaluation.error_budget`); the training frames refined like the test frames
     show which parts fail to generalise."""
     print("\nError budget: % of the squared error (PSNR were that part perfect)\n", flush=True)
-    header = "clip | strategy | frames | PSNR | " + " | ".join(PARTS)
+    header = "clip | tracking | strategy | frames | PSNR | " + " | ".join(PARTS)
     print_table_header(header)
     for row in rows:
         for frames, scores in (
@@ -100,7 +110,7 @@ def print_error_budgets(rows: list[dict]) -> None:
         ):
             budget = scores["error_budget"]
             parts = [f"{budget[p]['share']:.0f} ({budget[p]['psnr_if_perfect']:.2f})" for p in PARTS]
-            cells = [row["clip"], row["strategy"], frames, f"{budget['psnr']:.2f}", *parts]
+            cells = [row["clip"], row["tracking"], row["strategy"], frames, f"{budget['psnr']:.2f}", *parts]
             print_table_row(cells)
 
 

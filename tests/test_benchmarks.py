@@ -51,9 +51,11 @@ def test_quality_prints_an_error_budget_per_protocol(trained_run, capsys):
     quality = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(quality)
     capsys.readouterr()
-    quality.print_error_budgets([{"clip": "tiny", "strategy": "sampling", **metrics}])
+    quality.print_error_budgets(
+        [{"clip": "tiny", "tracking": "landmarks", "strategy": "sampling", **metrics}]
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny")]
-    assert [line.split(" | ")[2] for line in lines] == ["test, refined", "test, tracked", "train, refined"]
+    assert [line.split(" | ")[3] for line in lines] == ["test, refined", "test, tracked", "train, refined"]
     outline = metrics["error_budget"]["outline"]
     assert f"{outline['share']:.0f} ({outline['psnr_if_perfect']:.2f})" in lines[0]
 
