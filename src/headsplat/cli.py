@@ -163,8 +163,9 @@ def _reenact(args: argparse.Namespace) -> None:
     mode = "absolute" if args.absolute else "expression" if args.no_pose else "relative"
     smoothing = (args.smooth, args.smooth_beta) if args.smooth else None
     motion, subject = driving_motion(
-        avatar, args.driver, args.arkit, args.weights, mode, args.fps, args.capture_fps, args.model, smoothing
-    )
+        avatar, args.driver, args.arkit, args.weights, mode, args.fps, args.capture_fps, args.model,
+        smoothing, args.tracking,
+    )  # fmt: skip
     size = args.size or avatar.size
     source = Path(args.run_folder)
     driver_name = Path(args.driver or args.arkit or args.weights).stem
@@ -325,12 +326,17 @@ def _add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
     parser.add_argument("--max-fps", type=float, default=25.0, help="frame-rate cap (default 25)")
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
     parser.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
+    _add_tracking_option(parser, "the video")
+
+
+def _add_tracking_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--tracking",
         choices=TRACKERS,
         default="landmarks",
-        help="landmarks (default), or photometric: the landmark fit, then each frame's pose and "
-        "expression fitted to its pixels (about a minute more per 100 frames on 2 cores)",
+        help=f"how {what} is tracked: landmarks (default), or photometric: the landmark fit, then "
+        "each frame's pose and expression fitted to its pixels (about a minute more per 100 frames "
+        "on 2 cores)",
     )
 
 
@@ -545,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--capture-fps", type=float, help="an --arkit capture's frame rate (default: from its timecodes)"
     )
     ree.add_argument("--model", help="head model .npz to track a video driver with (default: as preprocess)")
+    _add_tracking_option(ree, "a video driver")
     ree.set_defaults(run=_reenact)
 
     export = commands.add_parser("export", help="a trained avatar -> a standard format (one kind per call)")

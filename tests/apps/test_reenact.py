@@ -11,6 +11,7 @@ from headsplat.avatar.avatar import load_avatar
 from headsplat.cli import main
 from headsplat.drive.motion import load_motion
 from headsplat.evaluation.regions import region_masks
+from headsplat.io.errors import InputError
 from headsplat.io.subject import load_subject
 from headsplat.io.video import iter_mp4, to_uint8, write_mp4
 from headsplat.training.data import load_frame_data
@@ -170,6 +171,42 @@ def test_reenact_writes_into_a_folder_that_does_not_exist_yet(trained_run, tmp_p
     video = tmp_path / "new" / "deeper" / "out.mp4"
     assert main(["reenact", str(run), "--weights", str(weights), "-o", str(video)]) == 0
     assert _frames(video).shape == (2, 32, 32, 3) and (video.parent / "out.motion.npz").is_file()
+
+
+def test_a_video_driver_tracked_photometrically_is_cached_apart(trained_run, tmp_path, monkeypatch):
+    from headsplat.drive.driver import driver_subject
+    from headsplat.preprocess.pipeline import PreprocessConfig
+    from headsplat.track.photometric import PhotometricConfig
+
+    monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
+    frames = [
+        cv2.resize(f, (128, 128), interpolation=cv2.INTER_AREA)
+        for f in islice(iter_mp4(require_shared(D18)), 8)
+    ]
+    driver = tmp_path / "driver.mp4"
+    write_mp4(driver, frames, 25.0)
+    tiny = PhotometricConfig(size=64, points=1000, appearance_steps=10, frame_steps=3, rounds=1)
+    found = {}
+    for tracking in ("landmarks", "photometric"):
+        config = PreprocessConfig(size=128, overlay=False, tracking=tracking, photometric=tiny)
+        subject = driver_subject(driver, require_ict_model(), tmp_path / "cache", config)
+        found[tracking] = subject.path
+        assert str(subject.tracking["tracker"]) == tracking
+    assert found["landmarks"] != found["photometric"] and found["photometric"].name.endswith("-photometric")
+    # `reenact --tracking photometric` asks for it.
+    asked = []
+
+    def record(source, model_path=None, cache=None, config=None):
+        asked.append(config.tracking)
+        raise InputError("stop here")
+
+    monkeypatch.setattr("headsplat.apps.reenact.driver_subject", record)
+    run, _ = trained_run
+    assert (
+        main(["reenact", str(run), str(driver), "--tracking", "photometric", "-o", str(tmp_path / "o.mp4")])
+        == 2
+    )
+    assert asked == ["photometric"]
 
 
 def test_arkit_weights_start_from_the_avatars_rest(trained_run, tmp_path):

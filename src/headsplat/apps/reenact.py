@@ -29,6 +29,7 @@ from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.subject import Subject
 from headsplat.io.video import read_png, to_uint8, write_mp4
+from headsplat.preprocess.pipeline import PreprocessConfig
 
 
 def subject_frames(subject: Subject, size: int) -> Iterator[np.ndarray]:
@@ -110,6 +111,7 @@ def driving_motion(
     capture_fps: float | None = None,
     model_path: str | Path | None = None,
     smoothing: tuple[float, float] | None = None,
+    tracking: str = "landmarks",
 ) -> tuple[Motion, Subject | None]:
     """The motion that drives ``avatar``, in its terms, from exactly one source, and the driver's
     subject folder when there is one (its frames go beside the renders).
@@ -126,6 +128,7 @@ def driving_motion(
         capture_fps: an ARKit capture's frame rate when its timecodes should not decide it.
         smoothing: (min_cutoff Hz, beta) of a One Euro filter on the driving signal
             (:mod:`headsplat.drive.smoothing`) before it is mapped; None: as tracked or captured.
+        tracking: how a video driver is tracked (:data:`headsplat.track.TRACKERS`).
 
     Raises:
         InputError: not exactly one source, a mode the source cannot take, or a bad file.
@@ -141,7 +144,8 @@ def driving_motion(
         return (hold_pose(replay, *rest) if mode == "expression" else replay), None
     smooth = (lambda m: smooth_motion(m, *smoothing)) if smoothing else (lambda m: m)
     if driver is not None:
-        subject = driver_subject(driver, model_path)
+        config = PreprocessConfig(overlay=False, tracking=tracking)
+        subject = driver_subject(driver, model_path, config=config)
         tracked = smooth(tracked_motion(subject).with_expression_order(names))
         return retarget(tracked, avatar.neutral_expression, *rest, mode), subject
     if arkit is not None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headsplat.drive.motion import Motion
 from headsplat.head.ict import cache_dir
 from headsplat.io.errors import InputError
 from headsplat.io.files import file_sha256
 from headsplat.io.subject import Subject, is_subject_folder, load_subject
+
+if TYPE_CHECKING:
+    from headsplat.preprocess.pipeline import PreprocessConfig
 
 
 def tracked_motion(subject: Subject) -> Motion:
@@ -30,17 +34,22 @@ def _source_digest(source: Path) -> str:
 
 
 def driver_subject(
-    source: str | Path, model_path: str | Path | None = None, cache: Path | None = None
+    source: str | Path,
+    model_path: str | Path | None = None,
+    cache: Path | None = None,
+    config: PreprocessConfig | None = None,
 ) -> Subject:
     """The subject folder of a driver: ``source`` itself when it is one, else the cached
-    preprocessing of the video or image folder ``source`` (made now when missing; its stages are
-    logged as ``headsplat preprocess`` logs them).
+    preprocessing of the video or image folder ``source`` with ``config`` (default: preprocess's,
+    without the overlay), made now when missing; its stages are logged as ``headsplat preprocess``
+    logs them. Each tracker's preprocessing is cached apart.
 
     Raises:
         InputError: ``source`` does not exist, or preprocessing refuses it (with the reason).
     """
     from headsplat.preprocess.pipeline import PreprocessConfig, preprocess
 
+    config = config or PreprocessConfig(overlay=False)
     source = Path(source)
     if source.is_dir() and is_subject_folder(source):
         return load_subject(source)
@@ -48,8 +57,9 @@ def driver_subject(
         raise InputError(
             f"{source}: no such file or folder. Give a video, an image folder or a subject folder."
         )
-    folder = (cache or cache_dir()) / "drivers" / f"{source.stem}-{_source_digest(source)[:16]}"
+    tracker = "" if config.tracking == "landmarks" else f"-{config.tracking}"
+    folder = (cache or cache_dir()) / "drivers" / f"{source.stem}-{_source_digest(source)[:16]}{tracker}"
     if not is_subject_folder(folder):
         folder.parent.mkdir(parents=True, exist_ok=True)
-        preprocess(source, folder, PreprocessConfig(overlay=False), overwrite=True, model_path=model_path)
+        preprocess(source, folder, config, overwrite=True, model_path=model_path)
     return load_subject(folder)
