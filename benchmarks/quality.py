@@ -51,7 +51,8 @@ def main() -> None:
     runs = [(c, t, s) for c in args.clips for t in args.trackings for s in args.strategies]
     env = headsplat_env()
     rows = []
-    header = "clip | tracking | strategy | PSNR | SSIM | LPIPS | tracked: PSNR | SSIM | LPIPS | mouth | eyes"
+    header = "clip | tracking | strategy | PSNR | SSIM | LPIPS | tracked: PSNR | SSIM | LPIPS"
+    header += " | landmark-tracked PSNR | mouth | eyes"
     header += " | outline | train PSNR (tracked / aligned / refined) | neutral | Gaussians"
     header += " | train min | refine min"
     print_table_header(header)
@@ -79,7 +80,9 @@ def main() -> None:
             f"{protocol['psnr']:.2f} | {protocol['ssim']:.4f} | {protocol['lpips']:.4f}"
             for protocol in (metrics, metrics["tracked"])  # refined, then tracked
         ]
-        regions = [f"{metrics[f'{name}_psnr']:.2f}" for name in ("mouth", "eyes", "outline")]
+        landmark = metrics.get("landmark_tracked")  # a photometrically tracked subject's landmark fit
+        regions = ["-" if landmark is None else f"{landmark['psnr']:.2f}"]
+        regions += [f"{metrics[f'{name}_psnr']:.2f}" for name in ("mouth", "eyes", "outline")]
         train = (metrics["train_psnr"], metrics["train_psnr_aligned"], metrics["train_refined"]["psnr"])
         cost = [
             " / ".join(f"{psnr:.2f}" for psnr in train),

@@ -120,11 +120,14 @@ def _eval(args: argparse.Namespace) -> None:
     refine = RefineConfig() if args.refine_steps is None else RefineConfig(steps=args.refine_steps)
     frames = {} if args.eval_frames is None else {"max_frames": args.eval_frames or None}  # 0: all
     metrics = evaluate_run(args.run_folder, args.subject, not args.no_video, refine, True, **frames)
-    tracked = metrics["tracked"]
+    tracked, landmark = metrics["tracked"], metrics["landmark_tracked"]
+    tracker = "photo-tracked" if metrics["tracker"] == "photometric" else "tracked"
+    also = "" if landmark is None else f"; landmark-tracked: PSNR {landmark['psnr']:.2f} dB"
     print(
         f"{metrics['test_frames']} test frames, {metrics['protocol']}: PSNR {metrics['psnr']:.2f} dB  "
-        f"SSIM {metrics['ssim']:.4f}  LPIPS {metrics['lpips']:.4f}  (tracked: PSNR {tracked['psnr']:.2f} dB  "
-        f"SSIM {tracked['ssim']:.4f}  LPIPS {tracked['lpips']:.4f})  {metrics['gaussians']} Gaussians  "
+        f"SSIM {metrics['ssim']:.4f}  LPIPS {metrics['lpips']:.4f}  ({tracker}: "
+        f"PSNR {tracked['psnr']:.2f} dB  SSIM {tracked['ssim']:.4f}  LPIPS {tracked['lpips']:.4f}{also})  "
+        f"{metrics['gaussians']} Gaussians  "
         f"{metrics['training_minutes']:.1f} min training  {metrics['render_fps']:.1f} frames/s"
     )
     from headsplat.evaluation.regions import REGIONS

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from headsplat.cli import main
 from headsplat.evaluation.error_budget import PARTS
@@ -86,3 +87,41 @@ def test_eval_finds_a_moved_subject_with_subject_and_refuses_another(trained_run
         stream.write(b"\0")
     assert main(["eval", str(moved_run), "--subject", str(moved_subject), "--no-video"]) == 2
     assert "not the subject" in capsys.readouterr().err
+
+
+def test_a_photometrically_tracked_subject_is_scored_at_its_landmark_fit_too(ict_model, tmp_path, capsys):
+    """Three protocols: refined, tracked (here the photometric tracking) and landmark-tracked, the
+    landmark fit the subject keeps (here 11 degrees and 1.5 cm off) rendered and scored."""
+    from headsplat.avatar import load_avatar
+    from headsplat.evaluation.evaluate import mean_psnr
+    from headsplat.geometry import axis_angle_to_matrix
+    from headsplat.io.subject import load_subject
+    from headsplat.training.data import load_frame_data
+    from headsplat.training.run import train_run
+    from tests.synthetic_subject import tiny_config, write_synthetic_subject
+
+    subject = write_synthetic_subject(tmp_path / "subject", ict_model, 32)
+    with np.load(subject / "tracking.npz") as data:
+        tracking = dict(data)
+    turn = axis_angle_to_matrix(torch.tensor([0.0, 0.2, 0.0]))
+    tracking.update(
+        tracker=np.array("photometric"),
+        landmark_fit_rotation=tracking["rotation"] @ turn.numpy(),
+        landmark_fit_translation=tracking["translation"] + np.array([1.5, 0, 0], np.float32),
+        landmark_fit_expression=tracking["expression"],
+    )
+    np.savez(subject / "tracking.npz", **tracking)
+    train_run(subject, tmp_path / "run", tiny_config(32, 8), model=ict_model, log=lambda _: None)
+    assert main(["eval", str(tmp_path / "run"), "--no-video", "--refine-steps", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "photo-tracked: PSNR" in printed and "landmark-tracked: PSNR" in printed
+    metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    assert metrics["tracker"] == "photometric" and "error_budget" in metrics["landmark_tracked"]
+    avatar = load_avatar(tmp_path / "run")
+    data = load_frame_data(load_subject(subject), 32).with_torso(avatar.rest_pose())
+    for scores, frames in (
+        (metrics["tracked"], data),
+        (metrics["landmark_tracked"], data.landmark_tracked()),
+    ):
+        assert scores["psnr"] == pytest.approx(mean_psnr(avatar, frames, [8, 9], avatar.info["background"]))
+    assert abs(metrics["landmark_tracked"]["psnr"] - metrics["tracked"]["psnr"]) > 0.01

@@ -248,8 +248,12 @@ def test_photometric_tracking_refines_the_landmark_fit_and_reports_both(run, tmp
     with np.load(tmp_path / "subject" / "tracking.npz") as data:
         refined = dict(data)
     assert str(refined["tracker"]) == "photometric" and report["tracker"] == "photometric"
-    # The landmark fit is the start (the same settings: the same fit); the pixels moved it a little.
+    # The landmark fit is the start (the same settings: the same fit), kept for eval's
+    # landmark-tracked protocol; the pixels moved it a little.
     assert report["landmark_fit_error_px"] == run[2]["landmark_error_px"]
+    for name in ("rotation", "translation", "expression"):
+        np.testing.assert_array_equal(refined[f"landmark_fit_{name}"], tracking[name])
+    assert "landmark_fit_rotation" not in tracking
     assert 0 < np.abs(refined["translation"] - tracking["translation"]).max() < 2.0  # cm
     residual = report["photometric_residual"]
     assert len(residual["photometric"]["per_frame"]) == N_FRAMES

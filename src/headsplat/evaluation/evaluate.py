@@ -121,6 +121,14 @@ def evaluate_run(
             avatar, conditions, targets, masks, background, lpips, None if refined else panels
         )
         tracked = {**_means(scores), "error_budget": budget}
+        landmark_data = data.landmark_tracked()
+        landmark_tracked = None
+        if landmark_data is not None:  # a photometrically tracked subject: its landmark fit too
+            landmark_conditions = [landmark_data.condition(int(f)) for f in test_frames]
+            landmark_scores, _, landmark_budget = _score(
+                avatar, landmark_conditions, targets, masks, background, lpips
+            )
+            landmark_tracked = {**_means(landmark_scores), "error_budget": landmark_budget}
         refine_seconds = 0.0
         if refined:
             start = time.perf_counter()
@@ -152,6 +160,8 @@ def evaluate_run(
         **_means(scores),
         "protocol": f"refined ({refine.steps} steps per frame)" if refined else "tracked",
         "tracked": tracked,
+        "tracker": str(found.tracking.get("tracker", "landmarks")),
+        "landmark_tracked": landmark_tracked,
         "refine_minutes": refine_seconds / 60,
         "train_psnr": train_psnr,
         "train_psnr_aligned": train_psnr_aligned,

@@ -9,7 +9,9 @@ Layout (format version 1)::
                               gaze (F,2,2) yaw/pitch per eyeball (rad); identity (I,);
                               landmarks (F,478,2) detected; landmarks_fitted (F,478,2);
                               landmark_error_px (F,); source_frame (F,); expression_names (E,);
-                              tracker: "landmarks" or "photometric" (absent: landmarks)
+                              tracker: "landmarks" or "photometric" (absent: landmarks);
+                              photometric only: landmark_fit_rotation / _translation /
+                              _expression, the landmark fit the pixels refined
       meta.json               format_version, source, fps, crop, size, head model id and
                               checksum, split (train / test frame numbers), report summary
       qa/overlay.mp4          landmarks (green detected, red fitted) and mesh wireframe
@@ -40,6 +42,10 @@ from headsplat.io.files import file_sha256
 FORMAT_VERSION = 1
 META = "meta.json"
 TEST_FRACTION = 0.2
+
+
+LANDMARK_FIT_ARRAYS = ("rotation", "translation", "expression")
+"""The landmark fit's arrays a photometrically tracked subject keeps as ``landmark_fit_NAME``."""
 
 
 def split_frames(n_frames: int, test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from headsplat.head import HeadModel, load_head_model
 from headsplat.io.errors import InputError
 from headsplat.io.subject import (
     FORMAT_VERSION,
+    LANDMARK_FIT_ARRAYS,
     atomic_folder,
     check_output_folder,
     image_file,
@@ -295,8 +296,7 @@ def preprocess(
                     model, _written_frames(folder, len(kept)), detected, fit.K, asdict(fit), weights,
                     config.photometric,
                 )  # fmt: skip
-            landmark_fit_error = fit.error_px
-            fit = _photometric_fit(fit, photometric, detected)
+            landmark_fit, fit = fit, _photometric_fit(fit, photometric, detected)
             log(
                 f"photometric tracking: colour error {photometric.residual_before.mean():.4f} -> "
                 f"{photometric.residual.mean():.4f}, landmark error {fit.error_px.mean():.2f} px"
@@ -315,13 +315,16 @@ def preprocess(
             "focal_px": round(float(fit.K[0, 0]), 2),
             "tracker": config.tracking,
         }
+        arrays = _tracking_arrays(fit, detected, source_index[kept], model)
         if photometric is not None:
-            report["landmark_fit_error_px"] = _rounded(landmark_fit_error)
+            report["landmark_fit_error_px"] = _rounded(landmark_fit.error_px)
             report["photometric_residual"] = {
                 "landmark_fit": _rounded(photometric.residual_before, 5),
                 "photometric": _rounded(photometric.residual, 5),
             }
-        arrays = _tracking_arrays(fit, detected, source_index[kept], model)
+            # Kept for eval's landmark-tracked protocol (the tracking before the pixels moved it).
+            for name in LANDMARK_FIT_ARRAYS:
+                arrays[f"landmark_fit_{name}"] = getattr(landmark_fit, name)
         np.savez(folder / "tracking.npz", **arrays, tracker=np.array(config.tracking))
         (folder / "qa").mkdir()
         if config.overlay:

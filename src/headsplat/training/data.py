@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from headsplat.avatar.condition import Camera, Condition, pinhole_camera
-from headsplat.io.subject import Subject
+from headsplat.io.subject import LANDMARK_FIT_ARRAYS, Subject
 from headsplat.io.video import read_png
 
 Item = TypeVar("Item")
@@ -111,6 +111,19 @@ class FrameData:
 
     def with_torso(self, torso: tuple[Tensor, Tensor] | None) -> FrameData:
         return replace(self, torso=None if torso is None else tuple(t.to(self.K.device) for t in torso))
+
+    def landmark_tracked(self) -> FrameData | None:
+        """The same frames at the landmark fit's conditions, when the subject was tracked
+        photometrically (its ``landmark_fit_*`` arrays); None otherwise."""
+        tracking = self.subject.tracking
+        names = [f"landmark_fit_{name}" for name in LANDMARK_FIT_ARRAYS]
+        if not all(name in tracking for name in names):
+            return None
+        arrays = {
+            name: torch.as_tensor(tracking[f"landmark_fit_{name}"], dtype=torch.float32).to(self.K.device)
+            for name in LANDMARK_FIT_ARRAYS
+        }
+        return replace(self, **arrays)
 
     def camera(self) -> Camera:
         """The fixed camera of the clip (at the origin)."""
