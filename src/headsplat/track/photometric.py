@@ -224,25 +224,25 @@ class _Tracker:
         self.colours = torch.full((config.points, 3), 0.5)
         self.generator = torch.Generator().manual_seed(config.seed)
 
-    def points(self, f: int, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
-        """(P, 3) camera-space appearance points of frame ``f`` with corrections ``r``, ``t``, ``e``."""
+    def condition(self, f: int, r: Tensor, t: Tensor, e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Frame ``f``'s rotation (3, 3), translation (3,) and expression (E,) with the
+        corrections ``r``, ``t``, ``e`` (the weights kept in [0, 1])."""
         R, translation = _pose(self.rotation[f], self.translation[f], r, t)
-        expression = (self.expression[f] + e).clamp(0.0, 1.0)
-        return self.rig.evaluate(self.identity, expression, self.gaze[f]) @ R.T + translation
+        return R, translation, (self.expression[f] + e).clamp(0.0, 1.0)
 
     def photometric(self, f: int, colours: Tensor, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
         """Mean absolute colour error of frame ``f``'s render inside its face mask."""
-        image = _render(self.points(f, r, t, e), colours, self.sigma, self.K, self.config.size)
+        R, translation, expression = self.condition(f, r, t, e)
+        points = self.rig.evaluate(self.identity, expression, self.gaze[f]) @ R.T + translation
+        image = _render(points, colours, self.sigma, self.K, self.config.size)
         return (image - self.images[f].float() / 255)[self.masks[f]].abs().mean()
 
     def landmark_cost(self, f: int, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
         """The landmark fit's data term for frame ``f``: weighted pseudo-Huber, pixels at 512 px."""
-        R, translation = _pose(self.rotation[f], self.translation[f], r, t)
-        expression = (self.expression[f] + e).clamp(0.0, 1.0)
+        R, translation, expression = self.condition(f, r, t, e)
         points = self.landmark_rig.evaluate(self.identity, expression, self.gaze[f]) @ R.T + translation
-        residual = (
-            project_pixels(points, self.K_source[0, 0], self.K_source[:2, 2]) - self.target[f]
-        ) * self.to_512
+        pixels = project_pixels(points, self.K_source[0, 0], self.K_source[:2, 2])
+        residual = (pixels - self.target[f]) * self.to_512
         return (self.weights * _pseudo_huber(residual, self.config.landmark_scale_px)).mean()
 
     def correction(self, f: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -276,10 +276,11 @@ class _Tracker:
             ]
         )
         for _ in range(c.frame_steps):
-            loss = self.photometric(f, self.colours, r, t, e) + c.landmark_weight * self.landmark_cost(
-                f, r, t, e
+            loss = (
+                self.photometric(f, self.colours, r, t, e)
+                + c.landmark_weight * self.landmark_cost(f, r, t, e)
+                + c.expression_pull * e.pow(2).sum()
             )
-            loss = loss + c.expression_pull * e.pow(2).sum()
             if f > 0:
                 loss = loss + (
                     c.smooth_rotation * (r - previous[0]).pow(2).sum()
@@ -296,12 +297,8 @@ class _Tracker:
     def residuals(self) -> np.ndarray:
         """(F,) each frame's mean absolute colour error inside its face, now."""
         with torch.no_grad():
-            return np.array(
-                [
-                    float(self.photometric(f, self.colours, *self.correction(f)))
-                    for f in range(len(self.images))
-                ]
-            )
+            errors = [self.photometric(f, self.colours, *self.correction(f)) for f in range(len(self.images))]
+        return np.array([float(error) for error in errors])
 
     def run(self, on_frame: Callable[[int], None] | None) -> PhotometricResult:
         self.fit_colours()
