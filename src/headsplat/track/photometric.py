@@ -252,12 +252,16 @@ class _Tracker:
         """Adam on the colours at the current corrections, a random frame each step."""
         colours = self.colours.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([colours], lr=self.config.lr_colour)
-        frames = torch.randint(len(self.images), (self.config.appearance_steps,), generator=self.generator)
+        steps = self.config.appearance_steps
+        # Decaying to zero: the colours settle on all frames' average, not on the last few drawn.
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
+        frames = torch.randint(len(self.images), (steps,), generator=self.generator)
         for f in frames.tolist():
             loss = self.photometric(f, colours, *self.correction(f))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.step()
             with torch.no_grad():
                 colours.clamp_(0.0, 1.0)
         self.colours = colours.detach()
