@@ -56,8 +56,8 @@ class PreprocessConfig:
     overlay: bool = True
     """Write qa/overlay.mp4."""
     tracking: str = "landmarks"
-    """One of :data:`TRACKERS`. Photometric tracking is an option until the quality table shows
-    it gains on the shared clips (issue 33)."""
+    """One of :data:`TRACKERS`. Photometric tracking stays an option until it gains on the shared
+    clips (docs/quality.md, "Photometric tracking")."""
     fit: FitConfig = field(default_factory=FitConfig)
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
 
