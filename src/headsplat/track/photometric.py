@@ -64,9 +64,10 @@ class PhotometricConfig:
     lr_translation: float = 2e-2
     """Centimetres per step."""
     lr_expression: float = 2e-2
-    landmark_weight: float = 2e-4
+    landmark_weight: float = 2e-3
     """Weight of the mean pseudo-Huber landmark error (squared pixels at 512 px) against the
-    image L1 (colours in [0, 1])."""
+    image L1 (colours in [0, 1]). Lower lets the pixels move the face further from the landmarks,
+    and the silhouette with it (docs/quality.md, "Photometric tracking")."""
     landmark_scale_px: float = 3.0
     """Pseudo-Huber scale of the landmark term, in pixels at 512 px."""
     expression_pull: float = 0.02
