@@ -1,7 +1,7 @@
 """The avatar as an artifact: one module that renders a :class:`Condition` through a :class:`Camera`,
 and saves to and loads from one self-contained file.
 
-The pipeline (DESIGN §10):
+The pipeline (docs/architecture.md, section 3):
 
     head mesh at the expression -> model-space mesh deformers (personal blendshapes) -> gaze
     -> rigid pose -> world-space mesh deformers (still torso) -> binding of the UV Gaussians

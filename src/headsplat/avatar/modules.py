@@ -1,5 +1,6 @@
-"""The contract every learnable part of an avatar keeps (DESIGN §10), so that the trainer can loop
-over the parts and name none of them (nerfstudio's ``get_param_groups`` / ``get_loss_dict``).
+"""The contract every learnable part of an avatar keeps (docs/architecture.md, section 4), so
+that the trainer can loop over the parts and name none of them (nerfstudio's
+``get_param_groups`` / ``get_loss_dict``).
 
 An :class:`AvatarModule` declares
 

@@ -1,11 +1,11 @@
 """Derive the MediaPipe 478-landmark <-> head-surface correspondence by rendering the model.
 
-The way (DESIGN §4): render the neutral head with Lambert shading, run MediaPipe FaceMesh on the
-render, and lift each detected landmark onto the surface as (triangle, barycentric). Pitfalls it
-avoids: iris landmarks are lifted onto the outer eyeball shell (the iris shell has a tunnel at the
-pupil); every other landmark onto the face skin only, so lid points cannot land on the eyeball and
-inner-lip points cannot land on the teeth (the mouth is rendered slightly open, and a landmark
-over a hole takes the nearest skin pixel).
+The way (README, "The head model"): render the neutral head with Lambert shading, run MediaPipe
+FaceMesh on the render, and lift each detected landmark onto the surface as (triangle,
+barycentric). Pitfalls it avoids: iris landmarks are lifted onto the outer eyeball shell (the iris
+shell has a tunnel at the pupil); every other landmark onto the face skin only, so lid points
+cannot land on the eyeball and inner-lip points cannot land on the teeth (the mouth is rendered
+slightly open, and a landmark over a hole takes the nearest skin pixel).
 """
 
 from __future__ import annotations

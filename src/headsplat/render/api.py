@@ -1,4 +1,4 @@
-"""``rasterize``: one function, several backends (DESIGN.md section 5)."""
+"""``rasterize``: one function, several backends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Densification and pruning strategies behind one interface (DESIGN §7), by registry name."""
+"""Densification and pruning strategies behind one interface, by registry name."""
 
 from headsplat.strategy.base import StepContext, Strategy, StrategyConfig, StrategyState
 from headsplat.strategy.fixed import FixedStrategy

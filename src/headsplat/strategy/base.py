@@ -1,5 +1,5 @@
-"""The strategy contract (DESIGN §7, gsplat's strategies): hooks around each training step that
-densify and prune the Gaussians, with their state kept outside the strategy.
+"""The strategy contract (docs/architecture.md, section 4; gsplat's strategies): hooks around
+each training step that densify and prune the Gaussians, with their state kept outside the strategy.
 
 A strategy is stateless apart from its config and what :meth:`Strategy.plan` derives from the
 training frames. Its :class:`StrategyState` (per-Gaussian

@@ -1,4 +1,5 @@
-"""The deformer contracts and their registries: the pipeline's pluggable stages (DESIGN §10).
+"""The deformer contracts and their registries: the pipeline's pluggable stages
+(docs/architecture.md, section 4).
 
     condition -> head mesh -> model-space mesh deformers -> gaze -> rigid pose
               -> world-space mesh deformers -> binding -> Gaussian deformers -> rasterize
