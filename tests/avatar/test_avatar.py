@@ -52,6 +52,19 @@ def test_a_format_1_avatar_renders_as_it_did_its_hair_bound_as_its_face(trained_
         Avatar.from_state(avatar.state_dict(), {**meta, "format_version": 7})
 
 
+def test_the_rest_face_is_the_most_neutral_training_frames(speaking_run):
+    """The rest expression is a face the person made: the tracked expression of the training frame
+    whose weights are smallest, not a per-weight statistic no frame shows."""
+    run, subject = speaking_run
+    avatar = load_avatar(run)
+    found = load_subject(subject)
+    train, _ = found.split()
+    expression = torch.from_numpy(found.tracking["expression"][train]).float()
+    most_neutral = expression[int(expression.norm(dim=1).argmin())]
+    assert torch.equal(avatar.neutral_expression, most_neutral)
+    assert not torch.allclose(avatar.neutral_expression, expression.median(0).values)
+
+
 def test_the_avatar_renders_the_training_frames_conditions(trained_run):
     """A subject's tracked condition, through the training camera, renders the frame's pose: the
     avatar's silhouette covers the frame's mask."""

@@ -11,7 +11,7 @@ from headsplat.cli import main
 from headsplat.evaluation.error_budget import PARTS
 from headsplat.evaluation.evaluate import evenly_spaced, training_corrections
 from headsplat.io.run import RunFolder
-from headsplat.io.video import iter_mp4
+from headsplat.io.video import iter_mp4, read_png
 
 
 def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, capsys):
@@ -43,7 +43,9 @@ def test_eval_writes_metrics_and_a_side_by_side_video(trained_run, capsys):
     assert 5 < metrics["train_refined"]["psnr"] < 60 and "mouth_psnr" in metrics["train_refined"]
     neutral = metrics["neutral"]
     assert neutral["frame"] in range(8) and 5 < neutral["psnr"] < 60
-    assert (run / "eval" / "neutral.png").is_file()
+    # The rest face is scored on held-out frames only (the two test frames of 10).
+    assert sorted(neutral["rest_frames"]) == [8, 9] and 5 < neutral["rest_psnr"] < 60
+    assert read_png(run / "eval" / "neutral.png").shape == (32, 96, 3)
     frames = list(iter_mp4(run / "eval" / "side_by_side.mp4"))
     assert len(frames) == 2 and frames[0].shape == (32, 96, 3)
     # The headline scores are after refining the test frames' tracking; the tracked ones beside.

@@ -40,9 +40,10 @@ def orbit_camera(avatar: Avatar, angle: float, size: int, pitch_deg: float = 5.0
 def orbit_frames(
     avatar: Avatar, size: int, n_frames: int = 60, background: float | None = None
 ) -> Iterator[np.ndarray]:
-    """Yield (size, size, 3) uint8 renders of the avatar at rest (the training clip's median
-    expression: landmark tracking describes a face at rest with some blendshapes on, so expression
-    zero is a face the clip never showed) from a full circle of cameras."""
+    """Yield (size, size, 3) uint8 renders of the avatar at rest (its rest expression,
+    :func:`~headsplat.avatar.avatar.most_neutral_expression`: landmark tracking describes a face
+    at rest with some blendshapes on, so expression zero is a face the clip never showed) from a
+    full circle of cameras."""
     condition = avatar.condition(expression=avatar.neutral_expression, torso=None)
     for angle in np.linspace(0, 2 * np.pi, n_frames, endpoint=False):
         yield to_uint8(avatar.render(condition, orbit_camera(avatar, angle, size), background).image)

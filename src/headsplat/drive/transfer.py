@@ -1,7 +1,7 @@
 """Motion transfer from a driver's tracking to an avatar: pure functions on tensors.
 
 Expressions transfer as deltas, so what is the driver's face rather than its motion stays behind:
-the avatar shows its rest expression (``Avatar.neutral_expression``, its clip's per-weight median,
+the avatar shows its rest expression (``Avatar.neutral_expression``, its clip's most neutral frame's,
 the face the turntable and the export show) plus whatever the driver does beyond the driver's rest,
 clamped to the blendshapes' range [0, 1]. The driver's rest is each weight's 10th percentile over
 its clip (:func:`rest_expression`): landmark tracking decomposes a face at rest into a few weights

@@ -152,7 +152,9 @@ def evaluate_run(
         if corrections is None
         else mean_psnr(avatar, data, scored_train_frames, background, corrections)
     )
-    neutral, neutral_panel = neutral_score(avatar, data, train_frames, landmarks, background, lpips)
+    neutral, neutral_panel = neutral_score(
+        avatar, data, train_frames, test_frames, landmarks, background, lpips
+    )
     training = avatar.info["training"]
     geometry = training.get("geometry", {})  # the geometry stage's report; its time counts as training
     metrics = {
@@ -285,21 +287,29 @@ def frame_masks(
     return OnDemand(masks, len(frames))
 
 
+NEUTRAL_TEST_FRAMES = 8
+"""The held-out frames the rest face is scored on: the test frames whose tracked expressions are
+smallest."""
+
+
 @torch.no_grad()
 def neutral_score(
     avatar: Avatar,
     data: FrameData,
     train_frames: Sequence[int],
+    test_frames: Sequence[int],
     landmarks: np.ndarray,
     background: float,
     lpips: LPIPS,
 ) -> tuple[dict, np.ndarray]:
-    """Does the expression-zero render look like the person at rest?
+    """Does the avatar at rest look like the person at rest?
 
     Scores the render at expression zero, at the pose and gaze of the training frame whose tracked
-    expression is smallest, against that frame (whole image, mouth and eyes), and the render at
-    the avatar's rest expression (the clip's median, ``rest_psnr``); returns the scores (with the
-    frame's index and its expression norm) and the panel frame | render at zero, uint8.
+    expression is smallest, against that frame (whole image, mouth and eyes); and the avatar's rest
+    expression (``rest_psnr``, :func:`~headsplat.avatar.avatar.most_neutral_expression`) rendered
+    at the poses of the :data:`NEUTRAL_TEST_FRAMES` held-out frames with the smallest expressions,
+    against them (mean PSNR). Returns the scores (with the frame's index and its expression norm)
+    and the panel: that frame | render at zero | the avatar's rest at its pose, uint8.
     """
     norms = data.expression[torch.as_tensor(np.asarray(train_frames))].norm(dim=1)
     frame = int(train_frames[int(norms.argmin())])
@@ -310,14 +320,23 @@ def neutral_score(
     masks = region_masks(landmarks[frame], data.alpha(frame)[..., 0].cpu().numpy())
     masks.pop("outline")
     at_rest = avatar.render(replace(tracked, expression=avatar.neutral_expression), background=background)
+    test_norms = data.expression[torch.as_tensor(np.asarray(test_frames))].norm(dim=1)
+    neutral_tests = np.asarray(test_frames)[test_norms.argsort()[:NEUTRAL_TEST_FRAMES].cpu().numpy()]
+    rest_psnr = [
+        float(psnr(avatar.render(replace(data.condition(int(f)), expression=avatar.neutral_expression),
+                                 background=background).image, data.target(int(f), background)))
+        for f in neutral_tests
+    ]  # fmt: skip
     scores = {
         "frame": frame,
         "expression_norm": float(norms.min()),
         "psnr": float(psnr(image, target)),
         **region_scores(image, target, masks, lpips),
-        "rest_psnr": float(psnr(at_rest.image, target)),
+        "rest_psnr": float(np.mean(rest_psnr)),
+        "rest_frames": [int(f) for f in neutral_tests],
     }
-    return scores, np.concatenate([to_uint8(target), to_uint8(image)], axis=1)
+    panel = np.concatenate([to_uint8(target), to_uint8(image), to_uint8(at_rest.image)], axis=1)
+    return scores, panel
 
 
 def training_corrections(run: RunFolder) -> dict[str, Tensor] | None:
