@@ -161,6 +161,13 @@ def _written_frames(folder: Path, n_frames: int) -> Iterator[np.ndarray]:
         yield read_png(image_file(folder, "frames", f))
 
 
+def _segmented_frames(folder: Path, n_frames: int) -> Iterator[np.ndarray]:
+    """Each written frame's person probability (S, S) float32, as the segmenter gives it."""
+    with person_segmenter() as segment:
+        for image in _written_frames(folder, n_frames):
+            yield segment(image)
+
+
 def _write_masks(folder: Path, model: HeadModel, fit: FitResult) -> None:
     """``folder/masks/NNNNNN.png``: each written frame's person mask, cut below the fitted neck."""
     rim = neck_rim_vertices(model)
@@ -294,7 +301,7 @@ def preprocess(
             with stages("photometric_tracking"):
                 photometric = track_photometric(
                     model, _written_frames(folder, len(kept)), detected, fit.K, asdict(fit), weights,
-                    config.photometric,
+                    config.photometric, person_masks=_segmented_frames(folder, len(kept)),
                 )  # fmt: skip
             landmark_fit, fit = fit, _photometric_fit(fit, photometric, detected)
             log(

@@ -11,14 +11,22 @@ included, before any avatar trains. This is ours, on 2 CPU cores:
   teeth, gums; :func:`surface_samples`), one learned colour each, rendered by our rasterizer at
   ``size`` px. It is the tracker's own, independent of any avatar, so test frames get no help an
   avatar would give them.
+* **Silhouette** (with the person masks): a cap of white Gaussians over the skin above the eyes
+  (face and scalp), each lifted along the scalp's normal by a learned thickness (the hair's volume,
+  shared by all frames), drawn as coverage and compared with the person mask beyond the brows'
+  line only (:func:`silhouette_masks`, ``"crown"``): hair there lies on the scalp and turns with
+  it, while long hair swings below it and never moves the head. VHAP aligns the outline except
+  the hair's (``align_boundary_except``) with a face parser we do not ship; the crown is the part
+  of the outline that needs none.
 * **Losses**: L1 between render and frame inside the face (the hull of the frame's detected
-  landmarks, eroded: skin, eyes and mouth; never hair or background, so swinging hair cannot
-  move the head); the landmark term of the landmark fit (pseudo-Huber pixels, kept in every
+  landmarks, eroded: skin, eyes and mouth; never hair or background); the silhouette's mean
+  absolute error; the landmark term of the landmark fit (pseudo-Huber pixels, kept in every
   step, as VHAP and metrical-tracker keep theirs); a pull of the expression towards the
   landmark fit's (no weight drifts to saturation where the image does not ask for it);
   temporal smoothness of pose and expression to the frame before.
-* **Schedule**: the colours at the landmark poses (all frames), then each frame in order for a
-  few tens of steps warm-started from the frame before, appearance frozen; ``rounds`` times.
+* **Schedule**: the colours and the cap's thickness at the landmark poses (all frames), then each
+  frame in order for a few tens of steps warm-started from the frame before, appearance frozen;
+  ``rounds`` times.
 
 Identity, focal length and gaze stay the landmark fit's.
 """
@@ -42,6 +50,15 @@ FACE_MATERIALS = (
     "M_Face", "M_GumsTongue", "M_Teeth", "M_ScleraLeft", "M_ScleraRight", "M_IrisLeft", "M_IrisRight",
 )  # fmt: skip
 """What the appearance model covers: all that the face hull shows, hair and neck left out."""
+CAP_MATERIALS = ("M_Face", "M_BackHead")
+"""The skin (scalp and ears with the face's upper part): under the cap that draws the silhouette."""
+CAP_FLOOR_CM = {"crown": 0.0, "head": -10.0}
+"""Model height (cm) below which the scalp is left out of the cap, by silhouette region: the
+crown's silhouette lies above the brows (the eyes' level is 0 cm), the head's above the chin."""
+RIGHT_BROW = (70, 63, 105, 66, 107)
+LEFT_BROW = (300, 293, 334, 296, 336)
+CHIN = 152
+"""MediaPipe FaceMesh indices: the upper brows' contours and the chin."""
 
 
 @dataclass
@@ -80,6 +97,20 @@ class PhotometricConfig:
     """Weight of the squared change of the expression correction from the frame before's."""
     erode: float = 0.05
     """How far the face mask stays inside the landmarks' hull, as a fraction of its width."""
+    silhouette_weight: float = 1.0
+    """Weight of the silhouette term: the mean absolute difference of the cap's coverage and the
+    person mask over ``silhouette`` (0: no cap, the face alone)."""
+    silhouette: str = "crown"
+    """Where the silhouette is scored (:func:`silhouette_masks`): ``crown`` or ``head``."""
+    cap_points: int = 2000
+    """Gaussians of the cap over the scalp above :data:`CAP_FLOOR_CM`."""
+    hair_thickness: float = 1.0
+    """Starting height (cm) of the cap above the scalp; each point's is learned with the colours."""
+    lr_thickness: float = 0.05
+    """Centimetres per step of the cap's thickness."""
+    max_inset: float = 1.0
+    """How far (cm) the cap may sink below the scalp: its Gaussians' blur widens the silhouette of
+    a bald head, which a cap at the scalp would draw too wide."""
     seed: int = 0
 
 
@@ -90,8 +121,10 @@ class PhotometricResult:
     Attributes:
         rotation: (F, 3, 3) model-to-camera rotations. translation: (F, 3) cm.
         expression: (F, E) weights in [0, 1].
-        residual: (F,) mean absolute colour error inside each frame's face mask, after.
-        residual_before: (F,) the same at the landmark fit's conditions (colours fitted to them).
+        residual: (F,) each frame's image cost after (:meth:`_Tracker.image_cost`: the mean
+            absolute colour error inside its face, plus the weighted silhouette error when the
+            person masks were given).
+        residual_before: (F,) the same at the landmark fit's conditions (appearance fitted to them).
         projected: (F, L, 2) the landmarks at the refined conditions, pixels of the input size.
     """
 
@@ -103,18 +136,29 @@ class PhotometricResult:
     projected: np.ndarray
 
 
-def face_triangles(model: HeadModel) -> tuple[np.ndarray, np.ndarray]:
-    """The face materials' triangles (:data:`FACE_MATERIALS`) and their areas (cm^2) on the mean
-    shape."""
-    triangles = model.material_triangles(*FACE_MATERIALS)
+def face_triangles(
+    model: HeadModel, materials: tuple[str, ...] = FACE_MATERIALS, floor: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The triangles of ``materials`` whose centroid on the mean shape lies above model height
+    ``floor`` (cm; None: all), and their areas (cm^2) on the mean shape."""
+    triangles = model.material_triangles(*materials)
     a, b, c = (model.shape.mean[model.triangles[triangles][:, i]] for i in range(3))
+    if floor is not None:
+        above = (a[:, 1] + b[:, 1] + c[:, 1]) / 3 > floor
+        triangles, a, b, c = triangles[above], a[above], b[above], c[above]
     return triangles, 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
 
 
-def surface_samples(model: HeadModel, count: int, seed: int = 0) -> SurfacePoints:
-    """``count`` points spread evenly over the face materials of the model's mean shape: triangles
-    drawn by area, uniform barycentric points in them."""
-    triangles, area = face_triangles(model)
+def surface_samples(
+    model: HeadModel,
+    count: int,
+    seed: int = 0,
+    materials: tuple[str, ...] = FACE_MATERIALS,
+    floor: float | None = None,
+) -> SurfacePoints:
+    """``count`` points spread evenly over :func:`face_triangles` (``materials`` above ``floor``)
+    of the model's mean shape: triangles drawn by area, uniform barycentric points in them."""
+    triangles, area = face_triangles(model, materials, floor)
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(triangles), size=count, p=area / area.sum())
     u, v = rng.random(count), rng.random(count)
@@ -138,22 +182,51 @@ def face_masks(landmarks: np.ndarray, size: int, scale: float, erode: float) -> 
     return masks.astype(bool)
 
 
+def silhouette_masks(landmarks: np.ndarray, size: int, scale: float, region: str) -> np.ndarray:
+    """(F, size, size) bool: each frame's pixels where its silhouette is scored, from the detected
+    landmarks (F, 478, 2; pixels of an image ``scale`` times larger): ``"crown"``, beyond the brows'
+    line away from the chin (hair there lies on the scalp and turns with it; long hair swings
+    below it); ``"head"``, beyond the line parallel to it through the chin (ears, cheeks and jaw
+    too: the whole head above the neck)."""
+    centres = (np.mgrid[0:size, 0:size][::-1] + 0.5) * scale  # (2, S, S) x, y in landmark pixels
+    masks = np.zeros((len(landmarks), size, size), bool)
+    for f, points in enumerate(landmarks):
+        right, left = points[list(RIGHT_BROW)].mean(0), points[list(LEFT_BROW)].mean(0)
+        along = left - right
+        normal = np.array([along[1], -along[0]])
+        if (points[CHIN] - right) @ normal > 0:
+            normal = -normal
+        origin = right if region == "crown" else points[CHIN]
+        masks[f] = np.tensordot(normal, centres - origin[:, None, None], axes=1) > 0
+    return masks
+
+
+def cap_normals(model: HeadModel, points: SurfacePoints) -> np.ndarray:
+    """(P, 3) unit normals of the mean shape's triangles under ``points``, facing away from the
+    head's centre (the centroid of the points' triangles)."""
+    a, b, c = (model.shape.mean[model.triangles[points.triangle][:, i]] for i in range(3))
+    centroids = (a + b + c) / 3
+    normals = np.cross(b - a, c - a)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    normals[(normals * (centroids - centroids.mean(0))).sum(1) < 0] *= -1
+    return normals.astype(np.float32)
+
+
 def _pose(rotation: Tensor, translation: Tensor, correction_r: Tensor, correction_t: Tensor):
     """A landmark fit's pose ((..., 3, 3), (..., 3)) corrected by a rotation (..., 3) axis-angle in
     the head's axes and a translation (..., 3) cm."""
     return rotation @ axis_angle_to_matrix(correction_r), translation + correction_t
 
 
-def _render(points: Tensor, colours: Tensor, sigma: float, K: Tensor, size: int) -> Tensor:
-    """(size, size, 3) the appearance model's Gaussians at camera-space ``points`` (P, 3), black
-    behind them."""
+def _render(points: Tensor, colours: Tensor, sigma: Tensor, K: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """The appearance model's Gaussians at camera-space ``points`` (P, 3), each ``sigma`` (P,) cm
+    wide: the image (size, size, 3), black behind them, and their coverage (size, size)."""
     n = len(points)
     quats = torch.zeros(n, 4)
     quats[:, 0] = 1.0
-    scales = torch.full((n, 3), sigma)
-    return rasterize(
-        points, quats, scales, torch.full((n,), 0.95), colours, K, torch.eye(4), size, size
-    ).image
+    scales = sigma[:, None].expand(n, 3)
+    rendering = rasterize(points, quats, scales, torch.full((n,), 0.95), colours, K, torch.eye(4), size, size)
+    return rendering.image, rendering.alpha[..., 0]
 
 
 def _pseudo_huber(residual: Tensor, scale: float) -> Tensor:
@@ -171,6 +244,7 @@ def track_photometric(
     landmark_weights: np.ndarray | None = None,
     config: PhotometricConfig | None = None,
     on_frame: Callable[[int], None] | None = None,
+    person_masks: Iterable[np.ndarray] | None = None,
 ) -> PhotometricResult:
     """Refine a landmark fit's per-frame pose and expression against the frames (see the module).
 
@@ -183,24 +257,34 @@ def track_photometric(
             (F, E), ``gaze`` (F, 2, 2) and ``identity`` (I,) (a ``FitResult``'s fields).
         landmark_weights: (L,) as the landmark fit's (face-oval points lower); default 1.
         on_frame: called with the number of frames done in each round (progress).
+        person_masks: the F frames' person masks, each (S, S) in [0, 1], for the crown's
+            silhouette term; None (or ``config.silhouette_weight`` 0): the face alone.
     """
     config = config or PhotometricConfig()
     with one_torch_thread():
-        return _Tracker(model, images, landmarks, K, fit, landmark_weights, config).run(on_frame)
+        tracker = _Tracker(model, images, landmarks, K, fit, landmark_weights, config, person_masks)
+        return tracker.run(on_frame)
+
+
+def _downsampled(images: Iterable[np.ndarray], size: int) -> tuple[np.ndarray, int]:
+    """(F, size, size, ...) the ``images`` resized as they are read (a long clip's full frames are
+    never all in memory), and the side of the source images."""
+    small, source_size = [], 0
+    for image in images:
+        source_size = image.shape[0]
+        small.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
+    return np.stack(small), source_size
 
 
 class _Tracker:
     """One clip's photometric tracking: its frames at the working size, the landmark fit it starts
     from, the appearance model and the per-frame corrections."""
 
-    def __init__(self, model, images, landmarks, K, fit, weights, config: PhotometricConfig):
+    def __init__(self, model, images, landmarks, K, fit, weights, config: PhotometricConfig, person_masks):
         self.config = config
         size = config.size
-        small, source_size = [], 0
-        for image in images:  # downsampled as read: a long clip's full frames are never all in memory
-            source_size = image.shape[0]
-            small.append(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
-        self.images = torch.from_numpy(np.stack(small))  # uint8: 48 KB a frame at 128 px
+        small, source_size = _downsampled(images, size)
+        self.images = torch.from_numpy(small)  # uint8: 48 KB a frame at 128 px
         scale = source_size / size  # source pixels per working pixel
         self.masks = torch.from_numpy(face_masks(landmarks, size, scale, config.erode))
         self.K = torch.from_numpy(np.diag([1 / scale, 1 / scale, 1.0]) @ K).float()
@@ -217,13 +301,34 @@ class _Tracker:
         self.rig = model.rig(surface_samples(model, config.points, config.seed))
         self.landmark_rig = model.rig(model.landmarks)
         # Each Gaussian as wide as the samples' spacing on the mean face (cm).
-        self.sigma = 0.7 * float(np.sqrt(face_triangles(model)[1].sum() / config.points))
+        face_sigma = 0.7 * float(np.sqrt(face_triangles(model)[1].sum() / config.points))
+        self.sigma = torch.full((config.points,), face_sigma)
+        self.silhouette = None
+        cap_points = 0
+        if person_masks is not None and config.silhouette_weight > 0 and config.cap_points > 0:
+            cap_points = config.cap_points
+            floor = CAP_FLOOR_CM[config.silhouette]
+            cap = surface_samples(model, cap_points, config.seed + 1, CAP_MATERIALS, floor)
+            self.cap_rig = model.rig(cap)
+            self.cap_normals = torch.from_numpy(cap_normals(model, cap))
+            cap_area = face_triangles(model, CAP_MATERIALS, floor)[1].sum()
+            cap_sigma = 0.7 * float(np.sqrt(cap_area / cap_points))
+            self.cap_sigma = torch.full((cap_points,), cap_sigma)
+            self.white = torch.ones(cap_points, 3)
+            person = _downsampled((np.asarray(m, np.float32) for m in person_masks), size)[0]
+            self.person = torch.from_numpy(person)
+            self.scored = torch.from_numpy(silhouette_masks(landmarks, size, scale, config.silhouette))
         n_frames = len(self.images)
         self.correction_r = torch.zeros(n_frames, 3)
         self.correction_t = torch.zeros(n_frames, 3)
         self.correction_e = torch.zeros_like(self.expression)
         self.colours = torch.full((config.points, 3), 0.5)
+        self.thickness = torch.full((cap_points,), config.hair_thickness)
         self.generator = torch.Generator().manual_seed(config.seed)
+
+    @property
+    def has_cap(self) -> bool:
+        return len(self.thickness) > 0
 
     def condition(self, f: int, r: Tensor, t: Tensor, e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Frame ``f``'s rotation (3, 3), translation (3,) and expression (E,) with the
@@ -231,12 +336,23 @@ class _Tracker:
         R, translation = _pose(self.rotation[f], self.translation[f], r, t)
         return R, translation, (self.expression[f] + e).clamp(0.0, 1.0)
 
-    def photometric(self, f: int, colours: Tensor, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
-        """Mean absolute colour error of frame ``f``'s render inside its face mask."""
+    def image_cost(
+        self, f: int, colours: Tensor, thickness: Tensor, r: Tensor, t: Tensor, e: Tensor
+    ) -> Tensor:
+        """Frame ``f``'s mean absolute colour error inside its face mask, plus the weighted mean
+        absolute difference of the cap's coverage and the person mask over its crown."""
         R, translation, expression = self.condition(f, r, t, e)
         points = self.rig.evaluate(self.identity, expression, self.gaze[f]) @ R.T + translation
-        image = _render(points, colours, self.sigma, self.K, self.config.size)
-        return (image - self.images[f].float() / 255)[self.masks[f]].abs().mean()
+        image = _render(points, colours, self.sigma, self.K, self.config.size)[0]
+        cost = (image - self.images[f].float() / 255)[self.masks[f]].abs().mean()
+        if self.has_cap:
+            cap = self.cap_rig.evaluate(self.identity, expression) + thickness[:, None] * self.cap_normals
+            coverage = _render(cap @ R.T + translation, self.white, self.cap_sigma, self.K, self.config.size)[
+                1
+            ]
+            scored = self.scored[f]
+            cost = cost + self.config.silhouette_weight * (coverage - self.person[f])[scored].abs().mean()
+        return cost
 
     def landmark_cost(self, f: int, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
         """The landmark fit's data term for frame ``f``: weighted pseudo-Huber, pixels at 512 px."""
@@ -249,23 +365,31 @@ class _Tracker:
     def correction(self, f: int) -> tuple[Tensor, Tensor, Tensor]:
         return self.correction_r[f], self.correction_t[f], self.correction_e[f]
 
-    def fit_colours(self) -> None:
-        """Adam on the colours at the current corrections, a random frame each step."""
+    def fit_appearance(self) -> None:
+        """Adam on the colours and the cap's thickness at the current corrections, a random frame
+        each step."""
         colours = self.colours.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([colours], lr=self.config.lr_colour)
+        thickness = self.thickness.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam(
+            [
+                {"params": [colours], "lr": self.config.lr_colour},
+                {"params": [thickness], "lr": self.config.lr_thickness},
+            ]
+        )
         steps = self.config.appearance_steps
         # Decaying to zero: the colours settle on all frames' average, not on the last few drawn.
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
         frames = torch.randint(len(self.images), (steps,), generator=self.generator)
         for f in frames.tolist():
-            loss = self.photometric(f, colours, *self.correction(f))
+            loss = self.image_cost(f, colours, thickness, *self.correction(f))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             with torch.no_grad():
                 colours.clamp_(0.0, 1.0)
-        self.colours = colours.detach()
+                thickness.clamp_(min=-self.config.max_inset)
+        self.colours, self.thickness = colours.detach(), thickness.detach()
 
     def fit_frame(self, f: int) -> None:
         """Adam on frame ``f``'s corrections, from the frame before's (tracking errors drift
@@ -282,7 +406,7 @@ class _Tracker:
         )
         for _ in range(c.frame_steps):
             loss = (
-                self.photometric(f, self.colours, r, t, e)
+                self.image_cost(f, self.colours, self.thickness, r, t, e)
                 + c.landmark_weight * self.landmark_cost(f, r, t, e)
                 + c.expression_pull * e.pow(2).sum()
             )
@@ -300,20 +424,23 @@ class _Tracker:
         self.correction_r[f], self.correction_t[f], self.correction_e[f] = r.detach(), t.detach(), e.detach()
 
     def residuals(self) -> np.ndarray:
-        """(F,) each frame's mean absolute colour error inside its face, now."""
+        """(F,) each frame's image cost (:meth:`image_cost`), now."""
         with torch.no_grad():
-            errors = [self.photometric(f, self.colours, *self.correction(f)) for f in range(len(self.images))]
+            errors = [
+                self.image_cost(f, self.colours, self.thickness, *self.correction(f))
+                for f in range(len(self.images))
+            ]
         return np.array([float(error) for error in errors])
 
     def run(self, on_frame: Callable[[int], None] | None) -> PhotometricResult:
-        self.fit_colours()
+        self.fit_appearance()
         before = self.residuals()
         for _ in range(self.config.rounds):
             for f in range(len(self.images)):
                 self.fit_frame(f)
                 if on_frame is not None:
                     on_frame(f + 1)
-            self.fit_colours()
+            self.fit_appearance()
         R, t = _pose(self.rotation, self.translation, self.correction_r, self.correction_t)
         expression = (self.expression + self.correction_e).clamp(0.0, 1.0)
         with torch.no_grad():
