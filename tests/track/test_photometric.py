@@ -150,7 +150,7 @@ def test_hair_below_the_crown_does_not_move_the_head(clip, ict_model):
         hair[f][strands] = rng.integers(0, 255, (int(strands.sum()), 3), dtype=np.uint8)
         haired_masks[f][strands] = 1.0
     config = PhotometricConfig(
-        size=64, points=1000, cap_points=500, appearance_steps=20, frame_steps=5, rounds=1
+        size=64, points=1000, cap_points=500, appearance_steps=20, frame_steps=5, rounds=1, silhouette="crown"
     )
     plain, haired = (
         track_photometric(ict_model, i, landmarks, K, fit, config=config, person_masks=m)

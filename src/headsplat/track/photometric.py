@@ -11,13 +11,13 @@ included, before any avatar trains. This is ours, on 2 CPU cores:
   teeth, gums; :func:`surface_samples`), one learned colour each, rendered by our rasterizer at
   ``size`` px. It is the tracker's own, independent of any avatar, so test frames get no help an
   avatar would give them.
-* **Silhouette** (with the person masks): a cap of white Gaussians over the skin above the eyes
-  (face and scalp), each lifted along the scalp's normal by a learned thickness (the hair's volume,
-  shared by all frames), drawn as coverage and compared with the person mask beyond the brows'
-  line only (:func:`silhouette_masks`, ``"crown"``): hair there lies on the scalp and turns with
-  it, while long hair swings below it and never moves the head. VHAP aligns the outline except
-  the hair's (``align_boundary_except``) with a face parser we do not ship; the crown is the part
-  of the outline that needs none.
+* **Silhouette** (with the person masks): a cap of white Gaussians over the skin (face and scalp)
+  above the chin, each lifted along the normal by a learned thickness (the hair's volume, shared
+  by all frames), drawn as coverage and compared with the person mask beyond the chin's line
+  (:func:`silhouette_masks`, ``"head"``; or beyond the brows', ``"crown"``, where no hair swings).
+  VHAP aligns the outline except the hair's (``align_boundary_except``) with a face parser we do
+  not ship; the hair beside a long-haired face (d3) turned out not to mislead the pose: the head's
+  outline gained more than the crown's on both clips measured.
 * **Losses**: L1 between render and frame inside the face (the hull of the frame's detected
   landmarks, eroded: skin, eyes and mouth; never hair or background); the silhouette's mean
   absolute error; the landmark term of the landmark fit (pseudo-Huber pixels, kept in every
@@ -100,8 +100,10 @@ class PhotometricConfig:
     silhouette_weight: float = 1.0
     """Weight of the silhouette term: the mean absolute difference of the cap's coverage and the
     person mask over ``silhouette`` (0: no cap, the face alone)."""
-    silhouette: str = "crown"
-    """Where the silhouette is scored (:func:`silhouette_masks`): ``crown`` or ``head``."""
+    silhouette: str = "head"
+    """Where the silhouette is scored (:func:`silhouette_masks`): ``head`` (above the chin) or
+    ``crown`` (above the brows, where no hair swings); docs/quality.md, "Photometric tracking: the
+    silhouette"."""
     cap_points: int = 2000
     """Gaussians of the cap over the scalp above :data:`CAP_FLOOR_CM`."""
     hair_thickness: float = 1.0
