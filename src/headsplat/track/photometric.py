@@ -51,7 +51,8 @@ FACE_MATERIALS = (
 )  # fmt: skip
 """What the appearance model covers: all that the face hull shows, hair and neck left out."""
 CAP_MATERIALS = ("M_Face", "M_BackHead")
-"""The skin (scalp and ears with the face's upper part): under the cap that draws the silhouette."""
+"""The skin (face, scalp, ears and neck, above :data:`CAP_FLOOR_CM`): under the cap that draws the
+silhouette."""
 CAP_FLOOR_CM = {"crown": 0.0, "head": -10.0}
 """Model height (cm) below which the scalp is left out of the cap, by silhouette region: the
 crown's silhouette lies above the brows (the eyes' level is 0 cm), the head's above the chin."""
@@ -138,7 +139,7 @@ class PhotometricResult:
     projected: np.ndarray
 
 
-def face_triangles(
+def surface_triangles(
     model: HeadModel, materials: tuple[str, ...] = FACE_MATERIALS, floor: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The triangles of ``materials`` whose centroid on the mean shape lies above model height
@@ -158,9 +159,9 @@ def surface_samples(
     materials: tuple[str, ...] = FACE_MATERIALS,
     floor: float | None = None,
 ) -> SurfacePoints:
-    """``count`` points spread evenly over :func:`face_triangles` (``materials`` above ``floor``)
+    """``count`` points spread evenly over :func:`surface_triangles` (``materials`` above ``floor``)
     of the model's mean shape: triangles drawn by area, uniform barycentric points in them."""
-    triangles, area = face_triangles(model, materials, floor)
+    triangles, area = surface_triangles(model, materials, floor)
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(triangles), size=count, p=area / area.sum())
     u, v = rng.random(count), rng.random(count)
@@ -259,8 +260,8 @@ def track_photometric(
             (F, E), ``gaze`` (F, 2, 2) and ``identity`` (I,) (a ``FitResult``'s fields).
         landmark_weights: (L,) as the landmark fit's (face-oval points lower); default 1.
         on_frame: called with the number of frames done in each round (progress).
-        person_masks: the F frames' person masks, each (S, S) in [0, 1], for the crown's
-            silhouette term; None (or ``config.silhouette_weight`` 0): the face alone.
+        person_masks: the F frames' person masks, each (S, S) in [0, 1], for the silhouette
+            term; None (or ``config.silhouette_weight`` 0): the face alone.
     """
     config = config or PhotometricConfig()
     with one_torch_thread():
@@ -303,17 +304,18 @@ class _Tracker:
         self.rig = model.rig(surface_samples(model, config.points, config.seed))
         self.landmark_rig = model.rig(model.landmarks)
         # Each Gaussian as wide as the samples' spacing on the mean face (cm).
-        face_sigma = 0.7 * float(np.sqrt(face_triangles(model)[1].sum() / config.points))
+        face_sigma = 0.7 * float(np.sqrt(surface_triangles(model)[1].sum() / config.points))
         self.sigma = torch.full((config.points,), face_sigma)
-        self.silhouette = None
         cap_points = 0
+        if config.silhouette not in CAP_FLOOR_CM:
+            raise ValueError(f"silhouette {config.silhouette!r}: choose one of {', '.join(CAP_FLOOR_CM)}")
         if person_masks is not None and config.silhouette_weight > 0 and config.cap_points > 0:
             cap_points = config.cap_points
             floor = CAP_FLOOR_CM[config.silhouette]
             cap = surface_samples(model, cap_points, config.seed + 1, CAP_MATERIALS, floor)
             self.cap_rig = model.rig(cap)
             self.cap_normals = torch.from_numpy(cap_normals(model, cap))
-            cap_area = face_triangles(model, CAP_MATERIALS, floor)[1].sum()
+            cap_area = surface_triangles(model, CAP_MATERIALS, floor)[1].sum()
             cap_sigma = 0.7 * float(np.sqrt(cap_area / cap_points))
             self.cap_sigma = torch.full((cap_points,), cap_sigma)
             self.white = torch.ones(cap_points, 3)
@@ -341,20 +343,19 @@ class _Tracker:
     def image_cost(
         self, f: int, colours: Tensor, thickness: Tensor, r: Tensor, t: Tensor, e: Tensor
     ) -> Tensor:
-        """Frame ``f``'s mean absolute colour error inside its face mask, plus the weighted mean
-        absolute difference of the cap's coverage and the person mask over its crown."""
+        """Frame ``f``'s mean absolute colour error inside its face mask, plus (with a cap) the
+        weighted mean absolute difference of the cap's coverage and the person mask where its
+        silhouette is scored."""
         R, translation, expression = self.condition(f, r, t, e)
         points = self.rig.evaluate(self.identity, expression, self.gaze[f]) @ R.T + translation
         image = _render(points, colours, self.sigma, self.K, self.config.size)[0]
         cost = (image - self.images[f].float() / 255)[self.masks[f]].abs().mean()
-        if self.has_cap:
-            cap = self.cap_rig.evaluate(self.identity, expression) + thickness[:, None] * self.cap_normals
-            coverage = _render(cap @ R.T + translation, self.white, self.cap_sigma, self.K, self.config.size)[
-                1
-            ]
-            scored = self.scored[f]
-            cost = cost + self.config.silhouette_weight * (coverage - self.person[f])[scored].abs().mean()
-        return cost
+        if not self.has_cap:
+            return cost
+        cap = self.cap_rig.evaluate(self.identity, expression) + thickness[:, None] * self.cap_normals
+        coverage = _render(cap @ R.T + translation, self.white, self.cap_sigma, self.K, self.config.size)[1]
+        outline = (coverage - self.person[f])[self.scored[f]].abs().mean()
+        return cost + self.config.silhouette_weight * outline
 
     def landmark_cost(self, f: int, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
         """The landmark fit's data term for frame ``f``: weighted pseudo-Huber, pixels at 512 px."""
