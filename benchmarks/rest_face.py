@@ -3,7 +3,7 @@
     python benchmarks/rest_face.py RUN [RUN ...] [--image docs/images/rest_face.png]
 
 For each trained run, renders candidate rest expressions at the poses of the
-``NEUTRAL_TEST_FRAMES`` test frames whose tracked expressions are smallest and prints their mean
+8 test frames whose tracked expressions are smallest and prints their mean
 PSNR against those frames (eval's ``rest_psnr`` protocol): zero, each weight's median over the
 training frames (the rest before), their mean, the medoid of the training expressions (L1), and
 the most neutral training frame's (the rest now, :func:`most_neutral_expression`). Records
@@ -23,8 +23,7 @@ from torch import Tensor
 
 from common import print_table_header, print_table_row, record
 from headsplat.avatar.avatar import load_avatar, most_neutral_expression
-from headsplat.evaluation.evaluate import NEUTRAL_TEST_FRAMES, subject_of
-from headsplat.evaluation.metrics import psnr
+from headsplat.evaluation.evaluate import most_neutral_frames, rest_psnrs, subject_of
 from headsplat.io.atomic import atomic_write
 from headsplat.io.run import RunFolder
 from headsplat.io.video import to_uint8, write_png
@@ -56,15 +55,14 @@ def score_run(run: Path) -> tuple[dict, np.ndarray]:
     train, test = subject.split()
     expression = data.expression.float()
     rests = candidates(expression[torch.as_tensor(train)])
-    order = expression[torch.as_tensor(test)].norm(dim=1).argsort()[:NEUTRAL_TEST_FRAMES]
-    frames = [int(f) for f in np.asarray(test)[order.numpy()]]
+    frames = most_neutral_frames(data, test)
 
     def render(frame: int, rest: Tensor) -> Tensor:
         condition = replace(data.condition(frame), expression=rest)
         return avatar.render(condition, background=background).image
 
     scores = {
-        name: float(np.mean([float(psnr(render(f, rest), data.target(f, background))) for f in frames]))
+        name: float(np.mean(rest_psnrs(avatar, data, frames, rest, background)))
         for name, rest in rests.items()
     }
     still = np.concatenate(

@@ -320,23 +320,39 @@ def neutral_score(
     masks = region_masks(landmarks[frame], data.alpha(frame)[..., 0].cpu().numpy())
     masks.pop("outline")
     at_rest = avatar.render(replace(tracked, expression=avatar.neutral_expression), background=background)
-    test_norms = data.expression[torch.as_tensor(np.asarray(test_frames))].norm(dim=1)
-    neutral_tests = np.asarray(test_frames)[test_norms.argsort()[:NEUTRAL_TEST_FRAMES].cpu().numpy()]
-    rest_psnr = [
-        float(psnr(avatar.render(replace(data.condition(int(f)), expression=avatar.neutral_expression),
-                                 background=background).image, data.target(int(f), background)))
-        for f in neutral_tests
-    ]  # fmt: skip
+    neutral_tests = most_neutral_frames(data, test_frames)
     scores = {
         "frame": frame,
         "expression_norm": float(norms.min()),
         "psnr": float(psnr(image, target)),
         **region_scores(image, target, masks, lpips),
-        "rest_psnr": float(np.mean(rest_psnr)),
-        "rest_frames": [int(f) for f in neutral_tests],
+        "rest_psnr": float(
+            np.mean(rest_psnrs(avatar, data, neutral_tests, avatar.neutral_expression, background))
+        ),
+        "rest_frames": neutral_tests,
     }
     panel = np.concatenate([to_uint8(target), to_uint8(image), to_uint8(at_rest.image)], axis=1)
     return scores, panel
+
+
+def most_neutral_frames(
+    data: FrameData, frames: Sequence[int], count: int = NEUTRAL_TEST_FRAMES
+) -> list[int]:
+    """The ``count`` of ``frames`` whose tracked expressions are smallest (L2), smallest first."""
+    norms = data.expression[torch.as_tensor(np.asarray(frames))].norm(dim=1)
+    return [int(f) for f in np.asarray(frames)[norms.argsort()[:count].cpu().numpy()]]
+
+
+@torch.no_grad()
+def rest_psnrs(
+    avatar: Avatar, data: FrameData, frames: Sequence[int], expression: Tensor, background: float
+) -> list[float]:
+    """PSNR against each of ``frames`` of the avatar at its pose and gaze with ``expression`` (E,)."""
+    scores = []
+    for f in frames:
+        image = avatar.render(replace(data.condition(f), expression=expression), background=background).image
+        scores.append(float(psnr(image, data.target(f, background))))
+    return scores
 
 
 def training_corrections(run: RunFolder) -> dict[str, Tensor] | None:

@@ -172,11 +172,10 @@ def _write_masks(folder: Path, model: HeadModel, fit: FitResult) -> None:
     """``folder/masks/NNNNNN.png``: each written frame's person mask, cut below the fitted neck."""
     rim = neck_rim_vertices(model)
     (folder / "masks").mkdir()
-    with person_segmenter() as segment:
-        for f, image in enumerate(_written_frames(folder, len(fit.error_px))):
-            rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
-            mask = np.round(cut_below_neck(segment(image), rim_screen) * 255).astype(np.uint8)
-            write_png(image_file(folder, "masks", f), mask)
+    for f, person in enumerate(_segmented_frames(folder, len(fit.error_px))):
+        rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
+        mask = np.round(cut_below_neck(person, rim_screen) * 255).astype(np.uint8)
+        write_png(image_file(folder, "masks", f), mask)
 
 
 def _write_overlay(folder: Path, model: HeadModel, fit: FitResult, detected: np.ndarray, fps: float) -> None:
