@@ -65,6 +65,13 @@ def subject_folder(out: Path, clip: str, env: dict, tracking: str = "landmarks")
     return folder
 
 
+def run_folder(out: Path, clip: str, strategy: str, preset: str, tracking: str = "landmarks") -> Path:
+    """``OUT/runs/CLIP-STRATEGY-PRESET`` (``-TRACKING`` appended for another tracker than the
+    landmarks): where :mod:`quality` trains an avatar."""
+    suffix = "" if tracking == "landmarks" else f"-{tracking}"
+    return out / "runs" / f"{clip}-{strategy}-{preset}{suffix}"
+
+
 def recorded(results: Path, name: str) -> dict | None:
     """The metrics recorded as ``results/NAME.json``, or None."""
     path = results / f"{name}.json"

@@ -22,7 +22,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import headsplat_env, print_table_header, print_table_row, run_headsplat, subject_folder
+from common import (
+    headsplat_env,
+    print_table_header,
+    print_table_row,
+    run_folder,
+    run_headsplat,
+    subject_folder,
+)
 from headsplat.evaluation.error_budget import PARTS
 
 DEFAULT_CLIPS = ["d3", "d7", "d10", "WDA_AlexandriaOcasioCortez_000", "d18", "d5"]
@@ -58,8 +65,7 @@ def main() -> None:
     print_table_header(header)
     for clip, tracking, strategy in runs:
         subject = subject_folder(args.out, clip, env, tracking)
-        suffix = "" if tracking == "landmarks" else f"-{tracking}"
-        run = args.out / "runs" / f"{clip}-{strategy}-{args.preset}{suffix}"
+        run = run_folder(args.out, clip, strategy, args.preset, tracking)
         overrides = [f"--{k}={v}" for k, v in (("steps", args.steps), ("size", args.size)) if v is not None]
         if args.reuse and (run / "checkpoints").is_dir():
             run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)

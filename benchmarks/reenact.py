@@ -21,6 +21,11 @@ mouth's inside, the gaze beyond the iris points, skin detail) and it shares the 
 on both sides. No face-recognition weights are available offline, so identity is the head
 model's own identity space.
 
+``--tracking photometric`` takes the avatars trained on photometrically tracked subjects
+(``benchmarks/quality.py --trackings photometric``) and tracks the drivers the same way
+(``reenact --tracking photometric``); the renders are read back by the landmark tracker whatever
+the drivers' tracker, so both tables are graded by one ruler.
+
 The self-reenactment row drives d18 with its own test frames, ``--absolute``, and scores the
 render against the real frames as ``headsplat eval`` does from the tracking ("tracked"); the two
 numbers are computed by different code paths and should agree.
@@ -39,7 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import headsplat_env, run_headsplat, subject_folder
+from common import headsplat_env, run_folder, run_headsplat, subject_folder
 from headsplat.apps.reenact import reenact_frames
 from headsplat.avatar.avatar import load_avatar
 from headsplat.drive.driver import tracked_motion
@@ -48,6 +53,7 @@ from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.geometry import rotation_angle_deg
 from headsplat.io.subject import load_subject
 from headsplat.io.video import write_mp4
+from headsplat.track import TRACKERS
 from headsplat.training.data import load_frame_data
 
 PAIRS = [("d18", "d6"), ("d18", "d12"), ("d5", "d10")]
@@ -75,7 +81,8 @@ def measure_pair(run: Path, avatar_subject: Path, driver_subject: Path, work: Pa
     fps = len(frames) / (time.perf_counter() - start)
     write_mp4(video, frames, given.fps)
     tracked_back = work / f"{video.stem}-subject"
-    run_headsplat("preprocess", str(video), "-o", str(tracked_back), "--overwrite", "--no-overlay", env=env)
+    run_headsplat("preprocess", str(video), "-o", str(tracked_back), "--overwrite", "--no-overlay",
+                  "--tracking", "landmarks", env=env)  # fmt: skip
     back = load_subject(tracked_back)
     kept = back.tracking["source_frame"]  # frames where the tracker found the face
     fitted = back.tracking["expression"]
@@ -130,6 +137,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("quality"), help="benchmarks/quality.py's OUT")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument(
+        "--tracking", default="landmarks", choices=TRACKERS, help="the avatars' and the drivers' tracker"
+    )
     args = parser.parse_args()
     env = headsplat_env()
     rows = []
@@ -140,15 +150,16 @@ def main() -> None:
     print("|---" * 10 + "|")
     with tempfile.TemporaryDirectory() as scratch:
         for avatar_clip, driver_clip in PAIRS:
-            run = args.out / "runs" / f"{avatar_clip}-sampling-cpu"
+            run = run_folder(args.out, avatar_clip, "sampling", "cpu", args.tracking)
             if not (run / "avatar.safetensors").is_file():
                 sys.exit(
-                    f"{run}: no avatar; first: benchmarks/quality.py --clips {avatar_clip} --out {args.out}"
+                    f"{run}: no avatar; first: benchmarks/quality.py --clips {avatar_clip} "
+                    f"--trackings {args.tracking} --out {args.out}"
                 )
             row = measure_pair(
                 run,
-                subject_folder(args.out, avatar_clip, env),
-                subject_folder(args.out, driver_clip, env),
+                subject_folder(args.out, avatar_clip, env, args.tracking),
+                subject_folder(args.out, driver_clip, env, args.tracking),
                 Path(scratch),
                 env,
             )
@@ -161,7 +172,8 @@ def main() -> None:
                 f"| {row['jitter_driver'][0]:.4f}, {row['jitter_driver'][1]:.2f} | {row['fps']:.1f} |",
                 flush=True,
             )
-    own = self_reenactment(args.out / "runs" / "d18-sampling-cpu", args.out / "subjects" / "d18")
+    own_run = run_folder(args.out, "d18", "sampling", "cpu", args.tracking)
+    own = self_reenactment(own_run, subject_folder(args.out, "d18", env, args.tracking))
     rows.append({"avatar": "d18", "driver": "d18 test frames (--absolute)", **own})
     scores = " / ".join(f"{own[name]:.4g}" for name in ("psnr", "ssim", "lpips"))
     tracked = " / ".join(f"{value:.4g}" for value in own["eval_tracked"].values() if value is not None)
