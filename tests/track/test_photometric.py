@@ -1,10 +1,12 @@
 """Photometric tracking on a synthetic talking head whose tracking is known."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
-from headsplat.geometry import axis_angle_to_matrix
+from headsplat.geometry import axis_angle_to_matrix, rotation_angle_deg
 from headsplat.io.video import read_png
 from headsplat.track.photometric import (
     LEFT_BROW,
@@ -64,11 +66,20 @@ def _landmarks(model, tracking: dict, K: np.ndarray) -> np.ndarray:
     return (camera[..., :2] / camera[..., 2:] * K[0, 0] + K[:2, 2]).numpy()
 
 
-def test_the_pixels_correct_what_the_landmarks_got_wrong(clip, ict_model):
-    images, landmarks, K, truth, fit, _ = clip
-    # Landmarks that agree with the wrong fit: a weak landmark term, so the pixels can win.
-    config = PhotometricConfig(rounds=1, landmark_weight=2e-4)
-    result = track_photometric(ict_model, images, landmarks, K, fit, config=config)
+# Landmarks that agree with the wrong fit: a weak landmark term, so the pixels can win.
+PIXELS_WIN = PhotometricConfig(rounds=1, landmark_weight=2e-4)
+
+
+@pytest.fixture(scope="module")
+def per_frame_tracking(clip, ict_model):
+    """The clip tracked with :data:`PIXELS_WIN`, no global pass."""
+    images, landmarks, K, _, fit, _ = clip
+    return track_photometric(ict_model, images, landmarks, K, fit, config=PIXELS_WIN)
+
+
+def test_the_pixels_correct_what_the_landmarks_got_wrong(clip, ict_model, per_frame_tracking):
+    _, landmarks, K, truth, fit, _ = clip
+    result = per_frame_tracking
     true_landmarks = _landmarks(ict_model, truth, K)
     before = np.linalg.norm(landmarks - true_landmarks, axis=-1).mean()
     after = np.linalg.norm(result.projected - true_landmarks, axis=-1).mean()
@@ -159,3 +170,17 @@ def test_hair_below_the_crown_does_not_move_the_head(clip, ict_model):
     assert not np.array_equal(plain.rotation, fit["rotation"])  # it did move the head
     for name in ("rotation", "translation", "expression"):
         np.testing.assert_allclose(getattr(haired, name), getattr(plain, name), atol=1e-6, err_msg=name)
+
+
+def test_the_global_pass_brings_the_poses_closer_to_the_truth(clip, ict_model, per_frame_tracking):
+    """The landmark fit's per-frame errors jitter about a smooth turn: fitted together, with each
+    frame held by both neighbours, the poses come closer to the truth than the per-frame pass
+    leaves them, and the frames' image cost falls."""
+    images, landmarks, K, truth, fit, _ = clip
+    config = replace(PIXELS_WIN, global_steps=10)
+    results = [per_frame_tracking, track_photometric(ict_model, images, landmarks, K, fit, config=config)]
+    truth_rotation = torch.from_numpy(truth["rotation"])
+    errors = [float(rotation_angle_deg(torch.from_numpy(r.rotation), truth_rotation).mean()) for r in results]
+    # Measured: 2.74 -> 2.18 degrees (2.28 with no smoothness, 2.47 from a second per-frame round).
+    assert errors[1] < 0.9 * errors[0], f"rotation error (degrees) without / with the global pass: {errors}"
+    assert results[1].residual.mean() < results[0].residual.mean()

@@ -26,9 +26,13 @@ included, before any avatar trains. This is ours, on 2 CPU cores:
   temporal smoothness of pose and expression to the frame before.
 * **Schedule**: the colours and the cap's thickness at the landmark poses (all frames), then each
   frame in order for a few tens of steps warm-started from the frame before, appearance frozen;
-  ``rounds`` times.
+  ``rounds`` times. Then a global pass, as VHAP and metrical-tracker end theirs: every frame's
+  corrections together, each step's gradient summed over all frames, the corrected poses and
+  expressions smoothed to both neighbours (:meth:`_Tracker.fit_globally`).
 
-Identity, focal length and gaze stay the landmark fit's.
+Identity, focal length and gaze stay the landmark fit's: on a synthetic head, an identity
+corrected by the pixels in the global pass moved away from the truth (its shape shows at the
+outline, which the cap's learned thickness and the Gaussians' blur explain as well).
 """
 
 from __future__ import annotations
@@ -114,6 +118,8 @@ class PhotometricConfig:
     max_inset: float = 1.0
     """How far (cm) the cap may sink below the scalp: its Gaussians' blur widens the silhouette of
     a bald head, which a cap at the scalp would draw too wide."""
+    global_steps: int = 0
+    """Adam steps of the global pass (0: none); each renders every frame once."""
     seed: int = 0
 
 
@@ -368,6 +374,33 @@ class _Tracker:
     def correction(self, f: int) -> tuple[Tensor, Tensor, Tensor]:
         return self.correction_r[f], self.correction_t[f], self.correction_e[f]
 
+    def frame_cost(self, f: int, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
+        """Frame ``f``'s image and landmark costs and the expression's pull, appearance frozen."""
+        c = self.config
+        return (
+            self.image_cost(f, self.colours, self.thickness, r, t, e)
+            + c.landmark_weight * self.landmark_cost(f, r, t, e)
+            + c.expression_pull * e.pow(2).sum()
+        )
+
+    def smoothness(self, change_r: Tensor, change_t: Tensor, change_e: Tensor) -> Tensor:
+        """The weighted squared changes (rotation in radians, cm, weights) from one frame to the
+        next."""
+        c = self.config
+        return (
+            c.smooth_rotation * change_r.pow(2).sum()
+            + c.smooth_translation * change_t.pow(2).sum()
+            + c.smooth_expression * change_e.pow(2).sum()
+        )
+
+    def trajectory_smoothness(self, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
+        """:meth:`smoothness` of the corrected poses and expressions of all frames (corrections
+        ``r``, ``t``, ``e``: (F, 3), (F, 3), (F, E)): the landmark fit's jitter is smoothed out,
+        where smoothing the corrections would keep it."""
+        R, translation = _pose(self.rotation, self.translation, r, t)
+        turn = (R[1:] - R[:-1]).flatten(1) * 0.5**0.5  # its squared norm: the angle squared, small angles
+        return self.smoothness(turn, translation.diff(dim=0), (self.expression + e).diff(dim=0))
+
     def fit_appearance(self) -> None:
         """Adam on the colours and the cap's thickness at the current corrections, a random frame
         each step."""
@@ -408,23 +441,41 @@ class _Tracker:
             ]
         )
         for _ in range(c.frame_steps):
-            loss = (
-                self.image_cost(f, self.colours, self.thickness, r, t, e)
-                + c.landmark_weight * self.landmark_cost(f, r, t, e)
-                + c.expression_pull * e.pow(2).sum()
-            )
+            loss = self.frame_cost(f, r, t, e)
             if f > 0:
-                loss = loss + (
-                    c.smooth_rotation * (r - previous[0]).pow(2).sum()
-                    + c.smooth_translation * (t - previous[1]).pow(2).sum()
-                    + c.smooth_expression * (e - previous[2]).pow(2).sum()
-                )
+                loss = loss + self.smoothness(r - previous[0], t - previous[1], e - previous[2])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             with torch.no_grad():  # the corrected weights stay in [0, 1], so no gradient is clamped away
                 e.copy_((self.expression[f] + e).clamp(0.0, 1.0) - self.expression[f])
         self.correction_r[f], self.correction_t[f], self.correction_e[f] = r.detach(), t.detach(), e.detach()
+
+    def fit_globally(self) -> None:
+        """Adam on every frame's corrections together, appearance frozen: each step's gradient is
+        the mean of all frames' costs (one backward a frame, so memory stays one frame's) plus the
+        :meth:`trajectory_smoothness` (both neighbours pull, where the per-frame pass looked only
+        at the frame before)."""
+        c = self.config
+        every = (self.correction_r, self.correction_t, self.correction_e)
+        r, t, e = (x.clone().requires_grad_(True) for x in every)
+        optimizer = torch.optim.Adam(
+            [
+                {"params": [r], "lr": c.lr_rotation},
+                {"params": [t], "lr": c.lr_translation},
+                {"params": [e], "lr": c.lr_expression},
+            ]
+        )
+        n_frames = len(self.images)
+        for _ in range(c.global_steps):
+            optimizer.zero_grad(set_to_none=True)
+            for f in range(n_frames):
+                (self.frame_cost(f, r[f], t[f], e[f]) / n_frames).backward()
+            (self.trajectory_smoothness(r, t, e) / n_frames).backward()
+            optimizer.step()
+            with torch.no_grad():
+                e.copy_((self.expression + e).clamp(0.0, 1.0) - self.expression)
+        self.correction_r, self.correction_t, self.correction_e = r.detach(), t.detach(), e.detach()
 
     def residuals(self) -> np.ndarray:
         """(F,) each frame's image cost (:meth:`image_cost`), now."""
@@ -443,6 +494,9 @@ class _Tracker:
                 self.fit_frame(f)
                 if on_frame is not None:
                     on_frame(f + 1)
+            self.fit_appearance()
+        if self.config.global_steps > 0:
+            self.fit_globally()
             self.fit_appearance()
         R, t = _pose(self.rotation, self.translation, self.correction_r, self.correction_t)
         expression = (self.expression + self.correction_e).clamp(0.0, 1.0)
