@@ -30,6 +30,15 @@ class FrameCorrectionsConfig:
     from the tracker's. Measured (lr 5e-4, 600 steps, d3): held out 18.33 / 22.89 dB tracked /
     refined centred, 18.28 / 22.73 not; the d18 figures above predate it. The alignment's
     corrections are centred too."""
+    lr_rotation: float = 0.0
+    """Rate of the rotation corrections (radians per step) where above 0; else ``lr``
+    (GaussianAvatars fine-tunes the tracked rotation at 1e-5)."""
+    lr_translation: float = 0.0
+    """Rate of the translation corrections (cm per step) where above 0; else ``lr``
+    (GaussianAvatars: 1e-6 m, 1e-4 cm)."""
+    lr_expression: float = 0.0
+    """Rate of the expression corrections (weights per step) where above 0; else ``lr``
+    (GaussianAvatars: 1e-3)."""
     align_at: float = 0.0
     """Fraction of the steps after which every training frame's pose is fitted to its image once,
     the avatar frozen (:mod:`headsplat.training.align`); 0: never. Off by default: measured at 0.5
@@ -41,6 +50,16 @@ class FrameCorrectionsConfig:
     """Side (px) of the images the alignment fits (at most the training size)."""
     align_steps: int = 8
     """Adam steps per frame of the alignment."""
+
+
+def correction_rates(config: FrameCorrectionsConfig) -> dict[str, float]:
+    """Each correction's Adam rate: its own where set, else the shared ``lr`` (0: not learned)."""
+    own = {
+        "rotation": config.lr_rotation,
+        "translation": config.lr_translation,
+        "expression": config.lr_expression,
+    }
+    return {name: rate if rate > 0 else config.lr for name, rate in own.items()}
 
 
 def project_expression(correction: Tensor, tracked: Tensor) -> Tensor:
@@ -58,14 +77,17 @@ class FrameCorrections(nn.Module):
     def __init__(self, n_frames: int, n_expression: int, config: FrameCorrectionsConfig):
         super().__init__()
         self.config = config
-        learned = config.lr > 0
-        self.rotation = nn.Parameter(torch.zeros(n_frames, 3), requires_grad=learned)
-        self.translation = nn.Parameter(torch.zeros(n_frames, 3), requires_grad=learned)
-        self.expression = nn.Parameter(torch.zeros(n_frames, n_expression), requires_grad=learned)
+        self.rates = correction_rates(config)
+        learned = {name: rate > 0 for name, rate in self.rates.items()}
+        self.rotation = nn.Parameter(torch.zeros(n_frames, 3), requires_grad=learned["rotation"])
+        self.translation = nn.Parameter(torch.zeros(n_frames, 3), requires_grad=learned["translation"])
+        self.expression = nn.Parameter(
+            torch.zeros(n_frames, n_expression), requires_grad=learned["expression"]
+        )
 
     @property
     def learned(self) -> bool:
-        return self.config.lr > 0
+        return any(rate > 0 for rate in self.rates.values())
 
     @property
     def active(self) -> bool:
@@ -73,9 +95,11 @@ class FrameCorrections(nn.Module):
         return self.learned or self.config.align_at > 0
 
     def param_groups(self) -> list[ParamGroup]:
-        if not self.learned:
-            return []
-        return [ParamGroup(name, [p], self.config.lr) for name, p in self.named_parameters()]
+        return [
+            ParamGroup(name, [p], self.rates[name])
+            for name, p in self.named_parameters()
+            if self.rates[name] > 0
+        ]
 
     def apply(self, f: int, condition: Condition) -> Condition:
         """Frame ``f``'s ``condition`` with its corrections (unchanged when they cannot be set)."""
