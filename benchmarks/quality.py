@@ -3,6 +3,7 @@
     python benchmarks/quality.py   # sampling on d3, d7, d10, WDA_AlexandriaOcasioCortez_000, d18, d5
     python benchmarks/quality.py --clips d18 --strategies sampling fixed --steps 3000 --out /tmp/quality
     python benchmarks/quality.py --clips d18 --trackings landmarks photometric --out /tmp/quality
+    python benchmarks/quality.py --clips d18 --set frames.lr=5e-4 --tag fate-rates --out /tmp/quality
 
 Preprocesses each clip (or reuses ``OUT/subjects/CLIP``), trains every requested strategy with
 ``--preset`` (cpu: 256 px on this machine's cores; gpu: 512 px on CUDA), evaluates the test frames
@@ -52,9 +53,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("quality"), help="subjects and runs go here")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="to train (repeatable)"
+    )
+    parser.add_argument("--tag", help="appended to the runs' names (needed with --set: another run)")
+    parser.add_argument(
         "--reuse", action="store_true", help="keep runs already in OUT (finish them if interrupted)"
     )
     args = parser.parse_args()
+    if args.set and not args.tag:
+        parser.error("--set makes other avatars than the defaults: name them with --tag")
+    settings = [option for assignment in args.set for option in ("--set", assignment)]
     runs = [(c, t, s) for c in args.clips for t in args.trackings for s in args.strategies]
     env = headsplat_env()
     rows = []
@@ -66,12 +74,14 @@ def main() -> None:
     for clip, tracking, strategy in runs:
         subject = subject_folder(args.out, clip, env, tracking)
         run = run_folder(args.out, clip, strategy, args.preset, tracking)
+        if args.tag:
+            run = run.with_name(f"{run.name}-{args.tag}")
         overrides = [f"--{k}={v}" for k, v in (("steps", args.steps), ("size", args.size)) if v is not None]
         if args.reuse and (run / "checkpoints").is_dir():
             run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
         else:
             run_headsplat("train", str(subject), "-o", str(run), "--strategy", strategy,
-                          "--preset", args.preset, *overrides, "--overwrite", env=env)  # fmt: skip
+                          "--preset", args.preset, *overrides, *settings, "--overwrite", env=env)  # fmt: skip
         run_headsplat("eval", str(run), env=env)
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
         rows.append(
@@ -79,6 +89,7 @@ def main() -> None:
                 "clip": clip,
                 "tracking": tracking,
                 "strategy": strategy,
+                "tag": args.tag,
                 **{k: v for k, v in metrics.items() if k != "per_frame"},
             }
         )
@@ -97,11 +108,15 @@ def main() -> None:
             f"{metrics['training_minutes']:.1f}",
             f"{metrics['refine_minutes']:.1f}",
         ]
-        cells = [clip, tracking, strategy, *scores, *regions, *cost]
+        cells = [clip, tracking, _label(strategy, args.tag), *scores, *regions, *cost]
         print_table_row(cells)
     print_error_budgets(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def _label(strategy: str, tag: str | None) -> str:
+    return strategy if tag is None else f"{strategy}, {tag}"
 
 
 def print_error_budgets(rows: list[dict]) -> None:
@@ -119,7 +134,8 @@ def print_error_budgets(rows: list[dict]) -> None:
         ):
             budget = scores["error_budget"]
             parts = [f"{budget[p]['share']:.0f} ({budget[p]['psnr_if_perfect']:.2f})" for p in PARTS]
-            cells = [row["clip"], row["tracking"], row["strategy"], frames, f"{budget['psnr']:.2f}", *parts]
+            label = _label(row["strategy"], row["tag"])
+            cells = [row["clip"], row["tracking"], label, frames, f"{budget['psnr']:.2f}", *parts]
             print_table_row(cells)
 
 
