@@ -134,7 +134,7 @@ def print_error_budgets(rows: list[dict]) -> None:
         ):
             budget = scores["error_budget"]
             parts = [f"{budget[p]['share']:.0f} ({budget[p]['psnr_if_perfect']:.2f})" for p in PARTS]
-            label = _label(row["strategy"], row["tag"])
+            label = _label(row["strategy"], row.get("tag"))
             cells = [row["clip"], row["tracking"], label, frames, f"{budget['psnr']:.2f}", *parts]
             print_table_row(cells)
 

@@ -78,10 +78,10 @@ def test_fit_of_a_file_that_is_no_video_leaves_nothing(tmp_path, monkeypatch, ca
 def test_the_tracker_is_chosen_on_the_command_line(capsys):
     from headsplat.cli import build_parser, fit_configs_from_args
 
-    args = build_parser().parse_args(["fit", "clip.mp4", "-o", "out", "--tracking", "photometric"])
-    assert fit_configs_from_args(args)[1].tracking == "photometric"
-    args = build_parser().parse_args(["fit", "clip.mp4", "-o", "out"])
+    args = build_parser().parse_args(["fit", "clip.mp4", "-o", "out", "--tracking", "landmarks"])
     assert fit_configs_from_args(args)[1].tracking == "landmarks"
+    args = build_parser().parse_args(["fit", "clip.mp4", "-o", "out"])
+    assert fit_configs_from_args(args)[1].tracking == "photometric"
     with pytest.raises(SystemExit) as exit_code:
         build_parser().parse_args(["preprocess", "clip.mp4", "-o", "out", "--tracking", "pixels"])
     assert exit_code.value.code == 2 and "photometric" in capsys.readouterr().err

@@ -193,7 +193,7 @@ def test_a_video_driver_tracked_photometrically_is_cached_apart(trained_run, tmp
         found[tracking] = subject.path
         assert str(subject.tracking["tracker"]) == tracking
     assert found["landmarks"] != found["photometric"] and found["photometric"].name.endswith("-photometric")
-    # `reenact --tracking photometric` asks for it.
+    # `reenact` tracks a video photometrically unless `--tracking landmarks` asks otherwise.
     asked = []
 
     def record(source, model_path=None, cache=None, config=None):
@@ -202,11 +202,9 @@ def test_a_video_driver_tracked_photometrically_is_cached_apart(trained_run, tmp
 
     monkeypatch.setattr("headsplat.apps.reenact.driver_subject", record)
     run, _ = trained_run
-    assert (
-        main(["reenact", str(run), str(driver), "--tracking", "photometric", "-o", str(tmp_path / "o.mp4")])
-        == 2
-    )
-    assert asked == ["photometric"]
+    for options in ([], ["--tracking", "landmarks"]):
+        assert main(["reenact", str(run), str(driver), *options, "-o", str(tmp_path / "o.mp4")]) == 2
+    assert asked == ["photometric", "landmarks"]
 
 
 def test_arkit_weights_start_from_the_avatars_rest(trained_run, tmp_path):

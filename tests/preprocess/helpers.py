@@ -27,8 +27,9 @@ FAST_FIT = short_fit(15)
 
 
 def fast_config(**overrides) -> PreprocessConfig:
-    """128 px crops, no overlay, short tracking."""
-    settings = {"size": 128, "overlay": False, "fit": FAST_FIT, **overrides}
+    """128 px crops, no overlay, short tracking from the landmarks alone (the photometric stage
+    has its tests)."""
+    settings = {"size": 128, "overlay": False, "fit": FAST_FIT, "tracking": "landmarks", **overrides}
     return PreprocessConfig(**settings)
 
 

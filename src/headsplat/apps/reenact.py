@@ -30,6 +30,7 @@ from headsplat.io.progress import ProgressBar
 from headsplat.io.subject import Subject
 from headsplat.io.video import read_png, to_uint8, write_mp4
 from headsplat.preprocess.pipeline import PreprocessConfig
+from headsplat.track import DEFAULT_TRACKER
 
 
 def subject_frames(subject: Subject, size: int) -> Iterator[np.ndarray]:
@@ -111,7 +112,7 @@ def driving_motion(
     capture_fps: float | None = None,
     model_path: str | Path | None = None,
     smoothing: tuple[float, float] | None = None,
-    tracking: str = "landmarks",
+    tracking: str = DEFAULT_TRACKER,
 ) -> tuple[Motion, Subject | None]:
     """The motion that drives ``avatar``, in its terms, from exactly one source, and the driver's
     subject folder when there is one (its frames go beside the renders).

@@ -34,7 +34,7 @@ from headsplat.preprocess.landmarks import (
 )
 from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_polylines
 from headsplat.render.mesh import project_points
-from headsplat.track import TRACKERS
+from headsplat.track import DEFAULT_TRACKER, TRACKERS
 from headsplat.track.fit import FitConfig, FitResult, fit_landmarks
 from headsplat.track.photometric import PhotometricConfig, PhotometricResult, track_photometric
 
@@ -55,9 +55,8 @@ class PreprocessConfig:
     """Landmark weight of the face-oval points (silhouette points slide with the view)."""
     overlay: bool = True
     """Write qa/overlay.mp4."""
-    tracking: str = "landmarks"
-    """One of :data:`TRACKERS`. Photometric tracking stays an option until it gains on the shared
-    clips (docs/quality.md, "Photometric tracking")."""
+    tracking: str = DEFAULT_TRACKER
+    """One of :data:`TRACKERS`."""
     fit: FitConfig = field(default_factory=FitConfig)
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
 
