@@ -95,7 +95,7 @@ def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace,
     metrics_file = run / "eval" / "metrics.json"
     if args.reuse and args.keep_eval and metrics_file.is_file():
         return json.loads(metrics_file.read_text())
-    subject = subject_folder(out, clip, env)
+    subject = subject_folder(out, clip, env, "landmarks")  # as the recorded rows were
     if args.reuse and (run / "checkpoints").is_dir():
         run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
     else:
@@ -238,7 +238,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.cost:
-        step_costs(subject_folder(args.out, args.cost, headsplat_env()), args.rows)
+        step_costs(subject_folder(args.out, args.cost, headsplat_env(), "landmarks"), args.rows)
         return
     if args.clips:
         plan = [(clip, row, seed) for clip in args.clips for row in args.rows for seed in args.seeds]

@@ -55,7 +55,7 @@ def run_variant(
     runs = out / "runs"
     run = trained if variant == "trained" else runs / f"{clip}-{variant}"
     if variant == "trained" and not (trained / "avatar.safetensors").is_file():
-        subject = subject_folder(out, clip, env)
+        subject = subject_folder(out, clip, env, "landmarks")  # as the recorded rows were
         run_headsplat("train", str(subject), "-o", str(trained), "--preset", "cpu", "--overwrite", env=env)
     elif variant == "png_round_trip":
         maps = runs / f"{clip}-maps"

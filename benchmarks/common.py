@@ -47,7 +47,7 @@ def run_headsplat(*args: str, env: dict) -> None:
         sys.exit(f"failed: {' '.join(command)}\n{result.stderr[-3000:]}")
 
 
-def subject_folder(out: Path, clip: str, env: dict, tracking: str = "landmarks") -> Path:
+def subject_folder(out: Path, clip: str, env: dict, tracking: str) -> Path:
     """``OUT/subjects/CLIP`` (``CLIP-TRACKING`` for another tracker than the landmarks),
     preprocessed from the shared clip unless it is there already."""
     folder = out / "subjects" / (clip if tracking == "landmarks" else f"{clip}-{tracking}")
@@ -65,7 +65,7 @@ def subject_folder(out: Path, clip: str, env: dict, tracking: str = "landmarks")
     return folder
 
 
-def run_folder(out: Path, clip: str, strategy: str, preset: str, tracking: str = "landmarks") -> Path:
+def run_folder(out: Path, clip: str, strategy: str, preset: str, tracking: str) -> Path:
     """``OUT/runs/CLIP-STRATEGY-PRESET`` (``-TRACKING`` appended for another tracker than the
     landmarks): where :mod:`quality` trains an avatar."""
     suffix = "" if tracking == "landmarks" else f"-{tracking}"

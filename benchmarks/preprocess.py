@@ -2,6 +2,7 @@
 
     python benchmarks/preprocess.py                       # all 12 clips in ../shared/data
     python benchmarks/preprocess.py --clips d3 d12 --out /tmp/subjects --json preprocess.json
+    python benchmarks/preprocess.py --clips d18 --tracking landmarks   # the landmark fit alone
 
 Each clip runs in its own process (``headsplat preprocess``), so the timings include everything
 a user waits for except Python start-up. Needs ../shared (videos and the ICT model).
@@ -18,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED, clips, headsplat_env
+from headsplat.track import DEFAULT_TRACKER, TRACKERS
 
 STAGES = (
     "decode",
@@ -26,6 +28,7 @@ STAGES = (
     "crop",
     "landmarks",
     "tracking",
+    "photometric_tracking",
     "masks",
     "write_frames",
     "overlay",
@@ -39,6 +42,7 @@ def main() -> None:
         "--out", type=Path, help="where to keep the subject folders (default: a temporary folder)"
     )
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--tracking", default=DEFAULT_TRACKER, choices=TRACKERS, help="default: %(default)s")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
     available = clips()
@@ -62,6 +66,8 @@ def main() -> None:
                 "--size",
                 str(args.size),
                 "--overwrite",
+                "--tracking",
+                args.tracking,
             ]
             result = subprocess.run(command, env=env, capture_output=True, text=True)
             if result.returncode != 0:

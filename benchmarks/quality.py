@@ -32,6 +32,7 @@ from common import (
     subject_folder,
 )
 from headsplat.evaluation.error_budget import PARTS
+from headsplat.track import DEFAULT_TRACKER
 
 DEFAULT_CLIPS = ["d3", "d7", "d10", "WDA_AlexandriaOcasioCortez_000", "d18", "d5"]
 
@@ -43,7 +44,7 @@ def main() -> None:
         "--strategies", nargs="*", default=["sampling"], help="strategies for every clip (default: sampling)"
     )
     parser.add_argument(
-        "--trackings", nargs="*", default=["landmarks"], help="preprocess --tracking for every clip"
+        "--trackings", nargs="*", default=[DEFAULT_TRACKER], help="preprocess --tracking for every clip"
     )
     parser.add_argument(
         "--preset", default="cpu", choices=("cpu", "gpu"), help="training preset (default cpu)"

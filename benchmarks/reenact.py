@@ -53,7 +53,7 @@ from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.geometry import rotation_angle_deg
 from headsplat.io.subject import load_subject
 from headsplat.io.video import write_mp4
-from headsplat.track import TRACKERS
+from headsplat.track import DEFAULT_TRACKER, TRACKERS
 from headsplat.training.data import load_frame_data
 
 PAIRS = [("d18", "d6"), ("d18", "d12"), ("d5", "d10")]
@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("quality"), help="benchmarks/quality.py's OUT")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     parser.add_argument(
-        "--tracking", default="landmarks", choices=TRACKERS, help="the avatars' and the drivers' tracker"
+        "--tracking", default=DEFAULT_TRACKER, choices=TRACKERS, help="the avatars' and the drivers' tracker"
     )
     args = parser.parse_args()
     env = headsplat_env()
