@@ -119,7 +119,8 @@ class PhotometricConfig:
     """How far (cm) the cap may sink below the scalp: its Gaussians' blur widens the silhouette of
     a bald head, which a cap at the scalp would draw too wide."""
     global_steps: int = 0
-    """Adam steps of the global pass (0: none); each renders every frame once."""
+    """Adam steps of the global pass (0: none); each renders every frame once. Off: it lost on
+    d18 (docs/quality.md, "The tracker's schedule")."""
     seed: int = 0
 
 
