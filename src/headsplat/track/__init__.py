@@ -7,6 +7,6 @@ TRACKERS = ("landmarks", "photometric")
 frame's pose and expression fitted to its pixels."""
 
 DEFAULT_TRACKER = "photometric"
-"""The tracker of ``preprocess``, ``fit`` and video drivers unless told otherwise: it wins on every
-shared clip measured, held-out frames at their tracked conditions and refined alike
-(docs/quality.md, "Photometric tracking")."""
+"""The tracker of ``preprocess``, ``fit`` and video drivers unless told otherwise: held out at their
+tracked conditions, avatars score higher with it on every shared clip measured (refined, on all
+but one; docs/quality.md, "Photometric tracking on seven clips")."""
