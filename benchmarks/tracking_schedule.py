@@ -4,7 +4,8 @@ held-out PSNR, one clip, several schedules.
     python benchmarks/tracking_schedule.py --clip d18 --out /tmp/schedule
     python benchmarks/tracking_schedule.py --clip d18 --table   # the recorded rows only
 
-Each schedule (:data:`SCHEDULES`: steps per frame, per-frame rounds, global-pass steps) tracks the
+Each schedule (:data:`SCHEDULES`: steps per frame, per-frame rounds, global-pass steps, the
+light's degree) tracks the
 clip (``preprocess --tracking photometric`` with those settings), then an avatar trains on it with
 the CPU preset (256 px, 2000 steps, sampling) and ``headsplat eval`` scores its test frames from
 the tracking (photo-tracked) and refined. The stage's seconds per 100 frames come from the
@@ -39,6 +40,8 @@ SCHEDULES = {
     "40x2": {"frame_steps": 40},
     "20x2+g10": {"global_steps": 10},
     "10x1+g10": {"frame_steps": 10, "rounds": 1, "global_steps": 10},
+    "20x2+light1": {"lighting_degree": 1},
+    "20x2+light2": {"lighting_degree": 2},
 }
 
 
@@ -83,7 +86,8 @@ def main() -> None:
     rows = [recorded(RESULTS, f"{args.clip}-{schedule}") for schedule in args.schedules]
     if not any(rows):
         sys.exit(f"nothing recorded for {args.clip} in {RESULTS}")
-    header = "schedule (steps x rounds + global) | stage s / 100 frames | photo-tracked PSNR | SSIM | LPIPS"
+    header = "schedule (steps x rounds + global, light) | stage s / 100 frames | photo-tracked PSNR"
+    header += " | SSIM | LPIPS"
     print_table_header(header + " | outline (tracked) | refined PSNR | train PSNR")
     for row in filter(None, rows):
         tracked, refined = row["tracked"], row["refined"]

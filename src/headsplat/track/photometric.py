@@ -11,6 +11,10 @@ included, before any avatar trains. This is ours, on 2 CPU cores:
   teeth, gums; :func:`surface_samples`), one learned colour each, rendered by our rasterizer at
   ``size`` px. It is the tracker's own, independent of any avatar, so test frames get no help an
   avatar would give them.
+* **Lighting**: the colours are albedos, shaded by low-order spherical harmonics of the points'
+  camera-space normals (:func:`shading_basis`), one light for the clip: the light stays where it
+  is while the head turns, so a cheek that darkens as it turns away is the light's doing, not a
+  pose to correct (metrical-tracker and VHAP shade their albedo the same way).
 * **Silhouette** (with the person masks): a cap of white Gaussians over the skin (face and scalp)
   above the chin, each lifted along the normal by a learned thickness (the hair's volume, shared
   by all frames), drawn as coverage and compared with the person mask beyond the chin's line
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -81,6 +86,10 @@ class PhotometricConfig:
     rounds: int = 2
     """Alternations of the two: the colours learn from the corrected poses."""
     lr_colour: float = 0.05
+    lighting_degree: int = 0
+    """Spherical-harmonic degree of the clip's light (0: none, the colours as they are; 1: four
+    terms per channel; 2: nine)."""
+    lr_lighting: float = 0.01
     lr_rotation: float = 2e-3
     """Radians per step."""
     lr_translation: float = 2e-2
@@ -211,15 +220,30 @@ def silhouette_masks(landmarks: np.ndarray, size: int, scale: float, region: str
     return masks
 
 
-def cap_normals(model: HeadModel, points: SurfacePoints) -> np.ndarray:
-    """(P, 3) unit normals of the mean shape's triangles under ``points``, facing away from the
-    head's centre (the centroid of the points' triangles)."""
+def outward_normals(model: HeadModel, points: SurfacePoints, centre: np.ndarray | None = None) -> np.ndarray:
+    """(P, 3) unit normals of the mean shape's triangles under ``points``, facing away from
+    ``centre`` (3,) cm (default: the centroid of the points' triangles)."""
     a, b, c = (model.shape.mean[model.triangles[points.triangle][:, i]] for i in range(3))
     centroids = (a + b + c) / 3
     normals = np.cross(b - a, c - a)
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    normals[(normals * (centroids - centroids.mean(0))).sum(1) < 0] *= -1
+    centre = centroids.mean(0) if centre is None else centre
+    normals[(normals * (centroids - centre)).sum(1) < 0] *= -1
     return normals.astype(np.float32)
+
+
+def shading_basis(normals: Tensor, degree: int) -> Tensor:
+    """(..., B) the real spherical harmonics up to ``degree`` (0, 1 or 2; B = 1, 4 or 9) at unit
+    ``normals`` (..., 3), unnormalised (the light's coefficients absorb the constants)."""
+    x, y, z = normals.unbind(-1)
+    terms = [torch.ones_like(x)]
+    if degree >= 1:
+        terms += [x, y, z]
+    if degree >= 2:
+        terms += [x * y, y * z, x * z, x * x - y * y, 3 * z * z - 1]
+    if degree > 2:
+        raise ValueError(f"lighting degree {degree}: choose 0, 1 or 2")
+    return torch.stack(terms, -1)
 
 
 def _pose(rotation: Tensor, translation: Tensor, correction_r: Tensor, correction_t: Tensor):
@@ -276,6 +300,15 @@ def track_photometric(
         return tracker.run(on_frame)
 
 
+class _Appearance(NamedTuple):
+    """The tracker's appearance model: the points' albedos (P, 3) in [0, 1], the light (B, 3)
+    (:func:`shading_basis` coefficients per channel) and the cap's thickness (C,) cm."""
+
+    colours: Tensor
+    light: Tensor
+    thickness: Tensor
+
+
 def _downsampled(images: Iterable[np.ndarray], size: int) -> tuple[np.ndarray, int]:
     """(F, size, size, ...) the ``images`` resized as they are read (a long clip's full frames are
     never all in memory), and the side of the source images."""
@@ -308,7 +341,9 @@ class _Tracker:
         self.expression = torch.from_numpy(fit["expression"]).float()
         self.gaze = torch.from_numpy(fit["gaze"]).float()
         self.identity = torch.from_numpy(fit["identity"]).float()
-        self.rig = model.rig(surface_samples(model, config.points, config.seed))
+        samples = surface_samples(model, config.points, config.seed)
+        self.rig = model.rig(samples)
+        self.normals = torch.from_numpy(outward_normals(model, samples, model.shape.mean.mean(0)))
         self.landmark_rig = model.rig(model.landmarks)
         # Each Gaussian as wide as the samples' spacing on the mean face (cm).
         face_sigma = 0.7 * float(np.sqrt(surface_triangles(model)[1].sum() / config.points))
@@ -321,7 +356,7 @@ class _Tracker:
             floor = CAP_FLOOR_CM[config.silhouette]
             cap = surface_samples(model, cap_points, config.seed + 1, CAP_MATERIALS, floor)
             self.cap_rig = model.rig(cap)
-            self.cap_normals = torch.from_numpy(cap_normals(model, cap))
+            self.cap_normals = torch.from_numpy(outward_normals(model, cap))
             cap_area = surface_triangles(model, CAP_MATERIALS, floor)[1].sum()
             cap_sigma = 0.7 * float(np.sqrt(cap_area / cap_points))
             self.cap_sigma = torch.full((cap_points,), cap_sigma)
@@ -333,13 +368,16 @@ class _Tracker:
         self.correction_r = torch.zeros(n_frames, 3)
         self.correction_t = torch.zeros(n_frames, 3)
         self.correction_e = torch.zeros_like(self.expression)
-        self.colours = torch.full((config.points, 3), 0.5)
-        self.thickness = torch.full((cap_points,), config.hair_thickness)
+        light = torch.zeros(len(shading_basis(torch.zeros(3), config.lighting_degree)), 3)
+        light[0] = 1.0  # unlit: the albedo as it is
+        self.appearance = _Appearance(
+            torch.full((config.points, 3), 0.5), light, torch.full((cap_points,), config.hair_thickness)
+        )
         self.generator = torch.Generator().manual_seed(config.seed)
 
     @property
     def has_cap(self) -> bool:
-        return len(self.thickness) > 0
+        return len(self.appearance.thickness) > 0
 
     def condition(self, f: int, r: Tensor, t: Tensor, e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Frame ``f``'s rotation (3, 3), translation (3,) and expression (E,) with the
@@ -347,19 +385,21 @@ class _Tracker:
         R, translation = _pose(self.rotation[f], self.translation[f], r, t)
         return R, translation, (self.expression[f] + e).clamp(0.0, 1.0)
 
-    def image_cost(
-        self, f: int, colours: Tensor, thickness: Tensor, r: Tensor, t: Tensor, e: Tensor
-    ) -> Tensor:
+    def image_cost(self, f: int, appearance: _Appearance, r: Tensor, t: Tensor, e: Tensor) -> Tensor:
         """Frame ``f``'s mean absolute colour error inside its face mask, plus (with a cap) the
         weighted mean absolute difference of the cap's coverage and the person mask where its
         silhouette is scored."""
         R, translation, expression = self.condition(f, r, t, e)
         points = self.rig.evaluate(self.identity, expression, self.gaze[f]) @ R.T + translation
-        image = _render(points, colours, self.sigma, self.K, self.config.size)[0]
+        shade = shading_basis(self.normals @ R.T, self.config.lighting_degree) @ appearance.light
+        image = _render(points, appearance.colours * shade, self.sigma, self.K, self.config.size)[0]
         cost = (image - self.images[f].float() / 255)[self.masks[f]].abs().mean()
         if not self.has_cap:
             return cost
-        cap = self.cap_rig.evaluate(self.identity, expression) + thickness[:, None] * self.cap_normals
+        cap = (
+            self.cap_rig.evaluate(self.identity, expression)
+            + appearance.thickness[:, None] * self.cap_normals
+        )
         coverage = _render(cap @ R.T + translation, self.white, self.cap_sigma, self.K, self.config.size)[1]
         outline = (coverage - self.person[f])[self.scored[f]].abs().mean()
         return cost + self.config.silhouette_weight * outline
@@ -379,7 +419,7 @@ class _Tracker:
         """Frame ``f``'s image and landmark costs and the expression's pull, appearance frozen."""
         c = self.config
         return (
-            self.image_cost(f, self.colours, self.thickness, r, t, e)
+            self.image_cost(f, self.appearance, r, t, e)
             + c.landmark_weight * self.landmark_cost(f, r, t, e)
             + c.expression_pull * e.pow(2).sum()
         )
@@ -403,13 +443,15 @@ class _Tracker:
         return self.smoothness(turn, translation.diff(dim=0), (self.expression + e).diff(dim=0))
 
     def fit_appearance(self) -> None:
-        """Adam on the colours and the cap's thickness at the current corrections, a random frame
-        each step."""
-        colours = self.colours.clone().requires_grad_(True)
-        thickness = self.thickness.clone().requires_grad_(True)
+        """Adam on the colours, the light and the cap's thickness at the current corrections, a
+        random frame each step."""
+        appearance = _Appearance(*(part.clone().requires_grad_(True) for part in self.appearance))
+        colours, light, thickness = appearance
         optimizer = torch.optim.Adam(
             [
                 {"params": [colours], "lr": self.config.lr_colour},
+                # Degree 0 learns no light: a gain would only trade places with the albedos.
+                {"params": [light], "lr": self.config.lr_lighting if self.config.lighting_degree else 0.0},
                 {"params": [thickness], "lr": self.config.lr_thickness},
             ]
         )
@@ -418,7 +460,7 @@ class _Tracker:
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
         frames = torch.randint(len(self.images), (steps,), generator=self.generator)
         for f in frames.tolist():
-            loss = self.image_cost(f, colours, thickness, *self.correction(f))
+            loss = self.image_cost(f, appearance, *self.correction(f))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -426,7 +468,7 @@ class _Tracker:
             with torch.no_grad():
                 colours.clamp_(0.0, 1.0)
                 thickness.clamp_(min=-self.config.max_inset)
-        self.colours, self.thickness = colours.detach(), thickness.detach()
+        self.appearance = _Appearance(*(part.detach() for part in appearance))
 
     def fit_frame(self, f: int) -> None:
         """Adam on frame ``f``'s corrections, from the frame before's (tracking errors drift
@@ -482,8 +524,7 @@ class _Tracker:
         """(F,) each frame's image cost (:meth:`image_cost`), now."""
         with torch.no_grad():
             errors = [
-                self.image_cost(f, self.colours, self.thickness, *self.correction(f))
-                for f in range(len(self.images))
+                self.image_cost(f, self.appearance, *self.correction(f)) for f in range(len(self.images))
             ]
         return np.array([float(error) for error in errors])
 
