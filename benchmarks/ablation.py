@@ -117,6 +117,7 @@ def step_costs(subject: Path, rows: list[str], steps: int = 300, skip: int = 20)
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
     from headsplat.config import PRESETS
     from headsplat.head import load_head_model
+    from headsplat.io.settings import choose_mechanisms
     from headsplat.io.subject import load_subject
     from headsplat.training.data import load_frame_data
     from headsplat.training.run import new_avatar
@@ -128,7 +129,8 @@ def step_costs(subject: Path, rows: list[str], steps: int = 300, skip: int = 20)
     costs = {}
     for row in rows:
         config = copy.deepcopy(PRESETS["cpu"])
-        config.strategy.name = ROWS[row].get("strategy", config.strategy.name)
+        if "strategy" in ROWS[row]:
+            choose_mechanisms(config, "strategy", [ROWS[row]["strategy"]])
         if "deformer" in ROWS[row]:
             name = ROWS[row]["deformer"]
             config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()

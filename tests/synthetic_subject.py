@@ -1,5 +1,6 @@
 """A synthetic subject folder: shaded renders of the ICT head turning, with exact tracking."""
 
+import dataclasses
 import json
 
 import cv2
@@ -114,18 +115,24 @@ def write_synthetic_subject(
 
 def tiny_config(size: int = 64, steps: int = 8, texels_per_cm: float = 0.5, **fields):
     """A RunConfig for tests: small images, few Gaussians, a 3-step geometry stage and a 2-step pose
-    alignment at 32 px, a log line never; ``fields`` set
-    top-level fields, ``strategy=StrategyConfig(...)`` and ``completion="none"`` included."""
+    alignment at 32 px, a log line never; ``fields`` set top-level fields, ``strategy=``
+    (:func:`strategy_slot`) and ``completion={}`` (none) included."""
     from headsplat.config import RunConfig
 
-    completion = fields.pop("completion", None)
     config = RunConfig(size=size, steps=steps, log_every=10**9, **fields)
     config.avatar.gaussians.texels_per_cm = texels_per_cm
     config.geometry.steps, config.geometry.size = 3, 32
     config.frames.align_size, config.frames.align_steps = 32, 2
-    if completion is not None:
-        config.completion.name = completion
     return config
+
+
+def strategy_slot(name: str, **fields) -> dict:
+    """A run config's ``strategy`` slot choosing ``name`` with those of ``fields`` its config has
+    (one set of test settings for strategies with different fields)."""
+    from headsplat.strategy import STRATEGIES
+
+    own = {f.name for f in dataclasses.fields(STRATEGIES[name].Config)}
+    return {name: STRATEGIES[name].Config(**{k: v for k, v in fields.items() if k in own})}
 
 
 SPEAKING_SIZE = 64
@@ -145,7 +152,5 @@ def speaking_config(seed: int = 0):
     """The run config the speaking subject is trained with for the regression band: 250 steps on
     black, FATE's sampling densification every 50 steps, the rest the defaults of
     :func:`tiny_config`."""
-    from headsplat.strategy import StrategyConfig
-
-    strategy = StrategyConfig(name="sampling", start=50, every=50, add=200)
+    strategy = strategy_slot("sampling", start=50, every=50, add=200)
     return tiny_config(SPEAKING_SIZE, 250, 0.8, seed=seed, background=0.0, strategy=strategy)

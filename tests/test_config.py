@@ -1,18 +1,24 @@
 """The run config: round trip through JSON, --set overrides, registries, clear errors."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from headsplat.avatar.deformers.torso import StillTorsoConfig
-from headsplat.cli import build_parser
+from headsplat.cli import build_parser, run_config_from_args
 from headsplat.config import PRESETS, RunConfig, run_config_from_dict
 from headsplat.io.errors import InputError
-from headsplat.io.settings import apply_setting, to_dict
-from headsplat.strategy import STRATEGIES
+from headsplat.io.settings import apply_setting, choose_mechanisms, to_dict
+from headsplat.strategy import STRATEGIES, SamplingConfig, StrategyConfig, TemporalConfig, register_strategy
+from headsplat.strategy.fixed import FixedStrategy
+
+DATA = Path(__file__).parent / "data"
 
 
 def test_a_config_round_trips_through_json():
     config = RunConfig(steps=7)
-    config.strategy.name = "fixed"
+    choose_mechanisms(config, "strategy", ["fixed"])
     config.avatar.mesh_deformers["still_torso"].neck_top = -7.0
     assert run_config_from_dict(to_dict(config)) == config
     assert run_config_from_dict(to_dict(PRESETS["gpu"])) == PRESETS["gpu"]
@@ -26,13 +32,15 @@ def test_set_reaches_every_field_and_chooses_mechanisms():
         "loss.ssim_weight=0.3",
         "avatar.gaussians.lr_sh0=5e-3",
         "avatar.mesh_deformers.still_torso.neck_top=-6",
-        "strategy.name=threshold",
-        "completion.name=none",
+        "strategy=threshold",
+        "strategy.threshold.grad_threshold=1e-3",
+        "completion=none",
     ):
         apply_setting(config, assignment)
     assert config.steps == 12 and config.loss.ssim_weight == 0.3 and config.avatar.gaussians.lr_sh0 == 5e-3
     assert config.avatar.mesh_deformers["still_torso"].neck_top == -6.0
-    assert config.strategy.name == "threshold" and config.completion.name == "none"
+    assert list(config.strategy) == ["threshold"] and config.strategy["threshold"].grad_threshold == 1e-3
+    assert config.completion == {}
     apply_setting(config, "avatar.mesh_deformers=personal_blendshapes")
     assert list(config.avatar.mesh_deformers) == ["personal_blendshapes"]
     apply_setting(config, "avatar.mesh_deformers.still_torso.neck_bottom=-20")  # enables it again
@@ -52,6 +60,17 @@ def test_set_reaches_every_field_and_chooses_mechanisms():
         ("loss=3", "loss is a section"),
         ("steps", "SECTION.FIELD=VALUE"),
         ("avatar.mesh_deformers.still_torso=1", "give a field of still_torso"),
+        ("strategy=magic", "unknown strategy 'magic'; known: fixed, sampling, temporal, threshold"),
+        ("strategy=fixed,sampling", "strategy takes one name, got fixed, sampling"),
+        ("strategy=", "strategy takes one name, got none"),
+        ("completion=harmonic,harmonic", "completion takes one name or none"),
+        # A field of the strategy without its name: the error names the chosen strategy's fields.
+        (
+            "strategy.error_threshold=0.2",
+            r"strategy\.sampling\.FIELD; sampling has: prune_opacity, .*add, share_opacity \(known",
+        ),
+        ("strategy.temporal.error_threshold=0.2", "the strategy is sampling; choose temporal first"),
+        ("strategy.sampling.error_threshold=0.2", "unknown setting 'strategy.sampling.error_threshold'"),
     ],
 )
 def test_bad_settings_say_what_is_known(assignment, message):
@@ -59,20 +78,52 @@ def test_bad_settings_say_what_is_known(assignment, message):
         apply_setting(RunConfig(), assignment)
 
 
+def test_switching_the_strategy_keeps_the_fields_both_have():
+    """The GPU preset's densification schedule survives ``--strategy``; a field the new strategy
+    lacks goes, and one of the chosen strategy's own fields is set by its name."""
+    options = ["--preset", "gpu", "--strategy", "temporal", "--set", "strategy.temporal.error_threshold=0.2"]
+    config = run_config_from_args(build_parser().parse_args(["train", "s", "-o", "r", *options]))[0]
+    gpu = {"start": 500, "every": 500, "add": 5000, "max_gaussians": 300_000}
+    assert config.strategy == {"temporal": TemporalConfig(**gpu, error_threshold=0.2)}
+    choose_mechanisms(config, "strategy", ["fixed"])
+    assert config.strategy == {"fixed": StrategyConfig()}  # no densification schedule to keep
+
+
 def test_a_saved_config_with_an_unknown_key_is_refused():
     values = to_dict(RunConfig())
-    values["strategy"]["magic"] = 1
-    with pytest.raises(InputError, match=r"unknown setting strategy\.magic"):
+    values["strategy"]["sampling"]["magic"] = 1
+    with pytest.raises(InputError, match=r"unknown setting strategy\.sampling\.magic"):
         run_config_from_dict(values)
-    values = to_dict(RunConfig())
-    values["strategy"]["name"] = "magic"
     known = "fixed, sampling, temporal, threshold"
     with pytest.raises(InputError, match=f"unknown strategy 'magic'; known: {known}"):
-        run_config_from_dict(values)
+        run_config_from_dict({"strategy": {"magic": {}}})
+    with pytest.raises(InputError, match="strategy takes one name, got none"):
+        run_config_from_dict({"strategy": {}})
     values = to_dict(RunConfig())
-    values["completion"]["hair_fill"] = "magic"
-    with pytest.raises(InputError, match=r"completion\.hair_fill 'magic'; known: seen_mean, harmonic"):
+    values["completion"]["harmonic"]["hair_fill"] = "magic"
+    with pytest.raises(
+        InputError, match=r"completion\.harmonic\.hair_fill 'magic'; known: seen_mean, harmonic"
+    ):
         run_config_from_dict(values)
+
+
+def test_a_config_recorded_before_strategies_were_registered_is_upgraded():
+    """``config.json`` as the code before registered strategies wrote it (a temporal run with
+    threshold's field set too, no completion): the chosen strategy keeps its own fields."""
+    recorded = json.loads((DATA / "config_flat_strategy.json").read_text())["config"]
+    assert recorded["strategy"]["name"] == "temporal" and recorded["completion"]["name"] == "none"
+    config = run_config_from_dict(recorded)
+    assert config.strategy == {"temporal": TemporalConfig(every=50, error_threshold=0.2)}
+    assert config.completion == {}
+    slots = {"strategy": None, "completion": None}
+    assert to_dict(config) | slots == to_dict(RunConfig(steps=40)) | slots  # the rest as recorded
+
+
+def test_a_name_registered_twice_is_an_error():
+    with pytest.raises(ValueError, match="a strategy named 'fixed' is already registered"):
+        register_strategy("fixed")(FixedStrategy)
+    assert STRATEGIES["fixed"] is FixedStrategy
+    assert PRESETS["cpu"].strategy == {"sampling": SamplingConfig()}
 
 
 def test_the_cli_offers_what_the_registries_hold():

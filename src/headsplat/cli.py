@@ -33,7 +33,7 @@ def run_config_from_args(args: argparse.Namespace):
     given (a continued run keeps its own)."""
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
     from headsplat.config import PRESETS
-    from headsplat.io.settings import apply_setting
+    from headsplat.io.settings import apply_setting, choose_mechanisms
 
     config = copy.deepcopy(PRESETS[args.preset or "cpu"])
     given = [args.preset, args.size, args.texels_per_cm, args.seed, args.strategy, *args.set, *args.deformer]
@@ -44,11 +44,11 @@ def run_config_from_args(args: argparse.Namespace):
     if args.texels_per_cm is not None:
         config.avatar.gaussians.texels_per_cm = args.texels_per_cm
     if args.strategy is not None:
-        config.strategy.name = args.strategy
+        choose_mechanisms(config, "strategy", [args.strategy])
     if args.moving_torso:
         config.avatar.mesh_deformers.pop("still_torso", None)
     if args.no_completion:
-        config.completion.name = "none"
+        choose_mechanisms(config, "completion", [])
     for name in args.deformer:
         config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
     for assignment in args.set:

@@ -8,20 +8,22 @@
       avatar      AvatarConfig            gaussians, mesh_deformers{...}, gaussian_deformers{...}
       geometry    GeometryConfig          the surface fitted to the masks first (training.geometry)
       frames      FrameCorrectionsConfig  per-frame tracking corrections (training data)
-      strategy    StrategyConfig          densification (registry: headsplat.strategy.STRATEGIES)
-      completion  CompletionConfig        post-training hook (registry: training.completion.COMPLETIONS)
+      strategy    {name: config}          densification, one (registry: headsplat.strategy.STRATEGIES)
+      completion  {name: config}          post-training hook, one or none (training.completion.COMPLETIONS)
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from headsplat.avatar.avatar import AvatarConfig
 from headsplat.avatar.gaussians.store import GaussianConfig
 from headsplat.io.errors import InputError
-from headsplat.io.settings import from_dict
-from headsplat.strategy import STRATEGIES, StrategyConfig
-from headsplat.training.completion import COMPLETIONS, HAIR_FILLS, CompletionConfig
+from headsplat.io.settings import from_dict, registry_field
+from headsplat.strategy import STRATEGIES, SamplingConfig
+from headsplat.training.completion import COMPLETIONS, HarmonicConfig
 from headsplat.training.frames import FrameCorrectionsConfig
 from headsplat.training.geometry import GeometryConfig
 from headsplat.training.losses import LossConfig
@@ -56,34 +58,50 @@ class RunConfig:
     avatar: AvatarConfig = field(default_factory=AvatarConfig)
     geometry: GeometryConfig = field(default_factory=GeometryConfig)
     frames: FrameCorrectionsConfig = field(default_factory=FrameCorrectionsConfig)
-    strategy: StrategyConfig = field(default_factory=StrategyConfig)
-    completion: CompletionConfig = field(default_factory=CompletionConfig)
+    strategy: dict[str, Any] = registry_field(STRATEGIES, {"sampling": SamplingConfig()}, choose="one")
+    """The densification strategy: one registered name and its settings."""
+    completion: dict[str, Any] = registry_field(
+        COMPLETIONS, {"harmonic": HarmonicConfig()}, choose="at_most_one"
+    )
+    """The post-training completion, or none (``{}``)."""
 
     def validate(self) -> RunConfig:
-        """Check the names that choose mechanisms; returns self.
+        """Check the values :mod:`headsplat.io.settings` cannot; returns self.
 
         Raises:
-            InputError: an unknown name, with the known ones.
+            InputError: a value out of its choices, with the known ones.
         """
-        if self.strategy.name not in STRATEGIES:
-            raise InputError(
-                f"unknown strategy {self.strategy.name!r}; known: {', '.join(sorted(STRATEGIES))}"
-            )
-        if self.completion.name != "none" and self.completion.name not in COMPLETIONS:
-            known = ", ".join(sorted(COMPLETIONS))
-            raise InputError(f"unknown completion {self.completion.name!r}; known: {known}, none")
-        if self.completion.hair_fill not in HAIR_FILLS:
-            raise InputError(
-                f"unknown completion.hair_fill {self.completion.hair_fill!r}; known: {', '.join(HAIR_FILLS)}"
-            )
+        for options in self.completion.values():
+            options.validate()
         if self.device.split(":")[0] not in ("cpu", "cuda"):
             raise InputError(f"unknown device {self.device!r}; use cpu or cuda")
         return self
 
 
 def run_config_from_dict(values: dict) -> RunConfig:
-    """The inverse of :func:`headsplat.io.settings.to_dict` for :class:`RunConfig`."""
-    return from_dict(RunConfig, values).validate()
+    """The inverse of :func:`headsplat.io.settings.to_dict` for :class:`RunConfig`; a config
+    recorded before strategies and completions were registered slots is upgraded
+    (:func:`upgraded_slots`)."""
+    return from_dict(RunConfig, upgraded_slots(values)).validate()
+
+
+def upgraded_slots(values: dict) -> dict:
+    """``values`` (a recorded run config) with a flat ``strategy`` / ``completion`` section (its
+    ``name`` beside every mechanism's fields, as runs recorded them until strategies were
+    registered) as a one-entry slot: the named mechanism with the fields it has (the other
+    mechanisms' fields were ignored by those runs too); ``none`` is no completion."""
+    values = dict(values)
+    for slot, registry in (("strategy", STRATEGIES), ("completion", COMPLETIONS)):
+        flat = values.get(slot)
+        if not isinstance(flat, dict) or not isinstance(flat.get("name"), str):
+            continue
+        name = flat["name"]
+        if name == "none" or name not in registry:
+            values[slot] = {} if name == "none" else {name: {}}  # an unknown name is refused with the known
+            continue
+        own = {f.name for f in dataclasses.fields(registry[name].Config)}
+        values[slot] = {name: {key: value for key, value in flat.items() if key in own}}
+    return values
 
 
 PRESETS = {
@@ -95,7 +113,7 @@ PRESETS = {
         log_every=500,
         loss=LossConfig(lpips_weight=0.05, lpips_start=15_000),
         avatar=AvatarConfig(gaussians=GaussianConfig(texels_per_cm=3.0)),
-        strategy=StrategyConfig(start=500, every=500, add=5000, max_gaussians=300_000),
+        strategy={"sampling": SamplingConfig(start=500, every=500, add=5000, max_gaussians=300_000)},
     ),
 }
 """``headsplat train --preset``: ``cpu`` fits 2 cores at 256 px (about 10 minutes); ``gpu`` trains

@@ -59,6 +59,7 @@ def train_with_deformer(subject, run, deformer: str, steps: int, *settings: str)
 
     args = ["train", str(subject), "-o", str(run), "--size", "32", "--texels-per-cm", "0.5"]
     args += ["--steps", str(steps), "--deformer", deformer]
-    for setting in (*settings, "strategy.start=1", "strategy.every=1", "strategy.add=25"):
+    densify = ("strategy.sampling.start=1", "strategy.sampling.every=1", "strategy.sampling.add=25")
+    for setting in (*settings, *densify):
         args += ["--set", setting]
     return main(args)

@@ -8,9 +8,10 @@ import torch
 from headsplat.avatar.condition import Condition
 from headsplat.render import Rendering
 from headsplat.render.api import RasterInfo
-from headsplat.strategy import STRATEGIES, StepContext, StrategyConfig, make_strategy
+from headsplat.strategy import STRATEGIES, StepContext, make_strategy
 from headsplat.training.trainer import make_optimizers
 from tests.avatar.helpers import strip_avatar
+from tests.synthetic_subject import strategy_slot
 
 N = 50
 
@@ -59,7 +60,7 @@ def _aligned(avatar, optimizers, state):
 def test_sampling_adds_children_on_the_hot_parents_triangles():
     avatar, optimizers = _avatar()
     hot = torch.tensor([3, 17, 41])
-    strategy = make_strategy(StrategyConfig(name="sampling", start=0, every=1, add=30, prune_every=1000), 64)
+    strategy = make_strategy(strategy_slot("sampling", start=0, every=1, add=30, prune_every=1000), 64)
     state = strategy.initialize_state(N, "cpu", seed=0)
     strategy.step_post_backward(_context(avatar, optimizers, state, 1, hot))
     store = avatar.gaussians
@@ -80,7 +81,7 @@ def test_sampling_parent_and_copies_keep_the_parents_transmittance():
     avatar, optimizers = _avatar()
     store = avatar.gaussians
     before = torch.sigmoid(store.opacity.detach()[:, 0]).clone()
-    config = StrategyConfig(name="sampling", start=0, every=1, add=40, prune_every=1000)
+    config = strategy_slot("sampling", start=0, every=1, add=40, prune_every=1000)
     strategy = make_strategy(config, 64)
     state = strategy.initialize_state(N, "cpu", seed=0)
     strategy.step_post_backward(_context(avatar, optimizers, state, 1, torch.tensor([3, 17])))
@@ -99,9 +100,7 @@ def test_sampling_parent_and_copies_keep_the_parents_transmittance():
 
 def test_sampling_respects_the_cap_and_the_schedule():
     avatar, optimizers = _avatar()
-    config = StrategyConfig(
-        name="sampling", start=10, every=5, add=30, max_gaussians=N + 10, prune_every=1000
-    )
+    config = strategy_slot("sampling", start=10, every=5, add=30, max_gaussians=N + 10, prune_every=1000)
     strategy = make_strategy(config, 64)
     state = strategy.initialize_state(N, "cpu")
     hot = torch.arange(N)
@@ -119,7 +118,7 @@ def test_threshold_clones_small_and_splits_large():
     with torch.no_grad():
         avatar.gaussians.log_scale[:10] = 0.0  # wider than split_scale: split
     hot = torch.tensor([0, 1, 20, 21, 22])
-    strategy = make_strategy(StrategyConfig(name="threshold", start=0, every=1, prune_every=1000), 64)
+    strategy = make_strategy(strategy_slot("threshold", start=0, every=1, prune_every=1000), 64)
     state = strategy.initialize_state(N, "cpu")
     strategy.step_post_backward(_context(avatar, optimizers, state, 1, hot))
     _aligned(avatar, optimizers, state)
@@ -137,7 +136,7 @@ def test_every_strategy_prunes_transparent_gaussians_and_its_statistics_follow()
         avatar, optimizers = _avatar()
         with torch.no_grad():
             avatar.gaussians.opacity[::5] = -10.0  # sigmoid < 0.005
-        strategy = make_strategy(StrategyConfig(name=name, start=1000, prune_every=1), 64)
+        strategy = make_strategy(strategy_slot(name, start=1000, prune_every=1), 64)
         strategy.plan(np.arange(12), np.random.default_rng(0).uniform(size=(12, 62)), steps=10)
         state = strategy.initialize_state(N, "cpu")
         hot = torch.zeros(N, dtype=torch.bool)
@@ -157,14 +156,14 @@ def test_every_strategy_prunes_transparent_gaussians_and_its_statistics_follow()
 
 def test_statistics_of_the_wrong_length_are_an_error_not_a_silent_reset():
     avatar, optimizers = _avatar()
-    strategy = make_strategy(StrategyConfig(name="sampling"), 64)
+    strategy = make_strategy(strategy_slot("sampling"), 64)
     state = strategy.initialize_state(N - 1, "cpu")
     with pytest.raises(RuntimeError, match="49 rows for 50 Gaussians"):
         strategy.step_post_backward(_context(avatar, optimizers, state, 1, torch.arange(3)))
 
 
 def test_the_state_round_trips_onto_the_device_it_is_loaded_on():
-    strategy = make_strategy(StrategyConfig(name="sampling"), 64)
+    strategy = make_strategy(strategy_slot("sampling"), 64)
     state = strategy.initialize_state(N, "cpu", seed=3)
     state.columns["grad_sum"] += torch.arange(N, dtype=torch.float32)
     draws = torch.rand(4, generator=state.generator)
@@ -182,7 +181,7 @@ def test_the_state_round_trips_onto_the_device_it_is_loaded_on():
 
 def test_the_error_map_and_footprint_sums_are_there_on_request():
     avatar, optimizers = _avatar()
-    strategy = make_strategy(StrategyConfig(name="fixed"), 64)
+    strategy = make_strategy(strategy_slot("fixed"), 64)
     state = strategy.initialize_state(N, "cpu")
     ctx = _context(avatar, optimizers, state, 1, torch.arange(0))
     condition: Condition = ctx.condition
@@ -196,6 +195,6 @@ def test_the_error_map_and_footprint_sums_are_there_on_request():
     assert torch.allclose(weights.sum(), ctx.rendering.alpha.sum(), rtol=1e-3)
 
 
-def test_unknown_strategy_names_the_choices():
-    with pytest.raises(ValueError, match="fixed, sampling, temporal, threshold"):
-        make_strategy(StrategyConfig(name="magic"), 64)
+def test_a_run_has_exactly_one_strategy():
+    with pytest.raises(ValueError, match="exactly one strategy, got fixed, sampling"):
+        make_strategy({**strategy_slot("fixed"), **strategy_slot("sampling")}, 64)

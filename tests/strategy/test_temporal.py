@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from headsplat.strategy import StrategyConfig, make_strategy
+from headsplat.strategy import make_strategy
 from headsplat.strategy.frame_clusters import cluster_frames, motion_features, silhouette
 from headsplat.strategy.temporal import cluster_balanced_mean
 from tests.strategy.test_strategies import N, _avatar, _context
+from tests.synthetic_subject import strategy_slot
 
 
 def _blobs(sizes, dims=62, spread=0.02, seed=0):
@@ -66,7 +67,7 @@ def test_each_kind_of_frame_weighs_the_same_however_often_it_occurs():
 
 
 def _temporal(**settings):
-    config = StrategyConfig(name="temporal", start=1, every=1, add=0, prune_every=1000, **settings)
+    config = strategy_slot("temporal", start=1, every=1, add=0, prune_every=1000, **settings)
     strategy = make_strategy(config, 64)
     motion = np.r_[np.zeros((10, 62)), np.ones((2, 62))]  # frames 0-9 alike, 10-11 another kind
     planned = strategy.plan(np.arange(12), motion, steps=5)
@@ -121,6 +122,6 @@ def test_error_clones_go_to_the_worst_first_and_respect_the_caps():
 
 
 def test_the_strategy_refuses_to_run_unplanned():
-    strategy = make_strategy(StrategyConfig(name="temporal"), 64)
+    strategy = make_strategy(strategy_slot("temporal"), 64)
     with pytest.raises(RuntimeError, match="call plan"):
         strategy.initialize_state(N, "cpu")

@@ -13,9 +13,8 @@ import torch
 from headsplat.avatar import Avatar
 from headsplat.io.checkpoint import load_checkpoint
 from headsplat.io.run import RunFolder
-from headsplat.strategy import StrategyConfig
 from tests.shared_data import D18, require_ict_model, require_shared
-from tests.synthetic_subject import tiny_config
+from tests.synthetic_subject import strategy_slot, tiny_config
 
 STEPS, CHECKPOINT = 240, 120
 
@@ -34,7 +33,8 @@ def d18_subject(tmp_path_factory, ict_model):
 
 
 SETTINGS = ["--size", "64", "--steps", str(STEPS), "--set", f"checkpoint_every={CHECKPOINT}"]
-SETTINGS += ["--set", "strategy.start=40", "--set", "strategy.every=40", "--set", "geometry.steps=20"]
+SETTINGS += ["--set", "strategy.sampling.start=40", "--set", "strategy.sampling.every=40"]
+SETTINGS += ["--set", "geometry.steps=20"]
 # The pose alignment runs after step 120, where the run is killed: the resumed run must run it.
 SETTINGS += ["--set", "frames.align_at=0.5", "--set", "frames.align_steps=2"]
 
@@ -78,7 +78,7 @@ def test_a_killed_and_resumed_run_ends_bit_for_bit_where_the_uninterrupted_one_e
 def test_two_runs_with_one_seed_are_identical_and_another_seed_differs(synthetic_subject, ict_model):
     from headsplat.training.run import train
 
-    strategy = StrategyConfig(name="sampling", start=5, every=5, add=100)
+    strategy = strategy_slot("sampling", start=5, every=5, add=100)
     states = []
     for seed in (0, 0, 1):
         avatar, _, _ = train(synthetic_subject, tiny_config(32, 20, seed=seed, strategy=strategy), ict_model)

@@ -18,11 +18,10 @@ from headsplat.io.errors import InputError
 from headsplat.io.subject import load_subject
 from headsplat.render import gsplat_available
 from headsplat.render.mesh import rasterize_mesh
-from headsplat.strategy import StrategyConfig
 from headsplat.training.data import load_frame_data
 from headsplat.training.run import new_avatar, train, train_run
 from headsplat.training.trainer import Trainer, lr_factor
-from tests.synthetic_subject import tiny_config
+from tests.synthetic_subject import strategy_slot, tiny_config
 
 SIZE = 64
 """The side of the shared synthetic subject (conftest)."""
@@ -34,9 +33,9 @@ def _trainer(subject_folder, model, config) -> Trainer:
 
 
 def test_a_tiny_avatar_learns_the_held_out_frames(synthetic_subject, ict_model):
-    strategy = StrategyConfig(name="sampling", start=50, every=50, add=200)
+    strategy = strategy_slot("sampling", start=50, every=50, add=200)
     # Completion (tested on its own below) would remove the unseen Gaussians this count checks.
-    config = tiny_config(SIZE, 150, 0.8, background=0.0, completion="none", strategy=strategy)
+    config = tiny_config(SIZE, 150, 0.8, background=0.0, completion={}, strategy=strategy)
     avatar, data, summary = train(synthetic_subject, config, model=ict_model)
     train_frames, test_frames = data.subject.split()
     # The UV samples, +200 at steps 50, 100 and 150, minus the pruned transparent ones.
@@ -59,7 +58,7 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_m
     checkpoint's tensors for 6 more (densification and pruning happen after it, so the strategy's
     state and random draws matter): every tensor of the training state is identical. For each
     strategy and each Gaussian deformer with learned state beyond the base's."""
-    densify = StrategyConfig(name=strategy, start=4, every=4, add=50, prune_every=5, error_threshold=0.02)
+    densify = strategy_slot(strategy, start=4, every=4, add=50, prune_every=5, error_threshold=0.02)
     config = tiny_config(32, 12, strategy=densify, checkpoint_every=6)
     if deformer is not None:
         config.avatar.gaussian_deformers[deformer] = GAUSSIAN_DEFORMERS[deformer].Config()
@@ -94,7 +93,7 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_m
 def test_the_rates_decay_from_their_start_to_lr_end_at_the_last_step(synthetic_subject, ict_model):
     assert lr_factor(50, 100, 0.5, 0.1) == 1.0 and lr_factor(100, 100, 1.0, 0.1) == 1.0
     assert lr_factor(75, 100, 0.5, 0.1) == pytest.approx(0.1**0.5)
-    config = tiny_config(32, 4, strategy=StrategyConfig("fixed"))
+    config = tiny_config(32, 4, strategy=strategy_slot("fixed"))
     config.lr_decay_from, config.lr_end = 0.5, 0.2
     trainer = _trainer(synthetic_subject, ict_model, config)
     rates = [[group["lr"] for group in o.param_groups] for o in trainer.optimizers]
@@ -138,7 +137,7 @@ def test_the_loss_holds_every_modules_regularisers(synthetic_subject, ict_model)
 
 
 def test_an_lpips_term_joins_the_loss_from_its_start_step(synthetic_subject, ict_model):
-    config = tiny_config(SIZE, 2, strategy=StrategyConfig("fixed"))
+    config = tiny_config(SIZE, 2, strategy=strategy_slot("fixed"))
     config.loss.lpips_weight, config.loss.lpips_start = 0.1, 2
     trainer = _trainer(synthetic_subject, ict_model, config)
     before = trainer.train_step()
@@ -153,12 +152,12 @@ def test_an_lpips_term_joins_the_loss_from_its_start_step(synthetic_subject, ict
 def test_frozen_frame_corrections_take_no_gradient_and_learned_ones_stay_in_range(
     synthetic_subject, ict_model
 ):
-    frozen = _trainer(synthetic_subject, ict_model, tiny_config(32, strategy=StrategyConfig("fixed")))
+    frozen = _trainer(synthetic_subject, ict_model, tiny_config(32, strategy=strategy_slot("fixed")))
     frozen.train_step()
     assert all(not p.requires_grad and p.grad is None for p in frozen.frames.parameters())
     assert not any(name.startswith("frames.") for name in frozen.state()[0] if name.startswith("optimizer"))
 
-    config = tiny_config(32, strategy=StrategyConfig("fixed"))
+    config = tiny_config(32, strategy=strategy_slot("fixed"))
     config.frames.lr = 0.5  # large: the expression corrections hit the [0, 1] bounds at once
     learned = _trainer(synthetic_subject, ict_model, config)
     for _ in range(3):
@@ -254,7 +253,7 @@ def test_training_on_cuda_resumes_steps_and_evaluates_on_the_cpu(synthetic_subje
     run trained on the CPU scores, and far more than an untrained one."""
     from headsplat.avatar import load_avatar
 
-    strategy = StrategyConfig(name="sampling", start=16, every=16, add=50, prune_every=20)
+    strategy = strategy_slot("sampling", start=16, every=16, add=50, prune_every=20)
     config = tiny_config(SIZE, 48, device="cuda", strategy=strategy, checkpoint_every=48)
     train_run(synthetic_subject, tmp_path / "gpu", config, model=ict_model, log=lambda _: None)
     # Resume from step 48 on the GPU and densify on: the strategy's statistics must be on the GPU.

@@ -32,7 +32,7 @@ import numpy as np
 
 from headsplat.avatar.head_mesh import HeadMesh
 from headsplat.baking.maps import uv_in_atlas
-from headsplat.training.completion import NECK, SCALP, CompletionConfig, completion_regions
+from headsplat.training.completion import NECK, SCALP, HarmonicConfig, completion_regions
 
 REGIONS = ("other", "skin", "hair", "lips", "eyes", "teeth")
 """Region names, by id."""
@@ -81,7 +81,7 @@ def triangle_regions(
             no triangle is lips).
         scalp_bottom: the scalp's lower bound (cm, model height); default completion's.
     """
-    bottom = CompletionConfig.scalp_bottom if scalp_bottom is None else scalp_bottom
+    bottom = HarmonicConfig.scalp_bottom if scalp_bottom is None else scalp_bottom
     fill = completion_regions(head, bottom).numpy()
     materials = list(head.info["material_names"])
     material = head.triangle_material.numpy()

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.condition import Condition
+from headsplat.config import run_config_from_dict
 from headsplat.evaluation.error_budget import ErrorBudget, budget_parts
 from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, fit_corrections
@@ -176,7 +177,7 @@ def evaluate_run(
         "geometry": geometry,
         "render_fps": len(test_frames) / render_seconds,
         "size": avatar.size,
-        "strategy": config["strategy"]["name"],
+        "strategy": next(iter(run_config_from_dict(config).strategy)),
         "per_frame": {name: [round(v, 5) for v in values] for name, values in scores.items()},
     }
     metrics["per_frame"]["frame"] = [int(f) for f in test_frames]

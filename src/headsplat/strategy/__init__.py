@@ -1,36 +1,46 @@
 """Densification and pruning strategies behind one interface, by registry name."""
 
-from headsplat.strategy.base import StepContext, Strategy, StrategyConfig, StrategyState
+from typing import Any
+
+from headsplat.io.settings import the_chosen
+from headsplat.strategy.base import (
+    STRATEGIES,
+    DensificationConfig,
+    StepContext,
+    Strategy,
+    StrategyConfig,
+    StrategyState,
+    register_strategy,
+)
 from headsplat.strategy.fixed import FixedStrategy
-from headsplat.strategy.sampling import SamplingStrategy
-from headsplat.strategy.temporal import TemporalStrategy
-from headsplat.strategy.threshold import ThresholdStrategy
-
-STRATEGIES: dict[str, type[Strategy]] = {
-    "fixed": FixedStrategy,
-    "sampling": SamplingStrategy,
-    "temporal": TemporalStrategy,
-    "threshold": ThresholdStrategy,
-}
-"""The registry: ``headsplat train --strategy`` offers these names."""
+from headsplat.strategy.sampling import SamplingConfig, SamplingStrategy
+from headsplat.strategy.temporal import TemporalConfig, TemporalStrategy
+from headsplat.strategy.threshold import ThresholdConfig, ThresholdStrategy
 
 
-def make_strategy(config: StrategyConfig, image_size: int) -> Strategy:
-    """The registered strategy ``config.name``."""
-    if config.name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {config.name!r}; choose one of {', '.join(sorted(STRATEGIES))}")
-    return STRATEGIES[config.name](config, image_size)
+def make_strategy(slot: dict[str, Any], image_size: int) -> Strategy:
+    """The strategy a run config's ``strategy`` slot chooses (one name -> its config)."""
+    chosen = the_chosen(slot)
+    if chosen is None or len(slot) > 1:
+        raise ValueError(f"a run has exactly one strategy, got {', '.join(slot) or 'none'}")
+    name, config = chosen
+    return STRATEGIES[name](config, image_size)
 
 
 __all__ = [
     "STRATEGIES",
+    "DensificationConfig",
     "FixedStrategy",
+    "SamplingConfig",
     "SamplingStrategy",
     "StepContext",
     "Strategy",
     "StrategyConfig",
     "StrategyState",
+    "TemporalConfig",
     "TemporalStrategy",
+    "ThresholdConfig",
     "ThresholdStrategy",
     "make_strategy",
+    "register_strategy",
 ]

@@ -1,6 +1,10 @@
 """The strategy contract (docs/architecture.md, section 4; gsplat's strategies): hooks around
 each training step that densify and prune the Gaussians, with their state kept outside the strategy.
 
+A strategy is one class in one file, registered by name (:func:`register_strategy`) with its own
+``Config`` dataclass holding only its own fields; the run config's ``strategy`` slot holds the
+chosen one (``--strategy NAME``, ``--set strategy.NAME.FIELD=VALUE``).
+
 A strategy is stateless apart from its config and what :meth:`Strategy.plan` derives from the
 training frames. Its :class:`StrategyState` (per-Gaussian
 statistics, a random generator) lives with the trainer, is checkpointed through
@@ -20,6 +24,7 @@ import torch
 from torch import Tensor
 
 from headsplat.avatar.gaussians.rows import RowChange, reset_parameter
+from headsplat.io.settings import registering
 
 if TYPE_CHECKING:
     from headsplat.avatar.avatar import Avatar
@@ -30,47 +35,25 @@ if TYPE_CHECKING:
 
 @dataclass
 class StrategyConfig:
-    """Densification settings (steps are optimisation steps); ``name`` picks the strategy."""
+    """What every strategy does: pruning and the opacity reset (steps are optimisation steps)."""
 
-    name: str = "sampling"
-    """A registered strategy (:data:`headsplat.strategy.STRATEGIES`): fixed, sampling, temporal,
-    threshold."""
+    prune_opacity: float = 0.005
+    prune_every: int = 100
+    reset_opacity_every: int = 0
+    """Reset opacities to 0.01 every this many steps (0: never; 3DGS uses 3000)."""
+
+
+@dataclass
+class DensificationConfig(StrategyConfig):
+    """When a densifying strategy densifies."""
+
     start: int = 200
     """No densification before this step (let the initial Gaussians settle)."""
     stop: int = 10_000_000
     """No densification from this step on."""
     every: int = 100
     """Densify every this many steps."""
-    add: int = 1000
-    """``sampling``: Gaussians added per densification."""
-    share_opacity: bool = True
-    """``sampling``: a parent and its k new copies each take opacity 1 - (1 - o)^(1/(k+1)), so
-    together they stop as much light as the parent alone did and densifying does not darken or
-    thicken the image (MCMC-3DGS, Kheradmand et al. 2024, Eq. 9 at equal scales). Without it every
-    densification stacks full-opacity copies the optimiser must first undo: d3, one training frame,
-    600 steps, 29.20 -> 31.30 dB with it (and 24.98 -> 32.03 dB adding 3000 per densification)."""
     max_gaussians: int = 200_000
-    grad_threshold: float = 2e-4
-    """``threshold``: mean screen-space gradient (in normalised image units) that triggers clone/split."""
-    split_scale: float = 0.5
-    """``threshold``: Gaussians whose largest log-scale exceeds log(split_scale) (i.e. wider than
-    this many mean edge lengths) are split, smaller ones cloned."""
-    min_clusters: int = 5
-    """``temporal``: the fewest frame clusters tried (STAvatar: 5)."""
-    max_clusters: int = 12
-    """``temporal``: the most frame clusters tried (STAvatar: 12)."""
-    error_threshold: float = 0.15
-    """``temporal``: a Gaussian whose mean fused error under its footprint (cluster-balanced)
-    exceeds this gets a child. Measured on d18 (256 px): the median Gaussian's error falls from
-    0.09 to 0.05 over the first 700 steps and its 90th percentile from 0.24 to 0.11; 0.15 picks
-    the worst 2-3 % after the first densifications (400-900 Gaussians), 0.1 would pick 2000+ each
-    time and more than double the Gaussians by the end."""
-    error_clones: int = 2500
-    """``temporal``: at most this many fused-error children per densification (STAvatar: 2500)."""
-    prune_opacity: float = 0.005
-    prune_every: int = 100
-    reset_opacity_every: int = 0
-    """Reset opacities to 0.01 every this many steps (0: never; 3DGS uses 3000)."""
 
 
 class StrategyState:
@@ -174,12 +157,15 @@ class StepContext:
 
 
 class Strategy:
-    """Base: accumulates the screen-space gradient statistics and prunes; subclasses densify.
+    """Base: accumulates the screen-space gradient statistics and prunes; densifying strategies
+    derive from :class:`DensifyingStrategy`. Subclasses set ``Config`` and take
+    ``(config, image_size)``.
 
     Args:
         config: settings. image_size: pixels, to normalise screen-space gradients.
     """
 
+    Config: ClassVar[type[StrategyConfig]] = StrategyConfig
     needs: ClassVar[frozenset[str]] = frozenset()
     """What the step context must offer beyond the rendering (e.g. ``error_map``); informative."""
 
@@ -207,8 +193,8 @@ class Strategy:
     def step_post_backward(self, ctx: StepContext) -> None:
         """After the optimizer steps: accumulate statistics, then densify, prune or reset on schedule."""
         self._accumulate(ctx)
-        c, n = self.config, len(ctx.gaussians)
-        if c.start <= ctx.step < c.stop and ctx.step % c.every == 0 and n < c.max_gaussians:
+        c = self.config
+        if self.densifies_at(ctx.step, len(ctx.gaussians)):
             self.densify(ctx)
             ctx.state.reset()
         if ctx.step % c.prune_every == 0:
@@ -218,6 +204,10 @@ class Strategy:
         if c.reset_opacity_every and ctx.step % c.reset_opacity_every == 0:
             low = torch.full_like(ctx.gaussians.opacity, float(np.log(0.01 / 0.99)))
             ctx.reset_column("opacity", torch.minimum(ctx.gaussians.opacity.detach(), low))
+
+    def densifies_at(self, step: int, n_gaussians: int) -> bool:
+        """Whether ``step`` densifies (never, here)."""
+        return False
 
     def densify(self, ctx: StepContext) -> None:
         """Change the Gaussian set (subclasses)."""
@@ -244,6 +234,22 @@ class Strategy:
             return
         ctx.state.columns["grad_sum"] += norm
         ctx.state.columns["seen"] += ctx.rendering.info.visible.float()
+
+
+class DensifyingStrategy(Strategy):
+    """A strategy that densifies on the :class:`DensificationConfig` schedule."""
+
+    Config: ClassVar[type[StrategyConfig]] = DensificationConfig
+
+    def densifies_at(self, step: int, n_gaussians: int) -> bool:
+        c = self.config
+        return c.start <= step < c.stop and step % c.every == 0 and n_gaussians < c.max_gaussians
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+"""The registry: ``headsplat train --strategy`` offers these names."""
+register_strategy = registering(STRATEGIES, "strategy")
+"""Class decorator: ``@register_strategy("name")`` makes a strategy available by name."""
 
 
 def shared_opacity(logit: Tensor, copies: Tensor) -> Tensor:

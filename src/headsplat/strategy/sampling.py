@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
-from headsplat.strategy.base import StepContext, Strategy, copy_rows, random_barycentric, shared_opacity
+from headsplat.strategy.base import (
+    DensificationConfig,
+    DensifyingStrategy,
+    StepContext,
+    StrategyConfig,
+    copy_rows,
+    random_barycentric,
+    register_strategy,
+    shared_opacity,
+)
 
 
-class SamplingStrategy(Strategy):
+@dataclass
+class SamplingConfig(DensificationConfig):
+    add: int = 1000
+    """Gaussians added per densification."""
+    share_opacity: bool = True
+    """A parent and its k new copies each take opacity 1 - (1 - o)^(1/(k+1)), so together they
+    stop as much light as the parent alone did and densifying does not darken or thicken the
+    image (MCMC-3DGS, Kheradmand et al. 2024, Eq. 9 at equal scales). Without it every
+    densification stacks full-opacity copies the optimiser must first undo (docs/quality.md,
+    "Training: binding, corrections, ...")."""
+
+
+@register_strategy("sampling")
+class SamplingStrategy(DensifyingStrategy):
     """Draw ``add`` parents with probability proportional to their mean screen-space gradient;
     each child lands at a random barycentric point of its parent's triangle and inherits the
     parent's other attributes; with ``share_opacity`` parent and children split the parent's
     opacity (:func:`~headsplat.strategy.base.shared_opacity`)."""
+
+    Config: ClassVar[type[StrategyConfig]] = SamplingConfig
 
     def densify(self, ctx: StepContext) -> None:
         parents = self.draw_parents(ctx, self.config.max_gaussians - len(ctx.gaussians))

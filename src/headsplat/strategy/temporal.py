@@ -20,18 +20,21 @@ statistics per group. Here:
   densification (STAvatar: 2500), at random points of their triangles as FATE samples.
 
 STAvatar's threshold (1e-3) is in its own implementation's units, which the paper does not give;
-``error_threshold`` is ours, set by measurement (see :class:`StrategyConfig`).
+``error_threshold`` is ours, set by measurement (see :class:`TemporalConfig`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from headsplat.strategy.base import StepContext, StrategyState
+from headsplat.strategy.base import StepContext, StrategyConfig, StrategyState, register_strategy
 from headsplat.strategy.frame_clusters import FrameClusters, cluster_frames
-from headsplat.strategy.sampling import SamplingStrategy
+from headsplat.strategy.sampling import SamplingConfig, SamplingStrategy
 
 COLUMNS = ("grad_sum", "seen", "error_sum", "weight_sum")
 
@@ -44,12 +47,29 @@ def cluster_balanced_mean(sums: Tensor, counts: Tensor, min_count: float = 0.0) 
     return means.sum(1) / present.sum(1).clamp_min(1)
 
 
+@dataclass
+class TemporalConfig(SamplingConfig):
+    min_clusters: int = 5
+    """The fewest frame clusters tried (STAvatar: 5)."""
+    max_clusters: int = 12
+    """The most frame clusters tried (STAvatar: 12)."""
+    error_threshold: float = 0.15
+    """A Gaussian whose mean fused error under its footprint (cluster-balanced) exceeds this gets a
+    child. 0.15 picks the worst few per cent of the Gaussians after the first densifications;
+    0.1 more than doubles the Gaussians by the end (docs/quality.md, "STAvatar's temporal density
+    control")."""
+    error_clones: int = 2500
+    """At most this many fused-error children per densification (STAvatar: 2500)."""
+
+
+@register_strategy("temporal")
 class TemporalStrategy(SamplingStrategy):
     """Sampling densification with per-cluster statistics and fused-error clones (module doc)."""
 
+    Config: ClassVar[type[StrategyConfig]] = TemporalConfig
     needs = frozenset({"error_map", "footprint_sums"})
 
-    def __init__(self, config, image_size: int):
+    def __init__(self, config: TemporalConfig, image_size: int):
         super().__init__(config, image_size)
         self.clusters: FrameClusters | None = None
         self.cluster_of: dict[int, int] = {}

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import torch
 
-from headsplat.strategy.base import StepContext, Strategy, copy_rows, random_barycentric
+from headsplat.strategy.base import (
+    DensificationConfig,
+    DensifyingStrategy,
+    StepContext,
+    StrategyConfig,
+    copy_rows,
+    random_barycentric,
+    register_strategy,
+)
 
 
-class ThresholdStrategy(Strategy):
+@dataclass
+class ThresholdConfig(DensificationConfig):
+    grad_threshold: float = 2e-4
+    """Mean screen-space gradient (in normalised image units) that triggers clone/split."""
+    split_scale: float = 0.5
+    """Gaussians whose largest log-scale exceeds log(split_scale) (i.e. wider than this many mean
+    edge lengths) are split, smaller ones cloned."""
+
+
+@register_strategy("threshold")
+class ThresholdStrategy(DensifyingStrategy):
     """Gaussians whose mean screen-space gradient exceeds the threshold are cloned if small, split
     in two if large (children 1.6x smaller, placed around the parent on its triangle)."""
+
+    Config: ClassVar[type[StrategyConfig]] = ThresholdConfig
 
     def densify(self, ctx: StepContext) -> None:
         c, store = self.config, ctx.gaussians

@@ -1,10 +1,13 @@
 """Completion of the unseen head as a post-training hook (:mod:`headsplat.avatar.gaussians.completion`
-has the why and the maths). Registered by name; ``none`` switches it off."""
+has the why and the maths). A completion is a :class:`Completion` registered by name
+(:func:`register_completion`) with its own ``Config``; the run config's ``completion`` slot holds
+the chosen one, or none (``--no-completion``, ``--set completion=none``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -16,6 +19,8 @@ from headsplat.avatar.gaussians.completion import UNSEEN_WEIGHT, fill_colours, s
 from headsplat.avatar.gaussians.rows import RowChange
 from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
 from headsplat.avatar.head_mesh import HeadMesh
+from headsplat.io.errors import InputError
+from headsplat.io.settings import registering, the_chosen
 
 HAIR_FILLS = ("seen_mean", "harmonic")
 SKIN, SCALP, NECK, INTERIOR = range(4)
@@ -24,9 +29,14 @@ SKIN, SCALP, NECK, INTERIOR = range(4)
 
 @dataclass
 class CompletionConfig:
-    name: str = "harmonic"
-    """A registered completion (:data:`COMPLETIONS`), or ``none`` to keep the unseen Gaussians as
-    trained."""
+    """The base of every completion's settings."""
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` for a value the completion cannot take (the base has none)."""
+
+
+@dataclass
+class HarmonicConfig(CompletionConfig):
     frames: int = 40
     """Training frames, spread over the clip, that decide which Gaussians are seen (one render and
     backward pass each)."""
@@ -52,6 +62,12 @@ class CompletionConfig:
     probe_opacity: float = 0.05
     """The faint opacity fresh samples are tested at behind the kept ones (rasterizers skip alphas
     under 1/255, so the probe cannot be infinitesimal)."""
+
+    def validate(self) -> None:
+        if self.hair_fill not in HAIR_FILLS:
+            raise InputError(
+                f"unknown completion.harmonic.hair_fill {self.hair_fill!r}; known: {', '.join(HAIR_FILLS)}"
+            )
 
 
 @dataclass
@@ -102,7 +118,28 @@ def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0)
     return out
 
 
-class HarmonicCompletion:
+class Completion:
+    """The post-training hook's contract: subclasses set ``Config`` and take ``(config)``."""
+
+    Config: ClassVar[type[CompletionConfig]] = CompletionConfig
+
+    def __init__(self, config: CompletionConfig):
+        self.config = config
+
+    def after_training(self, ctx: HookContext) -> dict[str, int]:
+        """Change the trained avatar through ``ctx.change_rows``; returns counts for the log
+        (``removed``, ``added``)."""
+        raise NotImplementedError
+
+
+COMPLETIONS: dict[str, type[Completion]] = {}
+"""Post-training completions by name (the ``completion`` slot)."""
+register_completion = registering(COMPLETIONS, "completion")
+"""Class decorator: ``@register_completion("name")`` makes a completion available by name."""
+
+
+@register_completion("harmonic")
+class HarmonicCompletion(Completion):
     """Replace the Gaussians no training frame shows by fresh opaque UV samples on the unseen
     surface, coloured from the seen surface of their region (:func:`completion_regions`: the scalp
     from the seen scalp, the neck from the seen neck, skin from the face's; skin by a harmonic
@@ -113,8 +150,7 @@ class HarmonicCompletion:
     through the run's row operation, so the optimizers and the strategy's statistics follow.
     """
 
-    def __init__(self, config: CompletionConfig):
-        self.config = config
+    Config: ClassVar[type[CompletionConfig]] = HarmonicConfig
 
     def _weights(self, ctx: HookContext, frames: Sequence[int]) -> Tensor:
         """(F, N) the rendering weights of the avatar's Gaussians in ``frames``."""
@@ -163,10 +199,7 @@ class HarmonicCompletion:
         return {"removed": int((~keep).sum()), "added": int(add.sum())}
 
 
-COMPLETIONS: dict[str, type[HarmonicCompletion]] = {"harmonic": HarmonicCompletion}
-"""Post-training completions by name (``completion.name``)."""
-
-
-def make_completion(config: CompletionConfig) -> HarmonicCompletion | None:
-    """The registered completion ``config.name``, or None for ``none``."""
-    return None if config.name == "none" else COMPLETIONS[config.name](config)
+def make_completion(slot: dict[str, CompletionConfig]) -> Completion | None:
+    """The completion a run config's ``completion`` slot chooses, or None for an empty one."""
+    chosen = the_chosen(slot)
+    return None if chosen is None else COMPLETIONS[chosen[0]](chosen[1])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from torch import Tensor
 
 from headsplat.avatar.modules import AvatarModule
+from headsplat.io.settings import registering
 
 if TYPE_CHECKING:
     from headsplat.avatar.condition import Condition
@@ -87,22 +88,9 @@ MESH_DEFORMERS: dict[str, type[MeshDeformer]] = {}
 GAUSSIAN_DEFORMERS: dict[str, type[GaussianDeformer]] = {}
 
 
-def register_mesh_deformer(name: str):
-    """Class decorator: make a mesh deformer available as ``mesh_deformers.NAME``."""
-
-    def register(cls: type[MeshDeformer]) -> type[MeshDeformer]:
-        MESH_DEFORMERS[name] = cls
-        return cls
-
-    return register
-
-
-def register_gaussian_deformer(name: str):
-    """Class decorator: make a Gaussian deformer available as ``gaussian_deformers.NAME``
-    (``headsplat train --deformer NAME``)."""
-
-    def register(cls: type[GaussianDeformer]) -> type[GaussianDeformer]:
-        GAUSSIAN_DEFORMERS[name] = cls
-        return cls
-
-    return register
+register_mesh_deformer = registering(MESH_DEFORMERS, "mesh deformer")
+"""Class decorator: ``@register_mesh_deformer("name")`` makes a mesh deformer available as
+``mesh_deformers.NAME``."""
+register_gaussian_deformer = registering(GAUSSIAN_DEFORMERS, "Gaussian deformer")
+"""Class decorator: ``@register_gaussian_deformer("name")`` makes a Gaussian deformer available as
+``gaussian_deformers.NAME`` (``headsplat train --deformer NAME``)."""
