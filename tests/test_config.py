@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from headsplat.apps.options import add_setting, run_config_from_args, settings_given
 from headsplat.avatar.deformers.torso import StillTorsoConfig
-from headsplat.cli import build_parser, run_config_from_args
+from headsplat.cli import build_parser
 from headsplat.config import PRESETS, RunConfig, run_config_from_dict
 from headsplat.io.errors import InputError
 from headsplat.io.settings import apply_setting, choose_mechanisms, to_dict
@@ -133,3 +134,34 @@ def test_the_cli_offers_what_the_registries_hold():
     assert sorted(choices["strategy"]) == sorted(STRATEGIES)
     args = parser.parse_args(["train", "s", "-o", "r", "--preset", "gpu", "--strategy", "fixed"])
     assert (args.preset, args.strategy, args.set) == ("gpu", "fixed", [])
+
+
+def test_every_run_option_counts_as_a_setting_and_a_new_one_does_too(tmp_path):
+    """Which options are settings (refused with ``--resume``) is read from their declaration:
+    each option of train's but the run's own (subject, output, steps, resume, overwrite) is one,
+    and an option added with ``add_setting`` is one without being listed anywhere."""
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    own = {"help", "subject", "output", "steps", "resume", "overwrite"}
+    declared = {action.dest for action in train._actions} - own
+    assert set(train.get_default("setting_options")) == declared
+    for option in (
+        "--preset=gpu",
+        "--size=64",
+        "--seed=3",
+        "--moving-torso",
+        "--set=steps=3",
+        "--deformer=soft_binding",
+    ):
+        assert settings_given(parser.parse_args(["train", "s", "-o", "r", option])), option
+    assert not settings_given(parser.parse_args(["train", "s", "-o", "r", "--steps", "9", "--resume"]))
+    add_setting(train, "--magic", type=int)
+    args = parser.parse_args(["train", "s", "-o", "r", "--magic", "3", "--resume"])
+    assert settings_given(args)
+    from headsplat.training.run import train_run
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    with pytest.raises(InputError, match="--resume continues the run with its own settings"):
+        train_run(tmp_path / "subject", run, RunConfig(), resume=True, settings_given=settings_given(args))

@@ -10,9 +10,16 @@ import copy
 import sys
 from pathlib import Path
 
+from headsplat.apps.options import (
+    add_fit_options,
+    add_run_options,
+    add_setting,
+    add_tracking_option,
+    add_video_input,
+    settings_given,
+)
 from headsplat.head.ict import HeadModelMissingError
 from headsplat.io.errors import InputError
-from headsplat.track import DEFAULT_TRACKER, TRACKERS
 
 
 def _preprocess(args: argparse.Namespace) -> None:
@@ -28,35 +35,8 @@ def _preprocess(args: argparse.Namespace) -> None:
     preprocess(args.video, args.output, config, overwrite=args.overwrite, model_path=args.model)
 
 
-def run_config_from_args(args: argparse.Namespace):
-    """The run config the options of ``train`` / ``fit`` ask for, and whether any setting was
-    given (a continued run keeps its own)."""
-    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
-    from headsplat.config import PRESETS
-    from headsplat.io.settings import apply_setting, choose_mechanisms
-
-    config = copy.deepcopy(PRESETS[args.preset or "cpu"])
-    given = [args.preset, args.size, args.texels_per_cm, args.seed, args.strategy, *args.set, *args.deformer]
-    given += [args.moving_torso or None, args.no_completion or None]
-    for name, value in (("size", args.size), ("seed", args.seed)):
-        if value is not None:
-            setattr(config, name, value)
-    if args.texels_per_cm is not None:
-        config.avatar.gaussians.texels_per_cm = args.texels_per_cm
-    if args.strategy is not None:
-        choose_mechanisms(config, "strategy", [args.strategy])
-    if args.moving_torso:
-        config.avatar.mesh_deformers.pop("still_torso", None)
-    if args.no_completion:
-        choose_mechanisms(config, "completion", [])
-    for name in args.deformer:
-        config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
-    for assignment in args.set:
-        apply_setting(config, assignment)
-    return config.validate(), any(value is not None for value in given)
-
-
 def _train(args: argparse.Namespace) -> None:
+    from headsplat.apps.options import run_config_from_args
     from headsplat.training.run import train_run
 
     config, given = run_config_from_args(args)
@@ -71,22 +51,9 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
-def fit_configs_from_args(args: argparse.Namespace):
-    """The run config, the preprocessing config and whether any setting was given, as the options
-    of ``fit`` ask (``headsplat batch`` passes each subject's options the same way)."""
-    from headsplat.preprocess.pipeline import PreprocessConfig
-
-    config, given = run_config_from_args(args)
-    if args.steps is not None:
-        config.steps = args.steps
-    preprocess = PreprocessConfig(
-        size=args.crop_size, max_fps=args.max_fps, folder_fps=args.fps, tracking=args.tracking
-    )
-    return config, preprocess, given
-
-
 def _fit(args: argparse.Namespace) -> None:
     from headsplat.apps.fit import fit
+    from headsplat.apps.options import fit_configs_from_args
 
     config, preprocess, given = fit_configs_from_args(args)
     fit(args.video, args.output, config, preprocess, args.resume, args.overwrite, given, args.model)
@@ -191,7 +158,7 @@ def _bake(args: argparse.Namespace) -> None:
         config.regularisation = args.regularisation
     for assignment in args.set:
         apply_setting(config, assignment)
-    given = any(v is not None for v in (args.preset, args.mode, args.regularisation, *args.set))
+    given = settings_given(args)
     bake_run(args.run_folder, args.output, config, args.resume, args.overwrite, settings_given=given)
 
 
@@ -322,76 +289,6 @@ def _model_info(args: argparse.Namespace) -> None:
     )
 
 
-def _add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
-    """The input options of ``preprocess`` and ``fit``."""
-    parser.add_argument("video", help="a video file ffmpeg can read, or a folder of images")
-    parser.add_argument("-o", "--output", required=True, help=output_help)
-    parser.add_argument("--max-fps", type=float, default=25.0, help="frame-rate cap (default 25)")
-    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
-    parser.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
-    _add_tracking_option(parser, "the video")
-
-
-def _add_tracking_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--tracking",
-        choices=TRACKERS,
-        default=DEFAULT_TRACKER,
-        help=f"how {what} is tracked: photometric (default): the landmark fit, then each frame's "
-        "pose and expression fitted to its pixels (about 80 s per 100 frames on 2 cores); or "
-        "landmarks: the landmark fit alone",
-    )
-
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The run-config options of ``train`` and ``fit``; choices come from the registries."""
-    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
-    from headsplat.config import PRESETS
-    from headsplat.strategy import STRATEGIES
-
-    parser.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        help="cpu: 256 px, 2000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat",
-    )
-    parser.add_argument(
-        "--steps", type=int, help="optimisation steps (default: the preset's; with --resume: extends the run)"
-    )
-    parser.add_argument("--size", type=int, help="training image size (default: the preset's)")
-    parser.add_argument("--strategy", choices=sorted(STRATEGIES), help="densification (default: sampling)")
-    parser.add_argument(
-        "--texels-per-cm", type=float, help="initial UV sampling density (default: the preset's)"
-    )
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
-    parser.add_argument(
-        "--moving-torso",
-        action="store_true",
-        help="the shoulders move with the head (default: the neck bends to one still torso pose)",
-    )
-    parser.add_argument(
-        "--no-completion", action="store_true", help="keep the unseen Gaussians as trained (no completion)"
-    )
-    parser.add_argument(
-        "--deformer",
-        action="append",
-        default=[],
-        choices=sorted(GAUSSIAN_DEFORMERS),
-        metavar="NAME",
-        help="add a registered Gaussian deformer (repeatable): "
-        + (", ".join(sorted(GAUSSIAN_DEFORMERS)) or "none is built in yet"),
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.FIELD=VALUE",
-        help="any setting of the run config (headsplat/config.py), e.g. loss.ssim_weight=0.3, "
-        "avatar.gaussians.lr_sh0=5e-3, avatar.mesh_deformers=personal_blendshapes (repeatable)",
-    )
-    parser.add_argument("--resume", action="store_true", help="continue the run (from its last checkpoint)")
-    parser.add_argument("--overwrite", action="store_true", help="restart an existing run from scratch")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="headsplat", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -399,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre = commands.add_parser(
         "preprocess", help="video or image folder -> subject folder (frames, masks, tracking)"
     )
-    _add_video_input(pre, "the subject folder to write")
+    add_video_input(pre, "the subject folder to write")
     pre.add_argument("--size", type=int, default=512, help="side of the square crops in pixels (default 512)")
     pre.add_argument("--overwrite", action="store_true", help="replace an existing subject folder")
     pre.add_argument("--no-overlay", action="store_true", help="skip qa/overlay.mp4")
@@ -408,15 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr = commands.add_parser("train", help="subject folder -> avatar run folder (checkpoints, resumable)")
     tr.add_argument("subject", help="a subject folder made by `headsplat preprocess`")
     tr.add_argument("-o", "--output", required=True, help="the run folder")
-    _add_run_options(tr)
+    add_run_options(tr)
     tr.set_defaults(run=_train)
 
     ft = commands.add_parser(
         "fit", help="video -> trained avatar, evaluated, orbit video and .ply, in one run folder"
     )
-    _add_video_input(ft, "the run folder (the subject folder goes inside)")
-    ft.add_argument("--crop-size", type=int, default=512, help="side of the preprocessed crops (default 512)")
-    _add_run_options(ft)
+    add_fit_options(ft)
     ft.set_defaults(run=_fit)
 
     batch = commands.add_parser(
@@ -439,14 +334,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bake.add_argument("run_folder", metavar="RUN", help="a finished run folder")
     bake.add_argument("-o", "--output", required=True, help="the baked run folder")
-    bake.add_argument("--preset", choices=("cpu", "gpu"), help="map size and network (default: cpu)")
-    bake.add_argument(
-        "--mode", choices=("all", "appearance"), help="all attributes (default), or colour and opacity only"
+    add_setting(bake, "--preset", choices=("cpu", "gpu"), help="map size and network (default: cpu)")
+    add_setting(
+        bake,
+        "--mode",
+        choices=("all", "appearance"),
+        help="all attributes (default), or colour and opacity only",
     )
-    bake.add_argument(
-        "--regularisation", type=float, help="pull of the trained attributes while refining (default 0)"
+    add_setting(
+        bake, "--regularisation", type=float, help="pull of the trained attributes while refining (default 0)"
     )
-    bake.add_argument(
+    add_setting(
+        bake,
         "--set",
         action="append",
         default=[],
@@ -554,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--capture-fps", type=float, help="an --arkit capture's frame rate (default: from its timecodes)"
     )
     ree.add_argument("--model", help="head model .npz to track a video driver with (default: as preprocess)")
-    _add_tracking_option(ree, "a video driver")
+    add_tracking_option(ree, "a video driver")
     ree.set_defaults(run=_reenact)
 
     export = commands.add_parser("export", help="a trained avatar -> a standard format (one kind per call)")

@@ -76,7 +76,8 @@ def test_fit_of_a_file_that_is_no_video_leaves_nothing(tmp_path, monkeypatch, ca
 
 
 def test_the_tracker_is_chosen_on_the_command_line(capsys):
-    from headsplat.cli import build_parser, fit_configs_from_args
+    from headsplat.apps.options import fit_configs_from_args
+    from headsplat.cli import build_parser
 
     args = build_parser().parse_args(["fit", "clip.mp4", "-o", "out", "--tracking", "landmarks"])
     assert fit_configs_from_args(args)[1].tracking == "landmarks"

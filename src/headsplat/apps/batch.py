@@ -68,7 +68,7 @@ def fit_subject(entry: ManifestEntry, out: str, options: Sequence[str], cpus: in
     returns its summary row and writes it to ``out/NAME/batch.json``. Bad input gives a failed
     row; any other error propagates (Ray retries the task when its worker died)."""
     from headsplat.apps.fit import fit
-    from headsplat.cli import build_parser, fit_configs_from_args
+    from headsplat.apps.options import fit_configs_from_args, fit_parser
     from headsplat.io.run import RunFolder
 
     _limit_threads(cpus)
@@ -83,7 +83,7 @@ def fit_subject(entry: ManifestEntry, out: str, options: Sequence[str], cpus: in
     start = time.perf_counter()
     row: dict = {"name": entry.name, "status": "failed"}
     try:
-        args = build_parser().parse_args(["fit", str(entry.video), "-o", str(run), *options, *entry.options])
+        args = fit_parser().parse_args([str(entry.video), "-o", str(run), *options, *entry.options])
         config, preprocess, given = fit_configs_from_args(args)
         # A run a killed batch left continues with the settings it was started with.
         continuing = RunFolder(run).is_run()
@@ -116,11 +116,11 @@ def check_options(entry: ManifestEntry, options: Sequence[str], manifest: str | 
     Raises:
         InputError: naming the subject and the manifest.
     """
-    from headsplat.cli import build_parser
+    from headsplat.apps.options import fit_parser
 
-    argv = ["fit", str(entry.video), "-o", entry.name, *options, *entry.options]
+    argv = [str(entry.video), "-o", entry.name, *options, *entry.options]
     try:
-        build_parser().parse_args(argv)
+        fit_parser().parse_args(argv)
     except SystemExit as error:  # argparse has printed why
         raise InputError(
             f"{manifest}: subject {entry.name}: `headsplat fit` refuses the options "

@@ -1,0 +1,156 @@
+"""The options that make a run, declared once: ``headsplat train`` and ``fit`` add them to their
+parsers, ``headsplat batch`` parses each subject's options with the same declaration, and the
+ones that count as settings (a continued run keeps its own, so ``--resume`` refuses them) are
+recorded as they are declared (:func:`add_setting`), never listed by hand."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+from headsplat.track import DEFAULT_TRACKER, TRACKERS
+
+
+def add_setting(parser: argparse.ArgumentParser, *flags: str, **kwargs) -> None:
+    """``parser.add_argument(*flags, **kwargs)`` for an option that sets the run config: its
+    value, when given, is a setting (:func:`settings_given`)."""
+    dest = parser.add_argument(*flags, **kwargs).dest
+    parser.set_defaults(setting_options=(*(parser.get_default("setting_options") or ()), dest))
+
+
+def settings_given(args: argparse.Namespace) -> bool:
+    """Whether any option declared by :func:`add_setting` was given."""
+    return any(getattr(args, dest) not in (None, False, []) for dest in args.setting_options)
+
+
+def add_tracking_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--tracking",
+        choices=TRACKERS,
+        default=DEFAULT_TRACKER,
+        help=f"how {what} is tracked: photometric (default): the landmark fit, then each frame's "
+        "pose and expression fitted to its pixels (about 80 s per 100 frames on 2 cores); or "
+        "landmarks: the landmark fit alone",
+    )
+
+
+def add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
+    """The input options of ``preprocess`` and ``fit``."""
+    parser.add_argument("video", help="a video file ffmpeg can read, or a folder of images")
+    parser.add_argument("-o", "--output", required=True, help=output_help)
+    parser.add_argument("--max-fps", type=float, default=25.0, help="frame-rate cap (default 25)")
+    parser.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
+    parser.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
+    add_tracking_option(parser, "the video")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The run-config options of ``train`` and ``fit``; choices come from the registries."""
+    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+    from headsplat.config import PRESETS
+    from headsplat.strategy import STRATEGIES
+
+    add_setting(
+        parser,
+        "--preset",
+        choices=sorted(PRESETS),
+        help="cpu: 256 px, 2000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat",
+    )
+    parser.add_argument(
+        "--steps", type=int, help="optimisation steps (default: the preset's; with --resume: extends the run)"
+    )
+    add_setting(parser, "--size", type=int, help="training image size (default: the preset's)")
+    add_setting(parser, "--strategy", choices=sorted(STRATEGIES), help="densification (default: sampling)")
+    add_setting(
+        parser, "--texels-per-cm", type=float, help="initial UV sampling density (default: the preset's)"
+    )
+    add_setting(parser, "--seed", type=int, help="random seed (default 0)")
+    add_setting(
+        parser,
+        "--moving-torso",
+        action="store_true",
+        help="the shoulders move with the head (default: the neck bends to one still torso pose)",
+    )
+    add_setting(
+        parser,
+        "--no-completion",
+        action="store_true",
+        help="keep the unseen Gaussians as trained (no completion)",
+    )
+    add_setting(
+        parser,
+        "--deformer",
+        action="append",
+        default=[],
+        choices=sorted(GAUSSIAN_DEFORMERS),
+        metavar="NAME",
+        help="add a registered Gaussian deformer (repeatable): "
+        + (", ".join(sorted(GAUSSIAN_DEFORMERS)) or "none is built in yet"),
+    )
+    add_setting(
+        parser,
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="any setting of the run config (headsplat/config.py), e.g. loss.ssim_weight=0.3, "
+        "avatar.gaussians.lr_sh0=5e-3, strategy.sampling.add=2000 (repeatable)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run (from its last checkpoint)")
+    parser.add_argument("--overwrite", action="store_true", help="restart an existing run from scratch")
+
+
+def add_fit_options(parser: argparse.ArgumentParser) -> None:
+    """Everything ``headsplat fit`` takes."""
+    add_video_input(parser, "the run folder (the subject folder goes inside)")
+    parser.add_argument(
+        "--crop-size", type=int, default=512, help="side of the preprocessed crops (default 512)"
+    )
+    add_run_options(parser)
+
+
+def fit_parser() -> argparse.ArgumentParser:
+    """A parser of ``headsplat fit``'s options alone (``batch`` reads each subject's with it)."""
+    parser = argparse.ArgumentParser(prog="headsplat fit")
+    add_fit_options(parser)
+    return parser
+
+
+def run_config_from_args(args: argparse.Namespace):
+    """The run config the options of ``train`` / ``fit`` ask for, and whether any setting was
+    given (a continued run keeps its own)."""
+    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+    from headsplat.config import PRESETS
+    from headsplat.io.settings import apply_setting, choose_mechanisms
+
+    config = copy.deepcopy(PRESETS[args.preset or "cpu"])
+    for name, value in (("size", args.size), ("seed", args.seed)):
+        if value is not None:
+            setattr(config, name, value)
+    if args.texels_per_cm is not None:
+        config.avatar.gaussians.texels_per_cm = args.texels_per_cm
+    if args.strategy is not None:
+        choose_mechanisms(config, "strategy", [args.strategy])
+    if args.moving_torso:
+        config.avatar.mesh_deformers.pop("still_torso", None)
+    if args.no_completion:
+        choose_mechanisms(config, "completion", [])
+    for name in args.deformer:
+        config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
+    for assignment in args.set:
+        apply_setting(config, assignment)
+    return config.validate(), settings_given(args)
+
+
+def fit_configs_from_args(args: argparse.Namespace):
+    """The run config, the preprocessing config and whether any setting was given, as the options
+    of ``fit`` ask (``headsplat batch`` passes each subject's options the same way)."""
+    from headsplat.preprocess.pipeline import PreprocessConfig
+
+    config, given = run_config_from_args(args)
+    if args.steps is not None:
+        config.steps = args.steps
+    preprocess = PreprocessConfig(
+        size=args.crop_size, max_fps=args.max_fps, folder_fps=args.fps, tracking=args.tracking
+    )
+    return config, preprocess, given
