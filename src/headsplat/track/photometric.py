@@ -86,9 +86,9 @@ class PhotometricConfig:
     rounds: int = 2
     """Alternations of the two: the colours learn from the corrected poses."""
     lr_colour: float = 0.05
-    lighting_degree: int = 0
+    lighting_degree: int = 1
     """Spherical-harmonic degree of the clip's light (0: none, the colours as they are; 1: four
-    terms per channel; 2: nine)."""
+    terms per channel; 2: nine). 1 tracked d18 best (docs/quality.md, "The tracker's schedule")."""
     lr_lighting: float = 0.01
     lr_rotation: float = 2e-3
     """Radians per step."""
