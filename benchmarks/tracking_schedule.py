@@ -35,14 +35,16 @@ from headsplat.track.photometric import PhotometricConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tracking_schedule"
 SCHEDULES = {
-    "10x2": {"frame_steps": 10},
-    "20x2": {},  # the default
-    "40x2": {"frame_steps": 40},
-    "20x2+g10": {"global_steps": 10},
-    "10x1+g10": {"frame_steps": 10, "rounds": 1, "global_steps": 10},
+    "10x2": {"frame_steps": 10, "lighting_degree": 0},
+    "20x2": {"lighting_degree": 0},  # the default
+    "20x2+g10": {"global_steps": 10, "lighting_degree": 0},
+    "10x1+g10": {"frame_steps": 10, "rounds": 1, "global_steps": 10, "lighting_degree": 0},
     "20x2+light1": {"lighting_degree": 1},
     "20x2+light2": {"lighting_degree": 2},
+    "40x2+light1": {"frame_steps": 40, "lighting_degree": 1},
 }
+"""Each schedule's photometric settings, all of them explicit (a changed default does not change
+what a recorded row's name means)."""
 
 
 def measure(clip: str, schedule: str, out: Path, env: dict) -> dict:

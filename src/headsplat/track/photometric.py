@@ -11,10 +11,11 @@ included, before any avatar trains. This is ours, on 2 CPU cores:
   teeth, gums; :func:`surface_samples`), one learned colour each, rendered by our rasterizer at
   ``size`` px. It is the tracker's own, independent of any avatar, so test frames get no help an
   avatar would give them.
-* **Lighting**: the colours are albedos, shaded by low-order spherical harmonics of the points'
-  camera-space normals (:func:`shading_basis`), one light for the clip: the light stays where it
-  is while the head turns, so a cheek that darkens as it turns away is the light's doing, not a
-  pose to correct (metrical-tracker and VHAP shade their albedo the same way).
+* **Lighting** (``lighting_degree``, off by default): the colours as albedos, shaded by
+  low-order spherical harmonics of the points' camera-space normals (:func:`shading_basis`), one
+  light for the clip: the light stays where it is while the head turns, so a cheek that darkens
+  as it turns away can be the light's doing rather than a pose to correct (metrical-tracker and
+  VHAP shade their albedo the same way).
 * **Silhouette** (with the person masks): a cap of white Gaussians over the skin (face and scalp)
   above the chin, each lifted along the normal by a learned thickness (the hair's volume, shared
   by all frames), drawn as coverage and compared with the person mask beyond the chin's line
@@ -86,9 +87,10 @@ class PhotometricConfig:
     rounds: int = 2
     """Alternations of the two: the colours learn from the corrected poses."""
     lr_colour: float = 0.05
-    lighting_degree: int = 1
+    lighting_degree: int = 0
     """Spherical-harmonic degree of the clip's light (0: none, the colours as they are; 1: four
-    terms per channel; 2: nine). 1 tracked d18 best (docs/quality.md, "The tracker's schedule")."""
+    terms per channel; 2: nine). Off: degree 1 gained on one clip of three and lost on two
+    (docs/quality.md, "The tracker's schedule")."""
     lr_lighting: float = 0.01
     lr_rotation: float = 2e-3
     """Radians per step."""
