@@ -56,7 +56,16 @@ def _fit(args: argparse.Namespace) -> None:
     from headsplat.apps.options import fit_configs_from_args
 
     config, preprocess, given = fit_configs_from_args(args)
-    fit(args.video, args.output, config, preprocess, args.resume, args.overwrite, given, args.model)
+    fit(
+        args.video,
+        args.output,
+        config,
+        preprocess_config=preprocess,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        settings_given=given,
+        model_path=args.model,
+    )
 
 
 def _batch(args: argparse.Namespace) -> None:
@@ -86,7 +95,9 @@ def _eval(args: argparse.Namespace) -> None:
 
     refine = RefineConfig() if args.refine_steps is None else RefineConfig(steps=args.refine_steps)
     frames = {} if args.eval_frames is None else {"max_frames": args.eval_frames or None}  # 0: all
-    metrics = evaluate_run(args.run_folder, args.subject, not args.no_video, refine, True, **frames)
+    metrics = evaluate_run(
+        args.run_folder, args.subject, video=not args.no_video, refine=refine, progress=True, **frames
+    )
     tracked, landmark = metrics["tracked"], metrics["landmark_tracked"]
     tracker = "photo-tracked" if metrics["tracker"] == "photometric" else "tracked"
     also = "" if landmark is None else f"; landmark-tracked: PSNR {landmark['psnr']:.2f} dB"
@@ -133,9 +144,17 @@ def _reenact(args: argparse.Namespace) -> None:
     mode = "absolute" if args.absolute else "expression" if args.no_pose else "relative"
     smoothing = (args.smooth, args.smooth_beta) if args.smooth else None
     motion, subject = driving_motion(
-        avatar, args.driver, args.arkit, args.weights, mode, args.fps, args.capture_fps, args.model,
-        smoothing, args.tracking,
-    )  # fmt: skip
+        avatar,
+        driver=args.driver,
+        arkit=args.arkit,
+        weights=args.weights,
+        mode=mode,
+        fps=args.fps,
+        capture_fps=args.capture_fps,
+        model_path=args.model,
+        smoothing=smoothing,
+        tracking=args.tracking,
+    )
     size = args.size or avatar.size
     source = Path(args.run_folder)
     driver_name = Path(args.driver or args.arkit or args.weights).stem
@@ -143,7 +162,9 @@ def _reenact(args: argparse.Namespace) -> None:
     output = Path(args.output) if args.output else default
     frames = None if subject is None or args.orbit else subject_frames(subject, size)
     audio = None if subject is None else driver_audio(subject)
-    video, motion_file = write_reenactment(avatar, motion, output, size, frames, args.orbit, True, audio)
+    video, motion_file = write_reenactment(
+        avatar, motion, output, size=size, driver_frames=frames, orbit=args.orbit, progress=True, audio=audio
+    )
     print(f"wrote {video} ({len(motion)} frames at {motion.fps:g} fps) and {motion_file}")
 
 
@@ -159,7 +180,14 @@ def _bake(args: argparse.Namespace) -> None:
     for assignment in args.set:
         apply_setting(config, assignment)
     given = settings_given(args)
-    bake_run(args.run_folder, args.output, config, args.resume, args.overwrite, settings_given=given)
+    bake_run(
+        args.run_folder,
+        args.output,
+        config,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        settings_given=given,
+    )
 
 
 def _edit(args: argparse.Namespace) -> None:
@@ -177,7 +205,14 @@ def _edit(args: argparse.Namespace) -> None:
     recolours = [Recolour(args.recolour, args.hue, args.saturation, args.value)] if args.recolour else []
     if args.maps is None and sticker is None and not recolours:
         raise InputError("headsplat edit: give edited maps (--maps DIR), a --sticker and/or a --recolour.")
-    changed = edit_run(args.run_folder, args.output, args.maps, sticker, args.overwrite, tuple(recolours))
+    changed = edit_run(
+        args.run_folder,
+        args.output,
+        maps_folder=args.maps,
+        sticker=sticker,
+        overwrite=args.overwrite,
+        recolours=tuple(recolours),
+    )
     summary = ", ".join(f"{name} {count}" for name, count in changed.items())
     print(f"wrote {args.output}; texels changed: {summary}")
 

@@ -93,6 +93,7 @@ def bake_run(
     run: str | Path,
     output: str | Path,
     config: BakeConfig,
+    *,
     resume: bool = False,
     overwrite: bool = False,
     settings_given: bool = False,
@@ -300,6 +301,7 @@ class Sticker:
 def edit_run(
     baked_run: str | Path,
     output: str | Path,
+    *,
     maps_folder: str | Path | None = None,
     sticker: Sticker | None = None,
     overwrite: bool = False,

@@ -88,7 +88,14 @@ def fit_subject(entry: ManifestEntry, out: str, options: Sequence[str], cpus: in
         # A run a killed batch left continues with the settings it was started with.
         continuing = RunFolder(run).is_run()
         metrics = fit(
-            entry.video, run, config, preprocess, continuing, False, given and not continuing, args.model, log
+            entry.video,
+            run,
+            config,
+            preprocess_config=preprocess,
+            resume=continuing,
+            settings_given=given and not continuing,
+            model_path=args.model,
+            log=log,
         )
         row.update(status="done", **_metrics_columns(run, metrics))
     except InputError as error:

@@ -45,6 +45,7 @@ def fit(
     video: str | Path,
     out: str | Path,
     config: RunConfig,
+    *,
     preprocess_config: PreprocessConfig | None = None,
     resume: bool = False,
     overwrite: bool = False,

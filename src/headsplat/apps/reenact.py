@@ -44,6 +44,7 @@ def reenact_frames(
     avatar: Avatar,
     motion: Motion,
     size: int,
+    *,
     driver_frames: Iterable[np.ndarray] | None = None,
     orbit: bool = False,
     progress: bool = False,
@@ -88,6 +89,7 @@ def write_reenactment(
     avatar: Avatar,
     motion: Motion,
     output: str | Path,
+    *,
     size: int | None = None,
     driver_frames: Iterable[np.ndarray] | None = None,
     orbit: bool = False,
@@ -97,13 +99,14 @@ def write_reenactment(
     """Render ``motion`` to the video ``output`` at the motion's fps (with the sound of the video
     ``audio``, if any) and write its motion file, each atomically; return both paths."""
     size = size or avatar.size
-    frames = reenact_frames(avatar, motion, size, driver_frames, orbit, progress)
+    frames = reenact_frames(avatar, motion, size, driver_frames=driver_frames, orbit=orbit, progress=progress)
     video = atomic_write(output, lambda p: write_mp4(p, frames, motion.fps, audio=audio))
     return video, motion.save(motion_path(video))
 
 
 def driving_motion(
     avatar: Avatar,
+    *,
     driver: str | Path | None = None,
     arkit: str | Path | None = None,
     weights: str | Path | None = None,

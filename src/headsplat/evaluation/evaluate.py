@@ -76,6 +76,7 @@ def subject_of(run: RunFolder, avatar: Avatar, subject: str | Path | None) -> Su
 def evaluate_run(
     run: str | Path,
     subject: str | Path | None = None,
+    *,
     video: bool = True,
     refine: RefineConfig | None = DEFAULT_REFINE,
     progress: bool = False,

@@ -83,6 +83,7 @@ def train_run(
     subject_path: str | Path,
     run: str | Path,
     config: RunConfig,
+    *,
     resume: bool = False,
     overwrite: bool = False,
     steps: int | None = None,
