@@ -135,35 +135,23 @@ def _render(args: argparse.Namespace) -> None:
 
 
 def _reenact(args: argparse.Namespace) -> None:
-    from headsplat.apps.reenact import driver_audio, driving_motion, subject_frames, write_reenactment
-    from headsplat.avatar.avatar import load_avatar
+    from headsplat.apps.reenact import reenact_run
 
-    if args.absolute and args.no_pose:
-        raise InputError("headsplat reenact: --absolute and --no-pose contradict each other; give one.")
-    avatar = load_avatar(args.run_folder)  # on the CPU, as render
-    mode = "absolute" if args.absolute else "expression" if args.no_pose else "relative"
-    smoothing = (args.smooth, args.smooth_beta) if args.smooth else None
-    motion, subject = driving_motion(
-        avatar,
+    video, motion_file, motion = reenact_run(
+        args.run_folder,
         driver=args.driver,
         arkit=args.arkit,
         weights=args.weights,
-        mode=mode,
+        absolute=args.absolute,
+        expression_only=args.no_pose,
+        output=args.output,
+        size=args.size,
+        orbit=args.orbit,
         fps=args.fps,
         capture_fps=args.capture_fps,
         model_path=args.model,
-        smoothing=smoothing,
+        smoothing=(args.smooth, args.smooth_beta) if args.smooth else None,
         tracking=args.tracking,
-    )
-    size = args.size or avatar.size
-    source = Path(args.run_folder)
-    driver_name = Path(args.driver or args.arkit or args.weights).stem
-    default = (source if source.is_dir() else source.parent) / f"reenact_{driver_name}.mp4"
-    output = Path(args.output) if args.output else default
-    frames = None if subject is None or args.orbit else subject_frames(subject, size)
-    audio = None if subject is None else driver_audio(subject)
-    video, motion_file = write_reenactment(
-        avatar, motion, output, size=size, driver_frames=frames, orbit=args.orbit, progress=True, audio=audio
     )
     print(f"wrote {video} ({len(motion)} frames at {motion.fps:g} fps) and {motion_file}")
 
@@ -218,52 +206,10 @@ def _edit(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from headsplat.avatar.avatar import load_avatar
-    from headsplat.io.files import folder_megabytes
+    from headsplat.apps.export.run import export_run
 
-    if args.maps:
-        from headsplat.apps.bake import export_maps
-
-        folder = export_maps(args.run_folder, args.maps)
-        print(f"wrote the attribute maps to {folder} ({folder_megabytes(folder):.1f} MB)")
-        return
-    avatar = load_avatar(args.run_folder)  # on the CPU, as render
-    if args.play and not args.web:
-        raise InputError("headsplat export: --play goes with --web (the page's sequence).")
-    if bool(args.sequence) != bool(args.ply_dir):
-        raise InputError("headsplat export: --sequence CONDITIONS and --ply-dir DIR go together.")
-    if args.ply:
-        from headsplat.apps.export.ply import export_avatar_ply
-
-        n = export_avatar_ply(avatar, args.ply)
-        print(f"wrote {n} Gaussians to {args.ply}")
-    elif args.sequence:
-        from headsplat.apps.export.sequence import export_sequence
-        from headsplat.apps.reenact import played_motion
-
-        motion = played_motion(avatar, args.sequence)
-        folder = export_sequence(avatar, motion, args.ply_dir)
-        size = folder_megabytes(folder)
-        print(f"wrote {len(motion)} frames of {len(avatar.gaussians)} Gaussians to {folder} ({size:.0f} MB)")
-    else:
-        from headsplat.avatar.linear import linearise
-
-        linear = linearise(avatar)
-        if args.blendshapes:
-            from headsplat.apps.export.blendshapes import export_blendshapes
-
-            folder = export_blendshapes(linear, args.blendshapes)
-        else:
-            from headsplat.apps.export.web import write_web
-            from headsplat.apps.reenact import played_motion
-
-            motion = played_motion(avatar, args.play) if args.play else None
-            folder = write_web(linear, args.web, motion)
-        size = folder_megabytes(folder)
-        print(
-            f"wrote {len(linear)} Gaussians on {len(linear.vertices)} vertices x "
-            f"{len(linear.expression_names)} blendshapes to {folder} ({size:.1f} MB)"
-        )
+    kinds = ("ply", "sequence", "ply_dir", "blendshapes", "web", "play", "maps")
+    print(export_run(args.run_folder, **{kind: getattr(args, kind) for kind in kinds}))
 
 
 def _view(args: argparse.Namespace) -> None:

@@ -185,3 +185,65 @@ def played_motion(avatar: Avatar, source: str | Path, fps: float = 25.0) -> Moti
     if suffix == ".json":
         return driving_motion(avatar, weights=path, fps=fps)[0]
     return driving_motion(avatar, driver=path)[0]
+
+
+def reenact_run(
+    run_folder: str | Path,
+    *,
+    driver: str | Path | None = None,
+    arkit: str | Path | None = None,
+    weights: str | Path | None = None,
+    absolute: bool = False,
+    expression_only: bool = False,
+    output: str | Path | None = None,
+    size: int | None = None,
+    orbit: bool = False,
+    fps: float = 25.0,
+    capture_fps: float | None = None,
+    model_path: str | Path | None = None,
+    smoothing: tuple[float, float] | None = None,
+    tracking: str = DEFAULT_TRACKER,
+) -> tuple[Path, Path, Motion]:
+    """``headsplat reenact``: the avatar of ``run_folder`` driven by one source
+    (:func:`driving_motion`), relative to its rest unless ``absolute``, its head held still with
+    ``expression_only``; the video (default ``RUN/reenact_DRIVER.mp4``, a video driver's frames
+    beside it unless ``orbit``, its audio under it), the motion file and the motion.
+
+    Raises:
+        InputError: contradicting options, or :func:`driving_motion`'s errors.
+    """
+    from headsplat.avatar.avatar import load_avatar
+
+    if absolute and expression_only:
+        raise InputError("headsplat reenact: --absolute and --no-pose contradict each other; give one.")
+    avatar = load_avatar(run_folder)  # on the CPU: the CPU rasterizer is always there
+    mode = "absolute" if absolute else "expression" if expression_only else "relative"
+    motion, subject = driving_motion(
+        avatar,
+        driver=driver,
+        arkit=arkit,
+        weights=weights,
+        mode=mode,
+        fps=fps,
+        capture_fps=capture_fps,
+        model_path=model_path,
+        smoothing=smoothing,
+        tracking=tracking,
+    )
+    size = size or avatar.size
+    source = Path(run_folder)
+    driver_name = Path(driver or arkit or weights).stem
+    default = (source if source.is_dir() else source.parent) / f"reenact_{driver_name}.mp4"
+    frames = None if subject is None or orbit else subject_frames(subject, size)
+    audio = None if subject is None else driver_audio(subject)
+    video, motion_file = write_reenactment(
+        avatar,
+        motion,
+        Path(output) if output else default,
+        size=size,
+        driver_frames=frames,
+        orbit=orbit,
+        progress=True,
+        audio=audio,
+    )
+    return video, motion_file, motion
