@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from headsplat.avatar.condition import Condition
-from headsplat.render import Rendering
-from headsplat.render.api import RasterInfo
+from headsplat.render import RasterInfo, Rendering
 from headsplat.strategy import STRATEGIES, StepContext, make_strategy
 from headsplat.training.trainer import make_optimizers
 from tests.avatar.helpers import strip_avatar

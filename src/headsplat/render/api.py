@@ -3,61 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from headsplat.render.projection import Camera
+from headsplat.render.result import RenderBackend, Rendering
 
 Backend = Literal["auto", "reference", "cpu", "gsplat"]
 BACKENDS: tuple[str, ...] = ("reference", "cpu", "gsplat")
-
-
-@dataclass
-class RasterInfo:
-    """Per-Gaussian by-products a densification strategy reads. ``N`` Gaussians.
-
-    means2d: (N, 2) projected centres in pixels. When the inputs require grad it is part of
-        the autograd graph with ``retain_grad()`` set, so after ``loss.backward()``
-        :attr:`means2d_grad` holds the screen-space gradient (3DGS densification signal).
-    depths: (N,) camera-space z.
-    radii: (N, 2) int32 pixel half-extents of the screen box; 0 where culled.
-    visible: (N,) bool, the Gaussian reached the image.
-    n_intersections: how many (tile, Gaussian) pairs the renderer processed (0 for
-        backends without tiles).
-    backend: the backend that produced the image.
-    """
-
-    means2d_graph: Tensor
-    depths: Tensor
-    radii: Tensor
-    visible: Tensor
-    n_intersections: int
-    backend: str
-
-    @property
-    def means2d(self) -> Tensor:
-        """(N, 2) projected centres."""
-        return self.means2d_graph.reshape(-1, 2)
-
-    @property
-    def means2d_grad(self) -> Tensor | None:
-        """(N, 2) gradient of the loss with respect to :attr:`means2d`, after backward."""
-        grad = self.means2d_graph.grad
-        return None if grad is None else grad.reshape(-1, 2)
-
-
-class Rendering(NamedTuple):
-    """image (H, W, C) with the background composited; alpha (H, W, 1) accumulated opacity;
-    depth (H, W, 1) expected camera z of the visible Gaussians (alpha-normalised, 0 where
-    alpha is 0); info: :class:`RasterInfo`."""
-
-    image: Tensor
-    alpha: Tensor
-    depth: Tensor
-    info: RasterInfo
 
 
 def gsplat_available() -> bool:
@@ -183,26 +138,19 @@ def rasterize(
     _check_inputs(tensors, width, height)
     chosen = choose_backend(means.device, backend)
     camera = Camera(K, viewmat, width, height, near, far, eps2d)
-    if chosen == "gsplat":
+    return _backend(chosen)(means, quats, scales, opacities, colors, background, camera)
+
+
+def _backend(name: str) -> RenderBackend:
+    """The backend ``name``, imported on first use (gsplat and numba load only when chosen)."""
+    if name == "gsplat":
         from headsplat.render.gsplat_backend import rasterize_gsplat
 
-        return rasterize_gsplat(means, quats, scales, opacities, colors, background, camera)
-    if chosen == "cpu":
-        from headsplat.render.cpu import render_cpu as render
-    else:
-        from headsplat.render.reference import render_reference as render
-    rendered, alpha, projected, n_intersections = render(
-        means, quats, scales, opacities, colors, background, camera
-    )
-    if projected.means2d.requires_grad:
-        projected.means2d.retain_grad()
-    depth = rendered[..., -1:] / alpha.clamp_min(1e-10)
-    info = RasterInfo(
-        means2d_graph=projected.means2d,
-        depths=projected.depths.detach(),
-        radii=projected.radii,
-        visible=projected.visible,
-        n_intersections=n_intersections,
-        backend=chosen,
-    )
-    return Rendering(rendered[..., :-1], alpha, depth, info)
+        return rasterize_gsplat
+    if name == "cpu":
+        from headsplat.render.cpu import render_cpu
+
+        return render_cpu
+    from headsplat.render.reference import render_reference
+
+    return render_reference

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from headsplat.render import cpu_kernels, cpu_projection
 from headsplat.render.projection import ALPHA_MIN, Camera, Projected, with_depth_channel
+from headsplat.render.result import Rendering, composited_rendering
 
 TILE_SIZE = 32  # measured on 2 cores: 16 doubles the intersections and costs ~25 % at 512 px
 
@@ -125,8 +126,8 @@ def render_cpu(
     features: Tensor,
     background: Tensor,
     camera: Camera,
-) -> tuple[Tensor, Tensor, Projected, int]:
-    """Project and composite; same contract as :func:`headsplat.render.reference.render_reference`."""
+) -> Rendering:
+    """Project and composite (:class:`~headsplat.render.result.RenderBackend`), numba kernels."""
     width, height = camera.width, camera.height
     settings = (width, height, camera.near, camera.far, camera.eps2d)
     means2d, conics, depths, radii, visible = _ProjectCPU.apply(
@@ -138,4 +139,4 @@ def render_cpu(
     image, alpha = _CompositeCPU.apply(
         means2d, conics, opacities, features, background, binning, width, height
     )
-    return image, alpha, projected, int(binning.ids.shape[0])
+    return composited_rendering(image, alpha, projected, int(binning.ids.shape[0]), "cpu")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from headsplat.render.api import RasterInfo, Rendering
 from headsplat.render.projection import Camera
+from headsplat.render.result import RasterInfo, Rendering
 
 
 def _safe_quats(quats: Tensor) -> Tensor:

@@ -23,6 +23,7 @@ from headsplat.render.projection import (
     project_gaussians,
     with_depth_channel,
 )
+from headsplat.render.result import Rendering, composited_rendering
 
 BLOCK = 16
 
@@ -42,19 +43,15 @@ def render_reference(
     features: Tensor,
     background: Tensor,
     camera: Camera,
-) -> tuple[Tensor, Tensor, Projected, int]:
-    """Project (torch autograd) and composite.
-
-    features (N, C), background (C,). Returns the composited image with camera z
-    accumulated as an extra last channel (H, W, C + 1), alpha (H, W, 1), the projection, and
-    the number of (pixel block, Gaussian) pairs evaluated.
-    """
+) -> Rendering:
+    """Project (torch autograd) and composite (:class:`~headsplat.render.result.RenderBackend`);
+    ``n_intersections`` counts the (pixel block, Gaussian) pairs evaluated."""
     projected = project_gaussians(means, quats, scales, opacities, camera)
     features, background = with_depth_channel(features, background, projected.depths)
     image, alpha, pairs = composite_reference(
         projected, opacities, features, background, camera.width, camera.height
     )
-    return image, alpha, projected, pairs
+    return composited_rendering(image, alpha, projected, pairs, "reference")
 
 
 def composite_reference(
