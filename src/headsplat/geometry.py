@@ -1,4 +1,5 @@
-"""Rotations, quaternions and axis conventions: pure functions, batched over leading dimensions.
+"""Rotations, quaternions, axis conventions and spherical harmonics of directions: pure functions,
+batched over leading dimensions.
 
 Used by the head model, the tracker, the avatar and its apps alike (nothing here depends on them).
 Quaternions are (w, x, y, z).
@@ -166,3 +167,14 @@ def axis_angle_to_quaternion(r: torch.Tensor) -> torch.Tensor:
     half_sine = torch.where(small, 0.5 - theta2 / 48, torch.sin(theta / 2) / theta)
     cosine = torch.where(small, 1 - theta2 / 8, torch.cos(theta / 2))
     return torch.cat([cosine, r * half_sine], dim=-1)
+
+
+def sh_basis(normals: torch.Tensor, degree: int) -> torch.Tensor:
+    """(..., K) real spherical harmonics of degrees 1..``degree`` (K = 3 or 8) at unit ``normals``
+    (..., 3), without their normalising constants (the coefficients absorb them): the shading of a
+    distant light (Ramamoorthi and Hanrahan 2001)."""
+    x, y, z = normals.unbind(-1)
+    terms = [y, z, x]
+    if degree >= 2:
+        terms += [x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y]
+    return torch.stack(terms, dim=-1)

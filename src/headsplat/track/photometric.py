@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from headsplat.geometry import axis_angle_to_matrix
+from headsplat.geometry import axis_angle_to_matrix, sh_basis
 from headsplat.head.model import HeadModel, SurfacePoints
 from headsplat.render import rasterize
 from headsplat.track.fit import one_torch_thread, project_pixels
@@ -235,17 +235,12 @@ def outward_normals(model: HeadModel, points: SurfacePoints, centre: np.ndarray 
 
 
 def shading_basis(normals: Tensor, degree: int) -> Tensor:
-    """(..., B) the real spherical harmonics up to ``degree`` (0, 1 or 2; B = 1, 4 or 9) at unit
-    ``normals`` (..., 3), unnormalised (the light's coefficients absorb the constants)."""
-    x, y, z = normals.unbind(-1)
-    terms = [torch.ones_like(x)]
-    if degree >= 1:
-        terms += [x, y, z]
-    if degree >= 2:
-        terms += [x * y, y * z, x * z, x * x - y * y, 3 * z * z - 1]
-    if degree > 2:
+    """(..., B) the constant and :func:`~headsplat.geometry.sh_basis` up to ``degree`` (0, 1 or 2;
+    B = 1, 4 or 9) at unit ``normals`` (..., 3)."""
+    if degree not in (0, 1, 2):
         raise ValueError(f"lighting degree {degree}: choose 0, 1 or 2")
-    return torch.stack(terms, -1)
+    constant = torch.ones_like(normals[..., :1])
+    return constant if degree == 0 else torch.cat([constant, sh_basis(normals, degree)], -1)
 
 
 def _pose(rotation: Tensor, translation: Tensor, correction_r: Tensor, correction_t: Tensor):

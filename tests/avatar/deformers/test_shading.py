@@ -6,8 +6,8 @@ import torch
 
 from headsplat.avatar.avatar import AvatarConfig
 from headsplat.avatar.deformers.base import BuildContext, DeformContext
-from headsplat.avatar.deformers.shading import Shading, ShadingConfig, sh_basis, shading_factor
-from headsplat.geometry import axis_angle_to_matrix
+from headsplat.avatar.deformers.shading import Shading, ShadingConfig, shading_factor
+from headsplat.geometry import axis_angle_to_matrix, sh_basis
 from tests.avatar.helpers import strip_avatar
 
 

@@ -40,6 +40,7 @@ from headsplat.avatar.deformers.base import (
 from headsplat.avatar.gaussians.binding import face_frames
 from headsplat.avatar.gaussians.store import GaussianSet
 from headsplat.avatar.modules import ParamGroup
+from headsplat.geometry import sh_basis
 
 
 @dataclass
@@ -54,16 +55,6 @@ class ShadingConfig:
 
 N_TERMS = {1: 3, 2: 8}
 """Spherical-harmonic terms of degrees 1..d, by d."""
-
-
-def sh_basis(normals: Tensor, degree: int) -> Tensor:
-    """(N, K) real spherical harmonics of degrees 1..``degree`` (K = 3 or 8) at unit ``normals``
-    (N, 3), without their normalising constants (the coefficients absorb them)."""
-    x, y, z = normals.unbind(-1)
-    terms = [y, z, x]
-    if degree >= 2:
-        terms += [x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y]
-    return torch.stack(terms, dim=-1)
 
 
 def shading_factor(normals: Tensor, coefficients: Tensor, bound: float) -> Tensor:
