@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -78,11 +79,36 @@ def recorded(results: Path, name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def provenance() -> dict[str, str]:
+    """The code and the machine a measurement came from: the commit (``+dirty`` when the work
+    tree differs from it), the processor, its cores and torch's version."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no", "src"):
+        commit += "+dirty"
+    import torch
+
+    processor = _cpu_model() or platform.machine()
+    return {"commit": commit, "machine": f"{processor}, {os.cpu_count()} cores, torch {torch.__version__}"}
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+
+
 def record(results: Path, name: str, metrics: dict) -> None:
-    """Record ``metrics`` (without per-frame lists) as ``results/NAME.json``, whole or not at all:
-    the machines keep no files between sessions, so long benchmarks are committed run by run."""
+    """Record ``metrics`` (without per-frame lists) and their :func:`provenance` as
+    ``results/NAME.json``, whole or not at all: the machines keep no files between sessions, so
+    long benchmarks are committed run by run."""
     results.mkdir(parents=True, exist_ok=True)
-    summary = {key: value for key, value in metrics.items() if key != "per_frame"}
+    summary = {key: value for key, value in metrics.items() if key != "per_frame"} | provenance()
     path = results / f"{name}.json"
     partial = path.with_suffix(".part")
     partial.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
