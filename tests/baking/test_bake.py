@@ -1,8 +1,6 @@
 """FATE's neural baking: the network, the attribute codec, rendering through baked columns, and the
 two-stage bake resuming exactly."""
 
-import copy
-
 import cv2
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ from headsplat.geometry import quaternion_to_matrix
 from headsplat.io.subject import load_subject
 from headsplat.training.data import load_frame_data
 from tests.avatar.helpers import strip_avatar
+from tests.checkpoint_parts import copied, flat_tensors
 
 
 def test_bakenet_starts_at_zero_and_keeps_the_maps_size():
@@ -85,22 +84,23 @@ def test_baking_fits_the_attributes_then_renders_and_resumes_exactly(trained_run
     first = straight.fit_loss(straight.values()).item()
     saved = []
 
-    def checkpoint():
-        tensors, meta = straight.state()
-        saved.append(({k: v.clone() for k, v in tensors.items()}, copy.deepcopy(meta)))
-
     losses = []
-    straight.fit(progress=lambda step, parts, seconds: losses.append(parts), checkpoint=checkpoint)
+    straight.fit(
+        progress=lambda step, parts, seconds: losses.append(parts),
+        checkpoint=lambda: saved.append(copied(straight.state())),
+    )
     assert losses[5]["fit"] < first  # stage 1 regresses the trained attributes
     assert "l1" not in losses[5] and "l1" in losses[6] and "mask" in losses[6]  # stage 2 renders
-    assert [meta["step"] for _, meta in saved] == [5, 10]
+    assert [parts["bake"][1]["step"] for parts in saved] == [5, 10]
     maps = straight.maps()
     assert maps.shape == (11, 16, 16 * straight.n_materials) and torch.isfinite(maps).all()
     resumed = _baker(trained_run, config)
-    resumed.restore(*saved[0])
+    resumed.restore(saved[0])
     resumed.fit()
-    for name, value in straight.state()[0].items():
-        assert torch.equal(resumed.state()[0][name], value), name
+    expected, got = flat_tensors(straight.state()), flat_tensors(resumed.state())
+    assert expected.keys() == got.keys()
+    for name, value in expected.items():
+        assert torch.equal(got[name], value), name
     columns = straight.baked_columns()
     assert set(columns) == {"sh0", "opacity", "log_scale", "rotation", "offset"}
     assert all(len(v) == len(straight.avatar.gaussians) for v in columns.values())

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from headsplat.avatar.avatar import avatar_from_checkpoint
+from headsplat.avatar.avatar import avatar_from_parts
 from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
 from headsplat.avatar.gaussians.store import rgb_to_sh0
 from headsplat.avatar.gaussians.uv_sampling import sample_uv
@@ -21,6 +21,7 @@ from headsplat.render.mesh import rasterize_mesh
 from headsplat.training.data import load_frame_data
 from headsplat.training.run import new_avatar, train, train_run
 from headsplat.training.trainer import Trainer, lr_factor
+from tests.checkpoint_parts import copied, flat_tensors
 from tests.synthetic_subject import strategy_slot, tiny_config
 
 SIZE = 64
@@ -66,25 +67,20 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(synthetic_subject, ict_m
     straight = _trainer(synthetic_subject, ict_model, config)
     saved = []
 
-    def checkpoint():  # a copy: the state's tensors are the live ones, which training goes on changing
-        tensors, meta = straight.state()
-        saved.append(({k: v.clone() for k, v in tensors.items()}, copy.deepcopy(meta)))
-
-    straight.fit(checkpoint=checkpoint)
-    tensors, meta = saved[0]
-    assert meta["step"] == 6 and len(saved) == 2
+    straight.fit(checkpoint=lambda: saved.append(copied(straight.state())))
+    parts = saved[0]
+    assert parts["trainer"][1]["step"] == 6 and len(saved) == 2
     # The Gaussians change after the checkpoint: what resumes is the strategy's state too.
-    assert len(straight.avatar.gaussians) != len(tensors["avatar.gaussians.triangle"])
+    assert len(straight.avatar.gaussians) != len(parts["avatar"][0]["gaussians.triangle"])
     if strategy == "temporal":  # its frame clusters, in the avatar's training record
         planned = straight.avatar.info["training"]["strategy"]
         assert planned["clusters"] == len(planned["cluster_sizes"]) and sum(planned["cluster_sizes"]) == 8
 
-    resumed = Trainer(straight.data, avatar_from_checkpoint(tensors, meta), config)
-    resumed.restore(tensors, meta)
+    resumed = Trainer(straight.data, avatar_from_parts(parts), config)
+    resumed.restore(parts)
     assert resumed.step == 6
     resumed.fit()
-    expected, _ = straight.state()
-    got, _ = resumed.state()
+    expected, got = flat_tensors(straight.state()), flat_tensors(resumed.state())
     assert expected.keys() == got.keys()
     for name, value in expected.items():
         assert torch.equal(got[name], value), name
@@ -155,7 +151,7 @@ def test_frozen_frame_corrections_take_no_gradient_and_learned_ones_stay_in_rang
     frozen = _trainer(synthetic_subject, ict_model, tiny_config(32, strategy=strategy_slot("fixed")))
     frozen.train_step()
     assert all(not p.requires_grad and p.grad is None for p in frozen.frames.parameters())
-    assert not any(name.startswith("frames.") for name in frozen.state()[0] if name.startswith("optimizer"))
+    assert not any(name.startswith("frames.") for name in frozen.state()["optimizer"][0])
 
     config = tiny_config(32, strategy=strategy_slot("fixed"))
     config.frames.lr = 0.5  # large: the expression corrections hit the [0, 1] bounds at once
@@ -164,7 +160,7 @@ def test_frozen_frame_corrections_take_no_gradient_and_learned_ones_stay_in_rang
         learned.train_step()
     corrected = learned.data.expression + learned.frames.expression
     assert learned.frames.expression.abs().max() > 0 and (corrected >= 0).all() and (corrected <= 1).all()
-    assert any(name.startswith("optimizer/frames.") for name in learned.state()[0])
+    assert any(name.startswith("frames.") for name in learned.state()["optimizer"][0])
     # Centred: the pose corrections move frames apart, not the tracker's frame as a whole.
     train = learned.train_frame_index
     for correction in (learned.frames.rotation, learned.frames.translation):

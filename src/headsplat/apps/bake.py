@@ -46,8 +46,8 @@ from headsplat.baking.surface_regions import (
 )
 from headsplat.evaluation.evaluate import subject_of, training_corrections
 from headsplat.io.atomic import atomic_folder, atomic_write, check_replaceable
-from headsplat.io.checkpoint import load_checkpoint, save_checkpoint, with_prefix
 from headsplat.io.errors import InputError
+from headsplat.io.job import ResumableJob
 from headsplat.io.progress import ProgressBar
 from headsplat.io.run import RunFolder
 from headsplat.io.settings import from_dict, to_dict
@@ -111,38 +111,32 @@ def bake_run(
             f"{source.path}: no finished avatar ({source.avatar_path.name}) to bake. Train it to the end "
             "first (`headsplat train SUBJECT -o RUN`, or --resume an interrupted run)."
         )
-    folder = RunFolder(output)
-    if folder.path.resolve() == source.path.resolve():
-        raise InputError(f"{folder.path}: bake into a new folder (-o), not into the run itself.")
-    continuing = folder.prepare(resume, overwrite, settings_given=settings_given)
-    if continuing and (folder.path / BAKE_INFO).is_file():
-        recorded = json.loads((folder.path / BAKE_INFO).read_text())
+    if Path(output).resolve() == source.path.resolve():
+        raise InputError(f"{output}: bake into a new folder (-o), not into the run itself.")
+    job = ResumableJob(output, resume=resume, overwrite=overwrite, settings_given=settings_given)
+    if job.continuing and (job.folder.path / BAKE_INFO).is_file():
+        recorded = json.loads((job.folder.path / BAKE_INFO).read_text())
         config = from_dict(BakeConfig, recorded["config"])
     avatar = load_avatar(source.path)
     subject = subject_of(source, avatar, None)
     data = load_frame_data(subject, avatar.size).to(avatar.device)
     corrections = training_corrections(source)
     baker = Baker(avatar, data, config, corrections)
-    latest = folder.latest_checkpoint() if continuing else None
-    if latest is not None:
-        tensors, meta = load_checkpoint(latest)
-        baker.restore(with_prefix(tensors, "bake."), meta["bake"])
-        log(f"resumed {folder.path} at step {baker.step}")
-    recorded = source.read_config()
-    folder.write_config(subject.path, subject.fingerprint, recorded["config"])
+    parts = job.latest_parts()
+    if parts is not None:
+        baker.restore(parts)
+        log(f"resumed {job.folder.path} at step {baker.step}")
+    job.begin(subject.path, subject.fingerprint, source.read_config()["config"])
     info = {"source": str(source.path.resolve()), "mode": config.mode, "config": to_dict(config)}
-    atomic_write(folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
-    folder.avatar_path.unlink(missing_ok=True)  # stale until baking completes
+    atomic_write(job.folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
 
     def checkpoint() -> None:
-        tensors, meta = baker.state()
-        tensors = {f"bake.{k}": v for k, v in tensors.items()}
-        tensors |= {f"frames.{k}": v for k, v in (corrections or {}).items()}
         current = baked_avatar(avatar, baker.baked_columns(), info)
-        tensors |= {f"avatar.{k}": v for k, v in current.state_dict().items()}
-        meta = {"step": baker.step, "bake": meta, "avatar": current.metadata()}
-        save_checkpoint(folder.checkpoints, f"step_{baker.step:07d}", tensors, meta)
-        folder.prune_checkpoints()
+        parts = baker.state() | {
+            "frames": (corrections or {}, {}),  # for eval's training frames at their trained poses
+            "avatar": (current.state_dict(), current.metadata()),
+        }
+        job.checkpoint(baker.step, parts)
 
     bar = ProgressBar(config.steps, baker.step, log_every=50)
 
@@ -154,11 +148,11 @@ def bake_run(
     baker.fit(progress, checkpoint)
     info |= {"steps": baker.step, "minutes": round(baker.seconds / 60, 2), "codec": baker.codec.state()}
     materials = avatar.head.info["material_names"]
-    write_maps(folder.path / "maps", baker.maps(), baker.codec, materials, baker.tiles)
-    baked_avatar(avatar, baker.baked_columns(), info).save(folder.avatar_path)
-    atomic_write(folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
+    write_maps(job.folder.path / "maps", baker.maps(), baker.codec, materials, baker.tiles)
+    atomic_write(job.folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
     minutes = baker.seconds / 60
-    log(f"baked {len(avatar.gaussians)} Gaussians ({config.mode}) in {minutes:.1f} min -> {folder.path}")
+    baked_avatar(avatar, baker.baked_columns(), info).save(job.folder.avatar_path)
+    log(f"baked {len(avatar.gaussians)} Gaussians ({config.mode}) in {minutes:.1f} min -> {job.folder.path}")
     return info
 
 

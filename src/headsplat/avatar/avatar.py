@@ -46,7 +46,7 @@ from headsplat.avatar.head_mesh import TENSORS, HeadMesh
 from headsplat.avatar.modules import AvatarModule
 from headsplat.head import HeadModel
 from headsplat.io.atomic import atomic_write
-from headsplat.io.checkpoint import damage_reported, load_checkpoint, with_prefix
+from headsplat.io.checkpoint import Parts, damage_reported, load_parts
 from headsplat.io.errors import InputError
 from headsplat.io.run import RunFolder
 from headsplat.io.settings import from_dict, registry_field, to_dict
@@ -371,8 +371,8 @@ def assemble_avatar(
 def most_neutral_expression(expression: Tensor) -> Tensor:
     """(E,) the face at rest of a clip's expressions (F, E): the frame's whose weights are smallest
     (L2), a face the person made. Each weight's median, the rest before it, is a combination no
-    frame need show, and it rendered blurred beside the person's most neutral frames (3.6 dB
-    below on d18's held-out ones: docs/quality.md, "The rest face")."""
+    frame need show, and it rendered blurred beside the person's most neutral frames (measurements:
+    docs/quality.md, section "The rest face (`benchmarks/rest_face.py`)")."""
     return expression[int(expression.norm(dim=1).argmin())].clone()
 
 
@@ -427,11 +427,9 @@ def _unfrozen_avatar(source: Path, device: str | torch.device) -> Avatar:
     latest = run.latest_checkpoint()
     if latest is None:
         raise InputError(f"{source}: has no checkpoint yet. Train (or resume) it with `headsplat train`.")
-    return avatar_from_checkpoint(*load_checkpoint(latest), device)
+    return avatar_from_parts(load_parts(latest), device)
 
 
-def avatar_from_checkpoint(
-    tensors: dict[str, Tensor], meta: dict, device: str | torch.device = "cpu"
-) -> Avatar:
-    """The avatar inside a training checkpoint (its ``avatar.*`` tensors and ``avatar`` metadata)."""
-    return Avatar.from_state(with_prefix(tensors, "avatar."), meta["avatar"], device)
+def avatar_from_parts(parts: Parts, device: str | torch.device = "cpu") -> Avatar:
+    """The avatar inside a checkpoint's parts (its part ``avatar``, :mod:`headsplat.io.checkpoint`)."""
+    return Avatar.from_state(*parts["avatar"], device)

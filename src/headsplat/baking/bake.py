@@ -26,7 +26,7 @@ from headsplat.avatar.condition import Condition
 from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, in_tiles, sample_atlas
 from headsplat.baking.attributes import MODES, AttributeCodec, store_values, values_to_columns
 from headsplat.baking.bakenet import BakeNet, fixed_noise
-from headsplat.io.checkpoint import optimizer_tensors, restore_optimizer, with_prefix
+from headsplat.io.checkpoint import Parts, optimizer_tensors, restore_optimizer
 from headsplat.training.data import FrameData
 from headsplat.training.losses import LossConfig, image_losses
 
@@ -38,17 +38,18 @@ class BakeConfig:
     mode: str = "all"
     """``all``: every attribute from the maps; ``appearance``: colour and opacity (geometry kept)."""
     resolution: int = 128
-    """Texels per side of each material's tile. 256 gained nothing on 2 cores: d12 (24k Gaussians),
-    300 + 600 steps, 20 test frames from the tracking: 19.06 dB at 128 px in 3.7 min, 18.97 at 256
-    in 9.9 min (trained: 20.28); time is better spent on refinement steps."""
+    """Texels per side of each material's tile. 256 gained nothing on 2 cores for over twice the
+    time; time is better spent on refinement steps (measurements: docs/quality.md, section "FATE's
+    neural baking (`headsplat bake`): settings measured")."""
     channels: tuple[int, ...] = (16, 32, 64, 128)
     """BakeNet's widths per level, finest first (FATE: 64 ... 1024 at 512 px)."""
     noise_channels: int = 8
     fit_steps: int = 300
     """Stage 1: regress the trained attributes."""
     refine_steps: int = 1500
-    """Stage 2: through the renderer on the training frames (d12, the setting above: 18.62 dB
-    after 300, 19.06 after 600 and still rising; about 0.3 s a step on 2 cores)."""
+    """Stage 2: through the renderer on the training frames; the renders were still improving at
+    600 steps (about 0.3 s a step on 2 cores; measurements: docs/quality.md, section "FATE's neural
+    baking (`headsplat bake`): settings measured")."""
     lr: float = 2e-3
     regularisation: float = 0.0
     """Weight of the fit loss during stage 2 (FATE's attribute regularisation; 0: off)."""
@@ -195,23 +196,28 @@ class Baker:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def state(self) -> tuple[dict[str, Tensor], dict]:
-        tensors = {f"bakenet.{k}": v for k, v in self.net.state_dict().items()}
-        tensors |= optimizer_tensors(self.optimizer, "bake_optimizer")
-        meta = {
+    def state(self) -> Parts:
+        """What a resumed bake needs, by part: the network with the baker's counters and codec,
+        and its optimizer's moments (live tensors: write them at once)."""
+        counters = {
             "step": self.step,
             "seconds": self.seconds,
             "frame_generator": self.frame_generator.bit_generator.state,
             "codec": self.codec.state(),
         }
-        return tensors, meta
+        return {
+            "bake": (self.net.state_dict(), counters),
+            "bake_optimizer": (optimizer_tensors(self.optimizer), {}),
+        }
 
-    def restore(self, tensors: dict[str, Tensor], meta: dict) -> None:
-        self.net.load_state_dict(with_prefix(tensors, "bakenet."))
-        restore_optimizer(self.optimizer, tensors, "bake_optimizer")
-        self.codec = AttributeCodec.from_state(meta["codec"])
-        self.frame_generator.bit_generator.state = meta["frame_generator"]
-        self.step, self.seconds = meta["step"], meta["seconds"]
+    def restore(self, parts: Parts) -> None:
+        """Continue where a checkpoint's ``parts`` (of :meth:`state`) left off."""
+        tensors, counters = parts["bake"]
+        self.net.load_state_dict(tensors)
+        restore_optimizer(self.optimizer, parts["bake_optimizer"][0])
+        self.codec = AttributeCodec.from_state(counters["codec"])
+        self.frame_generator.bit_generator.state = counters["frame_generator"]
+        self.step, self.seconds = counters["step"], counters["seconds"]
 
 
 def columns_from_maps(avatar: Avatar, maps: Tensor, codec: AttributeCodec) -> dict[str, Tensor]:

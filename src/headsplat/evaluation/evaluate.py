@@ -30,7 +30,7 @@ from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, fit_corrections
 from headsplat.evaluation.regions import region_masks, region_scores
 from headsplat.io.atomic import atomic_file, atomic_write
-from headsplat.io.checkpoint import load_tensors
+from headsplat.io.checkpoint import read_part
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.run import RunFolder
@@ -362,7 +362,7 @@ def training_corrections(run: RunFolder) -> dict[str, Tensor] | None:
     and any learned ones: ``rotation``, ``translation``, ``expression``, (F, ...) each), from its
     latest checkpoint; None without one or when they are all zero (it trained on the tracking)."""
     latest = run.latest_checkpoint()
-    corrections = {} if latest is None else load_tensors(latest, "frames.")
+    corrections = {} if latest is None else read_part(latest, "frames")
     return corrections if any(bool(v.any()) for v in corrections.values()) else None
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import torch
 
-from headsplat.avatar.avatar import Avatar, avatar_from_checkpoint, create_avatar
+from headsplat.avatar.avatar import Avatar, avatar_from_parts, create_avatar
 from headsplat.config import RunConfig, run_config_from_dict
 from headsplat.head import HeadModel, load_head_model
-from headsplat.io.checkpoint import load_checkpoint, save_checkpoint
 from headsplat.io.errors import InputError
-from headsplat.io.run import RunFolder
+from headsplat.io.job import ResumableJob
 from headsplat.io.settings import to_dict
 from headsplat.io.subject import Subject, load_subject
 from headsplat.training.data import FrameData, load_frame_data
@@ -61,16 +60,6 @@ def new_avatar(
     return avatar
 
 
-def save_training(trainer: Trainer, run: RunFolder) -> None:
-    """Checkpoint the trainer into ``run`` (keeping the newest two), and write the avatar file when
-    training is complete."""
-    tensors, meta = trainer.state()
-    save_checkpoint(run.checkpoints, f"step_{trainer.step:07d}", tensors, meta)
-    run.prune_checkpoints()
-    if trainer.step >= trainer.config.steps:
-        trainer.avatar.save(run.avatar_path)
-
-
 def _top_entry(path: Path, inside: Path) -> str | None:
     """The name of the entry of folder ``inside`` that contains ``path``, if any."""
     try:
@@ -102,42 +91,38 @@ def train_run(
         InputError: the folder clashes (see :meth:`RunFolder.prepare`), the run was trained on
             another subject, or settings were given for a run that continues.
     """
-    folder = RunFolder(run)
-    keep = _top_entry(subject_path, folder.path)
-    continuing = folder.prepare(resume, overwrite, (keep,) if keep else (), settings_given)
+    inside = _top_entry(subject_path, Path(run))  # fit's subject, kept when the run restarts
+    keep = [inside] if inside else []
+    job = ResumableJob(run, resume=resume, overwrite=overwrite, keep=keep, settings_given=settings_given)
     subject = load_subject(subject_path)
     fingerprint = subject.fingerprint
-    latest = None
-    if continuing:
-        recorded = folder.read_config()
+    recorded = job.recorded_config()
+    if recorded is not None:
         if recorded["subject"]["fingerprint"] not in (None, fingerprint):
             raise InputError(
-                f"{folder.path} was trained on the subject at {recorded['subject']['path']} (tracking "
+                f"{job.folder.path} was trained on the subject at {recorded['subject']['path']} (tracking "
                 f"sha256 {recorded['subject']['fingerprint'][:12]}), not on {subject_path} "
                 f"({fingerprint[:12]}). Resume it with its own subject, or train into another folder."
             )
         config = run_config_from_dict(recorded["config"])
-        latest = folder.latest_checkpoint()
     config.steps = steps or config.steps
     check_device(config.device)
     data = load_frame_data(subject, config.size)
-    if latest is not None:
-        tensors, meta = load_checkpoint(latest)
-        trainer = Trainer(data, avatar_from_checkpoint(tensors, meta, config.device), config)
-        trainer.restore(tensors, meta)
-        log(f"resumed {folder.path} at step {trainer.step}")
+    parts = job.latest_parts()
+    if parts is not None:
+        trainer = Trainer(data, avatar_from_parts(parts, config.device), config)
+        trainer.restore(parts)
+        log(f"resumed {job.folder.path} at step {trainer.step}")
     else:
         avatar = new_avatar(model or load_head_model(), subject, config, data, log)
         trainer = Trainer(data, avatar, config)
-        if continuing:
-            log(f"{folder.path} has no checkpoint yet: starting it from step 0")
-    folder.write_config(subject.path, fingerprint, to_dict(config))
-    if trainer.step < config.steps:
-        folder.avatar_path.unlink(missing_ok=True)  # stale until training completes again
-    summary = trainer.fit(progress=True, checkpoint=lambda: save_training(trainer, folder))
-    if not folder.avatar_path.is_file():  # a run resumed at its last step
-        save_training(trainer, folder)
-    log(f"trained {summary['gaussians']} Gaussians in {summary['seconds'] / 60:.1f} min -> {folder.path}")
+        if job.continuing:
+            log(f"{job.folder.path} has no checkpoint yet: starting it from step 0")
+    job.begin(subject.path, fingerprint, to_dict(config))
+    summary = trainer.fit(progress=True, checkpoint=lambda: job.checkpoint(trainer.step, trainer.state()))
+    trainer.summarise()
+    trainer.avatar.save(job.folder.avatar_path)
+    log(f"trained {summary['gaussians']} Gaussians in {summary['seconds'] / 60:.1f} min -> {job.folder.path}")
     return summary
 
 

@@ -22,7 +22,7 @@ from headsplat.avatar.condition import Condition
 from headsplat.avatar.modules import LossContext
 from headsplat.config import RunConfig
 from headsplat.evaluation.metrics import LPIPS, psnr
-from headsplat.io.checkpoint import optimizer_tensors, restore_optimizer, with_prefix
+from headsplat.io.checkpoint import Parts, optimizer_tensors, restore_optimizer
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.settings import to_dict
@@ -257,33 +257,39 @@ class Trainer:
             "subject": self.data.subject.fingerprint,
         }
 
-    def state(self) -> tuple[dict[str, Tensor], dict]:
-        """Everything a resumed run needs: (tensors, JSON metadata). The tensors are the live
-        ones, which the next step changes: write them at once, or copy them to keep them."""
+    def state(self) -> Parts:
+        """Everything a resumed run needs, by part (:mod:`headsplat.io.checkpoint`): the avatar,
+        the training frames' corrections, the strategy's statistics, the optimizers' moments and
+        the trainer's own counters. The tensors are the live ones, which the next step changes:
+        write them at once, or copy them to keep them."""
         self.summarise()
-        tensors = {f"avatar.{k}": v for k, v in self.avatar.state_dict().items()}
-        tensors |= {f"frames.{k}": v for k, v in self.frames.state_dict().items()}
+        optimizers = {}
         for optimizer in self.optimizers:
-            tensors |= optimizer_tensors(optimizer, "optimizer")
-        tensors |= {f"strategy.{k}": v for k, v in self.strategy_state.state_dict().items()}
-        meta = {
+            optimizers |= optimizer_tensors(optimizer)
+        counters = {
             "step": self.step,
             "seconds": self.seconds,
             "gaussians": len(self.avatar.gaussians),
             "frame_generator": self.frame_generator.bit_generator.state,
             "config": to_dict(self.config),
-            "avatar": self.avatar.metadata(),
         }
-        return tensors, meta
+        return {
+            "avatar": (self.avatar.state_dict(), self.avatar.metadata()),
+            "frames": (self.frames.state_dict(), {}),
+            "strategy": (self.strategy_state.state_dict(), {}),
+            "optimizer": (optimizers, {}),
+            "trainer": ({}, counters),
+        }
 
-    def restore(self, tensors: dict[str, Tensor], meta: dict) -> None:
-        """Continue exactly where a checkpoint left off (the avatar was built from it)."""
-        device = self.config.device
-        self.frames.load_state_dict(with_prefix(tensors, "frames."))
+    def restore(self, parts: Parts) -> None:
+        """Continue exactly where a checkpoint's ``parts`` left off (the avatar was built from
+        them: :func:`~headsplat.avatar.avatar.avatar_from_parts`)."""
+        self.frames.load_state_dict(parts["frames"][0])
         for optimizer in self.optimizers:
-            restore_optimizer(optimizer, tensors, "optimizer")
-        self.strategy_state.load_state_dict(with_prefix(tensors, "strategy."), device)
-        self.frame_generator.bit_generator.state = meta["frame_generator"]
-        self.step, self.seconds = meta["step"], meta["seconds"]
+            restore_optimizer(optimizer, parts["optimizer"][0])
+        self.strategy_state.load_state_dict(parts["strategy"][0], self.config.device)
+        counters = parts["trainer"][1]
+        self.frame_generator.bit_generator.state = counters["frame_generator"]
+        self.step, self.seconds = counters["step"], counters["seconds"]
         check_sanity(self.modules(), self.optimizers)
         self.strategy_state.check(len(self.avatar.gaussians))
