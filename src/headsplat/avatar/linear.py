@@ -14,15 +14,15 @@ a few lines a player runs per Gaussian (:func:`pose_linear`):
     mean = sum_k bary_k c_k + offset E n,   rotation = F . local_rotation,   scale = cap(E exp(log_scale))
 
 so the export renders as the avatar does. Deltas of each Gaussian's mean, quaternion and scale
-(GaussianBlendshapes' form) do not: linearised by central differences about the rest expression,
-they scored d12's test frames 35.4 dB against the exact avatar (min 29.5; fitted by least squares
-over the clip's expressions, 35.2-35.6), because with many weights high together the triangles'
-normals and frames, cross products of the edges, are far from linear in the weights. Per-Gaussian
-deltas of the triangles' corners are exact too but 5.8x the size (d18: 23.6 MB against 4.1 MB):
-triangles share vertices, and the mesh's deltas are dense (the learned personal blendshapes move
-most vertices a little for every shape; dropping deltas under 0.1 mm cost d12 40 dB). The export
-keeps only the vertices the Gaussians use. What is not linear in the weights is done as the
-avatar does it:
+(GaussianBlendshapes' form) do not: linearised by central differences about the rest expression
+or fitted by least squares over the clip's expressions, they render visibly off the exact avatar,
+because with many weights high together the triangles' normals and frames, cross products of the
+edges, are far from linear in the weights. Per-Gaussian deltas of the triangles' corners are exact
+too but several times the size: triangles share vertices, and the mesh's deltas are dense (the
+learned personal blendshapes move most vertices a little for every shape; dropping even deltas
+under 0.1 mm costs much of the accuracy). Measurements: docs/quality.md, section
+"`avatar.linear`". The export keeps only the vertices the Gaussians use. What is not linear in
+the weights is done as the avatar does it:
 
 * gaze: an eyeball's vertices turn about its centre, which moves linearly with the weights;
 * pose: each vertex blends the head's rigid pose and the still torso's by its neck weight
@@ -53,7 +53,8 @@ from headsplat.io.errors import InputError
 
 DELTA_DTYPE = np.float16
 """The vertices' deltas are stored at half precision: a 3 cm delta keeps 1.5e-3 cm (0.015 px at
-256 px); d18's and d12's test frames render at 79 dB or more against the exact avatar."""
+256 px), and the test frames render as the exact avatar does (measurements: docs/quality.md,
+section "`avatar.linear`")."""
 
 
 @dataclass

@@ -8,7 +8,8 @@ centimetre with ``jawOpen``, a strain of 5, while skin stretches by well under 1
 straddles such a seam on the training frames (lips mostly closed) paints the gap when the lips
 part on a new expression. The lids' margins are simpler: the skin that touches the eyeballs;
 lid Gaussians that spread over the eyeball paint the iris on the lids, where gaze cannot move it
-(d3: 85 % of the rendering weight inside the eyes came from face Gaussians).
+(most of the rendering weight inside the eyes came from face Gaussians; measurements:
+docs/quality.md, section "The seams and the interior").
 :mod:`headsplat.avatar.gaussians.store` caps Gaussians' size by their distance to these seams so
 that the lips part onto the mouth's interior and the eyes are painted on the eyeballs.
 
@@ -25,7 +26,8 @@ TEAR_RADIUS = 0.5
 """cm: pairs of vertices closer than this on the neutral face are compared."""
 TEAR_STRAIN = 4.0
 """A pair tears when one expression at weight 1 moves its vertices apart by this many times
-their distance (d3's lips: thousands of pairs above 10; skin below 1)."""
+their distance (the lips' pairs stretch far beyond it, skin stays below 1; measurements:
+docs/quality.md, section "`avatar.openings.TEAR_STRAIN`")."""
 LID_MARGIN = 0.1
 """cm: skin this close to an eyeball is the lids' margin (ICT: 225 vertices)."""
 

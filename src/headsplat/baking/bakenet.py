@@ -17,8 +17,9 @@ def _block(inputs: int, outputs: int) -> nn.Sequential:
     """Two 3x3 convolutions, each normalised (GroupNorm) and SiLU, at the input's resolution.
 
     Without the normalisation the noise's signal shrinks through the default-initialised layers
-    and the output starts and stays nearly uniform: on d18 (128 px tiles) the fit loss stayed at
-    0.75 spreads, a constant map's, for 300 steps at any rate (deep image prior normalises too)."""
+    and the output starts and stays nearly uniform: the fit loss stayed at a constant map's at any
+    rate (deep image prior normalises too; measurements: docs/quality.md, section
+    "`baking.bakenet._block`")."""
     return nn.Sequential(
         nn.Conv2d(inputs, outputs, 3, padding=1),
         nn.GroupNorm(min(8, outputs), outputs),

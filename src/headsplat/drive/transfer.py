@@ -5,10 +5,10 @@ the avatar shows its rest expression (``Avatar.neutral_expression``, its clip's 
 the face the turntable and the export show) plus whatever the driver does beyond the driver's rest,
 clamped to the blendshapes' range [0, 1]. The driver's rest is each weight's 10th percentile over
 its clip (:func:`rest_expression`): landmark tracking decomposes a face at rest into a few weights
-that stay on all clip long (d18's rest has eyeLookIn_L 0.92 with eyeLookOut_L 0.44), which any low
-percentile keeps, while a driver who talks has the mouth open most of the time, which a median
-would count as rest (d12: jawOpen median 0.26, 10th percentile 0.00; with the median, a
-reenactment's mouth barely opened).
+that stay on all clip long (antagonists such as eyeLookIn and eyeLookOut on together), which any
+low percentile keeps, while a driver who talks has the mouth open most of the time, which a median
+would count as rest (with the median, a reenactment's mouth barely opened; measurements:
+docs/quality.md, section "`drive.transfer`").
 
 Head motion transfers relative to the driver's mean pose, in the head's own axes, around the
 avatar's rest pose: a nod of the driver is a nod of the avatar whichever way each faced its camera.

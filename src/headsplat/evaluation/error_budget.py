@@ -4,8 +4,9 @@ of the error, its PSNR, and the PSNR the frames would have were that part perfec
 The region metrics (:mod:`headsplat.evaluation.regions`) say how good each region is; the budget
 says how much each one costs the frame's PSNR, which is what decides where work pays. Scored on
 held-out frames and on training frames refined by the same protocol, it also splits the
-generalisation gap by part (d3: refined test 24.4 dB against 28.4 on its own training frames; the
-outline band holds half of the test frames' error).
+generalisation gap by part (the held-out frames score well below the training frames refined the
+same way, and the outline band holds the largest share of their error; measurements:
+docs/quality.md, section "The first tables").
 
 Parts, each pixel in the first that claims it: ``outline`` (the band of
 :func:`~headsplat.evaluation.regions.outline_band`), ``mouth``, ``eyes``, ``face`` (inside the

@@ -30,7 +30,8 @@ from headsplat.training.frames import project_expression
 @dataclass(frozen=True)
 class RefineConfig:
     steps: int = 20
-    """Adam steps per frame; each is one render and backward pass (d10, 256 px, CPU: ~0.25 s)."""
+    """Adam steps per frame; each is one render and backward pass (~0.25 s at 256 px on the CPU;
+    measurements: docs/quality.md, section "`evaluation.refine.RefineConfig.steps`")."""
     lr_rotation: float = 3e-3
     """Radians per step, about the head."""
     lr_translation: float = 1e-2
@@ -39,10 +40,10 @@ class RefineConfig:
     lr_gaze: float = 1e-2
     """Radians per step of one (yaw, pitch) correction shared by both eyes (they move together);
     0 leaves the gaze as tracked. With the eyes drawn on the eyeballs (the lids' Gaussians capped
-    at their margins, :mod:`headsplat.avatar.openings`) it helps: eye region d3 23.69 -> 23.86 dB,
-    d18 33.99 -> 34.21 (every third test frame, 2000-step avatars). Before that cap it cost d18's
-    eye region 2 dB (29.60 against 31.66), the lids' Gaussians holding the iris; avatars trained
-    before it (format 2) are better scored with ``lr_gaze=0``."""
+    at their margins, :mod:`headsplat.avatar.openings`) it helps the eye region. Before that cap it
+    cost the eye region, the lids' Gaussians holding the iris; avatars trained before it (format 2)
+    are better scored with ``lr_gaze=0`` (measurements: docs/quality.md, section
+    "`evaluation.refine.RefineConfig.lr_gaze`")."""
     max_gaze: float = 0.6
     """Radians: the corrected gaze stays within the eyeball's range of motion (about 35 degrees)."""
     ssim_weight: float = 0.2

@@ -11,7 +11,9 @@ from headsplat.render import cpu_kernels, cpu_projection
 from headsplat.render.projection import ALPHA_MIN, Camera, Projected, with_depth_channel
 from headsplat.render.result import Rendering, composited_rendering
 
-TILE_SIZE = 32  # measured on 2 cores: 16 doubles the intersections and costs ~25 % at 512 px
+# 16 px tiles double the tile intersections and run slower on 2 cores (measurements:
+# docs/quality.md, section "`render.cpu.TILE_SIZE`").
+TILE_SIZE = 32
 
 
 def _numpy(tensor: Tensor) -> np.ndarray:

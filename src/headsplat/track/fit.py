@@ -85,7 +85,8 @@ class FitResult:
 @contextmanager
 def one_torch_thread():
     """Run the block on one torch thread: tracking's tensors are small and thread hand-over
-    costs more than it saves (measured about 20x slower on 2 threads)."""
+    costs more than it saves (many times slower on 2 threads; measurements: docs/quality.md,
+    section "`track.fit.one_torch_thread`")."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

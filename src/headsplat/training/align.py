@@ -1,17 +1,18 @@
 """Align the training frames' head poses to their images once the avatar has formed.
 
 Landmark tracking leaves each frame about half a degree of head rotation and a couple of
-millimetres of translation off (d3's training frames, measured with the refined protocol's fit:
-0.51 degrees, 0.21 cm mean). An avatar trained on those poses averages its outline and features
-over the jitter and comes out blurred; on a subject whose hair edge crosses the whole frame a
-one-pixel misregistration alone caps the frame near 25 dB. Per-frame corrections learned with
-the Gaussians (FATE, GaussianAvatars) need many visits per frame; at 2000 steps each of a few
-hundred frames gets a handful, too few for Adam to settle on each frame's pose. So here, once the
-avatar has formed, every training frame's pose is fitted to its image with the avatar frozen, as
-the refined protocol fits the test frames (:func:`headsplat.evaluation.refine.fit_corrections`),
-at a reduced size to be cheap, and training goes on at the aligned poses. The corrections are
-centred (:class:`~headsplat.training.frames.FrameCorrections`), so the avatar stays in the
-tracker's frame and renders the tracker's poses (tracked protocol, driving) as before.
+millimetres of translation off, as the refined protocol's fit finds on the training frames. An
+avatar trained on those poses averages its outline and features over the jitter and comes out
+blurred; on a subject whose hair edge crosses the whole frame a one-pixel misregistration alone
+holds the frame's PSNR down (measurements: docs/quality.md, section "The first tables"). Per-frame
+corrections learned with the Gaussians (FATE, GaussianAvatars) need many visits per frame; at 2000
+steps each of a few hundred frames gets a handful, too few for Adam to settle on each frame's pose.
+So here, once the avatar has formed, every training frame's pose is fitted to its image with the
+avatar frozen, as the refined protocol fits the test frames
+(:func:`headsplat.evaluation.refine.fit_corrections`), at a reduced size to be cheap, and training
+goes on at the aligned poses. The corrections are centred
+(:class:`~headsplat.training.frames.FrameCorrections`), so the avatar stays in the tracker's frame
+and renders the tracker's poses (tracked protocol, driving) as before.
 """
 
 from __future__ import annotations

@@ -48,8 +48,7 @@ class HarmonicConfig(CompletionConfig):
     (:func:`seen_means`), or ``harmonic``, the fill from the seen boundary the skin gets. The
     boundary of the seen hair is where it grazes the silhouette, its colour blended with the
     background, and the harmonic fill spread it over the whole back: a grey-khaki bald shell
-    (scalp fill, mean rgb: d3 0.42 / 0.34 / 0.23 against its seen hair's weighted 0.29 / 0.22 /
-    0.13; d18 a uniform grey 0.39 / 0.37 / 0.35 against his brown 0.23 / 0.20 / 0.17)."""
+    where the seen hair is brown (measurements: docs/quality.md, section "The first tables")."""
     fresh_opacity: float = 0.95
     """Opacity of the Gaussians completion adds."""
     detail: float = 1.0

@@ -18,18 +18,18 @@ from headsplat.avatar.modules import ParamGroup
 class FrameCorrectionsConfig:
     lr: float = 0.0
     """Adam's rate for the training frames' pose and expression corrections (FATE: 5e-4). Off by
-    default. Measured at 5e-4 (2000 steps; held out, refined / tracked, :mod:`headsplat.evaluation`):
-    d18 32.23 -> 32.95 / 28.21 -> 25.20 dB, d10 25.83 -> 26.72 / 21.42 -> 22.09 dB. The avatar
-    fits the corrected training poses and can render the tracker's own poses worse, and the
-    tracker's poses are what reenactment drives it with."""
+    default: at FATE's rate the refined held-out scores (:mod:`headsplat.evaluation`) rose but the
+    tracked ones fell far on one of the two clips. The avatar fits the corrected training poses and
+    can render the tracker's own poses worse, and the tracker's poses are what reenactment drives
+    it with (measurements: docs/quality.md, section "`training.frames.FrameCorrectionsConfig.lr`")."""
     centred: bool = True
     """Keep each correction's mean over the training frames at zero: the tracker's poses and
     expressions may be noisy per frame but are unbiased on average, so only the per-frame jitter
     is corrected and the avatar stays in the tracker's frame (renders its poses: the tracked
     protocol, reenactment); a correction common to all frames would move the avatar's frame away
-    from the tracker's. Measured (lr 5e-4, 600 steps, d3): held out 18.33 / 22.89 dB tracked /
-    refined centred, 18.28 / 22.73 not; the d18 figures above predate it. The alignment's
-    corrections are centred too."""
+    from the tracker's. Centred, the held-out frames scored a little better under both protocols
+    (measurements: docs/quality.md, section "`training.frames.FrameCorrectionsConfig.centred`").
+    The alignment's corrections are centred too."""
     lr_rotation: float = 0.0
     """Rate of the rotation corrections (radians per step) where above 0; else ``lr``
     (GaussianAvatars fine-tunes the tracked rotation at 1e-5)."""
@@ -41,11 +41,10 @@ class FrameCorrectionsConfig:
     (GaussianAvatars: 1e-3)."""
     align_at: float = 0.0
     """Fraction of the steps after which every training frame's pose is fitted to its image once,
-    the avatar frozen (:mod:`headsplat.training.align`); 0: never. Off by default: measured at 0.5
-    on d3 (2000 steps, 256 px; against the same run without), the training frames fit 1.0 dB
-    better at their aligned poses (27.44 against 26.42) but held out it gained 0.15 dB refined
-    (24.09 against 23.94) and lost 0.12 tracked (19.63 against 19.75), and the pass took 3.7 min
-    on 2 cores (236 frames x 8 steps at 128 px, 33k Gaussians)."""
+    the avatar frozen (:mod:`headsplat.training.align`); 0: never. Off by default: the training
+    frames fit better at their aligned poses, but held out it gained little refined and lost
+    tracked, and the pass takes minutes on 2 cores (measurements: docs/quality.md, section
+    "`training.frames.FrameCorrectionsConfig.align_at`")."""
     align_size: int = 128
     """Side (px) of the images the alignment fits (at most the training size)."""
     align_steps: int = 8

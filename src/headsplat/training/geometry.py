@@ -48,13 +48,11 @@ SKIN_MATERIALS = ("M_Face", "M_BackHead")
 class GeometryConfig:
     """The geometry stage (:mod:`headsplat.training.geometry`); ``steps = 0`` skips it.
 
-    Off by default: it finds the outline (silhouette IoU of the training frames, d18 0.80 -> 0.94,
-    d3 0.73 -> 0.92) but the avatar trained on the grown surface is worse (d18, 2000 steps: training
-    frames 29.70 dB against 32.76 on the skull, held out 26.11 / 29.57 tracked / refined against
-    28.25 / 32.74; at 600 steps 24.2 against 29.6 dB on the training frames, the other changes
-    of the same code in both). Neither growing the scalp alone nor weighting coverage outside the
-    masks 3x recovers it (d3, 600 steps, held out tracked: 17.8 and 17.7 dB against 18.4 without
-    the stage); in every variant more of the held-out error lies outside the person's mask.
+    Off by default: it finds the outline (the training frames' silhouettes match their masks far
+    better) but the avatar trained on the grown surface is worse, on the training frames and held
+    out. Neither growing the scalp alone nor weighting coverage outside the masks more recovers it;
+    in every variant more of the held-out error lies outside the person's mask (measurements:
+    docs/quality.md, section "`training.geometry.GeometryConfig`").
     ``--set geometry.steps=150`` runs it (~30-45 s on 2 cores)."""
 
     steps: int = 0

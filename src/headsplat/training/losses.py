@@ -21,8 +21,8 @@ class LossConfig:
     """L1 between the rendered alpha and the subject's mask: the silhouette must come from
     transparency, not from Gaussians painted in the background's colour, which a turntable shows
     as white and skin-coloured patches behind the ears and which completion would spread over the
-    back of the head. Measured at 0.2 (held out): d18 28.44 -> 28.28 dB, LPIPS 0.067 -> 0.069;
-    d10 21.35 -> 21.34 dB; both orbits lose their patches (d10's back turns from skin to hair)."""
+    back of the head. At 0.2 it costs held-out PSNR and LPIPS little and the turntables lose their
+    patches (measurements: docs/quality.md, section "`training.losses.LossConfig.mask_weight`")."""
     lpips_weight: float = 0.0
     """Weight of an LPIPS (VGG) term from step ``lpips_start`` on (FlashAvatar: 0.05). Off on
     CPU, where VGG at 256 px would double the step time."""

@@ -77,9 +77,10 @@ class PersonalBlendshapes(MeshDeformer):
     def smoothness(self) -> Tensor:
         """Mean squared uniform Laplacian of the neutral correction dV0.
 
-        dB_exp is not smoothed: smoothing it at each frame's expression (same weight) cost 1.8 dB
-        held out on d5 (26.4 vs 28.2 dB PSNR at 2000 steps), probably because lips and eyelids
-        need corrections that are sharp across their edges.
+        dB_exp is not smoothed: smoothing it at each frame's expression (same weight) cost held-out
+        PSNR (measurements: docs/quality.md, section
+        "`avatar.deformers.personal.PersonalBlendshapes.smoothness`"), probably because lips and
+        eyelids need corrections that are sharp across their edges.
         """
         return (self.laplacian @ self.delta_neutral).pow(2).sum(-1).mean()
 

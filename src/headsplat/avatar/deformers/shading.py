@@ -8,20 +8,18 @@ Gaussian's triangle on the neutral mesh, turned by the head's rotation into the 
 rendering it (the training camera's is the world's; a turntable camera lights the side it looks at
 as the clip's camera lit the face), ``Y_k`` the real spherical harmonics of degree 1 to ``degree``
 and ``c`` (K, 3) learned per channel, shared by every Gaussian. The normals are the neutral mesh's,
-not the expression's: with the posed triangles' normals and no bound (d3, 2000 steps: training
-frames / held out tracked / refined 26.93 / 20.15 / 24.77 dB against 26.75 / 20.30 / 24.20
-without the light) the light learned to switch whole
-orientations off (28 % of the Gaussians below 0.3 in a channel) and an expression the clip did not
-show, which tilts many small triangles, relit the face dark red; ``bound`` keeps the light a
-modulation of the albedo. Degree 2 (8 coefficients per channel) holds a distant light's Lambertian
-irradiance to within a few percent (Ramamoorthi and Hanrahan, "An Efficient Representation for Irradiance
-Environment Maps", SIGGRAPH 2001); the constant term is the albedo's. The light is global, not per
-Gaussian, so it cannot memorise frames and carries over to poses the clip never showed.
+not the expression's: with the posed triangles' normals and no bound the light learned to switch
+whole orientations off and an expression the clip did not show, which tilts many small triangles,
+relit the face dark red; ``bound`` keeps the light a modulation of the albedo. Degree 2 (8
+coefficients per channel) holds a distant light's Lambertian irradiance to within a few percent
+(Ramamoorthi and Hanrahan, "An Efficient Representation for Irradiance Environment Maps", SIGGRAPH
+2001); the constant term is the albedo's. The light is global, not per Gaussian, so it cannot
+memorise frames and carries over to poses the clip never showed.
 
-Off by default (``--deformer shading``): this version scored d3 (2000 steps, held out on every
-third test frame) 26.82 / 20.02 / 24.67 dB against 26.75 / 20.30 / 24.20 without it: the refined
-protocol gains half a dB, the tracked one loses a quarter (the light moves with tracked head poses
-that are off), and its zero-expression render stays the person.
+Off by default (``--deformer shading``): the refined protocol gains, the tracked one loses (the
+light moves with tracked head poses that are off), and its zero-expression render stays the person
+(measurements of this version and the first: docs/quality.md, section
+"`avatar.deformers.shading`").
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ from headsplat.avatar.gaussians.colour_prior import vertex_sums
 
 UNSEEN_WEIGHT = 0.2
 """A Gaussian whose total rendering weight stays below this many pixels in every frame counts as
-unseen. Measured on d18 (256 px, 40 frames; held out before completion: 28.31 dB, LPIPS 0.0643):
-0.05 px keeps the metrics (28.32, 0.0644) but leaves skin- and background-coloured Gaussians that
-graze the silhouette as blotches behind the ears; 0.5 px clears them but drops faint texture
-(LPIPS 0.0800); 0.2 px clears most (28.41 dB, LPIPS 0.0668)."""
+unseen. 0.05 px keeps the metrics but leaves skin- and background-coloured Gaussians that graze
+the silhouette as blotches behind the ears; 0.5 px clears them but drops faint texture (LPIPS
+worsens); 0.2 px clears most at a small cost in LPIPS (measurements: docs/quality.md, section
+"`avatar.gaussians.completion.UNSEEN_WEIGHT`")."""
 
 
 def unseen(weights: torch.Tensor, threshold: float = UNSEEN_WEIGHT) -> torch.Tensor:

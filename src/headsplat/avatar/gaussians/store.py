@@ -59,8 +59,9 @@ class GaussianConfig:
     hair_max_offset: float = 0.5
     """The same on the hair materials (:data:`~headsplat.avatar.head_mesh.HAIR_MATERIALS`: scalp,
     back, neck), where the mesh is at best near the surface. The face's by default: 3 edges (~1 cm,
-    with hair_scale_ratio_max 30 and 4x eyeball density) scored d3 24.22 / 19.36 dB refined /
-    tracked against 24.40 / 20.02, and d18 32.34 / 28.21 against 32.74 / 28.25."""
+    with hair_scale_ratio_max 30 and 4x eyeball density) scored worse refined and tracked on both
+    clips tried (measurements: docs/quality.md, section "The geometry stage and the binding by
+    region")."""
     lr_sh0: float = 2.5e-3
     lr_opacity: float = 5e-2
     lr_log_scale: float = 5e-3
@@ -75,9 +76,10 @@ class GaussianConfig:
     """Each Gaussian's scales are softly capped at this times its triangle's distance to the
     nearest seam (the lips' seam and the lids' margins, :mod:`headsplat.avatar.openings`), and no
     lower than ``opening_floor``. Without it the lips' Gaussians straddle the closed mouth and
-    paint over it when it opens (d3's "O" frames: 99 % of the rendering weight between the lips
-    came from face Gaussians 3-5 edges wide centred on the seam) and the lids' Gaussians paint
-    the iris (85 % of the weight inside d3's eyes), where gaze cannot turn it. 0: no cap."""
+    paint over it when it opens (nearly all the rendering weight between parted lips came from
+    face Gaussians several edges wide centred on the seam) and the lids' Gaussians paint the iris,
+    where gaze cannot turn it (measurements: docs/quality.md, section "The seams and the
+    interior"). 0: no cap."""
     opening_floor: float = 0.05
     """cm: the cap's least value (at the seam itself)."""
     dark_interior: bool = True
@@ -85,8 +87,8 @@ class GaussianConfig:
     :meth:`~headsplat.avatar.head_mesh.HeadMesh.interior_triangles`) starts at
     :data:`INTERIOR_RGB`, a shadowed cavity, which it keeps where the frames never show it; else
     the skin's mid-grey. Grey teeth and gums, or the lips' colour spread by the colour prior,
-    made d3's "O" mouth pale (its interior 0.15 / 0.05 / 0.03; the clip's training frames open
-    the mouth no wider than 560 px at 256 px against 700-880 px in its test frames)."""
+    made a mouth opened wider than in any training frame pale where the frame shows a dark cavity
+    (measurements: docs/quality.md, section "`avatar.gaussians.store.GaussianConfig.dark_interior`")."""
     colour_smoothness_weight: float = 1.0
     """Pull of each colour towards its mesh neighbourhood's (:mod:`headsplat.avatar.gaussians.colour_prior`):
     fills the parts of the head the video never shows."""

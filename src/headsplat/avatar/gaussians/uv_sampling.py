@@ -27,9 +27,10 @@ DEFAULT_MATERIALS = ("M_Face", "M_BackHead", "M_GumsTongue", "M_Teeth", "M_Scler
 
 
 # The face carries the expression detail; the other materials get the base density. (4x on the
-# eyeballs, so the iris turns with the gaze: d18's eyeballs have 289 Gaussians, blurs that leave
-# the iris to the lids' Gaussians. Tried with looser hair binding: d18 refined 32.34 dB against
-# 32.74, training frames 32.29 against 32.76, the face ~1k Gaussians poorer.)
+# eyeballs, so that the iris turns with the gaze, where the base density leaves the eyeballs a few
+# blurs and the iris to the lids' Gaussians: tried together with the looser hair binding, the two
+# scored worse held out and on the training frames, and the eyeballs took Gaussians from the face;
+# measurements: docs/quality.md, section "`avatar.gaussians.uv_sampling.DENSITY_SCALE`".)
 DENSITY_SCALE = {"M_Face": 1.5}
 
 
