@@ -3,7 +3,7 @@
     python benchmarks/arkit_take.py take.csv            # 4 s at 60 fps
     headsplat reenact RUN --arkit take.csv -o take.mp4
 
-The take (the README's ARKit stills): the jaw talking at 2 Hz for 2 s, blinks at 1.0 and 3.2 s, a
+The take (docs/reenact.md's ARKit stills): the jaw talking at 2 Hz for 2 s, blinks at 1.0 and 3.2 s, a
 smile from 2 s, the brows' inner parts up around 2.6 s, the head swaying 0.25 rad (yaw, 0.25 Hz)
 and nodding 0.08 rad (pitch, 0.5 Hz), both eyes sweeping 0.3 rad left and right. Columns and
 timecodes as Live Link Face writes them (:mod:`headsplat.drive.arkit`).

@@ -1,4 +1,4 @@
-"""The README's texture-editing figure: a baked run's colour map, then the avatar as baked, with a
+"""docs/editing.md's texture-editing figure: a baked run's colour map, then the avatar as baked, with a
 sticker on the cheek and with its hair recoloured, each from the front and at 45 degrees.
 
     python benchmarks/baking_images.py BAKED_RUN -o docs/images/baking_d18.png

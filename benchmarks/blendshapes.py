@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--clips", nargs="*", default=["d18", "d12"], help="avatars to linearise")
     parser.add_argument("--driver", default="d12", help="the clip whose sequence the first avatar plays")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to play for the frame rate")
-    parser.add_argument("--images", type=Path, help="write the README's viewer images here")
+    parser.add_argument("--images", type=Path, help="write docs/export.md's viewer images here")
     parser.add_argument("--no-browser", action="store_true", help="the linearisation only")
     args = parser.parse_args()
     torch.set_num_threads(2)

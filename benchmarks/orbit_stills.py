@@ -3,7 +3,7 @@
     python benchmarks/orbit_stills.py RUN [RUN ...] -o docs/images/orbits.png --views 6 --size 160
 
 Each view is the ``headsplat render --orbit`` camera (:mod:`headsplat.apps.orbit`) at the avatar's
-rest expression; the README's stills come from here. Prints the file written and the angles.
+rest expression; docs/quality.md's stills come from here. Prints the file written and the angles.
 """
 
 from __future__ import annotations

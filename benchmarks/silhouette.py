@@ -4,7 +4,7 @@ Gaussians that cover it most are offset from their mesh binding against all of t
 
     python benchmarks/silhouette.py /tmp/ablation/runs/d18-base-s0 /tmp/ablation/runs/d18-both-s0
 
-It is how the README's ablation section tells where "both" (soft binding with temporal density
+It is how docs/quality.md's ablation section tells where "both" (soft binding with temporal density
 control) loses its PSNR: the background is the matte's outside (mask < 0.1); error sums are the
 per-pixel mean squared colour error (colours in [0, 1]) summed over it, per frame; coverage is
 the rendering weight the Gaussians put there (:meth:`Avatar.rendering_weights`) over its pixels.

@@ -15,7 +15,7 @@ from headsplat.io.errors import InputError
 from headsplat.io.subject import load_subject
 from headsplat.training.data import load_frame_data
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PYTHON_MD = Path(__file__).resolve().parents[2] / "docs" / "python.md"
 
 
 def test_an_avatar_file_loads_back_bit_for_bit(trained_run, tmp_path):
@@ -95,8 +95,8 @@ def test_a_moved_run_renders_and_exports_without_its_subject_or_head_model(
     assert main(["export", str(moved), "--ply", str(tmp_path / "me.ply")]) == 0
     assert (moved / "orbit.mp4").is_file() and (tmp_path / "me.ply").stat().st_size > 1000
 
-    # The README's Python snippet, on the moved run.
-    snippet = re.search(r"```python\n(.*?headsplat\.load_avatar.*?)```", README.read_text(), re.S).group(1)
+    # The Python page's load_avatar snippet, on the moved run.
+    snippet = re.search(r"```python\n(.*?headsplat\.load_avatar.*?)```", PYTHON_MD.read_text(), re.S).group(1)
     namespace = {}
     exec(snippet.replace('"runs/me"', repr(str(moved))), namespace)
     image = namespace["image"]

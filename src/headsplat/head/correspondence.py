@@ -1,6 +1,6 @@
 """Derive the MediaPipe 478-landmark <-> head-surface correspondence by rendering the model.
 
-The way (README, "The head model"): render the neutral head with Lambert shading, run MediaPipe
+The way (docs/model.md): render the neutral head with Lambert shading, run MediaPipe
 FaceMesh on the render, and lift each detected landmark onto the surface as (triangle,
 barycentric). Pitfalls it avoids: iris landmarks are lifted onto the outer eyeball shell (the iris
 shell has a tunnel at the pupil); every other landmark onto the face skin only, so lid points
