@@ -115,10 +115,10 @@ def step_costs(subject: Path, rows: list[str], steps: int = 300, skip: int = 20)
     import time
 
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
-    from headsplat.config import PRESETS
     from headsplat.head import load_head_model
     from headsplat.io.settings import choose_mechanisms
     from headsplat.io.subject import load_subject
+    from headsplat.training.config import PRESETS
     from headsplat.training.data import load_frame_data
     from headsplat.training.run import new_avatar
     from headsplat.training.trainer import Trainer

@@ -33,9 +33,9 @@ from headsplat.apps.export.web import write_web
 from headsplat.apps.reenact import played_motion
 from headsplat.avatar.avatar import load_avatar
 from headsplat.avatar.linear import linearise, pose_linear
-from headsplat.evaluation.metrics import psnr
 from headsplat.io.files import folder_megabytes
 from headsplat.io.subject import load_subject
+from headsplat.metrics import psnr
 from headsplat.training.data import load_frame_data
 
 PASS_TIMES = """

@@ -9,7 +9,7 @@
 Preprocesses each clip (or reuses ``OUT/subjects/CLIP``), trains every requested strategy with
 ``--preset`` (cpu: 256 px on this machine's cores; gpu: 512 px on CUDA), evaluates the test frames
 (the last 20 %) and prints PSNR / SSIM / LPIPS after refining the test frames' tracking and from the
-tracking as it is (:mod:`headsplat.evaluation.refine`), the refined PSNR inside the mouth, eyes and
+tracking as it is (:mod:`headsplat.training.refine`), the refined PSNR inside the mouth, eyes and
 outline band (:mod:`headsplat.evaluation.regions`), the training frames' PSNR, the neutral face's
 PSNR, the Gaussian count and the training minutes. Every
 stage runs as the ``headsplat`` command a user would type, in a child process. Needs ../shared

@@ -49,10 +49,10 @@ from headsplat.apps.reenact import reenact_frames
 from headsplat.avatar.avatar import load_avatar
 from headsplat.drive.driver import tracked_motion
 from headsplat.drive.transfer import retarget
-from headsplat.evaluation.metrics import LPIPS, psnr, ssim
 from headsplat.geometry import rotation_angle_deg
 from headsplat.io.subject import load_subject
 from headsplat.io.video import write_mp4
+from headsplat.metrics import LPIPS, psnr, ssim
 from headsplat.track import DEFAULT_TRACKER, TRACKERS
 from headsplat.training.data import load_frame_data
 

@@ -30,9 +30,9 @@ def background_report(run: Path, frames: int, top: int) -> dict[str, float]:
     from headsplat.avatar.avatar import load_avatar
     from headsplat.avatar.deformers.base import DeformContext
     from headsplat.evaluation.evaluate import evenly_spaced, subject_of
-    from headsplat.evaluation.refine import DEFAULT_REFINE, fit_corrections
     from headsplat.io.run import RunFolder
     from headsplat.training.data import load_frame_data
+    from headsplat.training.refine import DEFAULT_REFINE, fit_corrections
 
     folder = RunFolder(run)
     avatar = load_avatar(folder.path)

@@ -30,13 +30,13 @@ from common import print_table_header, print_table_row, record
 from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.condition import Camera, Condition
 from headsplat.evaluation.evaluate import subject_of
-from headsplat.evaluation.metrics import psnr
-from headsplat.evaluation.refine import DEFAULT_REFINE, project_gaze
 from headsplat.io.run import RunFolder
+from headsplat.metrics import psnr
 from headsplat.track.fit import one_torch_thread
 from headsplat.track.photometric import face_masks, silhouette_masks
 from headsplat.training.data import load_frame_data
 from headsplat.training.frames import project_expression
+from headsplat.training.refine import DEFAULT_REFINE, project_gaze
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tracking_headroom"
 LOOKS = ("tracked", "full", "face", "face+crown", "face+head", "rigid full", "rigid face")

@@ -117,7 +117,7 @@ def tiny_config(size: int = 64, steps: int = 8, texels_per_cm: float = 0.5, **fi
     """A RunConfig for tests: small images, few Gaussians, a 3-step geometry stage and a 2-step pose
     alignment at 32 px, a log line never; ``fields`` set top-level fields, ``strategy=``
     (:func:`strategy_slot`) and ``completion={}`` (none) included."""
-    from headsplat.config import RunConfig
+    from headsplat.training.config import RunConfig
 
     config = RunConfig(size=size, steps=steps, log_every=10**9, **fields)
     config.avatar.gaussians.texels_per_cm = texels_per_cm

@@ -8,11 +8,11 @@ import pytest
 from headsplat.apps.options import add_setting, run_config_from_args, settings_given
 from headsplat.avatar.deformers.torso import StillTorsoConfig
 from headsplat.cli import build_parser
-from headsplat.config import PRESETS, RunConfig, run_config_from_dict
 from headsplat.io.errors import InputError
 from headsplat.io.settings import apply_setting, choose_mechanisms, to_dict
 from headsplat.strategy import STRATEGIES, SamplingConfig, StrategyConfig, TemporalConfig, register_strategy
 from headsplat.strategy.fixed import FixedStrategy
+from headsplat.training.config import PRESETS, RunConfig, run_config_from_dict
 
 DATA = Path(__file__).parent / "data"
 

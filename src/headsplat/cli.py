@@ -91,7 +91,7 @@ def _batch(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from headsplat.evaluation.evaluate import evaluate_run
-    from headsplat.evaluation.refine import RefineConfig
+    from headsplat.training.refine import RefineConfig
 
     refine = RefineConfig() if args.refine_steps is None else RefineConfig(steps=args.refine_steps)
     frames = {} if args.eval_frames is None else {"max_frames": args.eval_frames or None}  # 0: all

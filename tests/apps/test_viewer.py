@@ -12,8 +12,8 @@ from headsplat.apps.export.web import write_web
 from headsplat.avatar import load_avatar
 from headsplat.avatar.linear import linearise, pose_linear
 from headsplat.drive.motion import Motion
-from headsplat.evaluation.metrics import psnr
 from headsplat.geometry import axis_angle_to_matrix
+from headsplat.metrics import psnr
 
 pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=f"no browser: {browser.missing()}")
 SIZE = 96

@@ -8,8 +8,8 @@ import torch
 
 from headsplat.avatar import load_avatar
 from headsplat.avatar.linear import linearise, pose_linear
-from headsplat.evaluation.metrics import psnr
 from headsplat.geometry import axis_angle_to_matrix
+from headsplat.metrics import psnr
 
 
 @pytest.fixture(scope="module")

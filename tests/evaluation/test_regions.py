@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from headsplat.evaluation.metrics import LPIPS, psnr
 from headsplat.evaluation.regions import (
     LEFT_EYE,
     LIPS_INNER,
@@ -17,6 +16,7 @@ from headsplat.evaluation.regions import (
     region_scores,
     square_crop,
 )
+from headsplat.metrics import LPIPS, psnr
 
 
 def _disc(size: int, radius: float) -> np.ndarray:

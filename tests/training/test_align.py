@@ -7,9 +7,9 @@ import numpy as np
 import torch
 
 from headsplat.avatar.gaussians.store import rgb_to_sh0
-from headsplat.evaluation.metrics import psnr
 from headsplat.geometry import axis_angle_to_matrix
 from headsplat.io.subject import load_subject
+from headsplat.metrics import psnr
 from headsplat.training.align import align_poses
 from headsplat.training.data import FrameStore, load_frame_data
 from headsplat.training.frames import FrameCorrections, FrameCorrectionsConfig

@@ -11,13 +11,13 @@ from headsplat.avatar.avatar import avatar_from_parts
 from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
 from headsplat.avatar.gaussians.store import rgb_to_sh0
 from headsplat.avatar.gaussians.uv_sampling import sample_uv
-from headsplat.config import PRESETS
 from headsplat.evaluation.evaluate import mean_psnr
 from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix
 from headsplat.io.errors import InputError
 from headsplat.io.subject import load_subject
 from headsplat.render import gsplat_available
 from headsplat.render.mesh import rasterize_mesh
+from headsplat.training.config import PRESETS
 from headsplat.training.data import load_frame_data
 from headsplat.training.run import new_avatar, train, train_run
 from headsplat.training.trainer import Trainer, lr_factor

@@ -18,7 +18,6 @@ from pathlib import Path
 from headsplat.apps.export.ply import export_avatar_ply
 from headsplat.apps.orbit import render_orbit
 from headsplat.avatar.avatar import load_avatar
-from headsplat.config import RunConfig
 from headsplat.evaluation.evaluate import evaluate_run
 from headsplat.head import load_head_model
 from headsplat.io.atomic import missing_folders, remove_empty
@@ -26,6 +25,7 @@ from headsplat.io.run import RunFolder
 from headsplat.io.settings import to_dict
 from headsplat.preprocess.landmarks import detect_single_image
 from headsplat.preprocess.pipeline import PreprocessConfig, preprocess
+from headsplat.training.config import RunConfig
 from headsplat.training.run import train_run
 
 SUBJECT = "subject"

@@ -47,8 +47,8 @@ def add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The run-config options of ``train`` and ``fit``; choices come from the registries."""
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
-    from headsplat.config import PRESETS
     from headsplat.strategy import STRATEGIES
+    from headsplat.training.config import PRESETS
 
     add_setting(
         parser,
@@ -93,7 +93,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SECTION.FIELD=VALUE",
-        help="any setting of the run config (headsplat/config.py), e.g. loss.ssim_weight=0.3, "
+        help="any setting of the run config (headsplat/training/config.py), e.g. loss.ssim_weight=0.3, "
         "avatar.gaussians.lr_sh0=5e-3, strategy.sampling.add=2000 (repeatable)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the run (from its last checkpoint)")
@@ -120,8 +120,8 @@ def run_config_from_args(args: argparse.Namespace):
     """The run config the options of ``train`` / ``fit`` ask for, and whether any setting was
     given (a continued run keeps its own)."""
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
-    from headsplat.config import PRESETS
     from headsplat.io.settings import apply_setting, choose_mechanisms
+    from headsplat.training.config import PRESETS
 
     config = copy.deepcopy(PRESETS[args.preset or "cpu"])
     for name, value in (("size", args.size), ("seed", args.seed)):

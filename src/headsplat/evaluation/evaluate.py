@@ -1,7 +1,7 @@
 """``headsplat eval``: held-out metrics of a trained run, as the field reports them.
 
 Renders the subject's test frames (the last 20 %, self-reenactment, never trained on) from their
-tracked conditions, then again after refining those (:mod:`headsplat.evaluation.refine`), and
+tracked conditions, then again after refining those (:mod:`headsplat.training.refine`), and
 writes ``RUN/eval/metrics.json`` (PSNR, SSIM, LPIPS-AlexNet means, the same inside the mouth, eye
 and outline regions (:mod:`headsplat.evaluation.regions`), the error budget of both protocols and
 of a tenth of the training frames refined the same way (:mod:`headsplat.evaluation.error_budget`),
@@ -24,10 +24,7 @@ from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.condition import Condition
-from headsplat.config import run_config_from_dict
 from headsplat.evaluation.error_budget import ErrorBudget, budget_parts
-from headsplat.evaluation.metrics import LPIPS, psnr, ssim
-from headsplat.evaluation.refine import DEFAULT_REFINE, RefineConfig, fit_corrections
 from headsplat.evaluation.regions import region_masks, region_scores
 from headsplat.io.atomic import atomic_file, atomic_write
 from headsplat.io.checkpoint import read_part
@@ -36,7 +33,10 @@ from headsplat.io.progress import ProgressBar
 from headsplat.io.run import RunFolder
 from headsplat.io.subject import Subject, load_subject, write_json
 from headsplat.io.video import Mp4Writer, to_uint8, write_png
+from headsplat.metrics import LPIPS, psnr, ssim
+from headsplat.training.config import run_config_from_dict
 from headsplat.training.data import FrameData, OnDemand, load_frame_data
+from headsplat.training.refine import DEFAULT_REFINE, RefineConfig, fit_corrections
 
 DEFAULT_EVAL_FRAMES = 200
 """Test frames ``eval`` scores by default, evenly spaced: every one of a clip of up to 1,000 frames

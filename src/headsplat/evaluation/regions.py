@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from headsplat.evaluation.metrics import LPIPS, psnr, ssim_map
+from headsplat.metrics import LPIPS, psnr, ssim_map
 
 # MediaPipe FaceMesh indices (the 468-point topology; facts of the model, in contour order).
 LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from headsplat.avatar.gaussians.rows import RowChange, reset_parameter
 from headsplat.io.settings import registering
+from headsplat.metrics import ssim_map
 
 if TYPE_CHECKING:
     from headsplat.avatar.avatar import Avatar
@@ -141,8 +142,6 @@ class StepContext:
         """(H, W) the step's per-pixel fused error, 0.8 L1 + 0.2 (1 - SSIM), both averaged over the
         channels (STAvatar's perceptual error, Zhao et al. 2025), computed on first request."""
         if self._error is None:
-            from headsplat.evaluation.metrics import ssim_map
-
             with torch.no_grad():
                 image, target = self.rendering.image.detach(), self.target
                 l1 = (image - target).abs().mean(-1)

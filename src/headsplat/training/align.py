@@ -9,7 +9,7 @@ corrections learned with the Gaussians (FATE, GaussianAvatars) need many visits 
 steps each of a few hundred frames gets a handful, too few for Adam to settle on each frame's pose.
 So here, once the avatar has formed, every training frame's pose is fitted to its image with the
 avatar frozen, as the refined protocol fits the test frames
-(:func:`headsplat.evaluation.refine.fit_corrections`), at a reduced size to be cheap, and training
+(:func:`headsplat.training.refine.fit_corrections`), at a reduced size to be cheap, and training
 goes on at the aligned poses. The corrections are centred
 (:class:`~headsplat.training.frames.FrameCorrections`), so the avatar stays in the tracker's frame
 and renders the tracker's poses (tracked protocol, driving) as before.
@@ -22,10 +22,10 @@ import torch
 from torch.nn import functional
 
 from headsplat.avatar.avatar import Avatar
-from headsplat.evaluation.refine import RefineConfig, fit_corrections
 from headsplat.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from headsplat.training.data import FrameData, OnDemand
 from headsplat.training.frames import FrameCorrections
+from headsplat.training.refine import RefineConfig, fit_corrections
 
 
 def resized(image: torch.Tensor, size: int) -> torch.Tensor:

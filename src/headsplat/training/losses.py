@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from headsplat.avatar.modules import Losses
-from headsplat.evaluation.metrics import LPIPS, ssim
+from headsplat.metrics import LPIPS, ssim
 from headsplat.render import Rendering
 
 

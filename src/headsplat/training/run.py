@@ -8,12 +8,12 @@ from pathlib import Path
 import torch
 
 from headsplat.avatar.avatar import Avatar, avatar_from_parts, create_avatar
-from headsplat.config import RunConfig, run_config_from_dict
 from headsplat.head import HeadModel, load_head_model
 from headsplat.io.errors import InputError
 from headsplat.io.job import ResumableJob
 from headsplat.io.settings import to_dict
 from headsplat.io.subject import Subject, load_subject
+from headsplat.training.config import RunConfig, run_config_from_dict
 from headsplat.training.data import FrameData, load_frame_data
 from headsplat.training.geometry import fit_surface
 from headsplat.training.trainer import Trainer, check_device

@@ -20,17 +20,17 @@ from torch import Tensor
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Condition
 from headsplat.avatar.modules import LossContext
-from headsplat.config import RunConfig
-from headsplat.evaluation.metrics import LPIPS, psnr
 from headsplat.io.checkpoint import Parts, optimizer_tensors, restore_optimizer
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
 from headsplat.io.settings import to_dict
+from headsplat.metrics import LPIPS, psnr
 from headsplat.render import Rendering, gsplat_available
 from headsplat.strategy import StepContext, make_strategy
 from headsplat.strategy.frame_clusters import motion_features
 from headsplat.training.align import align_poses
 from headsplat.training.completion import HookContext, make_completion
+from headsplat.training.config import RunConfig
 from headsplat.training.data import FrameData
 from headsplat.training.frames import FrameCorrections
 from headsplat.training.losses import image_losses

@@ -38,14 +38,14 @@ class RunConfig:
     steps: int = 2000
     """At 256 px on 2 cores: 5-10 minutes. More steps fit the training frames better and raise
     held-out PSNR little for their time (measurements: docs/quality.md, section
-    "`config.RunConfig.steps`")."""
+    "`training.config.RunConfig.steps`")."""
     lr_decay_from: float = 1.0
     """Fraction of the steps after which every learning rate decays exponentially, to ``lr_end``
     times its value at the last step (1.0: constant rates). One random frame per step makes the
     last steps' parameters lean towards the last frames seen; a decaying rate averages them, as
     3DGS's decaying position rate does. Off: from half-way down to 0.1 it cost a little on the
     training frames and held out: at 2000 steps the frames are not fitted yet (measurements:
-    docs/quality.md, section "`config.RunConfig.lr_decay_from`")."""
+    docs/quality.md, section "`training.config.RunConfig.lr_decay_from`")."""
     lr_end: float = 0.1
     seed: int = 0
     background: float = 1.0

@@ -5,11 +5,11 @@ from dataclasses import replace
 import torch
 
 from headsplat.avatar.gaussians.store import rgb_to_sh0
-from headsplat.evaluation.metrics import psnr
-from headsplat.evaluation.refine import RefineConfig, fit_corrections, project_gaze
 from headsplat.geometry import axis_angle_to_matrix
 from headsplat.io.subject import load_subject
+from headsplat.metrics import psnr
 from headsplat.training.data import load_frame_data
+from headsplat.training.refine import RefineConfig, fit_corrections, project_gaze
 from headsplat.training.run import new_avatar
 from tests.synthetic_subject import tiny_config
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from headsplat.evaluation import metrics
-from headsplat.evaluation.metrics import LPIPS, psnr, ssim
+from headsplat.metrics import LPIPS, psnr, ssim
 
 SIZE = 64
 

@@ -10,6 +10,10 @@ frames' pose and expression against the test images with the trained avatar froz
 frames' conditions, and fits the gaze too (``lr_gaze``, see there): landmark
 tracking pins the eyeballs by four iris points a few pixels wide, so an upward look it missed is
 charged to the avatar. The avatar is not changed.
+
+It lives in ``training/`` because training uses the same fit on its own frames (the pose
+alignment, :mod:`headsplat.training.align`); eval's refined protocol
+(:mod:`headsplat.evaluation.evaluate`) calls it on the test frames.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Camera, Condition
-from headsplat.evaluation.metrics import ssim
+from headsplat.metrics import ssim
 from headsplat.training.frames import project_expression
 
 
@@ -31,7 +35,7 @@ from headsplat.training.frames import project_expression
 class RefineConfig:
     steps: int = 20
     """Adam steps per frame; each is one render and backward pass (~0.25 s at 256 px on the CPU;
-    measurements: docs/quality.md, section "`evaluation.refine.RefineConfig.steps`")."""
+    measurements: docs/quality.md, section "`training.refine.RefineConfig.steps`")."""
     lr_rotation: float = 3e-3
     """Radians per step, about the head."""
     lr_translation: float = 1e-2
@@ -43,7 +47,7 @@ class RefineConfig:
     at their margins, :mod:`headsplat.avatar.openings`) it helps the eye region. Before that cap it
     cost the eye region, the lids' Gaussians holding the iris; avatars trained before it (format 2)
     are better scored with ``lr_gaze=0`` (measurements: docs/quality.md, section
-    "`evaluation.refine.RefineConfig.lr_gaze`")."""
+    "`training.refine.RefineConfig.lr_gaze`")."""
     max_gaze: float = 0.6
     """Radians: the corrected gaze stays within the eyeball's range of motion (about 35 degrees)."""
     ssim_weight: float = 0.2
