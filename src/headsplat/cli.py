@@ -181,18 +181,10 @@ def _bake(args: argparse.Namespace) -> None:
 def _edit(args: argparse.Namespace) -> None:
     from headsplat.apps.bake import Recolour, Sticker, edit_run
 
-    sticker = None
-    if args.sticker:
-        try:
-            x, y = (float(v) for v in (args.at or "").split(","))
-        except ValueError:
-            raise InputError("--sticker needs --at X,Y (pixels of the export's preview.png)") from None
-        sticker = Sticker(
-            Path(args.sticker), (x, y), args.sticker_size, Path(args.mask) if args.mask else None
-        )
+    sticker = (
+        Sticker.from_options(args.sticker, args.at, args.sticker_size, args.mask) if args.sticker else None
+    )
     recolours = [Recolour(args.recolour, args.hue, args.saturation, args.value)] if args.recolour else []
-    if args.maps is None and sticker is None and not recolours:
-        raise InputError("headsplat edit: give edited maps (--maps DIR), a --sticker and/or a --recolour.")
     changed = edit_run(
         args.run_folder,
         args.output,

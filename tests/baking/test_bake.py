@@ -171,6 +171,8 @@ def test_maps_round_trip_exactly_and_an_edited_png_changes_only_its_texels(train
     cv2.imwrite(str(tmp_path / "sticker.png"), sticker)
     edit = ["edit", str(baked), "--sticker", str(tmp_path / "sticker.png"), "--sticker-size", "128"]
     assert main([*edit, "-o", str(tmp_path / "no_at")]) == 2  # where?
+    assert main(["edit", str(baked), "-o", str(tmp_path / "nothing")]) == 2  # what?
+    assert not (tmp_path / "no_at").exists() and not (tmp_path / "nothing").exists()
     assert main([*edit, "--at", "256,256", "-o", str(tmp_path / "stuck")]) == 0
     stuck = load_avatar(tmp_path / "stuck")
     assert stuck.info["baking"]["changed_texels"]["sticker"] == 16  # 4 x 4 texels at 16 per tile

@@ -271,6 +271,19 @@ class Sticker:
     size: float
     mask: Path | None = None
 
+    @classmethod
+    def from_options(cls, image: str, at: str | None, size: float, mask: str | None) -> Sticker:
+        """The sticker of ``--sticker IMAGE --at X,Y --sticker-size S [--mask MASK]``.
+
+        Raises:
+            InputError: ``--at`` missing or not two numbers.
+        """
+        try:
+            x, y = (float(v) for v in (at or "").split(","))
+        except ValueError:
+            raise InputError("--sticker needs --at X,Y (pixels of the export's preview.png)") from None
+        return cls(Path(image), (x, y), size, Path(mask) if mask else None)
+
     def read(self) -> tuple[np.ndarray, np.ndarray]:
         """(RGB (h, w, 3) uint8, alpha (h, w) in [0, 1]): the mask's grey levels, else the image's
         alpha channel, else opaque.
@@ -307,9 +320,11 @@ def edit_run(
     sticker pasted on the colour map; returns the changed texels per group and edit.
 
     Raises:
-        InputError: not a baked run, a bad sticker or recolour, or ``EDITED_RUN`` exists (without
-            ``overwrite``).
+        InputError: nothing to edit, not a baked run, a bad sticker or recolour, or ``EDITED_RUN``
+            exists (without ``overwrite``).
     """
+    if maps_folder is None and sticker is None and not recolours:
+        raise InputError("headsplat edit: give edited maps (--maps DIR), a --sticker and/or a --recolour.")
     source, folder = RunFolder(baked_run), RunFolder(output)
     float_maps = source.path / "maps" / FLOAT_MAPS
     if not float_maps.is_file():
