@@ -1,7 +1,8 @@
 """Rasterizer speed: forward and forward+backward time, peak memory, per backend.
 
     python benchmarks/render.py [--counts 10000 30000 50000 100000] [--sizes 256 512]
-                                [--repeats 5] [--backends reference cpu gsplat] [--json PATH]
+                                [--repeats 5] [--backends reference cpu gsplat]
+    python benchmarks/render.py --table   # the recorded rows, run nothing
 
 Scene: :func:`headsplat.render.synthetic.head_scene` (Gaussians covering a head-sized
 ellipsoid that fills ~70 % of the image, footprints overlapping like a trained avatar).
@@ -11,7 +12,9 @@ peak memory is its resident-set high-water mark above the level after building t
 (CPU) or ``max_memory_allocated`` (CUDA).
 The ``reference`` backend runs at most ``--reference-max`` Gaussians x pixels (it is an oracle,
 slow and memory-hungry); ``speedup`` is the cpu/reference ratio of forward+backward medians
-measured in the same run.
+measured in the same run. The rows are recorded in ``--results`` (:data:`RESULTS`, committed: the
+machines keep no files) as ``cpu.json`` or ``cuda.json`` with the commit and the machine, and the
+table is printed from that record (``--table``: the record alone).
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_table_header, print_table_row, record, recorded
 from headsplat.render import gsplat_available, rasterize
 from headsplat.render.synthetic import head_scene
+
+RESULTS = Path(__file__).resolve().parent / "results" / "render"
 
 
 def _median_ms(run: Callable[[], None], repeats: int, sync: Callable[[], None]) -> float:
@@ -108,54 +115,64 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", nargs="+", default=None, help="default: every available one")
     parser.add_argument("--reference-max", type=float, default=50_000 * 256 * 256,
                         help="skip reference runs above this many Gaussians x pixels")  # fmt: skip
-    parser.add_argument("--json", type=str, default=None, help="also write the results here")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"the record (default {RESULTS})")
+    parser.add_argument("--table", action="store_true", help="print the recorded rows, run nothing")
     parser.add_argument("--one", nargs=3, metavar=("BACKEND", "N", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:  # child process: one configuration, result as JSON on the last line
         torch.set_num_threads(os.cpu_count() or 1)
         print(json.dumps(measure(args.one[0], int(args.one[1]), int(args.one[2]), args.repeats)))
         return 0
-    backends = args.backends or ["reference", "cpu"] + (
-        ["gsplat"] if torch.cuda.is_available() and gsplat_available() else []
-    )
-    rows = []
-    columns = ("backend", "N", "size", "fwd ms", "fwd fps", "fwd+bwd ms", "peak MiB", "isects")
-    widths = (9, 7, 5, 8, 8, 10, 9, 8)
-    print(" ".join(f"{name:>{width}}" for name, width in zip(columns, widths, strict=True)))
-    for size in args.sizes:
-        for n in args.counts:
-            for backend in backends:
-                if backend == "reference" and n * size * size > args.reference_max:
-                    continue
-                row = _measure_in_child(backend, n, size, args.repeats)
-                rows.append(row)
-                values = (backend, n, size, row["forward_ms"], row["forward_fps"])
-                values += (row["forward_backward_ms"], row["peak_memory_mib"], row["intersections"])
-                print(" ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True)), flush=True)
-    speedups = []
-    for row in rows:
-        if row["backend"] != "cpu":
-            continue
-        ref = [r for r in rows if r["backend"] == "reference" and r["gaussians"] == row["gaussians"]
-               and r["size"] == row["size"]]  # fmt: skip
-        if ref:
-            speedup = ref[0]["forward_backward_ms"] / row["forward_backward_ms"]
-            row["speedup_vs_reference"] = round(speedup, 1)
-            speedups.append(f"N={row['gaussians']} {row['size']}px: {speedup:.1f}x")
-    if speedups:
-        print("cpu speed-up over reference (forward+backward): " + ", ".join(speedups))
-    machine = {
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
-    if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"machine": machine, "results": rows}, f, indent=2)
-        os.replace(tmp, args.json)
+    name = "cuda" if torch.cuda.is_available() else "cpu"
+    if not args.table:
+        backends = args.backends or ["reference", "cpu"] + (
+            ["gsplat"] if name == "cuda" and gsplat_available() else []
+        )
+        rows = [
+            _measure_in_child(backend, n, size, args.repeats)
+            for size in args.sizes
+            for n in args.counts
+            for backend in backends
+            if backend != "reference" or n * size * size <= args.reference_max
+        ]
+        cuda = torch.cuda.get_device_name() if name == "cuda" else None
+        record(
+            args.results, name, {"rows": with_speedups(rows), "repeats": args.repeats, "cuda_device": cuda}
+        )
+    for which in ("cpu", "cuda"):
+        if (measured := recorded(args.results, which)) is not None:
+            print_render_table(measured)
     return 0
+
+
+def with_speedups(rows: list[dict]) -> list[dict]:
+    """``rows`` with each cpu row's ``speedup_vs_reference`` (forward+backward medians) where the
+    reference backend ran the same scene."""
+    for row in rows:
+        same = [
+            r
+            for r in rows
+            if r["backend"] == "reference" and (r["gaussians"], r["size"]) == (row["gaussians"], row["size"])
+        ]
+        if row["backend"] == "cpu" and same:
+            row["speedup_vs_reference"] = round(
+                same[0]["forward_backward_ms"] / row["forward_backward_ms"], 1
+            )
+    return rows
+
+
+def print_render_table(measured: dict) -> None:
+    """The recorded rows as a Markdown table, then where and with what they were measured."""
+    header = "backend | N | size | forward ms | forward+backward ms | peak MiB | cpu speed-up over reference"
+    print_table_header(header)
+    for row in measured["rows"]:
+        speedup = row.get("speedup_vs_reference")
+        times = [f"{row[name]:.0f}" for name in ("forward_ms", "forward_backward_ms", "peak_memory_mib")]
+        scene = [row["backend"], f"{row['gaussians']:,}", str(row["size"])]
+        print_table_row([*scene, *times, "-" if speedup is None else f"{speedup:.1f}x"])
+    device = f", {measured['cuda_device']}" if measured.get("cuda_device") else ""
+    print(f"\nmachine: {measured['machine']}{device}; commit {measured['commit']}; medians of "
+          f"{measured['repeats']} runs", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,16 +15,18 @@ from headsplat.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_render_benchmark_reports_every_backend(tmp_path):
-    out = tmp_path / "render.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "render.py")]
+def test_render_benchmark_reports_every_backend_and_prints_its_record(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "render.py"), "--results", str(tmp_path)]
     # Timings on a loaded machine say nothing about their order (seen twice with the other core busy:
     # 64 ms forward against 6-9 ms forward and backward, even as medians of 3), so only their sanity.
-    command += ["--counts", "300", "--sizes", "32", "--repeats", "3", "--backends", "reference", "cpu"]
-    done = subprocess.run([*command, "--json", str(out)], capture_output=True, text=True, check=True)
-    assert "speed-up over reference" in done.stdout
-    results = json.loads(out.read_text())["results"]
+    sizes = ["--counts", "300", "--sizes", "32", "--repeats", "3", "--backends", "reference", "cpu"]
+    done = subprocess.run([*command, *sizes], capture_output=True, text=True, check=True)
+    recorded = json.loads((tmp_path / "cpu.json").read_text())
+    assert recorded["commit"] and "cores" in recorded["machine"]
+    results = recorded["rows"]
     assert [r["backend"] for r in results] == ["reference", "cpu"]
+    table = subprocess.run([*command, "--table"], capture_output=True, text=True, check=True).stdout
+    assert table == done.stdout and f"| cpu | 300 | 32 | {results[1]['forward_ms']:.0f} |" in table
     for row in results:
         assert 0 < row["forward_ms"] < 60_000 and 0 < row["forward_backward_ms"] < 60_000
         assert row["visible"] > 0 and row["intersections"] > 0
