@@ -1,6 +1,7 @@
 """How well reenactment transfers a driver's motion, measured by tracking the reenacted video.
 
     python benchmarks/reenact.py --out /tmp/quality   # the runs of benchmarks/quality.py, same OUT
+    python benchmarks/reenact.py --table              # the recorded rows, run nothing
 
 For each pair (avatar run, driver clip): the driver's tracked motion is mapped onto the avatar
 (``headsplat reenact``'s relative mode, :mod:`headsplat.drive.transfer`), the avatar alone is
@@ -44,7 +45,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import headsplat_env, run_folder, run_headsplat, subject_folder
+from common import (
+    headsplat_env,
+    print_table_header,
+    print_table_row,
+    record,
+    recorded,
+    run_folder,
+    run_headsplat,
+    subject_folder,
+)
 from headsplat.apps.reenact import reenact_frames
 from headsplat.avatar.avatar import load_avatar
 from headsplat.drive.driver import tracked_motion
@@ -133,56 +143,75 @@ def self_reenactment(run: Path, subject_folder: Path) -> dict:
     }
 
 
+RESULTS = Path(__file__).resolve().parent / "results" / "reenact"
+"""Where the rows are recorded, one ``TRACKING.json`` per tracker (its rows, the commit, the machine)."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("quality"), help="benchmarks/quality.py's OUT")
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     parser.add_argument(
         "--tracking", default=DEFAULT_TRACKER, choices=TRACKERS, help="the avatars' and the drivers' tracker"
     )
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"the record (default {RESULTS})")
+    parser.add_argument("--table", action="store_true", help="print the recorded rows, run nothing")
     args = parser.parse_args()
+    if not args.table:
+        record(args.results, args.tracking, {"rows": measure_all(args.out, args.tracking)})
+    measured = recorded(args.results, args.tracking)
+    if measured is None:
+        sys.exit(f"nothing recorded in {args.results} for --tracking {args.tracking}")
+    print_tables(measured)
+
+
+def measure_all(out: Path, tracking: str) -> list[dict]:
+    """A row per pair of :data:`PAIRS`, then d18's self-reenactment."""
     env = headsplat_env()
     rows = []
-    header = (
-        "avatar | driver | frames (tracked) | expression MAE | jawOpen r | blink r | identity own / driver"
-    )
-    print(f"| {header} | jitter render (weights, deg) | jitter driver | fps |")
-    print("|---" * 10 + "|")
     with tempfile.TemporaryDirectory() as scratch:
         for avatar_clip, driver_clip in PAIRS:
-            run = run_folder(args.out, avatar_clip, "sampling", "cpu", args.tracking)
+            run = run_folder(out, avatar_clip, "sampling", "cpu", tracking)
             if not (run / "avatar.safetensors").is_file():
                 sys.exit(
                     f"{run}: no avatar; first: benchmarks/quality.py --clips {avatar_clip} "
-                    f"--trackings {args.tracking} --out {args.out}"
+                    f"--trackings {tracking} --out {out}"
                 )
-            row = measure_pair(
-                run,
-                subject_folder(args.out, avatar_clip, env, args.tracking),
-                subject_folder(args.out, driver_clip, env, args.tracking),
-                Path(scratch),
-                env,
-            )
+            avatar_subject = subject_folder(out, avatar_clip, env, tracking)
+            driver_subject = subject_folder(out, driver_clip, env, tracking)
+            row = measure_pair(run, avatar_subject, driver_subject, Path(scratch), env)
             rows.append({"avatar": avatar_clip, "driver": driver_clip, **row})
-            print(
-                f"| {avatar_clip} | {driver_clip} | {row['frames']} ({row['tracked_frames']}) "
-                f"| {row['expression_mae']:.3f} | {row['jaw_r']:.2f} | {row['blink_r']:.2f} "
-                f"| {row['identity_own']:.2f} / {row['identity_driver']:.2f} "
-                f"| {row['jitter_render'][0]:.4f}, {row['jitter_render'][1]:.2f} "
-                f"| {row['jitter_driver'][0]:.4f}, {row['jitter_driver'][1]:.2f} | {row['fps']:.1f} |",
-                flush=True,
-            )
-    own_run = run_folder(args.out, "d18", "sampling", "cpu", args.tracking)
-    own = self_reenactment(own_run, subject_folder(args.out, "d18", env, args.tracking))
-    rows.append({"avatar": "d18", "driver": "d18 test frames (--absolute)", **own})
-    scores = " / ".join(f"{own[name]:.4g}" for name in ("psnr", "ssim", "lpips"))
-    tracked = " / ".join(f"{value:.4g}" for value in own["eval_tracked"].values() if value is not None)
-    print(
-        f"\nd18 driven by its own test frames (--absolute), PSNR / SSIM / LPIPS: {scores}; "
-        f"headsplat eval, tracked: {tracked or 'not run'}"
+            print(f"measured {avatar_clip} driven by {driver_clip}", flush=True)
+    own_run = run_folder(out, "d18", "sampling", "cpu", tracking)
+    own = self_reenactment(own_run, subject_folder(out, "d18", env, tracking))
+    return [*rows, {"avatar": "d18", "driver": SELF, **own}]
+
+
+SELF = "d18 test frames (--absolute)"
+
+
+def print_tables(measured: dict) -> None:
+    """The pairs' table, the self-reenactment's line and where they were measured."""
+    header = (
+        "avatar | driver | frames (tracked) | expression MAE | jawOpen r | blink r | identity own / driver"
     )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    print_table_header(header + " | jitter render (weights, deg) | jitter driver | fps")
+    for row in measured["rows"]:
+        if row["driver"] == SELF:
+            continue
+        cells = [row["avatar"], row["driver"], f"{row['frames']} ({row['tracked_frames']})"]
+        cells += [f"{row['expression_mae']:.3f}", f"{row['jaw_r']:.2f}", f"{row['blink_r']:.2f}"]
+        cells += [f"{row['identity_own']:.2f} / {row['identity_driver']:.2f}"]
+        cells += [f"{row[name][0]:.4f}, {row[name][1]:.2f}" for name in ("jitter_render", "jitter_driver")]
+        print_table_row([*cells, f"{row['fps']:.1f}"])
+    for own in (row for row in measured["rows"] if row["driver"] == SELF):
+        names = ("psnr", "ssim", "lpips")
+        scores = " / ".join(f"{own[name]:.4g}" for name in names)
+        tracked = " / ".join(
+            f"{own['eval_tracked'][name]:.4g}" for name in names if own["eval_tracked"].get(name)
+        )
+        print(f"\nd18 driven by its own test frames (--absolute), PSNR / SSIM / LPIPS: {scores}; "
+              f"headsplat eval, tracked: {tracked or 'not run'}")  # fmt: skip
+    print(f"\nmachine: {measured['machine']}; commit {measured['commit']}", flush=True)
 
 
 if __name__ == "__main__":
