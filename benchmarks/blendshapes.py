@@ -2,6 +2,7 @@
 
     python benchmarks/blendshapes.py --out quality            # d18 and d12 of quality.py's OUT
     python benchmarks/blendshapes.py --out quality --images docs/images
+    python benchmarks/blendshapes.py --table   # the recorded linearisation rows, run nothing
 
 1. Linearisation: for each clip, the avatar's Gaussian blendshapes (written and read back) posed
    by the reference player against the exact avatar, on every test frame at its tracked condition:
@@ -11,8 +12,10 @@
    training camera against headsplat's render of the same view, the mouth's change when the
    jawOpen slider moves, and the page's frame rate while it plays the sequence.
 
-Needs quality.py's subjects and runs (``OUT/subjects/CLIP``, ``OUT/runs/CLIP-sampling-cpu``) and
-Debian's chromium + chromium-driver for part 2.
+Needs quality.py's subjects and runs of ``--tracking`` (``OUT/subjects/CLIP[-TRACKING]``,
+``OUT/runs/CLIP-sampling-cpu[-TRACKING]``) and Debian's chromium + chromium-driver for part 2. Part
+1's rows are recorded in ``--results`` (:data:`RESULTS`, committed) with the commit and the
+machine, and printed from the records.
 """
 
 from __future__ import annotations
@@ -27,6 +30,16 @@ import cv2
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    headsplat_env,
+    print_table_header,
+    print_table_row,
+    record,
+    recorded,
+    run_folder,
+    subject_folder,
+)
 from headsplat.apps.export import browser
 from headsplat.apps.export.blendshapes import read_blendshapes, write_blendshapes
 from headsplat.apps.export.web import write_web
@@ -36,7 +49,11 @@ from headsplat.avatar.linear import linearise, pose_linear
 from headsplat.io.files import folder_megabytes
 from headsplat.io.subject import load_subject
 from headsplat.metrics import psnr
+from headsplat.track import DEFAULT_TRACKER, TRACKERS
 from headsplat.training.data import load_frame_data
+
+RESULTS = Path(__file__).resolve().parent / "results" / "blendshapes"
+"""Where each clip's linearisation row is recorded, ``CLIP-TRACKING.json``."""
 
 PASS_TIMES = """
 const gl = document.getElementById("canvas").getContext("webgl2");
@@ -54,15 +71,16 @@ queues draws: reading a pixel back waits for them)."""
 
 
 @torch.no_grad()
-def linearisation_row(out: Path, clip: str) -> str:
-    avatar = load_avatar(out / "runs" / f"{clip}-sampling-cpu")
+def linearisation_row(out: Path, clip: str, tracking: str) -> dict:
+    """The export of ``clip``'s avatar (quality.py's run) against the avatar on its test frames."""
+    avatar = load_avatar(run_folder(out, clip, "sampling", "cpu", tracking))
     start = time.perf_counter()
     linear = linearise(avatar)
     seconds = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         linear = read_blendshapes(write_blendshapes(linear, folder))
         size = folder_megabytes(Path(folder))
-    subject = load_subject(out / "subjects" / clip)
+    subject = load_subject(subject_folder(out, clip, headsplat_env(), tracking))
     data = load_frame_data(subject, avatar.size).with_torso(avatar.rest_pose())
     camera = data.camera()
     scores = []
@@ -73,10 +91,30 @@ def linearisation_row(out: Path, clip: str) -> str:
         scores.append(float(psnr(linear_image, exact)))
     scores = np.array(scores)
     worst = int(subject.split()[1][scores.argmin()])
-    return (
-        f"| {clip} | {len(linear)} | {len(linear.vertices)} | {size:.1f} | {seconds:.1f} | "
-        f"{scores.mean():.2f} | {scores.min():.2f} (frame {worst}) | {len(scores)} |"
+    return {
+        "clip": clip,
+        "tracking": tracking,
+        "gaussians": len(linear),
+        "vertices": len(linear.vertices),
+        "megabytes": size,
+        "seconds": seconds,
+        "psnr_mean": float(scores.mean()),
+        "psnr_min": float(scores.min()),
+        "worst_frame": worst,
+        "test_frames": len(scores),
+    }
+
+
+def print_linearisation_table(rows: list[dict]) -> None:
+    print_table_header(
+        "clip | Gaussians | vertices | export MB | export s | PSNR mean | PSNR min | test frames"
     )
+    for row in rows:
+        counts = [f"{row['gaussians']:,}", f"{row['vertices']:,}", f"{row['megabytes']:.1f}"]
+        scores = [f"{row['seconds']:.1f}", f"{row['psnr_mean']:.2f}", f"{row['psnr_min']:.2f}"]
+        print_table_row([row["clip"], *counts, *scores, str(row["test_frames"])])
+    for machine in sorted({f"{row['machine']}; commit {row['commit']}" for row in rows}):
+        print(f"\nmachine: {machine}", flush=True)
 
 
 def mouth_box(avatar, size: int) -> tuple[slice, slice]:
@@ -94,10 +132,12 @@ def mouth_box(avatar, size: int) -> tuple[slice, slice]:
 
 
 @torch.no_grad()
-def browser_rows(out: Path, clip: str, driver: str, seconds: float, images: Path | None) -> list[str]:
-    avatar = load_avatar(out / "runs" / f"{clip}-sampling-cpu")
+def browser_rows(
+    out: Path, clip: str, driver: str, *, seconds: float, images: Path | None, tracking: str
+) -> list[str]:
+    avatar = load_avatar(run_folder(out, clip, "sampling", "cpu", tracking))
     linear = linearise(avatar)
-    motion = played_motion(avatar, out / "subjects" / driver)
+    motion = played_motion(avatar, subject_folder(out, driver, headsplat_env(), tracking))
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         write_web(linear, Path(folder) / "page", motion)
@@ -159,19 +199,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to play for the frame rate")
     parser.add_argument("--images", type=Path, help="write docs/export.md's viewer images here")
     parser.add_argument("--no-browser", action="store_true", help="the linearisation only")
+    parser.add_argument(
+        "--tracking", default=DEFAULT_TRACKER, choices=TRACKERS, help="quality.py's runs of this tracker"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"recorded rows (default {RESULTS})")
+    parser.add_argument("--table", action="store_true", help="print the recorded linearisation rows only")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    columns = "clip | Gaussians | vertices | MB | linearise s | PSNR mean | PSNR min | frames"
-    print(f"| {columns} |")
-    print("|---|---|---|---|---|---|---|---|")
-    for clip in args.clips:
-        print(linearisation_row(args.out, clip), flush=True)
-    if args.no_browser:
+    if not args.table:
+        for clip in args.clips:
+            record(args.results, f"{clip}-{args.tracking}", linearisation_row(args.out, clip, args.tracking))
+    rows = [row for clip in args.clips if (row := recorded(args.results, f"{clip}-{args.tracking}"))]
+    print_linearisation_table(rows)
+    if args.no_browser or args.table:
         return
     why = browser.missing()
     if why:
         sys.exit(f"no browser: {why}")
-    for row in browser_rows(args.out, args.clips[0], args.driver, args.seconds, args.images):
+    options = {"seconds": args.seconds, "images": args.images, "tracking": args.tracking}
+    for row in browser_rows(args.out, args.clips[0], args.driver, **options):
         print(row, flush=True)
 
 

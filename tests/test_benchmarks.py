@@ -99,11 +99,17 @@ def test_the_blendshape_benchmark_scores_the_export_against_the_avatar(trained_r
     (tmp_path / "runs" / "tiny-sampling-cpu").symlink_to(run.resolve())
     (tmp_path / "subjects" / "tiny").symlink_to(subject.resolve())
     command = [sys.executable, str(ROOT / "benchmarks" / "blendshapes.py"), "--out", str(tmp_path)]
-    done = subprocess.run([*command, "--clips", "tiny", "--no-browser"], capture_output=True, text=True)
+    command += ["--clips", "tiny", "--tracking", "landmarks", "--results", str(tmp_path / "results")]
+    done = subprocess.run([*command, "--no-browser"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     row = next(line for line in done.stdout.splitlines() if line.startswith("| tiny"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert float(cells[5]) > 60 and float(cells[6].split()[0]) > 50  # the export renders as the avatar
+    assert float(cells[5]) > 60 and float(cells[6]) > 50  # the export renders as the avatar
+    assert json.loads((tmp_path / "results" / "tiny-landmarks.json").read_text())["test_frames"] == int(
+        cells[7]
+    )
+    table = subprocess.run([*command, "--table"], capture_output=True, text=True, check=True).stdout
+    assert table == done.stdout  # printed from the record
 
 
 def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run, capsys, tmp_path):
