@@ -93,6 +93,14 @@ def apply_gaze(
     return points.index_copy(-2, moving, rotated)
 
 
+def project_expression(correction: torch.Tensor, tracked: torch.Tensor) -> torch.Tensor:
+    """The expression ``correction`` moved so that ``tracked + correction`` lies in [0, 1], the
+    weights' range (projected gradient descent, for the trackers and the per-frame corrections: a
+    clamp inside the render would give corrections outside the range a zero gradient, and they
+    could never come back)."""
+    return (tracked + correction).clamp(0, 1) - tracked
+
+
 @dataclass(frozen=True)
 class LinearShape:
     """Points that move linearly with identity and expression coefficients.

@@ -52,7 +52,7 @@ import torch
 from torch import Tensor
 
 from headsplat.geometry import axis_angle_to_matrix, sh_basis
-from headsplat.head.model import HeadModel, SurfacePoints
+from headsplat.head.model import HeadModel, SurfacePoints, project_expression
 from headsplat.render import rasterize
 from headsplat.track.fit import one_torch_thread, project_pixels
 
@@ -488,7 +488,7 @@ class _Tracker:
             loss.backward()
             optimizer.step()
             with torch.no_grad():  # the corrected weights stay in [0, 1], so no gradient is clamped away
-                e.copy_((self.expression[f] + e).clamp(0.0, 1.0) - self.expression[f])
+                e.copy_(project_expression(e, self.expression[f]))
         self.correction_r[f], self.correction_t[f], self.correction_e[f] = r.detach(), t.detach(), e.detach()
 
     def fit_globally(self) -> None:
@@ -514,7 +514,7 @@ class _Tracker:
             (self.trajectory_smoothness(r, t, e) / n_frames).backward()
             optimizer.step()
             with torch.no_grad():
-                e.copy_((self.expression + e).clamp(0.0, 1.0) - self.expression)
+                e.copy_(project_expression(e, self.expression))
         self.correction_r, self.correction_t, self.correction_e = r.detach(), t.detach(), e.detach()
 
     def residuals(self) -> np.ndarray:

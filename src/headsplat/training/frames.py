@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from headsplat.avatar.condition import Condition
 from headsplat.avatar.modules import ParamGroup
+from headsplat.head.model import project_expression
 
 
 @dataclass
@@ -59,13 +60,6 @@ def correction_rates(config: FrameCorrectionsConfig) -> dict[str, float]:
         "expression": config.lr_expression,
     }
     return {name: rate if rate > 0 else config.lr for name, rate in own.items()}
-
-
-def project_expression(correction: Tensor, tracked: Tensor) -> Tensor:
-    """The expression ``correction`` moved so that ``tracked + correction`` lies in [0, 1]
-    (projected gradient descent: a clamp inside the render would give corrections outside the
-    range a zero gradient, and they could never come back)."""
-    return (tracked + correction).clamp(0, 1) - tracked
 
 
 class FrameCorrections(nn.Module):

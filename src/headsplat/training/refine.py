@@ -27,8 +27,8 @@ from torch import Tensor
 
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Camera, Condition
+from headsplat.head.model import project_expression
 from headsplat.metrics import ssim
-from headsplat.training.frames import project_expression
 
 
 @dataclass(frozen=True)
