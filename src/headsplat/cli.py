@@ -77,11 +77,11 @@ def _batch(args: argparse.Namespace) -> None:
         args.manifest,
         args.output,
         shlex.split(args.options),
-        args.address,
-        args.cpus_per_task,
-        args.gpus_per_task,
-        args.retries,
-        args.cpus,
+        address=args.address,
+        cpus_per_task=args.cpus_per_task,
+        gpus_per_task=args.gpus_per_task,
+        retries=args.retries,
+        total_cpus=args.cpus,
     )
     print(summary_table(rows))
     failed = sum(row["status"] == "failed" for row in rows)

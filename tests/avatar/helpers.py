@@ -48,8 +48,17 @@ def strip_avatar(n: int = 50, config: AvatarConfig | None = None, log_scale: flo
     store = GaussianStore(columns, config.gaussians)
     K = torch.tensor([[64.0, 0, 32], [0, 64.0, 32], [0, 0, 1]])
     info = {"size": 64, "fps": 25.0, "background": 1.0}
-    rest = (torch.eye(3), torch.tensor([-n * 0.75, 0.0, 40.0]))
-    return assemble_avatar(strip_head(n), store, config, K, *rest, torch.zeros(1), info)
+    rest_translation = torch.tensor([-n * 0.75, 0.0, 40.0])
+    return assemble_avatar(
+        strip_head(n),
+        store,
+        config,
+        K=K,
+        rest_rotation=torch.eye(3),
+        rest_translation=rest_translation,
+        neutral=torch.zeros(1),
+        info=info,
+    )
 
 
 def train_with_deformer(subject, run, deformer: str, steps: int, *settings: str) -> int:

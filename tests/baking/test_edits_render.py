@@ -35,12 +35,12 @@ def painted(ict_model):
     avatar = create_avatar(
         ict_model,
         np.zeros(ict_model.n_identity, np.float32),
-        torch.from_numpy(MODEL_TO_OPENCV).float()[None],
-        torch.tensor([[0.0, -2.0, 60.0]]),
-        torch.zeros(1, ict_model.n_expression),
-        config,
-        K,
-        {"size": SIZE, "fps": 25.0, "background": 1.0},
+        rotation=torch.from_numpy(MODEL_TO_OPENCV).float()[None],
+        translation=torch.tensor([[0.0, -2.0, 60.0]]),
+        expression=torch.zeros(1, ict_model.n_expression),
+        config=config,
+        K=K,
+        info={"size": SIZE, "fps": 25.0, "background": 1.0},
     )
     codec = AttributeCodec.fit(avatar.gaussians, "appearance")
     tiles = len(avatar.head.info["material_names"])

@@ -26,9 +26,9 @@ def test_the_rule_for_an_existing_folder(tmp_path):
     stranger = tmp_path / "stranger"
     stranger.mkdir()
     (stranger / "thesis.tex").write_text("mine")
-    for flags in ((False, False), (True, False), (False, True)):
+    for resume, overwrite in ((False, False), (True, False), (False, True)):
         with pytest.raises(InputError, match="not a headsplat run folder"):
-            RunFolder(stranger).prepare(*flags)
+            RunFolder(stranger).prepare(resume=resume, overwrite=overwrite)
     assert (stranger / "thesis.tex").read_text() == "mine"
 
 

@@ -86,7 +86,9 @@ def test_two_runs_with_one_seed_are_identical_and_another_seed_differs(synthetic
     strategy = strategy_slot("sampling", start=5, every=5, add=100)
     states = []
     for seed in (0, 0, 1):
-        avatar, _, _ = train(synthetic_subject, tiny_config(32, 20, seed=seed, strategy=strategy), ict_model)
+        avatar, _, _ = train(
+            synthetic_subject, tiny_config(32, 20, seed=seed, strategy=strategy), model=ict_model
+        )
         states.append(avatar.state_dict())
     assert all(torch.equal(states[1][k], v) for k, v in states[0].items())
     assert not all(

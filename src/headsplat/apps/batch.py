@@ -182,6 +182,7 @@ def run_batch(
     manifest: str | Path,
     out: str | Path,
     options: Sequence[str] = (),
+    *,
     address: str | None = None,
     cpus_per_task: int = 2,
     gpus_per_task: float = 0.0,

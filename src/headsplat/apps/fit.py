@@ -60,7 +60,7 @@ def fit(
     """
     folder = RunFolder(out)
     new_folders = missing_folders(folder.path)
-    continuing = folder.prepare(resume, overwrite, settings_given=settings_given)
+    continuing = folder.prepare(resume=resume, overwrite=overwrite, settings_given=settings_given)
     subject = folder.path / SUBJECT
     if not continuing:
         # Written first, so that a run killed in preprocessing is a run folder --resume continues.

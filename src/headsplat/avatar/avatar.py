@@ -269,6 +269,7 @@ class Avatar(nn.Module):
         keep: Tensor | None = None,
         appended: dict[str, Tensor] | None = None,
         parents: Tensor | None = None,
+        *,
         optimizers: Sequence[torch.optim.Optimizer] = (),
         states: Sequence = (),
     ) -> RowChange:
@@ -330,9 +331,15 @@ class Avatar(nn.Module):
         config = from_dict(AvatarConfig, meta["config"], "avatar.")
         head = HeadMesh({k: tensors[f"head.{k}"] for k in TENSORS}, meta["head"])
         store = GaussianStore({k: tensors[f"gaussians.{k}"] for k in COLUMNS}, config.gaussians)
-        rest = tensors["rest_rotation"], tensors["rest_translation"]
         avatar = assemble_avatar(
-            head, store, config, tensors["K"], *rest, tensors["neutral_expression"], meta
+            head,
+            store,
+            config,
+            K=tensors["K"],
+            rest_rotation=tensors["rest_rotation"],
+            rest_translation=tensors["rest_translation"],
+            neutral=tensors["neutral_expression"],
+            info=meta,
         )
         avatar.load_state_dict(tensors, strict=True)
         return avatar.to(device)
@@ -356,7 +363,7 @@ def upgraded_metadata(meta: dict) -> dict:
 
 
 def assemble_avatar(
-    head, store, config: AvatarConfig, K, rest_rotation, rest_translation, neutral, info
+    head, store, config: AvatarConfig, *, K, rest_rotation, rest_translation, neutral, info
 ) -> Avatar:
     """An :class:`Avatar` of ``head`` and ``store`` with the mechanisms of ``config`` built fresh
     from their registries (the other arguments as :class:`Avatar`'s)."""
@@ -379,6 +386,7 @@ def most_neutral_expression(expression: Tensor) -> Tensor:
 def create_avatar(
     model: HeadModel,
     identity: np.ndarray,
+    *,
     rotation: Tensor,
     translation: Tensor,
     expression: Tensor,
@@ -403,7 +411,16 @@ def create_avatar(
     store = GaussianStore(initial_columns(head, config.gaussians), config.gaussians)
     rest_rotation, rest_translation = torso_pose(rotation.float(), translation.float())
     neutral = most_neutral_expression(expression.float())
-    avatar = assemble_avatar(head, store, config, K.float(), rest_rotation, rest_translation, neutral, info)
+    avatar = assemble_avatar(
+        head,
+        store,
+        config,
+        K=K.float(),
+        rest_rotation=rest_rotation,
+        rest_translation=rest_translation,
+        neutral=neutral,
+        info=info,
+    )
     return avatar.to(device)
 
 

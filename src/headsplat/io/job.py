@@ -42,7 +42,9 @@ class ResumableJob:
         settings_given: bool = False,
     ):
         self.folder = RunFolder(output)
-        self.continuing = self.folder.prepare(resume, overwrite, tuple(keep), settings_given)
+        self.continuing = self.folder.prepare(
+            resume=resume, overwrite=overwrite, keep=tuple(keep), settings_given=settings_given
+        )
 
     def recorded_config(self) -> dict | None:
         """The ``config.json`` of the run that continues (None for a new run)."""

@@ -55,7 +55,12 @@ class RunFolder:
         return self.config_path.is_file()
 
     def prepare(
-        self, resume: bool, overwrite: bool, keep: tuple[str, ...] = (), settings_given: bool = False
+        self,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        keep: tuple[str, ...] = (),
+        settings_given: bool = False,
     ) -> bool:
         """Apply the rule every long command (train, fit, ...) follows; returns whether there is a
         run to continue.

@@ -64,7 +64,7 @@ def is_subject_folder(path: Path) -> bool:
         return False
 
 
-def check_output_folder(path: Path, overwrite: bool) -> None:
+def check_output_folder(path: Path, *, overwrite: bool) -> None:
     """Refuse an output path that exists, unless ``overwrite`` and it is a subject folder.
 
     Raises:
@@ -84,9 +84,9 @@ def check_output_folder(path: Path, overwrite: bool) -> None:
 
 
 @contextmanager
-def atomic_folder(path: Path, overwrite: bool = False):
+def atomic_folder(path: Path, *, overwrite: bool = False):
     """Yield a temporary sibling folder; on success it replaces ``path``, on error it is deleted."""
-    check_output_folder(Path(path), overwrite)
+    check_output_folder(Path(path), overwrite=overwrite)
     with replace_folder(path) as temporary:
         yield temporary
 

@@ -232,6 +232,7 @@ def preprocess(
     video: str | Path,
     subject: str | Path,
     config: PreprocessConfig | None = None,
+    *,
     overwrite: bool = False,
     model: HeadModel | None = None,
     model_path: str | Path | None = None,
@@ -249,7 +250,7 @@ def preprocess(
     if config.tracking not in TRACKERS:
         raise InputError(f"tracking {config.tracking!r}: choose one of {', '.join(TRACKERS)}.")
     video, subject = Path(video), Path(subject)
-    check_output_folder(subject, overwrite)  # fail before the expensive work
+    check_output_folder(subject, overwrite=overwrite)  # fail before the expensive work
     stages = _Stages()
     reader = ClipReader(video, config.max_fps, config.folder_fps)
     if model is None:
@@ -272,7 +273,7 @@ def preprocess(
     crop = head_crop(_boxes([first_pass[i] for i in with_face]), width, height, config.margin)
     del first_pass
 
-    with atomic_folder(subject, overwrite) as folder:
+    with atomic_folder(subject, overwrite=overwrite) as folder:
         # Pass 2 writes the frames as it goes; masks and overlay read them back: memory holds
         # per-frame landmarks and tracking, never the images of the whole clip.
         positions, landmarks = _crop_and_detect(reader, crop, set(with_face), config.size, folder, stages)

@@ -132,7 +132,9 @@ class StepContext:
     ) -> RowChange:
         """The one row operation (:meth:`headsplat.avatar.Avatar.change_rows`), carrying the
         optimizers and this strategy's state along."""
-        return self.avatar.change_rows(keep, appended, parents, self.optimizers, (self.state,))
+        return self.avatar.change_rows(
+            keep, appended, parents, optimizers=self.optimizers, states=(self.state,)
+        )
 
     def reset_column(self, name: str, values: Tensor) -> None:
         """Overwrite a Gaussian column and zero its optimizer moments (3DGS's opacity reset)."""

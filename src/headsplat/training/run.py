@@ -35,14 +35,12 @@ def new_avatar(
         return create_avatar(
             model,
             subject.tracking["identity"],
-            tracking["rotation"],
-            tracking["translation"],
-            tracking["expression"],
-            config.avatar,
-            subject.intrinsics(config.size),
-            info,
-            config.device,
-            surface,
+            **tracking,
+            config=config.avatar,
+            K=subject.intrinsics(config.size),
+            info=info,
+            device=config.device,
+            surface=surface,
         )
 
     avatar = create()
@@ -129,6 +127,7 @@ def train_run(
 def train(
     subject_path: str | Path,
     config: RunConfig | None = None,
+    *,
     model: HeadModel | None = None,
     progress: bool = False,
 ) -> tuple[Avatar, FrameData, dict]:
@@ -138,5 +137,5 @@ def train(
     check_device(config.device)
     data = load_frame_data(subject, config.size)
     trainer = Trainer(data, new_avatar(model or load_head_model(), subject, config, data), config)
-    summary = trainer.fit(progress)
+    summary = trainer.fit(progress=progress)
     return trainer.avatar, trainer.data, summary

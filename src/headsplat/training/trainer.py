@@ -201,7 +201,9 @@ class Trainer:
 
     def change_rows(self, keep=None, appended=None, parents=None):
         """The run's row operation: the avatar, the optimizers and the strategy's statistics."""
-        return self.avatar.change_rows(keep, appended, parents, self.optimizers, (self.strategy_state,))
+        return self.avatar.change_rows(
+            keep, appended, parents, optimizers=self.optimizers, states=(self.strategy_state,)
+        )
 
     def after_training(self) -> dict[str, int] | None:
         """Run the post-training hook (completion) on the training frames."""
@@ -212,7 +214,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self, progress: bool = False, checkpoint: Callable[[], object] | None = None) -> dict:
+    def fit(self, *, progress: bool = False, checkpoint: Callable[[], object] | None = None) -> dict:
         """Train up to ``config.steps``, calling ``checkpoint`` every ``config.checkpoint_every``
         steps and at the end (with a progress bar on stderr); returns a summary. The training
         frames' poses are aligned once, at :attr:`align_step`, when the config asks for it."""

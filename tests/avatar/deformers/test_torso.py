@@ -35,11 +35,15 @@ def test_the_head_turns_while_the_neck_base_stays_with_the_torso(ict_model):
             "still_torso": StillTorsoConfig(),
         }
     )
-    poses = (torch.eye(3)[None], torch.tensor([[0.0, 0.0, 60.0]]), torch.zeros(1, ict_model.n_expression))
+    poses = {
+        "rotation": torch.eye(3)[None],
+        "translation": torch.tensor([[0.0, 0.0, 60.0]]),
+        "expression": torch.zeros(1, ict_model.n_expression),
+    }
     K = torch.tensor([[128.0, 0, 32], [0, 128.0, 32], [0, 0, 1]])
     info = {"size": 64, "fps": 25.0, "background": 1.0}
     identity = np.zeros(ict_model.n_identity, dtype=np.float32)
-    avatar = create_avatar(ict_model, identity, *poses, config, K, info)
+    avatar = create_avatar(ict_model, identity, **poses, config=config, K=K, info=info)
     assert torch.equal(avatar.rest_translation, torch.tensor([0.0, 0.0, 60.0]))
     turn = axis_angle_to_matrix(torch.tensor([0.0, 0.3, 0.0]))
     shift = torch.tensor([1.0, -2.0, 60.0])

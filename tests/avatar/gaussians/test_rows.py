@@ -84,7 +84,7 @@ def test_other_holders_follow_the_same_change():
     counts = Counts()
     new_rows = {name: value.detach()[[4]].clone() for name, value in avatar.gaussians.columns().items()}
     keep = torch.tensor([True, True, False, True, True, True])
-    avatar.change_rows(keep, new_rows, torch.tensor([4]), optimizers, states=(counts,))
+    avatar.change_rows(keep, new_rows, torch.tensor([4]), optimizers=optimizers, states=(counts,))
     assert counts.column.tolist() == [0, 1, 3, 4, 5, 4]
 
 

@@ -21,6 +21,7 @@ FIELDS = ("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2", "opacit
 
 def write_ply(
     path: str | os.PathLike,
+    *,
     means: np.ndarray,
     sh0: np.ndarray,
     opacity_logit: np.ndarray,
@@ -43,11 +44,11 @@ def write_gaussians(path: str | os.PathLike, gaussians: GaussianSet) -> None:
     opacity = gaussians.opacities.clamp(1e-6, 1 - 1e-6)
     write_ply(
         path,
-        gaussians.means.cpu().numpy(),
-        rgb_to_sh0(gaussians.colours).cpu().numpy(),
-        torch.logit(opacity).cpu().numpy(),
-        torch.log(gaussians.scales).cpu().numpy(),
-        gaussians.quats.cpu().numpy(),
+        means=gaussians.means.cpu().numpy(),
+        sh0=rgb_to_sh0(gaussians.colours).cpu().numpy(),
+        opacity_logit=torch.logit(opacity).cpu().numpy(),
+        log_scales=torch.log(gaussians.scales).cpu().numpy(),
+        quats=gaussians.quats.cpu().numpy(),
     )
 
 

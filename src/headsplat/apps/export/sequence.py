@@ -26,7 +26,9 @@ INDEX = "sequence.json"
 
 
 @torch.no_grad()
-def export_sequence(avatar: Avatar, motion: Motion, folder: str | os.PathLike, progress: bool = True) -> Path:
+def export_sequence(
+    avatar: Avatar, motion: Motion, folder: str | os.PathLike, *, progress: bool = True
+) -> Path:
     """Write ``frame_00000.ply``... (one per frame of ``motion``) and ``sequence.json`` into ``folder``.
 
     Raises:

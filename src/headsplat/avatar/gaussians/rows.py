@@ -61,7 +61,7 @@ class RowChange:
     def n_new(self) -> int:
         return int(self.keep.sum()) + len(self.parents)
 
-    def apply(self, column: Tensor, fill: float = 0.0, inherit: bool = False) -> Tensor:
+    def apply(self, column: Tensor, fill: float = 0.0, *, inherit: bool = False) -> Tensor:
         """(N_new, ...) the column after the change: kept rows, then for each appended row its
         parent's row when ``inherit`` (fresh rows and ``inherit=False`` get ``fill``)."""
         if len(column) != self.n_old:
