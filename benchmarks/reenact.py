@@ -84,7 +84,14 @@ def measure_pair(run: Path, avatar_subject: Path, driver_subject: Path, work: Pa
     avatar = load_avatar(run)
     driver = load_subject(driver_subject)
     motion = tracked_motion(driver).with_expression_order(avatar.expression_names)
-    given = retarget(motion, avatar.neutral_expression, *avatar.rest_pose(), mode="relative")
+    rest_rotation, rest_translation = avatar.rest_pose()
+    given = retarget(
+        motion,
+        avatar.neutral_expression,
+        rest_rotation=rest_rotation,
+        rest_translation=rest_translation,
+        mode="relative",
+    )
     video = work / f"{run.name}-{driver_subject.name}.mp4"
     start = time.perf_counter()
     frames = list(reenact_frames(avatar, given, avatar.size))
@@ -124,7 +131,14 @@ def self_reenactment(run: Path, subject_folder: Path) -> dict:
     subject = load_subject(subject_folder)
     _, test = subject.split()
     motion = tracked_motion(subject).with_expression_order(avatar.expression_names)
-    given = retarget(motion.select(test), avatar.neutral_expression, *avatar.rest_pose(), mode="absolute")
+    rest_rotation, rest_translation = avatar.rest_pose()
+    given = retarget(
+        motion.select(test),
+        avatar.neutral_expression,
+        rest_rotation=rest_rotation,
+        rest_translation=rest_translation,
+        mode="absolute",
+    )
     data = load_frame_data(subject, avatar.size)
     background = avatar.info["background"]
     lpips = LPIPS()

@@ -62,7 +62,7 @@ def score_run(run: Path) -> tuple[dict, np.ndarray]:
         return avatar.render(condition, background=background).image
 
     scores = {
-        name: float(np.mean(rest_psnrs(avatar, data, frames, rest, background)))
+        name: float(np.mean(rest_psnrs(avatar, data, frames, expression=rest, background=background)))
         for name, rest in rests.items()
     }
     still = np.concatenate(

@@ -43,7 +43,9 @@ def background_report(run: Path, frames: int, top: int) -> dict[str, float]:
     camera, level = data.camera(), avatar.info["background"]
     tracked = [data.condition(f) for f in chosen]
     targets = [data.target(f, level) for f in chosen]
-    refined = fit_corrections(avatar, tracked, camera, targets, level, DEFAULT_REFINE).apply(tracked)
+    refined = fit_corrections(
+        avatar, tracked, camera, targets, background=level, config=DEFAULT_REFINE
+    ).apply(tracked)
     seen = torch.stack([data.condition(int(f)).expression for f in train])
     low, high = seen.min(0).values, seen.max(0).values
 

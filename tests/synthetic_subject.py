@@ -85,8 +85,15 @@ def write_synthetic_subject(
         surface = barycentric_interpolate(mean, model.triangles[marks.triangle], marks.bary)
         camera = (surface_vertices + moved[f]).astype(np.float64) @ rotation[f].T + translation[f]
         landmarks[f] = project_points(surface @ rotation[f].T + translation[f], K)
-        raster = rasterize_mesh(camera, triangles, K, size, size)
-        image = shade_lambert(raster, vertex_normals(camera, triangles), triangles, albedo, light, (0, 0, 0))
+        raster = rasterize_mesh(camera, triangles, K, width=size, height=size)
+        image = shade_lambert(
+            raster,
+            vertex_normals(camera, triangles),
+            triangles,
+            albedo=albedo,
+            light=light,
+            background=(0, 0, 0),
+        )
         cv2.imwrite(str(folder / "frames" / f"{f:06d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(folder / "masks" / f"{f:06d}.png"), ((raster.triangle >= 0) * 255).astype(np.uint8))
     np.savez(

@@ -75,7 +75,7 @@ def test_self_reenactment_scores_like_eval_tracked(trained_run):
     scores = benchmark.self_reenactment(run, subject_folder)
     avatar, subject = load_avatar(run), load_subject(subject_folder)
     data = load_frame_data(subject, avatar.size).with_torso(avatar.rest_pose())
-    expected = mean_psnr(avatar, data, subject.split()[1], avatar.info["background"])
+    expected = mean_psnr(avatar, data, subject.split()[1], background=avatar.info["background"])
     assert abs(scores["psnr"] - expected) < 0.05  # the same renders, through reenact's video frames
 
 
@@ -87,7 +87,9 @@ def test_the_synthetic_arkit_take_reads_as_a_capture(tmp_path):
     assert subprocess.run(command, capture_output=True, text=True).returncode == 0
     names = ["jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthSmile_L"]
     with pytest.warns(UserWarning, match="TongueOut"):
-        motion = read_live_link_face(take, names, torch.eye(3), torch.zeros(3), fps=25.0)
+        motion = read_live_link_face(
+            take, names, rest_rotation=torch.eye(3), rest_translation=torch.zeros(3), fps=25.0
+        )
     assert len(motion) == 50  # 2 s at 25 fps (the last row at 1.98 s)
     assert motion.expression[:, 0].max() > 0.4 and motion.expression[25, 1] > 0.9  # talking; a blink at 1 s
 

@@ -27,7 +27,13 @@ def test_ply_holds_the_avatar_in_model_space_in_the_standard_layout(trained_run,
     neutral = head.neutral + personal.delta_neutral
     offset = store.offset_distance(head.hair_triangles())
     expected = bind(
-        neutral, head.triangles, store.triangle, store.bary, offset, store.rotation, store.log_scale
+        neutral,
+        head.triangles,
+        triangle=store.triangle,
+        bary=store.bary,
+        offset=offset,
+        local_quats=store.rotation,
+        log_scales=store.log_scale,
     )
     assert vertex.count == len(store)
     column = lambda *names: np.stack([vertex[n] for n in names], axis=1)  # noqa: E731

@@ -46,7 +46,13 @@ class ToyTint(GaussianDeformer):
 
     def apply_row_change(self, change, optimizers):
         # Children inherit their parent's tint; fresh rows (completion) start at zero.
-        replace_parameter(self, "tint", change.apply(self.tint.detach(), inherit=True), optimizers, change)
+        replace_parameter(
+            self,
+            "tint",
+            change.apply(self.tint.detach(), inherit=True),
+            optimizers=optimizers,
+            change=change,
+        )
 
 
 def test_a_registered_gaussian_deformer_trains_follows_densification_and_is_saved(

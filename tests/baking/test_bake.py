@@ -202,17 +202,17 @@ def test_a_sticker_lands_where_the_preview_says_and_stays_in_its_tile():
     red[..., 0] = 255
     opaque = np.ones((10, 20), np.float32)
     # Centre (256, 256) of the preview = texel (16, 16) of tile 0; 256 px wide = 16 texels, 8 high.
-    out = paste_sticker(colour, red, opaque, (256, 256), 256)
+    out = paste_sticker(colour, red, opaque, at=(256, 256), size=256)
     changed = (out != colour).any(0)
     ys, xs = np.nonzero(changed)
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == (8, 23, 12, 19)
     assert np.allclose(out[:, 12:20, 8:24], np.array([1.0, 0.0, 0.0])[:, None, None])
     # Near tile 1's right edge: clipped there, tile 2 untouched.
-    edge = paste_sticker(colour, red, opaque, (1000, 256), 256)
+    edge = paste_sticker(colour, red, opaque, at=(1000, 256), size=256)
     ys, xs = np.nonzero((edge != colour).any(0))
     assert xs.max() == 63 and xs.min() == 54  # centre 62.5 texels, 16 wide
     # Half transparent: half way.
-    half = paste_sticker(colour, red, opaque * 0.5, (256, 256), 256)
+    half = paste_sticker(colour, red, opaque * 0.5, at=(256, 256), size=256)
     assert np.allclose(half[:, 15, 15], [0.75, 0.25, 0.25])
     with pytest.raises(ValueError, match="outside"):
-        paste_sticker(colour, red, opaque, (256, -400), 64)
+        paste_sticker(colour, red, opaque, at=(256, -400), size=64)

@@ -79,7 +79,7 @@ def test_a_cheek_sticker_stays_on_the_cheek_in_every_expression_and_turn(painted
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 0] = 255
     edited = maps.copy()
-    edited[:3] = paste_sticker(maps[:3], red, np.ones((8, 8)), tuple(at), 40)
+    edited[:3] = paste_sticker(maps[:3], red, np.ones((8, 8)), at=tuple(at), size=40)
     # The Gaussians whose colour the sticker changed, and how far they lie from the cheek point.
     before = columns_from_maps(avatar, torch.from_numpy(maps), codec)["sh0"]
     after = columns_from_maps(avatar, torch.from_numpy(edited), codec)["sh0"]

@@ -75,7 +75,10 @@ ICT = [
     "noseSneer_L",
     "noseSneer_R",
 ]
-REST = (axis_angle_to_matrix(torch.tensor([0.0, 0.2, 0.0])), torch.tensor([0.0, 1.0, 60.0]))
+REST = {
+    "rest_rotation": axis_angle_to_matrix(torch.tensor([0.0, 0.2, 0.0])),
+    "rest_translation": torch.tensor([0.0, 1.0, 60.0]),
+}
 
 
 def test_every_arkit_shape_but_the_tongue_drives_ict():
@@ -114,16 +117,16 @@ def _write_live_link_face(path, seconds: float = 1.0, rate: int = 60, start="14:
 def test_a_live_link_face_take_becomes_a_25_fps_motion(tmp_path):
     path = _write_live_link_face(tmp_path / "take.csv")
     with pytest.warns(UserWarning, match="TongueOut"):
-        motion = read_live_link_face(path, ICT, *REST, fps=25.0)
+        motion = read_live_link_face(path, ICT, **REST, fps=25.0)
     assert len(motion) == 26 and motion.fps == 25.0  # one second at 25 fps, both ends
     jaw = motion.expression[:, ICT.index("jawOpen")]
     assert torch.allclose(jaw, torch.linspace(0, 1, 26), atol=0.02)  # resampled, not re-timed
     assert torch.all(motion.expression[:, ICT.index("browInnerUp_L")] == 0.5)
     assert torch.all(motion.expression[:, ICT.index("browInnerUp_R")] == 0.5)
     # The head turns 0.3 rad about its vertical axis, from the rest pose; the left eye looks up.
-    turn = REST[0].T @ motion.rotation[5]
+    turn = REST["rest_rotation"].T @ motion.rotation[5]
     assert torch.allclose(turn, axis_angle_to_matrix(torch.tensor([0.0, 0.3, 0.0])), atol=1e-5)
-    assert torch.allclose(motion.translation, REST[1].expand(26, 3))
+    assert torch.allclose(motion.translation, REST["rest_translation"].expand(26, 3))
     assert torch.allclose(motion.gaze[0], torch.tensor([[0.0, 0.1], [0.0, 0.0]]))
 
 
@@ -141,36 +144,36 @@ def test_bad_captures_say_what_is_wrong(tmp_path):
     plain = tmp_path / "plain.csv"
     plain.write_text("jawOpen\n0.5\n")
     with pytest.raises(InputError, match="Timecode"):
-        read_live_link_face(plain, ICT, *REST)
+        read_live_link_face(plain, ICT, **REST)
     broken = _write_live_link_face(tmp_path / "broken.csv")
     lines = broken.read_text().splitlines()
     lines[3] = lines[3].replace("0.500000", "half", 1)
     broken.write_text("\n".join(lines))
     with warnings.catch_warnings(), pytest.raises(InputError, match="non-numeric"):
         warnings.simplefilter("ignore")
-        read_live_link_face(broken, ICT, *REST)
+        read_live_link_face(broken, ICT, **REST)
     backwards = _write_live_link_face(tmp_path / "backwards.csv")
     lines = backwards.read_text().splitlines()
     backwards.write_text("\n".join([lines[0], lines[3], lines[2]]))
     with warnings.catch_warnings(), pytest.raises(InputError, match="increase"):
         warnings.simplefilter("ignore")
-        read_live_link_face(backwards, ICT, *REST)
+        read_live_link_face(backwards, ICT, **REST)
 
 
 def test_weight_files_in_either_naming(tmp_path):
     table = tmp_path / "weights.csv"
     table.write_text("jawOpen,EyeBlinkLeft,CheekPuff\n0.2,1.0,0.4\n0.7,0.0,1.5\n")
-    motion = read_weights(table, ICT, *REST, fps=30.0)
+    motion = read_weights(table, ICT, **REST, fps=30.0)
     assert len(motion) == 2 and motion.fps == 30.0
     assert motion.expression[1, ICT.index("jawOpen")] == pytest.approx(0.7)
     assert motion.expression[0, ICT.index("eyeBlink_L")] == 1.0
     assert motion.expression[1, ICT.index("cheekPuff_R")] == 1.0  # clamped, both sides
-    assert torch.equal(motion.rotation[1], REST[0]) and torch.all(motion.gaze == 0)
+    assert torch.equal(motion.rotation[1], REST["rest_rotation"]) and torch.all(motion.gaze == 0)
     frames = {"fps": 12, "frames": [{"mouthSmile_L": 0.5}, {"mouthSmile_L": 0.6, "browDown_R": 0.1}]}
     (tmp_path / "weights.json").write_text(json.dumps(frames))
-    motion = read_weights(tmp_path / "weights.json", ICT, *REST)
+    motion = read_weights(tmp_path / "weights.json", ICT, **REST)
     assert motion.fps == 12.0 and motion.expression[1, ICT.index("browDown_R")] == pytest.approx(0.1)
     assert np.count_nonzero(motion.expression[0].numpy()) == 1
     (tmp_path / "none.json").write_text(json.dumps([{"smile": 1.0}]))
     with pytest.raises(InputError, match="none of its names"):
-        read_weights(tmp_path / "none.json", ICT, *REST)
+        read_weights(tmp_path / "none.json", ICT, **REST)

@@ -82,15 +82,15 @@ def test_modes():
     rest = (_rotations([0.0, 0.3, 0.0]), torch.tensor([0.0, 0.0, 80.0]))
     target_rest = torch.full((3,), 0.2)
 
-    absolute = retarget(motion, target_rest, *rest, mode="absolute")
+    absolute = retarget(motion, target_rest, rest_rotation=rest[0], rest_translation=rest[1], mode="absolute")
     assert torch.equal(absolute.rotation, rotation) and torch.equal(absolute.translation, translation)
     assert torch.equal(absolute.expression, expression.clamp(0, 1))
 
-    still = retarget(motion, target_rest, *rest, mode="expression")
+    still = retarget(motion, target_rest, rest_rotation=rest[0], rest_translation=rest[1], mode="expression")
     assert torch.equal(still.rotation, rest[0].expand(frames, 3, 3)) and torch.equal(
         still.translation[2], rest[1]
     )
-    relative = retarget(motion, target_rest, *rest, mode="relative")
+    relative = retarget(motion, target_rest, rest_rotation=rest[0], rest_translation=rest[1], mode="relative")
     assert torch.equal(relative.expression, still.expression)
     assert torch.equal(relative.gaze, motion.gaze)  # gaze passes through
     turns = rest[0].T @ relative.rotation
@@ -98,4 +98,4 @@ def test_modes():
         turns[1:] @ turns[:-1].transpose(1, 2), rotation[1:] @ rotation[:-1].transpose(1, 2), atol=1e-5
     )
     with pytest.raises(ValueError, match="mode"):
-        retarget(motion, target_rest, *rest, mode="sideways")
+        retarget(motion, target_rest, rest_rotation=rest[0], rest_translation=rest[1], mode="sideways")

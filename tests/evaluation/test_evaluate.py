@@ -125,5 +125,7 @@ def test_a_photometrically_tracked_subject_is_scored_at_its_landmark_fit_too(ict
         (metrics["tracked"], data),
         (metrics["landmark_tracked"], data.landmark_tracked()),
     ):
-        assert scores["psnr"] == pytest.approx(mean_psnr(avatar, frames, [8, 9], avatar.info["background"]))
+        assert scores["psnr"] == pytest.approx(
+            mean_psnr(avatar, frames, [8, 9], background=avatar.info["background"])
+        )
     assert abs(metrics["landmark_tracked"]["psnr"] - metrics["tracked"]["psnr"]) > 0.01

@@ -74,7 +74,7 @@ PIXELS_WIN = PhotometricConfig(rounds=1, landmark_weight=2e-4)
 def per_frame_tracking(clip, ict_model):
     """The clip tracked with :data:`PIXELS_WIN`, no global pass."""
     images, landmarks, K, _, fit, _ = clip
-    return track_photometric(ict_model, images, landmarks, K, fit, config=PIXELS_WIN)
+    return track_photometric(ict_model, images, landmarks, K, fit=fit, config=PIXELS_WIN)
 
 
 def test_the_pixels_correct_what_the_landmarks_got_wrong(clip, ict_model, per_frame_tracking):
@@ -109,7 +109,7 @@ def test_hair_outside_the_face_does_not_move_the_head(clip, ict_model):
         hair[f][~face[f]] = rng.integers(0, 255, (int((~face[f]).sum()), 3), dtype=np.uint8)
     config = PhotometricConfig(size=64, points=1000, appearance_steps=20, frame_steps=5, rounds=1)
     plain, haired = (
-        track_photometric(ict_model, i, landmarks, K, fit, config=config) for i in (images, hair)
+        track_photometric(ict_model, i, landmarks, K, fit=fit, config=config) for i in (images, hair)
     )
     assert not np.array_equal(plain.rotation, fit["rotation"])  # it did move the head
     for name in ("rotation", "translation", "expression"):
@@ -137,7 +137,7 @@ def test_the_head_follows_its_silhouette(clip, ict_model, region):
     followed = [
         float(np.mean(side * (result.projected - landmarks)[..., 0].mean(-1)))
         for result in (
-            track_photometric(ict_model, images, landmarks, K, truth, config=config, person_masks=m)
+            track_photometric(ict_model, images, landmarks, K, fit=truth, config=config, person_masks=m)
             for m in (masks, moved)
         )
     ]
@@ -164,7 +164,7 @@ def test_hair_below_the_crown_does_not_move_the_head(clip, ict_model):
         size=64, points=1000, cap_points=500, appearance_steps=20, frame_steps=5, rounds=1, silhouette="crown"
     )
     plain, haired = (
-        track_photometric(ict_model, i, landmarks, K, fit, config=config, person_masks=m)
+        track_photometric(ict_model, i, landmarks, K, fit=fit, config=config, person_masks=m)
         for i, m in ((images, masks), (hair, haired_masks))
     )
     assert not np.array_equal(plain.rotation, fit["rotation"])  # it did move the head
@@ -178,7 +178,7 @@ def test_the_global_pass_brings_the_poses_closer_to_the_truth(clip, ict_model, p
     leaves them, and the frames' image cost falls."""
     images, landmarks, K, truth, fit, _ = clip
     config = replace(PIXELS_WIN, global_steps=10)
-    results = [per_frame_tracking, track_photometric(ict_model, images, landmarks, K, fit, config=config)]
+    results = [per_frame_tracking, track_photometric(ict_model, images, landmarks, K, fit=fit, config=config)]
     truth_rotation = torch.from_numpy(truth["rotation"])
     errors = [float(rotation_angle_deg(torch.from_numpy(r.rotation), truth_rotation).mean()) for r in results]
     # Measured: 2.74 -> 2.18 degrees (2.28 with no smoothness, 2.47 from a second per-frame round).
@@ -194,7 +194,7 @@ def test_the_light_explains_the_shading_of_a_turning_head(clip, ict_model):
     config = PhotometricConfig(size=64, points=1000, appearance_steps=60, frame_steps=5, rounds=1)
     unlit, lit = (
         track_photometric(
-            ict_model, images, landmarks, K, fit, config=replace(config, lighting_degree=degree)
+            ict_model, images, landmarks, K, fit=fit, config=replace(config, lighting_degree=degree)
         )
         for degree in (0, 2)
     )

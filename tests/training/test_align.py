@@ -64,7 +64,7 @@ def test_alignment_undoes_zero_mean_pose_jitter(synthetic_subject, ict_model):
             ]
 
     before = scores()
-    report = align_poses(avatar, jittered, frames, corrections, background=0.0)
+    report = align_poses(avatar, jittered, frames, corrections=corrections, background=0.0)
     after = scores()
     assert min(np.subtract(after, before)) > 5, (before, after)
     index = torch.as_tensor(frames)

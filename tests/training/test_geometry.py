@@ -87,7 +87,7 @@ def test_training_with_the_stage_records_it_and_binds_to_the_fitted_surface(ict_
     config = tiny_config(64)
     config.geometry.steps = 20
     data = load_frame_data(subject, 64)
-    avatar = new_avatar(ict_model, subject, config, data)
+    avatar = new_avatar(ict_model, subject, config, data=data)
     report = avatar.info["training"]["geometry"]
     assert report["iou_after"] > report["iou_before"] and report["seconds"] > 0
     assert (avatar.head.neutral - head.neutral).norm(dim=1).max() > 0.3  # the scalp moved out

@@ -46,9 +46,9 @@ def test_refinement_undoes_a_tracking_error_and_leaves_the_avatar_alone(syntheti
     tracked = [replace(c, rotation=c.rotation @ error, translation=c.translation + shift) for c in truth]
     before = _scores(avatar, tracked, targets)
     gaussians = {k: v.detach().clone() for k, v in avatar.state_dict().items()}
-    refined = fit_corrections(avatar, tracked, data.camera(), targets, 0.0, RefineConfig(steps=40)).apply(
-        tracked
-    )
+    refined = fit_corrections(
+        avatar, tracked, data.camera(), targets, background=0.0, config=RefineConfig(steps=40)
+    ).apply(tracked)
     after = _scores(avatar, refined, targets)
     assert all(a > b + 6 for a, b in zip(after, before, strict=True)), (before, after)
     assert min(after) > 30, after
@@ -75,7 +75,9 @@ def test_an_expression_correction_outside_the_range_can_come_back(synthetic_subj
     wrong[jaw] = 0.5  # the first frame's tracking opens the jaw; its image does not
     config = RefineConfig(steps=40, lr_rotation=0.0, lr_translation=0.0)
     conditions = [replace(first, expression=wrong), second]
-    refined = fit_corrections(avatar, conditions, data.camera(), targets, 0.0, config).apply(conditions)
+    refined = fit_corrections(
+        avatar, conditions, data.camera(), targets, background=0.0, config=config
+    ).apply(conditions)
     assert refined[0].expression[jaw] < 0.15  # the first frame closed the jaw: a correction near -0.5
     assert refined[1].expression[jaw] > 0.3, float(refined[1].expression[jaw])
     assert all(((c.expression >= 0) & (c.expression <= 1)).all() for c in refined)
@@ -91,7 +93,9 @@ def test_refinement_finds_a_look_the_tracking_missed(synthetic_subject, ict_mode
     with torch.no_grad():
         targets = [avatar.render(c, background=0.0).image for c in truth]
     config = RefineConfig(steps=40, lr_rotation=0.0, lr_translation=0.0, lr_expression=0.0, lr_gaze=1e-2)
-    refined = fit_corrections(avatar, tracked, data.camera(), targets, 0.0, config).apply(tracked)
+    refined = fit_corrections(avatar, tracked, data.camera(), targets, background=0.0, config=config).apply(
+        tracked
+    )
     for before, after, true in zip(tracked, refined, truth, strict=True):
         assert (after.gaze - true.gaze).abs().max() < 0.3 * (before.gaze - true.gaze).abs().max()
     assert min(_scores(avatar, refined, targets)) > max(_scores(avatar, tracked, targets)) + 3

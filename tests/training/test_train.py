@@ -42,11 +42,11 @@ def test_a_tiny_avatar_learns_the_held_out_frames(synthetic_subject, ict_model):
     # The UV samples, +200 at steps 50, 100 and 150, minus the pruned transparent ones.
     initial = len(sample_uv(ict_model.uv_layout, 0.8).material)
     assert initial + 400 <= len(avatar.gaussians) <= initial + 600
-    held_out = mean_psnr(avatar, data, test_frames, config.background)
+    held_out = mean_psnr(avatar, data, test_frames, background=config.background)
     # Untrained renders score 13.9 dB. The held-out frames are the last 20 % of the turn, a yaw
     # the training frames never showed (measured after 150 steps: 21.5 held out, 23.6 training).
     assert held_out > 20.0, f"held-out PSNR {held_out:.1f} dB"
-    assert mean_psnr(avatar, data, train_frames, config.background) > 22.5
+    assert mean_psnr(avatar, data, train_frames, background=config.background) > 22.5
     assert summary["steps"] == 150
 
 
@@ -179,7 +179,7 @@ def _red_share_from_behind(avatar, model) -> float:
         vertices = avatar.mesh(condition)[1]
     back = model.triangles[model.material_triangles("M_BackHead")]
     K = avatar.camera().K.numpy()
-    silhouette = rasterize_mesh(vertices.numpy(), back, K, SIZE, SIZE).triangle >= 0
+    silhouette = rasterize_mesh(vertices.numpy(), back, K, width=SIZE, height=SIZE).triangle >= 0
     inside = torch.from_numpy(cv2.erode(silhouette.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
     return float((image[..., 0] > image[..., 2])[inside].float().mean())
 
@@ -210,12 +210,12 @@ def test_completion_closes_the_unseen_back_of_the_head_and_leaves_the_frames_alo
         alpha = avatar.render(data.condition(f), data.camera(), 0.0).alpha
     assert torch.allclose(weights.sum(), alpha.sum(), rtol=1e-3)
 
-    psnr_before = mean_psnr(avatar, data, trainer.train_frames, 0.0)
+    psnr_before = mean_psnr(avatar, data, trainer.train_frames, background=0.0)
     # From behind, the inside of the red face shows through the see-through back of the head.
     assert _red_share_from_behind(avatar, ict_model) > 0.3
     counts = trainer.after_training()
     assert counts["removed"] >= int(drifted.sum()) and counts["added"] > 100, counts
-    assert abs(mean_psnr(avatar, data, trainer.train_frames, 0.0) - psnr_before) < 0.05
+    assert abs(mean_psnr(avatar, data, trainer.train_frames, background=0.0) - psnr_before) < 0.05
     # Closed, with the blue of the seen back-head around it (measured: 0.44 before, 0.0 after).
     assert _red_share_from_behind(avatar, ict_model) < 0.1
     assert len(trainer.strategy_state) == len(avatar.gaussians)
@@ -265,7 +265,7 @@ def test_training_on_cuda_resumes_steps_and_evaluates_on_the_cpu(synthetic_subje
     untrained = new_avatar(ict_model, subject, reference)
     frames = [0, 9]
     gpu, cpu, start = (
-        mean_psnr(avatar, data, frames, config.background)
+        mean_psnr(avatar, data, frames, background=config.background)
         for avatar in (on_cpu, load_avatar(tmp_path / "cpu"), untrained)
     )
     # Measured with the CPU in place of the GPU: 16.1 dB resumed, 16.2 straight, 13.3 untrained.

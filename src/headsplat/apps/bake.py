@@ -148,7 +148,9 @@ def bake_run(
     baker.fit(progress, checkpoint)
     info |= {"steps": baker.step, "minutes": round(baker.seconds / 60, 2), "codec": baker.codec.state()}
     materials = avatar.head.info["material_names"]
-    write_maps(job.folder.path / "maps", baker.maps(), baker.codec, materials, baker.tiles)
+    write_maps(
+        job.folder.path / "maps", baker.maps(), baker.codec, material_names=materials, tiles=baker.tiles
+    )
     atomic_write(job.folder.path / BAKE_INFO, lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
     minutes = baker.seconds / 60
     baked_avatar(avatar, baker.baked_columns(), info).save(job.folder.avatar_path)
@@ -254,7 +256,7 @@ def recoloured_maps(
                 "model file at hand: set HEADSPLAT_ICT_MODEL)."
             )
         try:
-            new = recolour(colour, where, edit.hue, edit.saturation, edit.value)
+            new = recolour(colour, where, hue=edit.hue, saturation=edit.saturation, value=edit.value)
         except ValueError as error:
             raise InputError(f"--recolour {edit.region}: {error}.") from None
         changed[f"recolour_{edit.region}"] = int((new != colour).any(0).sum())
@@ -352,7 +354,7 @@ def edit_run(
         changed |= recoloured
     if sticker is not None:
         try:
-            pasted = paste_sticker(values[colour], *sticker.read(), sticker.at, sticker.size)
+            pasted = paste_sticker(values[colour], *sticker.read(), at=sticker.at, size=sticker.size)
         except ValueError as error:
             raise InputError(f"--sticker: {error}; see the export's preview.png for coordinates.") from None
         changed["sticker"] = int((pasted != values[colour]).any(0).sum())

@@ -143,6 +143,7 @@ def driving_motion(
             "a .motion.npz), or --arkit CSV, or --weights FILE."
         )
     names, rest = avatar.expression_names, avatar.rest_pose()
+    at_rest = {"rest_rotation": rest[0], "rest_translation": rest[1]}
     if driver is not None and Path(driver).suffix.lower() == ".npz":
         replay = load_motion(driver).with_expression_order(names)
         return (hold_pose(replay, *rest) if mode == "expression" else replay), None
@@ -151,11 +152,11 @@ def driving_motion(
         config = PreprocessConfig(overlay=False, tracking=tracking)
         subject = driver_subject(driver, model_path, config=config)
         tracked = smooth(tracked_motion(subject).with_expression_order(names))
-        return retarget(tracked, avatar.neutral_expression, *rest, mode), subject
+        return retarget(tracked, avatar.neutral_expression, **at_rest, mode=mode), subject
     if arkit is not None:
-        motion = smooth(read_live_link_face(arkit, names, *rest, fps, capture_fps))
+        motion = smooth(read_live_link_face(arkit, names, **at_rest, fps=fps, capture_fps=capture_fps))
     else:
-        motion = smooth(read_weights(weights, names, *rest, fps))
+        motion = smooth(read_weights(weights, names, **at_rest, fps=fps))
     if mode != "absolute":
         zero = torch.zeros_like(avatar.neutral_expression)
         motion = replace(

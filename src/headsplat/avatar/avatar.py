@@ -169,6 +169,7 @@ class Avatar(nn.Module):
         self,
         expression: Tensor | None = None,
         gaze: Tensor | None = None,
+        *,
         rotation: Tensor | None = None,
         translation: Tensor | None = None,
         torso: tuple[Tensor, Tensor] | str | None = "rest",
@@ -281,7 +282,9 @@ class Avatar(nn.Module):
             keep: (N,) bool rows to keep (None: all). appended: the store's columns of new rows.
             parents: (A,) the old row each new row derives from (None: all fresh, -1).
         """
-        change = RowChange.make(len(self.gaussians), keep, appended, parents, self.device)
+        change = RowChange.make(
+            len(self.gaussians), keep=keep, appended=appended, parents=parents, device=self.device
+        )
         for _, module in self.learnable_modules():
             module.apply_row_change(change, optimizers)
         for state in states:

@@ -36,6 +36,7 @@ def tearing_vertices(
     vertices: Tensor,
     expression_basis: Tensor,
     surface: Tensor,
+    *,
     radius: float = TEAR_RADIUS,
     min_strain: float = TEAR_STRAIN,
     chunk: int = 1024,

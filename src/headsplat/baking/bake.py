@@ -163,7 +163,9 @@ class Baker:
             with self.avatar.gaussians.columns_from(values_to_columns(values, self.codec.groups)):
                 rendering = self.avatar.render(self.condition(f), background=background)
             target = self.data.target(f, background)
-            image = image_losses(rendering, target, self.data.alpha(f), self.config.loss, None, self.step)
+            image = image_losses(
+                rendering, target, self.data.alpha(f), config=self.config.loss, lpips=None, step=self.step
+            )
             total = sum(weight * value for weight, value in image.values()) + self.config.regularisation * fit
             parts |= {name: value for name, (_, value) in image.items()}
         self.optimizer.zero_grad(set_to_none=True)

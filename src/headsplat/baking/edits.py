@@ -10,7 +10,7 @@ from headsplat.baking.maps import PREVIEW_TILE
 
 
 def paste_sticker(
-    colour: np.ndarray, sticker: np.ndarray, alpha: np.ndarray, at: tuple[float, float], size: float
+    colour: np.ndarray, sticker: np.ndarray, alpha: np.ndarray, *, at: tuple[float, float], size: float
 ) -> np.ndarray:
     """``colour`` (3, R, M * R) in [0, 1] with ``sticker`` (h, w, 3) uint8 RGB blended over it by
     ``alpha`` (h, w) in [0, 1], centred at ``at`` (x, y) and ``size`` wide, both in pixels of the
@@ -38,7 +38,7 @@ def paste_sticker(
 
 
 def recolour(
-    colour: np.ndarray, where: np.ndarray, hue: float = 0.0, saturation: float = 1.0, value: float = 1.0
+    colour: np.ndarray, where: np.ndarray, *, hue: float = 0.0, saturation: float = 1.0, value: float = 1.0
 ) -> np.ndarray:
     """``colour`` (3, R, M * R) in [0, 1] with the texels ``where`` (R, M * R) bool shifted in HSV:
     ``hue`` degrees added (around the colour wheel), saturation and value multiplied by

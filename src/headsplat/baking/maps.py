@@ -48,7 +48,7 @@ def value_ranges(codec: AttributeCodec) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_maps(
-    folder: Path, maps: Tensor, codec: AttributeCodec, material_names: list[str], tiles: list[int]
+    folder: Path, maps: Tensor, codec: AttributeCodec, *, material_names: list[str], tiles: list[int]
 ) -> Path:
     """Write the float maps (C, R, M * R) to ``folder/attributes.npz`` (atomically)."""
     low, high = value_ranges(codec)
@@ -133,7 +133,14 @@ def preview_pixels(head, triangle: Tensor, bary: Tensor) -> np.ndarray:
     (P, 3) of ``head`` (a :class:`~headsplat.avatar.head_mesh.HeadMesh`): where to put
     ``edit --sticker --at`` to paint at those points."""
     tiles = len(head.info["material_names"])
-    grid = atlas_grid(head.triangle_uvs, head.triangle_material, triangle, bary, tiles, PREVIEW_TILE)
+    grid = atlas_grid(
+        head.triangle_uvs,
+        head.triangle_material,
+        triangle=triangle,
+        bary=bary,
+        n_materials=tiles,
+        resolution=PREVIEW_TILE,
+    )
     return ((grid.numpy() + 1) / 2 * [tiles * PREVIEW_TILE, PREVIEW_TILE]).astype(np.float64)
 
 

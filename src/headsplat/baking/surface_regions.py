@@ -139,7 +139,7 @@ def texel_regions(regions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 
 def hair_by_colour(
-    head: HeadMesh, texels: np.ndarray, triangles: np.ndarray, colour: np.ndarray, above_eyes: float = 3.5
+    head: HeadMesh, texels: np.ndarray, triangles: np.ndarray, colour: np.ndarray, *, above_eyes: float = 3.5
 ) -> np.ndarray:
     """``texels`` (R, M * R) regions, on the texels' ``triangles`` (:func:`texel_triangles`), with
     the front hair added: skin texels of the face material

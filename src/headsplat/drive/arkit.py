@@ -212,6 +212,7 @@ def _numbers(path: Path, header: list[str], rows: list[list[str]], columns: list
 def read_live_link_face(
     path: str | Path,
     expression_names: list[str],
+    *,
     rest_rotation: Tensor,
     rest_translation: Tensor,
     fps: float = 25.0,
@@ -266,6 +267,7 @@ def read_live_link_face(
 def read_weights(
     path: str | Path,
     expression_names: list[str],
+    *,
     rest_rotation: Tensor,
     rest_translation: Tensor,
     fps: float = 25.0,

@@ -27,7 +27,7 @@ def _smoothing_factor(cutoff: Tensor | float, period: float) -> Tensor | float:
 
 
 def one_euro(
-    values: Tensor, fps: float, min_cutoff: float = 1.0, beta: float = 0.5, d_cutoff: float = 1.0
+    values: Tensor, fps: float, *, min_cutoff: float = 1.0, beta: float = 0.5, d_cutoff: float = 1.0
 ) -> Tensor:
     """Filter each channel of ``values`` (F, C) sampled at ``fps``.
 
@@ -58,11 +58,12 @@ def smooth_motion(motion: Motion, min_cutoff: float = 1.0, beta: float = 0.5) ->
     frames = len(motion)
     mean = mean_rotation(motion.rotation)
     turn = matrix_to_axis_angle(mean.T @ motion.rotation)
-    pose = one_euro(torch.cat([turn, motion.translation], 1), motion.fps, min_cutoff, beta)
-    gaze = one_euro(motion.gaze.reshape(frames, 4), motion.fps, min_cutoff, beta).reshape(frames, 2, 2)
+    pose = one_euro(torch.cat([turn, motion.translation], 1), motion.fps, min_cutoff=min_cutoff, beta=beta)
+    flat_gaze = motion.gaze.reshape(frames, 4)
+    gaze = one_euro(flat_gaze, motion.fps, min_cutoff=min_cutoff, beta=beta).reshape(frames, 2, 2)
     return replace(
         motion,
-        expression=one_euro(motion.expression, motion.fps, min_cutoff, beta),
+        expression=one_euro(motion.expression, motion.fps, min_cutoff=min_cutoff, beta=beta),
         gaze=gaze,
         rotation=mean @ axis_angle_to_matrix(pose[:, :3]),
         translation=pose[:, 3:],

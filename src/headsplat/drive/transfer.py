@@ -79,6 +79,7 @@ filmed by the same camera)."""
 def retarget(
     motion: Motion,
     target_rest: Tensor,
+    *,
     rest_rotation: Tensor,
     rest_translation: Tensor,
     mode: str = "relative",

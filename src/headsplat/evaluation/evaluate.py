@@ -136,15 +136,25 @@ def evaluate_run(
             start = time.perf_counter()
             bar = ProgressBar(len(conditions), log_every=10) if progress else None
             shown = None if bar is None else lambda n: bar.update(n, {"refining": "test frames"})
-            fitted = fit_corrections(avatar, conditions, camera, targets, background, refine, shown)
+            fitted = fit_corrections(
+                avatar, conditions, camera, targets, background=background, config=refine, on_frame=shown
+            )
             conditions = fitted.apply(conditions)
             refine_seconds = time.perf_counter() - start
             scores, _, budget = _score(avatar, conditions, targets, masks, background, lpips, panels)
     # The same metric on a tenth of the training frames: the gap to the test frames is the
     # generalisation a reader needs to judge the test numbers.
-    train_psnr = mean_psnr(avatar, data, scored_train_frames, background)
+    train_psnr = mean_psnr(avatar, data, scored_train_frames, background=background)
     train_refined = (
-        refined_training_frames(avatar, data, scored_train_frames, landmarks, background, refine, lpips)
+        refined_training_frames(
+            avatar,
+            data,
+            scored_train_frames,
+            landmarks=landmarks,
+            background=background,
+            refine=refine,
+            lpips=lpips,
+        )
         if refined
         else None
     )
@@ -152,10 +162,16 @@ def evaluate_run(
     train_psnr_aligned = (
         train_psnr
         if corrections is None
-        else mean_psnr(avatar, data, scored_train_frames, background, corrections)
+        else mean_psnr(avatar, data, scored_train_frames, background=background, corrections=corrections)
     )
     neutral, neutral_panel = neutral_score(
-        avatar, data, train_frames, test_frames, landmarks, background, lpips
+        avatar,
+        data,
+        train_frames=train_frames,
+        test_frames=test_frames,
+        landmarks=landmarks,
+        background=background,
+        lpips=lpips,
     )
     training = avatar.info["training"]
     geometry = training.get("geometry", {})  # the geometry stage's report; its time counts as training
@@ -254,6 +270,7 @@ def refined_training_frames(
     avatar: Avatar,
     data: FrameData,
     frames: Sequence[int],
+    *,
     landmarks: np.ndarray,
     background: float,
     refine: RefineConfig,
@@ -267,7 +284,7 @@ def refined_training_frames(
     """
     conditions = [data.condition(int(f)) for f in frames]
     targets = data.targets(frames, background)
-    fitted = fit_corrections(avatar, conditions, data.camera(), targets, background, refine)
+    fitted = fit_corrections(avatar, conditions, data.camera(), targets, background=background, config=refine)
     masks = frame_masks(data, landmarks, frames)
     scores, _, budget = _score(avatar, fitted.apply(conditions), targets, masks, background, lpips)
     return {**_means(scores), "error_budget": budget}
@@ -298,6 +315,7 @@ smallest."""
 def neutral_score(
     avatar: Avatar,
     data: FrameData,
+    *,
     train_frames: Sequence[int],
     test_frames: Sequence[int],
     landmarks: np.ndarray,
@@ -323,14 +341,15 @@ def neutral_score(
     masks.pop("outline")
     at_rest = avatar.render(replace(tracked, expression=avatar.neutral_expression), background=background)
     neutral_tests = most_neutral_frames(data, test_frames)
+    rest = rest_psnrs(
+        avatar, data, neutral_tests, expression=avatar.neutral_expression, background=background
+    )
     scores = {
         "frame": frame,
         "expression_norm": float(norms.min()),
         "psnr": float(psnr(image, target)),
         **region_scores(image, target, masks, lpips),
-        "rest_psnr": float(
-            np.mean(rest_psnrs(avatar, data, neutral_tests, avatar.neutral_expression, background))
-        ),
+        "rest_psnr": float(np.mean(rest)),
         "rest_frames": neutral_tests,
     }
     panel = np.concatenate([to_uint8(target), to_uint8(image), to_uint8(at_rest.image)], axis=1)
@@ -347,7 +366,7 @@ def most_neutral_frames(
 
 @torch.no_grad()
 def rest_psnrs(
-    avatar: Avatar, data: FrameData, frames: Sequence[int], expression: Tensor, background: float
+    avatar: Avatar, data: FrameData, frames: Sequence[int], *, expression: Tensor, background: float
 ) -> list[float]:
     """PSNR against each of ``frames`` of the avatar at its pose and gaze with ``expression`` (E,)."""
     scores = []
@@ -371,6 +390,7 @@ def mean_psnr(
     avatar: Avatar,
     data: FrameData,
     frames: Sequence[int],
+    *,
     background: float,
     corrections: dict[str, Tensor] | None = None,
 ) -> float:

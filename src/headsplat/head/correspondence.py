@@ -72,11 +72,16 @@ def _albedo(model: HeadModel, vertices: np.ndarray) -> np.ndarray:
 def _render(model: HeadModel, vertices: np.ndarray, K: np.ndarray, size: int) -> np.ndarray:
     keep = model.material_triangles(*ALBEDO)
     triangles = model.triangles[keep]
-    raster = rasterize_mesh(vertices, triangles, K, size, size)
+    raster = rasterize_mesh(vertices, triangles, K, width=size, height=size)
     albedo = _albedo(model, vertices)[keep]
     light = np.array([0.3, -0.3, -1.0]) / np.linalg.norm([0.3, -0.3, -1.0])
     return shade_lambert(
-        raster, vertex_normals(vertices, triangles), triangles, albedo, light, (0.55, 0.6, 0.65)
+        raster,
+        vertex_normals(vertices, triangles),
+        triangles,
+        albedo=albedo,
+        light=light,
+        background=(0.55, 0.6, 0.65),
     )
 
 
@@ -123,10 +128,12 @@ def derive_landmark_correspondence(model: HeadModel, detect, jaw_open: float = 0
     skin = model.material_triangles("M_Face")
     eyeball = model.material_triangles("M_ScleraLeft", "M_ScleraRight")
     face_points = _lift(
-        rasterize_mesh(camera, model.triangles[skin], K, RENDER_SIZE, RENDER_SIZE), skin, detected
+        rasterize_mesh(camera, model.triangles[skin], K, width=RENDER_SIZE, height=RENDER_SIZE),
+        skin,
+        detected,
     )
     iris_points = _lift(
-        rasterize_mesh(camera, model.triangles[eyeball], K, RENDER_SIZE, RENDER_SIZE),
+        rasterize_mesh(camera, model.triangles[eyeball], K, width=RENDER_SIZE, height=RENDER_SIZE),
         eyeball,
         detected[IRIS_LANDMARKS],
     )

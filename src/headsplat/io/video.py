@@ -208,6 +208,7 @@ def write_mp4(
     path: str | os.PathLike,
     frames: Iterable[np.ndarray],
     fps: float,
+    *,
     crf: int = 23,
     audio: str | os.PathLike | None = None,
 ) -> None:

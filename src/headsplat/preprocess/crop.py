@@ -33,7 +33,9 @@ def moving_median(values: np.ndarray, radius: int) -> np.ndarray:
     return np.stack([np.median(values[max(0, i - radius) : i + radius + 1], axis=0) for i in range(n)])
 
 
-def head_crop(face_boxes: np.ndarray, width: int, height: int, margin: float = 0.45, smooth: int = 5) -> Crop:
+def head_crop(
+    face_boxes: np.ndarray, width: int, height: int, *, margin: float = 0.45, smooth: int = 5
+) -> Crop:
     """The square crop that holds every frame's head.
 
     Args:

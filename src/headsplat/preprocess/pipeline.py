@@ -181,7 +181,14 @@ def _write_overlay(folder: Path, model: HeadModel, fit: FitResult, detected: np.
     """``folder/qa/overlay.mp4``: the written frames with the fitted mesh and both landmark sets."""
     polylines = wire_polylines(model)
     frames = (
-        draw_overlay(image, _camera_vertices(model, fit, f), polylines, fit.K, detected[f], fit.projected[f])
+        draw_overlay(
+            image,
+            _camera_vertices(model, fit, f),
+            polylines=polylines,
+            K=fit.K,
+            detected=detected[f],
+            fitted=fit.projected[f],
+        )
         for f, image in enumerate(_written_frames(folder, len(detected)))
     )
     write_mp4(folder / "qa" / "overlay.mp4", frames, fps)
@@ -270,7 +277,7 @@ def preprocess(
         )
     if crowded:
         log(f"warning: a second face in {crowded} frames; tracking the largest face")
-    crop = head_crop(_boxes([first_pass[i] for i in with_face]), width, height, config.margin)
+    crop = head_crop(_boxes([first_pass[i] for i in with_face]), width, height, margin=config.margin)
     del first_pass
 
     with atomic_folder(subject, overwrite=overwrite) as folder:
@@ -293,15 +300,23 @@ def preprocess(
         weights[contour_landmarks()] = config.contour_weight
         rig = model.rig(model.landmarks)
         with stages("tracking"):
-            fit = fit_landmarks(rig, detected, config.size, weights, kept, config.fit)
+            fit = fit_landmarks(
+                rig, detected, config.size, weights=weights, frame_index=kept, config=config.fit
+            )
         log(f"tracking: mean landmark error {fit.error_px.mean():.2f} px over {len(kept)} frames")
         photometric = None
         if config.tracking == "photometric":
             with stages("photometric_tracking"):
                 photometric = track_photometric(
-                    model, _written_frames(folder, len(kept)), detected, fit.K, asdict(fit), weights,
-                    config.photometric, person_masks=_segmented_frames(folder, len(kept)),
-                )  # fmt: skip
+                    model,
+                    _written_frames(folder, len(kept)),
+                    detected,
+                    fit.K,
+                    fit=asdict(fit),
+                    landmark_weights=weights,
+                    config=config.photometric,
+                    person_masks=_segmented_frames(folder, len(kept)),
+                )
             landmark_fit, fit = fit, _photometric_fit(fit, photometric, detected)
             log(
                 f"photometric tracking: colour error {photometric.residual_before.mean():.4f} -> "

@@ -35,6 +35,7 @@ def wire_polylines(model: HeadModel) -> list[np.ndarray]:
 def draw_overlay(
     image: np.ndarray,
     camera_vertices: np.ndarray,
+    *,
     polylines: list[np.ndarray],
     K: np.ndarray,
     detected: np.ndarray | None,

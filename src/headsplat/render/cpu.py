@@ -141,4 +141,6 @@ def render_cpu(
     image, alpha = _CompositeCPU.apply(
         means2d, conics, opacities, features, background, binning, width, height
     )
-    return composited_rendering(image, alpha, projected, int(binning.ids.shape[0]), "cpu")
+    return composited_rendering(
+        image, alpha, projected, n_intersections=int(binning.ids.shape[0]), backend="cpu"
+    )

@@ -74,7 +74,7 @@ def _rasterize(screen, inv_z, triangles, tri_id, bary, depth):  # pragma: no cov
 
 
 def rasterize_mesh(
-    vertices: np.ndarray, triangles: np.ndarray, K: np.ndarray, width: int, height: int
+    vertices: np.ndarray, triangles: np.ndarray, K: np.ndarray, *, width: int, height: int
 ) -> MeshRaster:
     """Visible triangle, barycentrics and depth per pixel.
 
@@ -110,6 +110,7 @@ def shade_lambert(
     raster: MeshRaster,
     normals: np.ndarray,
     triangles: np.ndarray,
+    *,
     albedo: np.ndarray,
     light: np.ndarray,
     background: np.ndarray,

@@ -49,15 +49,16 @@ def render_reference(
     projected = project_gaussians(means, quats, scales, opacities, camera)
     features, background = with_depth_channel(features, background, projected.depths)
     image, alpha, pairs = composite_reference(
-        projected, opacities, features, background, camera.width, camera.height
+        projected, opacities, features, background=background, width=camera.width, height=camera.height
     )
-    return composited_rendering(image, alpha, projected, pairs, "reference")
+    return composited_rendering(image, alpha, projected, n_intersections=pairs, backend="reference")
 
 
 def composite_reference(
     projected: Projected,
     opacities: Tensor,
     features: Tensor,
+    *,
     background: Tensor,
     width: int,
     height: int,

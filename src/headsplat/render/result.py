@@ -72,7 +72,7 @@ class RenderBackend(Protocol):
 
 
 def composited_rendering(
-    rendered: Tensor, alpha: Tensor, projected: Projected, n_intersections: int, backend: str
+    rendered: Tensor, alpha: Tensor, projected: Projected, *, n_intersections: int, backend: str
 ) -> Rendering:
     """The :class:`Rendering` of a backend that composited camera z as an extra last channel:
     ``rendered`` (H, W, C + 1), ``alpha`` (H, W, 1); the projected centres keep their gradient

@@ -31,6 +31,7 @@ class Scene:
 def head_scene(
     n: int,
     size: int,
+    *,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     overlap: float = 1.0,

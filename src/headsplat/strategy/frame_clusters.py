@@ -52,7 +52,7 @@ def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T, 0.0)
 
 
-def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 50, restarts: int = 4):
+def kmeans(points: np.ndarray, k: int, rng: np.random.Generator, *, iterations: int = 50, restarts: int = 4):
     """Lloyd's k-means from k-means++ seeds, the best of ``restarts`` by inertia.
 
     Args:

@@ -111,6 +111,7 @@ def fit_landmarks(
     rig: PointRig | LinearShape,
     landmarks: np.ndarray,
     image_size: int,
+    *,
     weights: np.ndarray | None = None,
     frame_index: np.ndarray | None = None,
     config: FitConfig | None = None,
@@ -162,7 +163,7 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
     def step_change(x: torch.Tensor) -> torch.Tensor:
         return (x[pairs + 1] - x[pairs]).pow(2).flatten(1).sum(-1).mean() if len(pairs) else x.new_zeros(())
 
-    def loss_fn(use_shape: bool, redescending: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_fn(*, use_shape: bool, redescending: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         R = axis_angle_to_matrix(rot) @ _MODEL_TO_OPENCV
         points = rig.evaluate(identity, expression, gaze) if use_shape else mean_points.expand(F, L, 3)
         projected = project_pixels(points @ R.transpose(-1, -2) + trans[:, None, :], log_focal.exp(), centre)
@@ -182,7 +183,12 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
         return data + smooth + prior, projected
 
     def run(
-        params: list[torch.Tensor], steps: int, use_shape: bool, redescending: bool = False, lr: float = 1.0
+        params: list[torch.Tensor],
+        steps: int,
+        *,
+        use_shape: bool,
+        redescending: bool = False,
+        lr: float = 1.0,
     ):
         for p in params:
             p.requires_grad_(True)
@@ -194,7 +200,7 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
-            loss, _ = loss_fn(use_shape, redescending)
+            loss, _ = loss_fn(use_shape=use_shape, redescending=redescending)
             loss.backward()
             optimizer.step()
             schedule.step()
@@ -209,7 +215,7 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
     run(everything, config.refine_steps, use_shape=True, redescending=True, lr=0.1)
 
     with torch.no_grad():
-        _, projected = loss_fn(True)
+        _, projected = loss_fn(use_shape=True)
         error = (projected - target).norm(dim=-1).mean(-1)
         R = axis_angle_to_matrix(rot) @ _MODEL_TO_OPENCV
     focal = float(log_focal.exp())

@@ -173,6 +173,7 @@ def surface_triangles(
 def surface_samples(
     model: HeadModel,
     count: int,
+    *,
     seed: int = 0,
     materials: tuple[str, ...] = FACE_MATERIALS,
     floor: float | None = None,
@@ -271,6 +272,7 @@ def track_photometric(
     images: Iterable[np.ndarray],
     landmarks: np.ndarray,
     K: np.ndarray,
+    *,
     fit: dict[str, np.ndarray],
     landmark_weights: np.ndarray | None = None,
     config: PhotometricConfig | None = None,
@@ -338,7 +340,7 @@ class _Tracker:
         self.expression = torch.from_numpy(fit["expression"]).float()
         self.gaze = torch.from_numpy(fit["gaze"]).float()
         self.identity = torch.from_numpy(fit["identity"]).float()
-        samples = surface_samples(model, config.points, config.seed)
+        samples = surface_samples(model, config.points, seed=config.seed)
         self.rig = model.rig(samples)
         self.normals = torch.from_numpy(outward_normals(model, samples, model.shape.mean.mean(0)))
         self.landmark_rig = model.rig(model.landmarks)
@@ -351,7 +353,9 @@ class _Tracker:
         if person_masks is not None and config.silhouette_weight > 0 and config.cap_points > 0:
             cap_points = config.cap_points
             floor = CAP_FLOOR_CM[config.silhouette]
-            cap = surface_samples(model, cap_points, config.seed + 1, CAP_MATERIALS, floor)
+            cap = surface_samples(
+                model, cap_points, seed=config.seed + 1, materials=CAP_MATERIALS, floor=floor
+            )
             self.cap_rig = model.rig(cap)
             self.cap_normals = torch.from_numpy(outward_normals(model, cap))
             cap_area = surface_triangles(model, CAP_MATERIALS, floor)[1].sum()

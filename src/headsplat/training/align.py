@@ -39,7 +39,7 @@ def resized(image: torch.Tensor, size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def align_poses(
-    avatar: Avatar, data: FrameData, frames: np.ndarray, corrections: FrameCorrections, background: float
+    avatar: Avatar, data: FrameData, frames: np.ndarray, *, corrections: FrameCorrections, background: float
 ) -> dict[str, float]:
     """Fit the pose corrections of ``frames`` (the training frames, in clip order) of ``data`` to
     their images with ``avatar`` frozen, on top of the corrections they have; write them into
@@ -52,7 +52,7 @@ def align_poses(
     targets = OnDemand(lambda i: resized(data.target(int(frames[i]), background), size), len(frames))
     refine = RefineConfig(steps=config.align_steps, lr_expression=0.0)
     with torch.enable_grad():
-        fitted = fit_corrections(avatar, conditions, camera, targets, background, refine)
+        fitted = fit_corrections(avatar, conditions, camera, targets, background=background, config=refine)
     index = torch.as_tensor(np.asarray(frames), device=corrections.rotation.device)
     composed = axis_angle_to_matrix(corrections.rotation[index]) @ axis_angle_to_matrix(fitted.rotation)
     corrections.rotation[index] = matrix_to_axis_angle(composed)

@@ -166,7 +166,7 @@ class HarmonicCompletion(Completion):
         keep = ~unseen(strength[None], c.unseen_weight) | interior[avatar.gaussians.triangle]
         n_kept = int(keep.sum())
         ctx.change_rows(
-            keep=keep, appended=initial_columns(avatar.head, avatar.gaussians.config, c.probe_opacity)
+            keep=keep, appended=initial_columns(avatar.head, avatar.gaussians.config, opacity=c.probe_opacity)
         )
         weights = self._weights(ctx, frames)[:, n_kept:]
         hidden = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.unseen_weight)
@@ -174,12 +174,21 @@ class HarmonicCompletion(Completion):
         known = torch.arange(len(store), device=avatar.device) < n_kept
         region = completion_regions(head, c.scalp_bottom)
         colours, reached = fill_colours(
-            store.rgb(), known, store.triangle, store.bary, head.triangles, head.n_vertices,
+            store.rgb(),
+            known,
+            triangle=store.triangle,
+            bary=store.bary,
+            triangles=head.triangles,
+            n_vertices=head.n_vertices,
             triangle_region=region,
-        )  # fmt: skip
+        )
         seen = slice(0, n_kept)
         detail = surface_detail(
-            store.rgb()[seen], store.triangle[seen], store.bary[seen], head.triangles, head.n_vertices
+            store.rgb()[seen],
+            triangle=store.triangle[seen],
+            bary=store.bary[seen],
+            triangles=head.triangles,
+            n_vertices=head.n_vertices,
         )
         gaussian_region = region[store.triangle]
         if c.hair_fill == "seen_mean":

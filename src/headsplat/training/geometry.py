@@ -164,7 +164,7 @@ def fit_surface(
     edges = mesh_edges(skin)
     edges = edges[(weight[edges] > 0).any(dim=1)]
     discs = GaussianConfig(texels_per_cm=config.texels_per_cm)
-    discs_store = GaussianStore(initial_columns(head, discs, 0.95, width=config.disc_width), discs)
+    discs_store = GaussianStore(initial_columns(head, discs, opacity=0.95, width=config.disc_width), discs)
     discs_store = discs_store.to(base.device)
     discs_store.requires_grad_(False)
     size = min(config.size, data.size)

@@ -30,7 +30,7 @@ class LossConfig:
 
 
 def image_losses(
-    rendering: Rendering, target: Tensor, mask: Tensor, config: LossConfig, lpips: LPIPS | None, step: int
+    rendering: Rendering, target: Tensor, mask: Tensor, *, config: LossConfig, lpips: LPIPS | None, step: int
 ) -> Losses:
     """The image terms of one frame: l1, dssim, mask (when weighted) and lpips (when on).
 

@@ -82,6 +82,7 @@ def fit_corrections(
     conditions: Sequence[Condition],
     camera: Camera,
     targets: Sequence[Tensor],
+    *,
     background: float,
     config: RefineConfig = DEFAULT_REFINE,
     on_frame: Callable[[int], None] | None = None,

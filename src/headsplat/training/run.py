@@ -20,7 +20,7 @@ from headsplat.training.trainer import Trainer, check_device
 
 
 def new_avatar(
-    model: HeadModel, subject: Subject, config: RunConfig, data: FrameData | None = None, log=None
+    model: HeadModel, subject: Subject, config: RunConfig, *, data: FrameData | None = None, log=None
 ) -> Avatar:
     """An untrained avatar of ``subject`` as ``config`` sets it up; with ``data`` (the subject's
     frames) and ``config.geometry.steps``, on the surface the geometry stage fits to the training
@@ -112,7 +112,7 @@ def train_run(
         trainer.restore(parts)
         log(f"resumed {job.folder.path} at step {trainer.step}")
     else:
-        avatar = new_avatar(model or load_head_model(), subject, config, data, log)
+        avatar = new_avatar(model or load_head_model(), subject, config, data=data, log=log)
         trainer = Trainer(data, avatar, config)
         if job.continuing:
             log(f"{job.folder.path} has no checkpoint yet: starting it from step 0")
@@ -136,6 +136,6 @@ def train(
     subject = load_subject(subject_path)
     check_device(config.device)
     data = load_frame_data(subject, config.size)
-    trainer = Trainer(data, new_avatar(model or load_head_model(), subject, config, data), config)
+    trainer = Trainer(data, new_avatar(model or load_head_model(), subject, config, data=data), config)
     summary = trainer.fit(progress=progress)
     return trainer.avatar, trainer.data, summary

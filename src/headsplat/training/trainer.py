@@ -147,7 +147,7 @@ class Trainer:
         condition = self.condition(f)
         out = self.avatar.render(condition, self.camera, c.background)
         target = self.data.target(f, c.background)
-        parts = image_losses(out, target, self.data.alpha(f), c.loss, self.lpips, self.step)
+        parts = image_losses(out, target, self.data.alpha(f), config=c.loss, lpips=self.lpips, step=self.step)
         ctx = LossContext(self.step, condition, out, self.avatar)
         for prefix, module in self.avatar.learnable_modules():
             for name, term in module.losses(ctx).items():
@@ -163,7 +163,13 @@ class Trainer:
 
     def align(self) -> dict[str, float]:
         """Align every training frame's pose to its image (:mod:`headsplat.training.align`)."""
-        report = align_poses(self.avatar, self.data, self.train_frames, self.frames, self.config.background)
+        report = align_poses(
+            self.avatar,
+            self.data,
+            self.train_frames,
+            corrections=self.frames,
+            background=self.config.background,
+        )
         self.avatar.info["training"]["alignment"] = {k: round(v, 4) for k, v in report.items()}
         return report
 

@@ -19,14 +19,23 @@ def test_materials_that_share_uvs_get_their_own_atlas_tiles():
     material = torch.tensor([0, 2])
     bary = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.0, 0.0, 1.0]]).repeat(2, 1)
     triangle = torch.tensor([0, 0, 0, 1, 1, 1])
-    grid = atlas_grid(uvs, material, triangle, bary, n_materials=3, resolution=8)
+    grid = atlas_grid(uvs, material, triangle=triangle, bary=bary, n_materials=3, resolution=8)
     x = (grid[:, 0] + 1) / 2 * 3  # in tiles
     assert ((x[:3] > 0) & (x[:3] < 1)).all() and ((x[3:] > 2) & (x[3:] < 3)).all()
     torch.testing.assert_close(grid[:3, 1], grid[3:, 1])  # the same place within each tile
     # A UV in another unit tile (u in [1, 2)) lands at its fraction; on a tile's edge, half a texel in.
-    shifted = atlas_grid(uvs + torch.tensor([1.0, 0.0]), material, triangle, bary, 3, 8)
+    shifted = atlas_grid(
+        uvs + torch.tensor([1.0, 0.0]), material, triangle=triangle, bary=bary, n_materials=3, resolution=8
+    )
     torch.testing.assert_close(shifted, grid)
-    edge = atlas_grid(torch.zeros(1, 3, 2), torch.tensor([1]), torch.tensor([0]), bary[:1], 3, 8)
+    edge = atlas_grid(
+        torch.zeros(1, 3, 2),
+        torch.tensor([1]),
+        triangle=torch.tensor([0]),
+        bary=bary[:1],
+        n_materials=3,
+        resolution=8,
+    )
     assert (edge[0, 0] + 1) / 2 * 3 == pytest.approx(1 + 0.5 / 8)
     # Sampling an atlas of only the tiles read gives the whole atlas's values.
     atlas = torch.randn(2, 8, 3 * 8)

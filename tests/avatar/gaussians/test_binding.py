@@ -23,16 +23,23 @@ def _mesh(n_triangles: int = 40, seed: int = 0):
     offset = 0.1 * torch.randn(n, generator=generator, dtype=D)
     quats = torch.randn(n, 4, generator=generator, dtype=D)
     log_scales = 0.3 * torch.randn(n, 3, generator=generator, dtype=D)
-    return vertices, triangles, (triangle, bary, offset, quats, log_scales)
+    gaussians = {
+        "triangle": triangle,
+        "bary": bary,
+        "offset": offset,
+        "local_quats": quats,
+        "log_scales": log_scales,
+    }
+    return vertices, triangles, gaussians
 
 
 def test_gaussians_follow_a_moved_rotated_scaled_mesh_exactly():
     vertices, triangles, gaussians = _mesh()
-    before = bind(vertices, triangles, *gaussians)
+    before = bind(vertices, triangles, **gaussians)
     R = axis_angle_to_matrix(torch.tensor([0.4, -1.1, 2.0], dtype=D))
     t = torch.tensor([3.0, -2.0, 0.5], dtype=D)
     s = 1.7
-    after = bind(s * vertices @ R.T + t, triangles, *gaussians)
+    after = bind(s * vertices @ R.T + t, triangles, **gaussians)
     assert torch.allclose(after.means, s * before.means @ R.T + t, atol=1e-10)
     assert torch.allclose(
         quaternion_to_matrix(after.quats), R @ quaternion_to_matrix(before.quats), atol=1e-10
@@ -52,12 +59,13 @@ def test_frame_is_orthonormal_right_handed_with_the_normal_last():
 
 
 def test_zero_offset_puts_the_mean_on_the_triangle_at_its_barycentric_point():
-    vertices, triangles, (triangle, bary, offset, quats, log_scales) = _mesh()
-    world = bind(vertices, triangles, triangle, bary, torch.zeros_like(offset), quats, log_scales)
+    vertices, triangles, gaussians = _mesh()
+    triangle, bary, offset = gaussians["triangle"], gaussians["bary"], gaussians["offset"]
+    world = bind(vertices, triangles, **(gaussians | {"offset": torch.zeros_like(offset)}))
     expected = (bary[:, :, None] * vertices[triangles[triangle]]).sum(1)
     assert torch.allclose(world.means, expected)
     # The offset moves it along the normal by that many mean edge lengths.
-    moved = bind(vertices, triangles, triangle, bary, offset, quats, log_scales)
+    moved = bind(vertices, triangles, **gaussians)
     edge = face_frames(vertices, triangles).scale[triangle]
     assert torch.allclose((moved.means - world.means).norm(dim=-1), offset.abs() * edge)
 
@@ -65,7 +73,7 @@ def test_zero_offset_puts_the_mean_on_the_triangle_at_its_barycentric_point():
 def test_binding_is_differentiable_and_batched_over_frames():
     vertices, triangles, gaussians = _mesh()
     frames = torch.stack([vertices, vertices * 2]).requires_grad_(True)
-    world = bind(frames, triangles, *gaussians)
+    world = bind(frames, triangles, **gaussians)
     assert world.means.shape == (2, 200, 3) and world.quats.shape == (2, 200, 4)
     assert torch.allclose(world.scales[1], 2 * world.scales[0])
     world.means.sum().backward()
@@ -91,15 +99,20 @@ def test_the_binding_gradient_is_bitwise_repeatable_on_several_threads():
     n = 20_000
     triangle = torch.randint(0, 500, (n,), generator=generator)
     bary = torch.rand(n, 3, generator=generator)
-    gaussians = (triangle, bary, 0.1 * torch.randn(n, generator=generator),
-                 torch.randn(n, 4, generator=generator), torch.randn(n, 3, generator=generator))  # fmt: skip
+    gaussians = {
+        "triangle": triangle,
+        "bary": bary,
+        "offset": 0.1 * torch.randn(n, generator=generator),
+        "local_quats": torch.randn(n, 4, generator=generator),
+        "log_scales": torch.randn(n, 3, generator=generator),
+    }
     threads = torch.get_num_threads()
     torch.set_num_threads(max(threads, 2))
     try:
         grads = []
         for _ in range(5):
             v = vertices.clone().requires_grad_(True)
-            world = bind(v, triangles, *gaussians)
+            world = bind(v, triangles, **gaussians)
             weights = (torch.linspace(-1, 1, part.numel()).reshape(part.shape) for part in world)
             sum((part * w).sum() for part, w in zip(world, weights, strict=True)).backward()
             grads.append(v.grad)

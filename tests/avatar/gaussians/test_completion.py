@@ -29,7 +29,7 @@ def test_the_fill_spreads_known_colours_along_the_mesh_and_not_across_gaps():
     known[[0, 7]] = True
     centres = torch.full((10, 3), 1 / 3)
     filled, reached = fill_colours(
-        colours, known, triangle, centres, triangles, n_vertices=14, relax_steps=500
+        colours, known, triangle=triangle, bary=centres, triangles=triangles, n_vertices=14, relax_steps=500
     )
     assert reached.tolist() == [True] * 8 + [False] * 2
     # Known colours stay; the separate strip keeps its own.
@@ -47,7 +47,13 @@ def test_without_relaxation_the_front_copies_the_nearest_known_colour():
     known = torch.tensor([True, False, False, False, False])
     corners = torch.eye(3)[torch.tensor([0, 1, 2, 0, 1])]  # each Gaussian on a vertex of its triangle
     filled, reached = fill_colours(
-        colours, known, torch.arange(5), corners, triangles, n_vertices=7, relax_steps=0
+        colours,
+        known,
+        triangle=torch.arange(5),
+        bary=corners,
+        triangles=triangles,
+        n_vertices=7,
+        relax_steps=0,
     )
     assert reached.all()
     assert torch.allclose(filled, colours[0].expand(5, 3))
@@ -63,12 +69,16 @@ def test_regions_fill_from_their_own_known_colours_only():
     colours[0], colours[7] = skin, hair
     known = torch.zeros(8, dtype=torch.bool)
     known[[0, 7]] = True
-    args = (colours, known, torch.arange(8), torch.full((8, 3), 1 / 3), triangles, 10)
-    filled, reached = fill_colours(*args, relax_steps=100, triangle_region=region)
+    surface = {"triangle": torch.arange(8), "bary": torch.full((8, 3), 1 / 3), "triangles": triangles}
+    filled, reached = fill_colours(
+        colours, known, **surface, n_vertices=10, relax_steps=100, triangle_region=region
+    )
     assert reached.all()
     assert torch.allclose(filled[:4], skin.expand(4, 3), atol=1e-5)
     assert torch.allclose(filled[4:], hair.expand(4, 3), atol=1e-5)
-    blended, _ = fill_colours(*args, relax_steps=100)  # one region: the colours meet half way
+    blended, _ = fill_colours(
+        colours, known, **surface, n_vertices=10, relax_steps=100
+    )  # one region: the colours meet half way
     assert not torch.allclose(blended[4], hair, atol=0.05)
 
 
@@ -76,7 +86,9 @@ def test_surface_detail_is_what_the_smooth_field_lacks_and_is_borrowed_within_a_
     triangles = _strip(6)
     colours = torch.tensor([[0.2] * 3, [0.8] * 3] * 3)  # alternating: a texture
     centres = torch.full((6, 3), 1 / 3)
-    detail = surface_detail(colours, torch.arange(6), centres, triangles, 8)
+    detail = surface_detail(
+        colours, triangle=torch.arange(6), bary=centres, triangles=triangles, n_vertices=8
+    )
     assert detail[0, 0] < 0 < detail[1, 0]  # dark below the local mean, light above it
     assert detail.abs().max() < 0.3 + 1e-6
     region = torch.tensor([0, 0, 0, 1, 1, 1, 0, 1, 1])  # 6 known, then 3 to fill
@@ -112,7 +124,13 @@ def test_the_back_of_the_scalp_fills_from_the_seen_scalp_not_from_the_neck(ict_m
 
     def brownness(region: torch.Tensor) -> float:
         filled, _ = fill_colours(
-            colours, known, triangle, bary, head.triangles, head.n_vertices, triangle_region=region
+            colours,
+            known,
+            triangle=triangle,
+            bary=bary,
+            triangles=head.triangles,
+            n_vertices=head.n_vertices,
+            triangle_region=region,
         )
         return float((filled[back] - grey).norm(dim=1).mean() / (brown - grey).norm())
 

@@ -81,6 +81,7 @@ def face_frames(vertices: torch.Tensor, triangles: torch.Tensor) -> FaceFrames:
 def bind(
     vertices: torch.Tensor,
     triangles: torch.Tensor,
+    *,
     triangle: torch.Tensor,
     bary: torch.Tensor,
     offset: torch.Tensor,

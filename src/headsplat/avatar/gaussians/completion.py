@@ -49,6 +49,7 @@ def _at_gaussians(vertex_values: torch.Tensor, triangles, triangle, bary) -> tor
 def fill_colours(
     colours: torch.Tensor,
     known: torch.Tensor,
+    *,
     triangle: torch.Tensor,
     bary: torch.Tensor,
     triangles: torch.Tensor,
@@ -120,7 +121,7 @@ def _fill_region(colours, known, triangle, bary, triangles, n_vertices: int, rel
     return filled, gaussian_reached
 
 
-def surface_detail(colours, triangle, bary, triangles, n_vertices: int) -> torch.Tensor:
+def surface_detail(colours, *, triangle, bary, triangles, n_vertices: int) -> torch.Tensor:
     """(N, 3) each Gaussian's colour (N, 3) minus the mean colour field of all of them averaged onto
     the mesh's vertices and interpolated back: the fine texture (strands, pores) a smooth fill
     lacks. triangle (N,), bary (N, 3), triangles (T, 3) as in :func:`fill_colours`."""

@@ -35,6 +35,7 @@ class RowChange:
     @staticmethod
     def make(
         n_old: int,
+        *,
         keep: Tensor | None = None,
         appended: dict[str, Tensor] | None = None,
         parents: Tensor | None = None,
@@ -84,7 +85,12 @@ class RowChange:
 
 
 def replace_parameter(
-    module: nn.Module, name: str, rows: Tensor, optimizers: Iterable[torch.optim.Optimizer], change: RowChange
+    module: nn.Module,
+    name: str,
+    rows: Tensor,
+    *,
+    optimizers: Iterable[torch.optim.Optimizer],
+    change: RowChange,
 ) -> nn.Parameter:
     """Put ``rows`` (N_new, ...) in place of the per-Gaussian parameter ``module.name`` and carry the
     optimizers' state along ``change`` (kept rows keep their moments; appended rows start at zero).

@@ -110,7 +110,7 @@ class GaussianSet(NamedTuple):
 
 
 def initial_columns(
-    head, config: GaussianConfig, opacity: float = 0.9, flatness: float = 0.3, width: float = 1.0
+    head, config: GaussianConfig, *, opacity: float = 0.9, flatness: float = 0.3, width: float = 1.0
 ) -> dict[str, Tensor]:
     """One Gaussian per UV sample of ``head`` (:class:`~headsplat.avatar.head_mesh.HeadMesh`): on
     the surface, disc-shaped, as wide as its texel, on the head's device.
@@ -223,7 +223,15 @@ class GaussianStore(AvatarModule):
         ``hair_triangles`` (T,) bool with the hair's binding range, their scales capped by the
         triangles' ``opening_distance`` (T,) (see :meth:`max_scale`; None: no cap)."""
         offset = self.offset_distance(hair_triangles)
-        world = bind(vertices, triangles, self.triangle, self.bary, offset, self.rotation, self.log_scale)
+        world = bind(
+            vertices,
+            triangles,
+            triangle=self.triangle,
+            bary=self.bary,
+            offset=offset,
+            local_quats=self.rotation,
+            log_scales=self.log_scale,
+        )
         scales = world.scales
         if opening_distance is not None:
             scales = soft_cap(scales, self.max_scale(opening_distance))
@@ -259,7 +267,7 @@ class GaussianStore(AvatarModule):
             if name in BOUND:
                 setattr(self, name, rows)
             else:
-                replace_parameter(self, name, rows, optimizers, change)
+                replace_parameter(self, name, rows, optimizers=optimizers, change=change)
 
 
 def soft_cap(values: Tensor, cap: Tensor, sharpness: float = 4.0) -> Tensor:

@@ -24,6 +24,7 @@ def uv_points(triangle_uvs: Tensor, triangle: Tensor, bary: Tensor) -> Tensor:
 def atlas_grid(
     triangle_uvs: Tensor,
     triangle_material: Tensor,
+    *,
     triangle: Tensor,
     bary: Tensor,
     n_materials: int,
@@ -44,9 +45,13 @@ def gaussians_in_atlas(head, store, resolution: int) -> Tensor:
     """(N, 2) :func:`atlas_grid` of ``store``'s Gaussians (its ``triangle`` and ``bary``) on
     ``head``'s UVs and materials (a :class:`~headsplat.avatar.head_mesh.HeadMesh`)."""
     return atlas_grid(
-        head.triangle_uvs, head.triangle_material, store.triangle, store.bary,
-        len(head.info["material_names"]), resolution,
-    )  # fmt: skip
+        head.triangle_uvs,
+        head.triangle_material,
+        triangle=store.triangle,
+        bary=store.bary,
+        n_materials=len(head.info["material_names"]),
+        resolution=resolution,
+    )
 
 
 def in_tiles(grid: Tensor, tiles: list[int], n_materials: int) -> Tensor:

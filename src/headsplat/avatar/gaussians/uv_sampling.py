@@ -100,7 +100,7 @@ def sample_uv_grid(layout: UVLayout, resolutions: dict[str, int]) -> UVSamples:
         uv = uv - np.floor(uv.reshape(-1, 2).min(0))  # into the material's own unit tile
         corners = np.concatenate([uv.reshape(-1, 2) * resolution, np.ones((uv.size // 2, 1))], axis=1)
         raster = rasterize_mesh(
-            corners, np.arange(len(corners)).reshape(-1, 3), np.eye(3), resolution, resolution
+            corners, np.arange(len(corners)).reshape(-1, 3), np.eye(3), width=resolution, height=resolution
         )
         rows, cols = np.nonzero(raster.triangle >= 0)
         triangles.append(index[raster.triangle[rows, cols]])
