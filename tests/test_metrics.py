@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from headsplat.evaluation import metrics
+from headsplat import metrics
 from headsplat.metrics import LPIPS, psnr, ssim
 
 SIZE = 64

@@ -1,1 +1,1 @@
-"""Image metrics, held-out evaluation and test-time tracking refinement."""
+"""Held-out evaluation: region masks, the error budget, the refined and tracked protocols."""
