@@ -71,34 +71,38 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.set and not args.tag:
         parser.error("--set makes other avatars than the defaults: name them with --tag")
-    names = {
-        (clip, tracking, strategy): run_folder(args.out, clip, strategy, args.preset, tracking).name
-        + ("" if args.tag is None else f"-{args.tag}")
+    runs = {
+        (clip, tracking, strategy): tagged_run(args, clip, tracking, strategy)
         for clip in args.clips
         for tracking in args.trackings
         for strategy in args.strategies
     }
     if not args.table:
         env = headsplat_env()
-        for (clip, tracking, strategy), name in names.items():
-            row = measure(args, clip, tracking, strategy, env)
-            record(args.results, name, row)
-            print(f"recorded {args.results / name}.json: refined {row['psnr']:.2f}, tracked "
+        for (clip, tracking, strategy), run in runs.items():
+            row = measure(args, run, clip=clip, tracking=tracking, strategy=strategy, env=env)
+            record(args.results, run.name, row)
+            print(f"recorded {args.results / run.name}.json: refined {row['psnr']:.2f}, tracked "
                   f"{row['tracked']['psnr']:.2f}", flush=True)  # fmt: skip
-    rows = [row for name in names.values() if (row := recorded(args.results, name)) is not None]
+    rows = [row for run in runs.values() if (row := recorded(args.results, run.name)) is not None]
     if not rows:
         sys.exit(f"nothing recorded in {args.results} for these clips, trackings and strategies")
     print_quality_table(rows)
     print_error_budgets(rows)
 
 
-def measure(args: argparse.Namespace, clip: str, tracking: str, strategy: str, env: dict) -> dict:
-    """Preprocess (unless ``OUT/subjects`` has the subject), train and evaluate one run; its row:
-    the eval's metrics without the per-frame lists, and which run it is."""
-    subject = subject_folder(args.out, clip, env, tracking)
+def tagged_run(args: argparse.Namespace, clip: str, tracking: str, strategy: str) -> Path:
+    """The run folder of ``clip`` (:func:`common.run_folder`), ``-TAG`` appended with ``--tag``."""
     run = run_folder(args.out, clip, strategy, args.preset, tracking)
-    if args.tag:
-        run = run.with_name(f"{run.name}-{args.tag}")
+    return run if args.tag is None else run.with_name(f"{run.name}-{args.tag}")
+
+
+def measure(
+    args: argparse.Namespace, run: Path, *, clip: str, tracking: str, strategy: str, env: dict
+) -> dict:
+    """Preprocess (unless ``OUT/subjects`` has the subject), train into ``run`` and evaluate it;
+    its row: the eval's metrics without the per-frame lists, and which run it is."""
+    subject = subject_folder(args.out, clip, env, tracking)
     overrides = [f"--{k}={v}" for k, v in (("steps", args.steps), ("size", args.size)) if v is not None]
     settings = [option for assignment in args.set for option in ("--set", assignment)]
     if args.reuse and (run / "checkpoints").is_dir():
