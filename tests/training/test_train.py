@@ -271,3 +271,17 @@ def test_training_on_cuda_resumes_steps_and_evaluates_on_the_cpu(synthetic_subje
     # Measured with the CPU in place of the GPU: 16.1 dB resumed, 16.2 straight, 13.3 untrained.
     assert gpu > start + 2.0, f"{gpu:.2f} dB trained on the GPU, {start:.2f} untrained"
     assert abs(gpu - cpu) < 1.0, f"{gpu:.2f} dB trained on the GPU, {cpu:.2f} on the CPU"
+
+
+def test_two_runs_with_one_seed_are_identical_and_another_seed_differs(synthetic_subject, ict_model):
+    strategy = strategy_slot("sampling", start=5, every=5, add=100)
+    states = []
+    for seed in (0, 0, 1):
+        avatar, _, _ = train(
+            synthetic_subject, tiny_config(32, 20, seed=seed, strategy=strategy), model=ict_model
+        )
+        states.append(avatar.state_dict())
+    assert all(torch.equal(states[1][k], v) for k, v in states[0].items())
+    assert not all(
+        states[2][k].shape == v.shape and torch.equal(states[2][k], v) for k, v in states[0].items()
+    )

@@ -1,6 +1,9 @@
-"""CPU training is bit-for-bit deterministic given a seed, so a run killed after a checkpoint and
-resumed ends exactly where the uninterrupted run ends, on a real clip where the two once differed
-(d18 at 64 px: 17,243 vs 17,239 Gaussians at step 500 before the binding's gathers were fixed)."""
+"""Long jobs resume through :class:`headsplat.io.job.ResumableJob` bit for bit, on a real clip.
+
+CPU training is deterministic given a seed, so a run killed after a checkpoint and resumed ends
+exactly where the uninterrupted run ends (d18, where the two once differed: 17,243 vs 17,239
+Gaussians at step 500 before the binding's gathers were fixed); a bake of that run stopped after a
+checkpoint and resumed ends where the uninterrupted bake ends."""
 
 import os
 import subprocess
@@ -10,12 +13,12 @@ import time
 import pytest
 import torch
 
-from headsplat.avatar import Avatar
+from headsplat.avatar import Avatar, load_avatar
+from headsplat.cli import main
 from headsplat.io.checkpoint import load_parts
 from headsplat.io.run import RunFolder
 from tests.checkpoint_parts import flat_tensors
 from tests.shared_data import D18, require_ict_model, require_shared
-from tests.synthetic_subject import strategy_slot, tiny_config
 
 STEPS, CHECKPOINT = 240, 120
 
@@ -52,9 +55,18 @@ def _finish(process: subprocess.Popen) -> None:
     assert process.returncode == 0, errors[-2000:]
 
 
-def test_a_killed_and_resumed_run_ends_bit_for_bit_where_the_uninterrupted_one_ends(d18_subject, tmp_path):
-    straight, killed = RunFolder(tmp_path / "straight"), RunFolder(tmp_path / "killed")
-    _finish(_train(d18_subject, straight.path, *SETTINGS))
+@pytest.fixture(scope="module")
+def d18_run(d18_subject, tmp_path_factory) -> RunFolder:
+    """The uninterrupted training run of d18 with :data:`SETTINGS`."""
+    run = RunFolder(tmp_path_factory.mktemp("d18") / "straight")
+    _finish(_train(d18_subject, run.path, *SETTINGS))
+    return run
+
+
+def test_a_killed_and_resumed_run_ends_bit_for_bit_where_the_uninterrupted_one_ends(
+    d18_subject, d18_run, tmp_path
+):
+    straight, killed = d18_run, RunFolder(tmp_path / "killed")
     process = _train(d18_subject, killed.path, *SETTINGS)
     checkpoint = killed.checkpoints / f"step_{CHECKPOINT:07d}.json"
     while not checkpoint.is_file() and process.poll() is None:
@@ -80,17 +92,29 @@ def test_a_killed_and_resumed_run_ends_bit_for_bit_where_the_uninterrupted_one_e
     assert a.info["training"]["steps"] == b.info["training"]["steps"] == STEPS
 
 
-def test_two_runs_with_one_seed_are_identical_and_another_seed_differs(synthetic_subject, ict_model):
-    from headsplat.training.run import train
+BAKE_SETTINGS = ["--set", "resolution=16", "--set", "fit_steps=4", "--set", "refine_steps=4"]
+BAKE_SETTINGS += ["--set", "checkpoint_every=3"]
 
-    strategy = strategy_slot("sampling", start=5, every=5, add=100)
-    states = []
-    for seed in (0, 0, 1):
-        avatar, _, _ = train(
-            synthetic_subject, tiny_config(32, 20, seed=seed, strategy=strategy), model=ict_model
-        )
-        states.append(avatar.state_dict())
-    assert all(torch.equal(states[1][k], v) for k, v in states[0].items())
-    assert not all(
-        states[2][k].shape == v.shape and torch.equal(states[2][k], v) for k, v in states[0].items()
-    )
+
+def test_a_bake_stopped_after_a_checkpoint_resumes_bit_for_bit(d18_run, tmp_path):
+    straight, stopped = RunFolder(tmp_path / "straight"), RunFolder(tmp_path / "stopped")
+    for folder in (straight, stopped):
+        assert main(["bake", str(d18_run.path), "-o", str(folder.path), *BAKE_SETTINGS]) == 0
+    # As if killed after step 6's checkpoint: the last checkpoint and the finished files gone.
+    last = stopped.latest_checkpoint()
+    assert last.name == "step_0000008.json"
+    last.unlink()
+    last.with_suffix(".safetensors").unlink()
+    stopped.avatar_path.unlink()
+    assert stopped.latest_checkpoint().name == "step_0000006.json"
+    assert main(["bake", str(d18_run.path), "-o", str(stopped.path), *BAKE_SETTINGS]) == 2  # --resume?
+    assert main(["bake", str(d18_run.path), "-o", str(stopped.path), "--resume"]) == 0
+
+    expected, got = load_parts(straight.latest_checkpoint()), load_parts(stopped.latest_checkpoint())
+    assert set(expected) == {"bake", "bake_optimizer", "frames", "avatar"}
+    assert expected["bake"][1]["step"] == got["bake"][1]["step"] == 8
+    expected, got = flat_tensors(expected), flat_tensors(got)
+    assert expected.keys() == got.keys()
+    assert not [name for name, value in expected.items() if not torch.equal(got[name], value)]
+    a, b = load_avatar(straight.path), load_avatar(stopped.path)
+    assert all(torch.equal(b.state_dict()[k], v) for k, v in a.state_dict().items())
