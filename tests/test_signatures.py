@@ -8,11 +8,12 @@ not count, a ``@staticmethod``'s first parameter does), and a boolean parameter 
 ``bool | None``, ``Optional[bool]``, or with a literal ``True``/``False`` default) must come after
 the ``*``.
 
-What counts as public: a function or method whose name does not start with ``_`` (so dunders such
-as ``__init__`` and ``__call__`` are out), defined at a module's top level or in the body of a
-public class. Functions nested in other functions are skipped (they are no API, though the rule is
-kept in them too where it helps), and so are the methods of classes whose name starts with ``_``
-(the class is private to its module; its methods are called only there).
+What counts as public: a function or method whose name does not start with ``_``, and a public
+class's ``__init__`` (its constructor's signature; the other dunders are out), defined at a
+module's top level or in the body of a public class. Functions nested in other functions are
+skipped (they are no API, though the rule is kept in them too where it helps), and so are the
+methods of classes whose name starts with ``_`` (the class is private to its module; its methods
+are called only there).
 
 :data:`EXEMPT` lists, with the reason, what keeps a positional signature on purpose; an entry that
 no longer names a module or a checked function fails too, so the list cannot go stale.
@@ -86,7 +87,7 @@ def public_functions(tree: ast.Module):
     def visit(node: ast.AST, prefix: str, cls: ast.ClassDef | None):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-                if not child.name.startswith("_"):
+                if not child.name.startswith("_") or (cls is not None and child.name == "__init__"):
                     yield prefix + child.name, child, cls
             elif isinstance(child, ast.ClassDef):
                 if not child.name.startswith("_"):
@@ -185,6 +186,7 @@ class Thing:
     @staticmethod
     def static(a, b, c, d, e): ...
     def __init__(self, a, b, c, d, e): ...
+    def __call__(self, a, b, c, d, e): ...
 class _Hidden:
     def method(self, a, b, c, d, e): ...
 class Fn(torch.autograd.Function):
@@ -193,6 +195,7 @@ class Fn(torch.autograd.Function):
 """
     found = check(ast.parse(source), "toy.py", "toy", "toy.py", set())
     assert sorted(line.split()[1].removesuffix(":") for line in found) == [
+        "toy.Thing.__init__",
         "toy.Thing.static",
         "toy.five",
         "toy.flag",

@@ -96,6 +96,7 @@ class Avatar(nn.Module):
         self,
         head: HeadMesh,
         gaussians: GaussianStore,
+        *,
         mesh_deformers: dict[str, MeshDeformer],
         gaussian_deformers: dict[str, GaussianDeformer],
         K: Tensor,
@@ -375,7 +376,17 @@ def assemble_avatar(
     gaussian = {
         name: GAUSSIAN_DEFORMERS[name](options, build) for name, options in config.gaussian_deformers.items()
     }
-    return Avatar(head, store, mesh, gaussian, K, rest_rotation, rest_translation, neutral, info)
+    return Avatar(
+        head,
+        store,
+        mesh_deformers=mesh,
+        gaussian_deformers=gaussian,
+        K=K,
+        rest_rotation=rest_rotation,
+        rest_translation=rest_translation,
+        neutral_expression=neutral,
+        info=info,
+    )
 
 
 def most_neutral_expression(expression: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ class ProgressBar:
         self,
         total: int,
         done: int = 0,
+        *,
         stream: TextIO | None = None,
         log_every: int = 50,
         redraw_seconds: float = 0.25,

@@ -36,7 +36,7 @@ class FaceLandmarker:
         max_faces: how many faces to look for (2 lets callers warn about a second person).
     """
 
-    def __init__(self, video: bool = True, max_faces: int = 2, min_confidence: float = 0.5):
+    def __init__(self, *, video: bool = True, max_faces: int = 2, min_confidence: float = 0.5):
         mp = _mediapipe()
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=not video,
