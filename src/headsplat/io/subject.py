@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from headsplat.io.atomic import atomic_folder as replace_folder
+from headsplat.io.atomic import check_replaceable
 from headsplat.io.errors import InputError
 from headsplat.io.files import file_sha256
 
@@ -65,30 +64,17 @@ def is_subject_folder(path: Path) -> bool:
 
 
 def check_output_folder(path: Path, *, overwrite: bool) -> None:
-    """Refuse an output path that exists, unless ``overwrite`` and it is a subject folder.
+    """Refuse an output path that exists, unless ``overwrite`` and it is an empty folder or a
+    subject folder.
 
     Raises:
         InputError: with what to do instead.
     """
     if not path.exists() and not path.is_symlink():
         return
-    if not path.is_dir():
-        raise InputError(f"{path}: exists and is not a folder. Choose another output path.")
-    if not overwrite:
+    if path.is_dir() and not overwrite:
         raise InputError(f"{path}: already exists. Pass --overwrite to replace it, or choose another path.")
-    if any(path.iterdir()) and not is_subject_folder(path):
-        raise InputError(
-            f"{path}: exists and is not a headsplat subject folder (no {META}); "
-            "refusing to overwrite it. Choose another output path."
-        )
-
-
-@contextmanager
-def atomic_folder(path: Path, *, overwrite: bool = False):
-    """Yield a temporary sibling folder; on success it replaces ``path``, on error it is deleted."""
-    check_output_folder(Path(path), overwrite=overwrite)
-    with replace_folder(path) as temporary:
-        yield temporary
+    check_replaceable(path, META, "a headsplat subject folder")
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -14,11 +14,11 @@ import torch
 
 import headsplat
 from headsplat.head import HeadModel, load_head_model
+from headsplat.io.atomic import atomic_folder
 from headsplat.io.errors import InputError
 from headsplat.io.subject import (
     FORMAT_VERSION,
     LANDMARK_FIT_ARRAYS,
-    atomic_folder,
     check_output_folder,
     image_file,
     split_frames,
@@ -280,7 +280,7 @@ def preprocess(
     crop = head_crop(_boxes([first_pass[i] for i in with_face]), width, height, margin=config.margin)
     del first_pass
 
-    with atomic_folder(subject, overwrite=overwrite) as folder:
+    with atomic_folder(subject) as folder:
         # Pass 2 writes the frames as it goes; masks and overlay read them back: memory holds
         # per-frame landmarks and tracking, never the images of the whole clip.
         positions, landmarks = _crop_and_detect(reader, crop, set(with_face), config.size, folder, stages)
