@@ -1,6 +1,6 @@
 """The blendshape export and the browser viewer, measured.
 
-    python benchmarks/blendshapes.py --out quality            # d18 and d12 of quality.py's OUT
+    python benchmarks/blendshapes.py --out quality            # d18, d3 and d10 of quality.py's OUT
     python benchmarks/blendshapes.py --out quality --images docs/images
     python benchmarks/blendshapes.py --table   # the recorded linearisation rows, run nothing
 
@@ -194,7 +194,7 @@ def browser_rows(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("quality"), help="quality.py's OUT folder")
-    parser.add_argument("--clips", nargs="*", default=["d18", "d12"], help="avatars to linearise")
+    parser.add_argument("--clips", nargs="*", default=["d18", "d3", "d10"], help="avatars to linearise")
     parser.add_argument("--driver", default="d12", help="the clip whose sequence the first avatar plays")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to play for the frame rate")
     parser.add_argument("--images", type=Path, help="write docs/export.md's viewer images here")
