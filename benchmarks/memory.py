@@ -3,10 +3,11 @@
     python benchmarks/memory.py --out /tmp/memory [--loops 3] [--tracking landmarks photometric]
     python benchmarks/memory.py --table   # the recorded rows, run nothing
 
-The longer clip is d18 played forwards, backwards, forwards, ... (``--loops`` times its 180
-frames, written once as ``OUT/d18xLOOPS.mp4``), so the two clips differ in length alone. For each
-clip and tracker, ``preprocess`` runs and then ``train --preset cpu --steps STEPS`` on its
-subject, each alone in a child process as a user runs it; a row is its peak resident set
+The longer clip is d18 played forwards, backwards, forwards, ... (``--loops`` times every frame
+of its video, written once at 25 fps as ``OUT/d18xLOOPS.mp4``; d18's 216 frames at 30 fps give
+180 at preprocess's 25 fps cap, the looped clip keeps all of them: 648 at ``--loops 3``), so the
+two clips differ in length alone. For each clip and tracker, ``preprocess`` runs and then
+``train --preset cpu --steps STEPS`` on its subject, each alone in a child process as a user runs it; a row is its peak resident set
 (``wait4``'s ``ru_maxrss`` of that child), its wall time and its frames. What should not grow with
 the clip does not show a growing peak; what does grow (the photometric tracker keeps every frame
 at its working size) shows by how much. The rows are recorded in ``--results`` (:data:`RESULTS`,

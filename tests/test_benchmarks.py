@@ -7,12 +7,22 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
 from headsplat.cli import main
+from headsplat.io.video import iter_mp4, write_mp4
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def benchmark_module(name: str):
+    """``benchmarks/NAME.py`` loaded as a module (the folder is no package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_render_benchmark_reports_every_backend_and_prints_its_record(tmp_path):
@@ -49,9 +59,7 @@ def test_quality_prints_an_error_budget_per_protocol(trained_run, capsys):
     run, _ = trained_run
     assert main(["eval", str(run), "--no-video"]) == 0
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    spec = importlib.util.spec_from_file_location("quality", ROOT / "benchmarks" / "quality.py")
-    quality = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quality)
+    quality = benchmark_module("quality")
     capsys.readouterr()
     quality.print_error_budgets(
         [{"clip": "tiny", "tracking": "landmarks", "strategy": "sampling", **metrics}]
@@ -68,9 +76,7 @@ def test_self_reenactment_scores_like_eval_tracked(trained_run):
     from headsplat.io.subject import load_subject
     from headsplat.training.data import load_frame_data
 
-    spec = importlib.util.spec_from_file_location("reenact_benchmark", ROOT / "benchmarks" / "reenact.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = benchmark_module("reenact")
     run, subject_folder = trained_run
     scores = benchmark.self_reenactment(run, subject_folder)
     avatar, subject = load_avatar(run), load_subject(subject_folder)
@@ -124,9 +130,7 @@ def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run,
         "mouth_psnr": metrics["mouth_psnr"] + 0.4,
         "tracked": {**metrics["tracked"], "mouth_psnr": float("nan")},
     }
-    spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks" / "ablation.py")
-    ablation = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ablation)
+    ablation = benchmark_module("ablation")
     assert len(ablation.default_plan()) == 3 * 4 * 2 + 3 * 2
     # A further seed recorded for a planned row joins the plan after its planned ones; others do not.
     for name in ("d5-both-s3", "d5-soft-s1", "notes"):
@@ -157,9 +161,7 @@ def test_silhouette_reports_the_background_and_the_soft_binding_offsets(trained_
         patch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
         args = ["train", str(subject), "-o", str(soft), "--steps", "4", "--size", "32"]
         assert main([*args, "--texels-per-cm", "0.5", "--deformer", "soft_binding"]) == 0
-    spec = importlib.util.spec_from_file_location("silhouette", ROOT / "benchmarks" / "silhouette.py")
-    silhouette = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(silhouette)
+    silhouette = benchmark_module("silhouette")
     base, offsets = (silhouette.background_report(r, frames=2, top=10) for r in (run, soft))
     for report in (base, offsets):
         assert report["background_error_tracked"] >= 0 and report["background_error_refined"] >= 0
@@ -170,9 +172,7 @@ def test_silhouette_reports_the_background_and_the_soft_binding_offsets(trained_
 
 
 def test_the_regression_band_scores_a_seed_and_spans_the_seeds(ict_model, tmp_path):
-    spec = importlib.util.spec_from_file_location("band", ROOT / "benchmarks" / "regression_band.py")
-    regression_band = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(regression_band)
+    regression_band = benchmark_module("regression_band")
     from tests.synthetic_subject import write_speaking_subject
 
     subject = write_speaking_subject(tmp_path / "subject", ict_model)
@@ -182,3 +182,27 @@ def test_the_regression_band_scores_a_seed_and_spans_the_seeds(ict_model, tmp_pa
     assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["seed"] == 3
     low, high = regression_band.band([23.0, 23.4, 23.1])
     assert (low, high) == pytest.approx((23.1667 - 0.35, 23.1667 + 0.35), abs=1e-3)
+
+
+def test_the_memory_benchmark_measures_each_child_alone_and_prints_its_record(tmp_path, monkeypatch, capsys):
+    memory = benchmark_module("memory")
+    gb, seconds = memory.measured(["--help"], env=memory.headsplat_env())
+    assert 0.005 < gb < 4 and 0 < seconds < 120  # a Python process: tens to hundreds of MB
+    with pytest.raises(SystemExit, match=r"failed: .*no-such-command"):
+        memory.measured(["no-such-command"], env=memory.headsplat_env())
+
+    # The looped clip: the source forwards, backwards, forwards (frames of rising brightness).
+    source = tmp_path / "source.mp4"
+    write_mp4(source, (np.full((32, 32, 3), 40 + 50 * i, np.uint8) for i in range(4)), 25.0)
+    monkeypatch.setattr(memory, "clips", lambda: {memory.SOURCE: source})
+    looped = [frame.mean() for frame in iter_mp4(memory.looped_clip(tmp_path / "out", 3))]
+    order = np.argsort(np.argsort(looped[:4]))
+    assert len(looped) == 12 and list(order) == [0, 1, 2, 3]
+    assert np.allclose(looped[4:8], looped[3::-1], atol=3) and np.allclose(looped[8:], looped[:4], atol=3)
+
+    row = {"command": "preprocess", "clip": "d18", "tracking": "landmarks", "frames": 180}
+    memory.record(tmp_path / "results", "preprocess-d18-landmarks", row | {"peak_gb": gb, "seconds": 3.0})
+    capsys.readouterr()
+    memory.print_table(tmp_path / "results")
+    printed = capsys.readouterr().out
+    assert f"| preprocess | landmarks | d18 | 180 | {gb:.2f} | 3 |" in printed and "cores" in printed
