@@ -7,12 +7,12 @@ The longer clip is d18 played forwards, backwards, forwards, ... (``--loops`` ti
 of its video, written once at 25 fps as ``OUT/d18xLOOPS.mp4``; d18's 216 frames at 30 fps give
 180 at preprocess's 25 fps cap, the looped clip keeps all of them: 648 at ``--loops 3``), so the
 two clips differ in length alone. For each clip and tracker, ``preprocess`` runs and then
-``train --preset cpu --steps STEPS`` on its subject, each alone in a child process as a user runs it; a row is its peak resident set
-(``wait4``'s ``ru_maxrss`` of that child), its wall time and its frames. What should not grow with
-the clip does not show a growing peak; what does grow (the photometric tracker keeps every frame
-at its working size) shows by how much. The rows are recorded in ``--results`` (:data:`RESULTS`,
-committed) as ``COMMAND-CLIP-TRACKING.json`` with the commit and the machine, and the table is
-printed from the records.
+``train --preset cpu --steps STEPS`` on its subject, each alone in a child process as a user runs
+it; a row is its peak resident set (``wait4``'s ``ru_maxrss`` of that child), its wall time and
+its frames. What should not grow with the clip does not show a growing peak; what does grow
+(the photometric tracker keeps every frame at its working size) shows by how much. The rows are
+recorded in ``--results`` (:data:`RESULTS`, committed) as ``COMMAND-CLIP-TRACKING.json`` with the
+commit and the machine, and the table is printed from the records.
 """
 
 from __future__ import annotations

@@ -250,10 +250,14 @@ def test_overwrite_replaces_a_subject_folder(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new.mp4", "subject"]
 
 
-def test_overwrite_refuses_a_folder_that_is_not_a_subject(tmp_path, capsys, model_path):
-    """--overwrite over a non-empty folder without meta.json: exit code 2 naming it, files untouched."""
+@pytest.mark.parametrize("meta", [None, '{"album": "holiday"}'])
+def test_overwrite_refuses_a_folder_that_is_not_a_subject(meta, tmp_path, capsys, model_path):
+    """--overwrite over a non-empty folder without a subject's meta.json (none, or another
+    program's file of that name): exit code 2 naming it, files untouched."""
     folder = tmp_path / "my_photos"
     folder.mkdir()
+    if meta is not None:
+        (folder / "meta.json").write_text(meta)
     (folder / "holiday.jpg").write_bytes(b"precious")
     (folder / "notes").mkdir()
     (folder / "notes" / "todo.txt").write_text("keep me")

@@ -91,9 +91,16 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_replaceable(path: str | os.PathLike, marker: str, what: str) -> None:
+def check_replaceable(
+    path: str | os.PathLike,
+    marker: str,
+    what: str,
+    *,
+    recognised: Callable[[Path], bool] | None = None,
+) -> None:
     """Refuse an output folder ``path`` that exists, is not empty and is not an earlier ``what``
-    (a folder holding the file ``marker``), so that no one's other files are replaced.
+    (a folder holding the file ``marker``, or for which ``recognised`` says so where the marker's
+    name alone could be someone else's), so that no one's other files are replaced.
 
     Raises:
         InputError: with what to do instead.
@@ -103,7 +110,8 @@ def check_replaceable(path: str | os.PathLike, marker: str, what: str) -> None:
         return
     if not path.is_dir():
         raise InputError(f"{path}: exists and is not a folder. Choose another output path.")
-    if any(path.iterdir()) and not (path / marker).is_file():
+    ours = recognised(path) if recognised is not None else (path / marker).is_file()
+    if any(path.iterdir()) and not ours:
         raise InputError(
             f"{path}: exists and is not {what} (no {marker}); refusing to replace it. Choose another "
             "output path, or an empty folder."

@@ -74,7 +74,7 @@ def check_output_folder(path: Path, *, overwrite: bool) -> None:
         return
     if path.is_dir() and not overwrite:
         raise InputError(f"{path}: already exists. Pass --overwrite to replace it, or choose another path.")
-    check_replaceable(path, META, "a headsplat subject folder")
+    check_replaceable(path, META, "a headsplat subject folder", recognised=is_subject_folder)
 
 
 def write_json(path: Path, data: dict) -> None:
