@@ -141,6 +141,8 @@ def test_a_video_driver_is_tracked_once_and_cached(trained_run, tmp_path, monkey
     write_mp4(driver, frames, 25.0, audio=write_tone(tmp_path / "voice.m4a", 1.0))
     monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
     args = ["reenact", str(run), str(driver), "--model", str(require_ict_model()), "--size", "48"]
+    # The landmark fit keeps it quick; the photometric default is tested below, with a tiny schedule.
+    args += ["--tracking", "landmarks"]
     assert main(args) == 0
     assert "[headsplat preprocess]" in capsys.readouterr().err
     video = run / "reenact_driver.mp4"  # the default: beside the avatar

@@ -240,7 +240,7 @@ def test_overwrite_replaces_a_subject_folder(
     shutil.copytree(small_subject[0], subject)
     (subject / "stale.txt").write_text("from the old run")
     video = write_clip(tmp_path / "new.mp4", d18_160[:8])
-    rc = cli(video, subject, model_path, "--overwrite", "--no-overlay")
+    rc = cli(video, subject, model_path, "--overwrite", "--no-overlay", "--tracking", "landmarks")
     assert rc == 0, capsys.readouterr().err
     assert not (subject / "stale.txt").exists()
     meta = json.loads((subject / "meta.json").read_text())
