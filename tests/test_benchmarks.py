@@ -206,3 +206,17 @@ def test_the_memory_benchmark_measures_each_child_alone_and_prints_its_record(tm
     memory.print_table(tmp_path / "results")
     printed = capsys.readouterr().out
     assert f"| preprocess | landmarks | d18 | 180 | {gb:.2f} | 3 |" in printed and "cores" in printed
+
+
+def test_the_matte_benchmark_scores_each_variant_of_a_subject(ict_model, tmp_path):
+    from tests.synthetic_subject import write_synthetic_subject
+
+    mattes = benchmark_module("mattes")
+    subject = write_synthetic_subject(tmp_path / "still", ict_model, 48, yaw_degrees=(0.0, 0.0))
+    row = mattes.measure(subject, tmp_path, "tiny")
+    assert set(row["flicker"]) == set(mattes.VARIANTS) and row["still_pairs"] == row["frames"] - 1
+    for flicker in row["flicker"].values():
+        # The head holds still: the shaded head's outline is the same in every frame.
+        assert flicker["pairs"] == row["still_pairs"] and flicker["boundary_iou"] > 0.9
+    figure = cv2.imread(str(tmp_path / "matte_tiny.png"))
+    assert figure.shape == (48, 3 * 48, 3) and figure.std() > 0  # frame | mask | matte
