@@ -31,6 +31,7 @@ def _preprocess(args: argparse.Namespace) -> None:
         folder_fps=args.fps,
         overlay=not args.no_overlay,
         tracking=args.tracking,
+        matte=args.matte,
     )
     preprocess(args.video, args.output, config, overwrite=args.overwrite, model_path=args.model)
 

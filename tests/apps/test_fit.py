@@ -75,7 +75,7 @@ def test_fit_of_a_file_that_is_no_video_leaves_nothing(tmp_path, monkeypatch, ca
     assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
 
 
-def test_the_tracker_is_chosen_on_the_command_line(capsys):
+def test_the_tracker_and_the_matte_are_chosen_on_the_command_line(capsys):
     from headsplat.apps.options import fit_configs_from_args
     from headsplat.cli import build_parser
 
@@ -83,6 +83,9 @@ def test_the_tracker_is_chosen_on_the_command_line(capsys):
     assert fit_configs_from_args(args)[1].tracking == "landmarks"
     args = build_parser().parse_args(["fit", "clip.mp4", "-o", "out"])
     assert fit_configs_from_args(args)[1].tracking == "photometric"
+    assert fit_configs_from_args(args)[1].matte == "segmenter"
+    args = build_parser().parse_args(["fit", "clip.mp4", "-o", "out", "--matte", "soft"])
+    assert fit_configs_from_args(args)[1].matte == "soft"
     with pytest.raises(SystemExit) as exit_code:
         build_parser().parse_args(["preprocess", "clip.mp4", "-o", "out", "--tracking", "pixels"])
     assert exit_code.value.code == 2 and "photometric" in capsys.readouterr().err

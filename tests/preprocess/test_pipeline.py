@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from headsplat.io.errors import InputError
 from headsplat.io.subject import FORMAT_VERSION, load_subject
 from headsplat.io.video import iter_mp4, read_clip, read_png
 from headsplat.preprocess.crop import Crop
 from headsplat.preprocess.landmarks import person_segmenter
+from headsplat.preprocess.matting import unknown_band
 from headsplat.preprocess.pipeline import preprocess
 from headsplat.preprocess.qa import neck_rim_vertices
 from headsplat.render.mesh import project_points
@@ -237,7 +239,6 @@ def test_masks_are_cut_below_the_neck(tmp_path, d18_source, head_model):
 
 
 def test_photometric_tracking_refines_the_landmark_fit_and_reports_both(run, tmp_path, head_model, tracking):
-    from headsplat.io.errors import InputError
     from headsplat.track.photometric import PhotometricConfig
 
     video = run[0]
@@ -265,3 +266,24 @@ def test_photometric_tracking_refines_the_landmark_fit_and_reports_both(run, tmp
     with pytest.raises(InputError, match="landmarks, photometric"):
         preprocess(video, tmp_path / "other", fast_config(tracking="pixels"), model=head_model)
     assert not (tmp_path / "other").exists()
+
+
+def test_soft_mattes_change_the_masks_at_their_edge_alone(run, tmp_path, head_model):
+    """``matte="soft"`` on the same frames: the masks agree with the segmenter's away from its
+    edge and differ at it (matted, then averaged over still frames); the report says which."""
+    video, subject, _, _ = run
+    soft = tmp_path / "soft"
+    config = fast_config(overlay=False, fit=short_fit(40), matte="soft")
+    report = preprocess(video, soft, config, model=head_model, log=lambda _: None)
+    assert report["matte"] == "soft"
+    assert json.loads((soft / "meta.json").read_text())["config"]["matte"] == "soft"
+    changed = 0.0
+    for f in range(N_FRAMES):
+        before = read_png(subject / "masks" / f"{f:06d}.png") / 255.0
+        after = read_png(soft / "masks" / f"{f:06d}.png") / 255.0
+        far = ~unknown_band(before > 0.5, 8.0)  # 4 px of band at 128 px, plus the frames' motion
+        assert np.abs(after - before)[far].max() < 0.1, f"frame {f}: the mask changed away from its edge"
+        changed += np.abs(after - before)[~far].mean() / N_FRAMES
+    assert changed > 0.02  # the segmenter's edge moved
+    with pytest.raises(InputError, match="matte 'hard'"):
+        preprocess(video, tmp_path / "bad", fast_config(matte="hard"), model=head_model)

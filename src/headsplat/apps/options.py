@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import copy
 
+from headsplat.preprocess.matting import MATTES
 from headsplat.track import DEFAULT_TRACKER, TRACKERS
 
 
@@ -42,6 +43,14 @@ def add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
     parser.add_argument("--model", help="head model .npz (default: $HEADSPLAT_ICT_MODEL or the cache)")
     add_tracking_option(parser, "the video")
+    parser.add_argument(
+        "--matte",
+        choices=MATTES,
+        default="segmenter",
+        help="the person masks: segmenter (default): the person segmenter's as they are; soft: "
+        "their edge matted from the frame's colours and steadied over frames where the head holds "
+        "still (about 0.1 s a frame)",
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -151,6 +160,10 @@ def fit_configs_from_args(args: argparse.Namespace):
     if args.steps is not None:
         config.steps = args.steps
     preprocess = PreprocessConfig(
-        size=args.crop_size, max_fps=args.max_fps, folder_fps=args.fps, tracking=args.tracking
+        size=args.crop_size,
+        max_fps=args.max_fps,
+        folder_fps=args.fps,
+        tracking=args.tracking,
+        matte=args.matte,
     )
     return config, preprocess, given

@@ -21,6 +21,10 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+MATTES = ("segmenter", "soft")
+"""The ways preprocess makes the person masks (``PreprocessConfig.matte``): the segmenter's
+probability as it is, or :func:`soft_matte` then :func:`temporal_mean`."""
+
 
 def unknown_band(person: np.ndarray, half_width: float) -> np.ndarray:
     """(H, W) bool: the pixels within ``half_width`` pixels of the edge of ``person`` ((H, W)

@@ -32,6 +32,7 @@ from headsplat.preprocess.landmarks import (
     detect_single_image,
     person_segmenter,
 )
+from headsplat.preprocess.matting import MATTES, soft_matte, still_runs, temporal_mean
 from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_polylines
 from headsplat.render.mesh import project_points
 from headsplat.track import DEFAULT_TRACKER, TRACKERS
@@ -57,6 +58,15 @@ class PreprocessConfig:
     """Write qa/overlay.mp4."""
     tracking: str = DEFAULT_TRACKER
     """One of :data:`TRACKERS`."""
+    matte: str = "segmenter"
+    """How the person masks are made, one of :data:`MATTES`: ``segmenter``, the person
+    segmenter's probability as it is; ``soft``, its edge band matted from the frame's colours
+    (:func:`~headsplat.preprocess.matting.soft_matte`) and each mask averaged with up to
+    ``matte_radius`` frames either side while the head holds still
+    (:func:`~headsplat.preprocess.matting.temporal_mean`). Measured: docs/quality.md, "Soft
+    mattes"."""
+    matte_radius: int = 2
+    """Frames either side a soft matte is averaged with (0: none)."""
     fit: FitConfig = field(default_factory=FitConfig)
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
 
@@ -167,14 +177,29 @@ def _segmented_frames(folder: Path, n_frames: int) -> Iterator[np.ndarray]:
             yield segment(image)
 
 
-def _write_masks(folder: Path, model: HeadModel, fit: FitResult) -> None:
-    """``folder/masks/NNNNNN.png``: each written frame's person mask, cut below the fitted neck."""
-    rim = neck_rim_vertices(model)
+def _write_masks(folder: Path, model: HeadModel, fit: FitResult, config: PreprocessConfig) -> None:
+    """``folder/masks/NNNNNN.png``: each written frame's person mask, cut below the fitted neck,
+    made as ``config.matte`` says."""
     (folder / "masks").mkdir()
-    for f, person in enumerate(_segmented_frames(folder, len(fit.error_px))):
-        rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
-        mask = np.round(cut_below_neck(person, rim_screen) * 255).astype(np.uint8)
-        write_png(image_file(folder, "masks", f), mask)
+    alphas = _cut_mattes(folder, model, fit, soft=config.matte == "soft")
+    if config.matte == "soft" and config.matte_radius > 0:
+        alphas = temporal_mean(alphas, still_runs(fit.rotation), radius=config.matte_radius)
+    for f, alpha in enumerate(alphas):
+        write_png(image_file(folder, "masks", f), np.round(alpha * 255).astype(np.uint8))
+
+
+def _cut_mattes(folder: Path, model: HeadModel, fit: FitResult, *, soft: bool) -> Iterator[np.ndarray]:
+    """Each written frame's person alpha (H, W) in [0, 1], zero below the fitted neck: the
+    segmenter's probability, or with ``soft`` its edge band matted (the cut kept sharp)."""
+    rim = neck_rim_vertices(model)
+    with person_segmenter() as segment:
+        for f, image in enumerate(_written_frames(folder, len(fit.error_px))):
+            rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
+            person = segment(image)
+            if soft:
+                below = cut_below_neck(np.ones_like(person), rim_screen) == 0
+                person = soft_matte(image, person, half_width=image.shape[0] / 64, background=below)
+            yield cut_below_neck(person, rim_screen)
 
 
 def _write_overlay(folder: Path, model: HeadModel, fit: FitResult, detected: np.ndarray, fps: float) -> None:
@@ -256,6 +281,8 @@ def preprocess(
     config = config or PreprocessConfig()
     if config.tracking not in TRACKERS:
         raise InputError(f"tracking {config.tracking!r}: choose one of {', '.join(TRACKERS)}.")
+    if config.matte not in MATTES:
+        raise InputError(f"matte {config.matte!r}: choose one of {', '.join(MATTES)}.")
     video, subject = Path(video), Path(subject)
     check_output_folder(subject, overwrite=overwrite)  # fail before the expensive work
     stages = _Stages()
@@ -324,7 +351,7 @@ def preprocess(
             )
 
         with stages("masks"):
-            _write_masks(folder, model, fit)
+            _write_masks(folder, model, fit, config)
         train, test = split_frames(len(kept))
         report = {
             "source_frames": reader.n_source,
@@ -335,6 +362,7 @@ def preprocess(
             "landmark_error_px": _rounded(fit.error_px),
             "focal_px": round(float(fit.K[0, 0]), 2),
             "tracker": config.tracking,
+            "matte": config.matte,
         }
         arrays = _tracking_arrays(fit, detected, source_index[kept], model)
         if photometric is not None:
