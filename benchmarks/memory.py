@@ -33,7 +33,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "memory"
 """Where each command's row is recorded, ``COMMAND-CLIP-TRACKING.json``."""
 
 SOURCE = "d18"
-COMMANDS = ("preprocess", "train")
 
 
 def looped_clip(out: Path, loops: int) -> Path:
@@ -58,10 +57,8 @@ def measured(args: list[str], env: dict) -> tuple[float, float]:
     stderr's tail when it fails."""
     command = [sys.executable, "-m", "headsplat.cli", *args]
     started = time.perf_counter()
-    with (
-        open(os.devnull, "w") as quiet,
-        subprocess.Popen(command, env=env, stdout=quiet, stderr=subprocess.PIPE, text=True) as child,
-    ):
+    stdout, stderr = subprocess.DEVNULL, subprocess.PIPE
+    with subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr, text=True) as child:
         errors = child.stderr.read()
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
