@@ -31,7 +31,7 @@ from common import print_table_header, print_table_row, record, recorded
 from headsplat.io.subject import image_file, load_subject
 from headsplat.io.video import read_png, write_png
 from headsplat.preprocess.landmarks import person_segmenter
-from headsplat.preprocess.matting import mask_flicker, soft_matte, still_runs, temporal_mean
+from headsplat.preprocess.matting import BAND, mask_flicker, soft_matte, still_runs, temporal_mean
 from headsplat.track import DEFAULT_TRACKER, TRACKERS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mattes"
@@ -39,9 +39,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "mattes"
 
 RADIUS = 2
 """The still-averaged mattes: each frame with up to this many either side in its still run."""
-HALF_WIDTH = 1 / 64
-"""The matted band's half width as a fraction of the frame's side (8 px at 512: the segmenter's
-blocks)."""
 
 
 def frame_matte(segment, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -49,7 +46,7 @@ def frame_matte(segment, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     (uint8; its zeros where the segmenter saw the person are the neck's cut)."""
     probability = segment(image)
     below_neck = (mask == 0) & (probability >= 0.5)
-    return soft_matte(image, probability, half_width=HALF_WIDTH * image.shape[0], background=below_neck)
+    return soft_matte(image, probability, half_width=BAND * image.shape[0], background=below_neck)
 
 
 def written(subject_path: Path, f: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +82,7 @@ def measure(subject_path: Path, images: Path | None, clip: str) -> dict:
         "mattes": soft,
         "mattes averaged": temporal_mean(soft, runs, radius=RADIUS),
     }
-    edge = HALF_WIDTH * subject.meta["size"]
+    edge = BAND * subject.meta["size"]
     flicker = {name: mask_flicker(alpha, rotation, edge_width=edge) for name, alpha in sequences.items()}
     if images is not None:
         f = subject.n_frames // 2

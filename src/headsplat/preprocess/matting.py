@@ -21,6 +21,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+BAND = 1 / 64
+"""The matted band's half width as a fraction of the frame's side: 8 px at 512, the size of the
+segmenter's blocks (it works at 256 x 256)."""
 MATTES = ("segmenter", "soft")
 """The ways preprocess makes the person masks (``PreprocessConfig.matte``): the segmenter's
 probability as it is, or :func:`soft_matte` then :func:`temporal_mean`."""

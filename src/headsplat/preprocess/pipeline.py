@@ -32,7 +32,7 @@ from headsplat.preprocess.landmarks import (
     detect_single_image,
     person_segmenter,
 )
-from headsplat.preprocess.matting import MATTES, soft_matte, still_runs, temporal_mean
+from headsplat.preprocess.matting import BAND, MATTES, soft_matte, still_runs, temporal_mean
 from headsplat.preprocess.qa import cut_below_neck, draw_overlay, neck_rim_vertices, wire_polylines
 from headsplat.render.mesh import project_points
 from headsplat.track import DEFAULT_TRACKER, TRACKERS
@@ -198,7 +198,7 @@ def _cut_mattes(folder: Path, model: HeadModel, fit: FitResult, *, soft: bool) -
             person = segment(image)
             if soft:
                 below = cut_below_neck(np.ones_like(person), rim_screen) == 0
-                person = soft_matte(image, person, half_width=image.shape[0] / 64, background=below)
+                person = soft_matte(image, person, half_width=BAND * image.shape[0], background=below)
             yield cut_below_neck(person, rim_screen)
 
 
