@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table_header, print_table_row, record, recorded
-from headsplat.io.subject import image_file, load_subject
+from headsplat.io.subject import Subject, load_subject
 from headsplat.io.video import read_png, write_png
 from headsplat.preprocess.landmarks import person_segmenter
 from headsplat.preprocess.matting import BAND, mask_flicker, soft_matte, still_runs, temporal_mean
@@ -43,22 +43,18 @@ RADIUS = 2
 
 def frame_matte(segment, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(H, W) float32 the soft matte of a written frame ``image`` whose written mask is ``mask``
-    (uint8; its zeros where the segmenter saw the person are the neck's cut)."""
+    (in [0, 1]; its zeros where the segmenter saw the person are the neck's cut)."""
     probability = segment(image)
     below_neck = (mask == 0) & (probability >= 0.5)
     return soft_matte(image, probability, half_width=BAND * image.shape[0], background=below_neck)
 
 
-def written(subject_path: Path, f: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frame ``f``'s written image and mask."""
-    return read_png(image_file(subject_path, "frames", f)), read_png(image_file(subject_path, "masks", f))
-
-
-def mattes(subject_path: Path, n_frames: int, seconds: list[float]):
-    """Each written frame's soft matte, appending each one's matting time to ``seconds``."""
+def mattes(subject: Subject, masks: list[np.ndarray], seconds: list[float]):
+    """Each written frame's soft matte (``masks``: the frames' written masks), appending each
+    one's matting time to ``seconds``."""
     with person_segmenter() as segment:
-        for f in range(n_frames):
-            image, mask = written(subject_path, f)
+        for f, mask in enumerate(masks):
+            image = read_png(subject.frame_path(f))
             started = time.perf_counter()
             yield frame_matte(segment, image, mask)
             seconds.append(time.perf_counter() - started)
@@ -73,9 +69,9 @@ def measure(subject_path: Path, images: Path | None, clip: str) -> dict:
     subject = load_subject(subject_path)
     rotation, runs = subject.tracking["rotation"], still_runs(subject.tracking["rotation"])
     # ~1 MB a frame at 512 px: fine for the shared clips.
-    masks = [written(subject_path, f)[1].astype(np.float32) / 255 for f in range(subject.n_frames)]
+    masks = [read_png(subject.mask_path(f)).astype(np.float32) / 255 for f in range(subject.n_frames)]
     seconds: list[float] = []
-    soft = list(mattes(subject_path, subject.n_frames, seconds))
+    soft = list(mattes(subject, masks, seconds))
     sequences = {
         "masks": masks,
         "masks averaged": temporal_mean(masks, runs, radius=RADIUS),
@@ -88,7 +84,7 @@ def measure(subject_path: Path, images: Path | None, clip: str) -> dict:
         f = subject.n_frames // 2
         grey = [np.repeat(np.round(a[f] * 255).astype(np.uint8)[..., None], 3, -1) for a in (masks, soft)]
         images.mkdir(parents=True, exist_ok=True)
-        write_png(images / f"matte_{clip}.png", np.concatenate([written(subject_path, f)[0], *grey], 1))
+        write_png(images / f"matte_{clip}.png", np.concatenate([read_png(subject.frame_path(f)), *grey], 1))
     return {
         "clip": clip,
         "frames": subject.n_frames,

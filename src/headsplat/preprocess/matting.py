@@ -20,6 +20,9 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+import torch
+
+from headsplat.geometry import rotation_angle_deg
 
 BAND = 1 / 64
 """The matted band's half width as a fraction of the frame's side: 8 px at 512, the size of the
@@ -80,9 +83,8 @@ def _disc(radius: float) -> np.ndarray:
 def turn_degrees(rotation: np.ndarray) -> np.ndarray:
     """(F - 1,) the angle in degrees between each frame's head rotation and the next's
     (``rotation``: (F, 3, 3))."""
-    relative = np.einsum("fji,fjk->fik", rotation[:-1], rotation[1:])
-    cosine = (np.trace(relative, axis1=1, axis2=2) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    rotation = torch.from_numpy(np.asarray(rotation))
+    return rotation_angle_deg(rotation[:-1], rotation[1:]).numpy()
 
 
 class Flicker(NamedTuple):
