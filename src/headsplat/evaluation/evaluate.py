@@ -36,6 +36,7 @@ from headsplat.io.video import Mp4Writer, to_uint8, write_png
 from headsplat.metrics import LPIPS, psnr, ssim
 from headsplat.training.config import run_config_from_dict
 from headsplat.training.data import FrameData, OnDemand, load_frame_data
+from headsplat.training.frames import corrected_condition
 from headsplat.training.refine import DEFAULT_REFINE, RefineConfig, fit_corrections
 
 DEFAULT_EVAL_FRAMES = 200
@@ -378,8 +379,9 @@ def rest_psnrs(
 
 def training_corrections(run: RunFolder) -> dict[str, Tensor] | None:
     """The training frames' pose and expression corrections the run trained with (the alignment's
-    and any learned ones: ``rotation``, ``translation``, ``expression``, (F, ...) each), from its
-    latest checkpoint; None without one or when they are all zero (it trained on the tracking)."""
+    and any learned ones: ``rotation``, ``translation``, ``expression``, (F, ...) each, and the
+    frames' ``code`` where it trained one), from its latest checkpoint; None without one or when
+    they are all zero (it trained on the tracking)."""
     latest = run.latest_checkpoint()
     corrections = {} if latest is None else read_part(latest, "frames")
     return corrections if any(bool(v.any()) for v in corrections.values()) else None
@@ -402,7 +404,7 @@ def mean_psnr(
     for f in map(int, frames):
         condition = data.condition(f)
         if c is not None:
-            condition = condition.corrected(c["rotation"][f], c["translation"][f], c["expression"][f])
+            condition = corrected_condition(condition, c, f)
         image = avatar.render(condition, camera, background).image
         values.append(float(psnr(image, data.target(f, background))))
     return float(np.mean(values))

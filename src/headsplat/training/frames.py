@@ -1,16 +1,19 @@
 """Per-frame corrections of the training frames' tracked pose and expression (FATE fine-tunes the
-tracking with the Gaussians). They belong to the training data, not to the avatar: a trained
-avatar renders whatever condition it is given.
+tracking with the Gaussians) and, with the ``frame_code`` deformer, each training frame's code
+(:mod:`headsplat.avatar.deformers.frame_code`). They belong to the training data, not to the
+avatar: a trained avatar renders whatever condition it is given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
 from headsplat.avatar.condition import Condition
+from headsplat.avatar.deformers.frame_code import CODE, FrameCodeConfig
 from headsplat.avatar.modules import ParamGroup
 from headsplat.head.model import project_expression
 
@@ -65,9 +68,17 @@ def correction_rates(config: FrameCorrectionsConfig) -> dict[str, float]:
 class FrameCorrections(nn.Module):
     """Per-frame rotation (axis-angle about the head), translation (cm) and expression corrections
     of F frames: learned with the avatar when the rate is above 0 (else no gradient, no optimizer
-    group), and set by the pose alignment (:mod:`headsplat.training.align`) when it is on."""
+    group), and set by the pose alignment (:mod:`headsplat.training.align`) when it is on. With a
+    ``code`` config, each frame's code (F, size) too, learned at its ``lr_code``."""
 
-    def __init__(self, n_frames: int, n_expression: int, config: FrameCorrectionsConfig):
+    def __init__(
+        self,
+        n_frames: int,
+        n_expression: int,
+        config: FrameCorrectionsConfig,
+        *,
+        code: FrameCodeConfig | None = None,
+    ):
         super().__init__()
         self.config = config
         self.rates = correction_rates(config)
@@ -77,6 +88,9 @@ class FrameCorrections(nn.Module):
         self.expression = nn.Parameter(
             torch.zeros(n_frames, n_expression), requires_grad=learned["expression"]
         )
+        if code is not None:
+            self.rates["code"] = code.lr_code
+            self.code = nn.Parameter(torch.zeros(n_frames, code.size))
 
     @property
     def learned(self) -> bool:
@@ -98,7 +112,7 @@ class FrameCorrections(nn.Module):
         """Frame ``f``'s ``condition`` with its corrections (unchanged when they cannot be set)."""
         if not self.active:
             return condition
-        return condition.corrected(self.rotation[f], self.translation[f], self.expression[f])
+        return corrected_condition(condition, dict(self.named_parameters()), f)
 
     @torch.no_grad()
     def project_(self, tracked_expression: Tensor, frames: Tensor) -> None:
@@ -110,7 +124,19 @@ class FrameCorrections(nn.Module):
 
     @torch.no_grad()
     def centre_(self, frames: Tensor) -> None:
-        """When ``centred``: remove each correction's mean over ``frames`` (N,) long."""
+        """When ``centred``: remove each correction's (and code's) mean over ``frames`` (N,) long."""
         if self.config.centred:
-            for correction in (self.rotation, self.translation, self.expression):
+            for correction in self.parameters():
                 correction[frames] -= correction[frames].mean(0)
+
+
+def corrected_condition(condition: Condition, corrections: Mapping[str, Tensor], f: int) -> Condition:
+    """Frame ``f``'s ``condition`` with its ``corrections`` (``rotation``, ``translation``,
+    ``expression``, (F, ...) each, as :class:`FrameCorrections` holds them) and its ``code``
+    where the corrections have codes."""
+    condition = condition.corrected(
+        corrections["rotation"][f], corrections["translation"][f], corrections["expression"][f]
+    )
+    if "code" in corrections:
+        condition = replace(condition, extras={**condition.extras, CODE: corrections["code"][f]})
+    return condition

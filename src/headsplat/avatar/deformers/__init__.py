@@ -1,7 +1,7 @@
 """What moves the head mesh and the Gaussians per condition, by registry name
 (:mod:`headsplat.avatar.deformers.base`)."""
 
-from headsplat.avatar.deformers import personal, shading, soft_binding, torso
+from headsplat.avatar.deformers import frame_code, hair_skinning, personal, shading, soft_binding, torso
 from headsplat.avatar.deformers.base import (
     GAUSSIAN_DEFORMERS,
     MESH_DEFORMERS,
@@ -20,6 +20,8 @@ __all__ = [
     "DeformContext",
     "GaussianDeformer",
     "MeshDeformer",
+    "frame_code",
+    "hair_skinning",
     "personal",
     "register_gaussian_deformer",
     "register_mesh_deformer",
