@@ -13,10 +13,16 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-from headsplat.geometry import axis_angle_to_matrix
+from headsplat.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from headsplat.render.projection import Camera
 
-__all__ = ["Camera", "Condition", "pinhole_camera"]
+__all__ = ["MOTION", "MOTION_SECONDS", "Camera", "Condition", "head_motion", "pinhole_camera"]
+
+MOTION = "motion"
+"""The key of the head's motion (6,) in :attr:`Condition.extras` (:func:`head_motion`): what a
+sequence's conditions carry of the frames before them. A condition without it is a still head."""
+MOTION_SECONDS = 0.25
+"""The time unit of :func:`head_motion`: a brisk turn (2 rad/s) reads 0.5."""
 
 
 @dataclass(frozen=True)
@@ -72,3 +78,22 @@ def pinhole_camera(K: Tensor, size: int, viewmat: Tensor | None = None) -> Camer
     if viewmat is None:
         viewmat = torch.eye(4, dtype=K.dtype, device=K.device)
     return Camera(K, viewmat, size, size)
+
+
+def head_motion(rotation: Tensor, fps: float, torso_rotation: Tensor | None = None) -> Tensor:
+    """(F, 6) the head's angular velocity and acceleration at each frame of a sequence of head
+    rotations (F, 3, 3) at ``fps``, from that frame and the four before it (before the first
+    frame, the first frame repeats: the head starts still).
+
+    The velocity is the turn over the last two frames, the acceleration the change of velocity
+    over the last two: backward differences, so a frame's motion needs no frame after it (live
+    driving). Both are in the torso's axes (``torso_rotation`` (3, 3); None: the world's), in
+    radians per :data:`MOTION_SECONDS` and per its square.
+    """
+    previous = (torch.arange(len(rotation), device=rotation.device) - 2).clamp_min(0)
+    turn = rotation.double() @ rotation[previous].double().transpose(-1, -2)  # world axes
+    velocity = matrix_to_axis_angle(turn) * (fps / 2)
+    acceleration = (velocity - velocity[previous]) * (fps / 2)
+    if torso_rotation is not None:
+        velocity, acceleration = (v @ torso_rotation.double() for v in (velocity, acceleration))
+    return torch.cat([velocity * MOTION_SECONDS, acceleration * MOTION_SECONDS**2], -1).to(rotation.dtype)

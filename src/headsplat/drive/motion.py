@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from headsplat.avatar.condition import Condition
+from headsplat.avatar.condition import MOTION, Condition, head_motion
 from headsplat.io.atomic import atomic_write
 from headsplat.io.errors import InputError
 
@@ -90,9 +90,18 @@ class Motion:
         return replace(self, expression=self.expression[:, index], expression_names=tuple(names))
 
     def conditions(self, torso: tuple[Tensor, Tensor] | None) -> Iterator[Condition]:
-        """One :class:`Condition` per frame, the torso held at ``torso`` (None: it turns with the head)."""
+        """One :class:`Condition` per frame, the torso held at ``torso`` (None: it turns with the
+        head), each with the head's motion over the frames before it (:func:`head_motion`)."""
+        motion = head_motion(self.rotation, self.fps, None if torso is None else torso[0].to(self.rotation))
         for f in range(len(self)):
-            yield Condition(self.expression[f], self.gaze[f], self.rotation[f], self.translation[f], torso)
+            yield Condition(
+                self.expression[f],
+                self.gaze[f],
+                self.rotation[f],
+                self.translation[f],
+                torso,
+                {MOTION: motion[f]},
+            )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the motion file (atomically)."""

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from headsplat.avatar.condition import Camera, Condition, pinhole_camera
+from headsplat.avatar.condition import MOTION, Camera, Condition, head_motion, pinhole_camera
 from headsplat.io.subject import LANDMARK_FIT_ARRAYS, Subject
 from headsplat.io.video import read_png
 
@@ -130,8 +130,19 @@ class FrameData:
         return pinhole_camera(self.K, self.size)
 
     def condition(self, f: int) -> Condition:
-        """Frame f's tracked condition."""
-        return Condition(self.expression[f], self.gaze[f], self.rotation[f], self.translation[f], self.torso)
+        """Frame f's tracked condition, with the head's motion over the frames before it
+        (:func:`~headsplat.avatar.condition.head_motion`)."""
+        window = self.rotation[max(f - 4, 0) : f + 1]
+        torso_rotation = None if self.torso is None else self.torso[0]
+        motion = head_motion(window, float(self.subject.meta["fps"]), torso_rotation)[-1]
+        return Condition(
+            self.expression[f],
+            self.gaze[f],
+            self.rotation[f],
+            self.translation[f],
+            self.torso,
+            {MOTION: motion},
+        )
 
     def alpha(self, f: int) -> Tensor:
         """(S, S, 1) float mask of frame f in [0, 1]."""

@@ -1,7 +1,15 @@
 """What moves the head mesh and the Gaussians per condition, by registry name
 (:mod:`headsplat.avatar.deformers.base`)."""
 
-from headsplat.avatar.deformers import frame_code, hair_skinning, personal, shading, soft_binding, torso
+from headsplat.avatar.deformers import (
+    frame_code,
+    hair_motion,
+    hair_skinning,
+    personal,
+    shading,
+    soft_binding,
+    torso,
+)
 from headsplat.avatar.deformers.base import (
     GAUSSIAN_DEFORMERS,
     MESH_DEFORMERS,
@@ -21,6 +29,7 @@ __all__ = [
     "GaussianDeformer",
     "MeshDeformer",
     "frame_code",
+    "hair_motion",
     "hair_skinning",
     "personal",
     "register_gaussian_deformer",
