@@ -111,7 +111,7 @@ def _pair(runs: list[dict], key: str, digits: int) -> str:
 def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
     """The scores per clip, row and masks, then each row against its clip's base."""
     header = "clip | row | seeds | scored on | PSNR refined / tracked | SSIM | LPIPS | outline PSNR"
-    print_table_header(header + " | hair/body PSNR | train PSNR")
+    print_table_header(header + " | hair/body PSNR | train PSNR | commit")
     for (clip, row), runs in results.items():
         for truth in MASKS:
             scores = [run[truth] for run in runs]
@@ -119,7 +119,7 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
             cells += [_pair(scores, key, digits) for key, digits in (("psnr", 2), ("ssim", 4), ("lpips", 4))]
             cells += [_pair(scores, "outline_psnr", 2)]
             cells += [f"{np.mean([m['error_budget']['hair_body']['psnr'] for m in scores]):.2f}"]
-            cells += [f"{_mean(scores, 'train_psnr'):.2f}"]
+            cells += [f"{_mean(scores, 'train_psnr'):.2f}", runs[0]["commit"]]
             print_table_row(cells)
     print("\nAgainst base (dB), refined / tracked\n")
     print_table_header("clip | row | scored on | PSNR | outline PSNR | train PSNR")

@@ -220,3 +220,30 @@ def test_the_matte_benchmark_scores_each_variant_of_a_subject(ict_model, tmp_pat
         assert flicker["pairs"] == row["still_pairs"] and flicker["boundary_iou"] > 0.9
     figure = cv2.imread(str(tmp_path / "matte_tiny.png"))
     assert figure.shape == (48, 3 * 48, 3) and figure.std() > 0  # frame | mask | matte
+
+
+def test_the_hair_table_scores_each_row_on_both_masks_against_base(trained_run, capsys):
+    run, _ = trained_run
+    assert main(["eval", str(run), "--no-video", "--refine-steps", "0"]) == 0
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    raised = {
+        **metrics,
+        "outline_psnr": metrics["outline_psnr"] + 1.5,
+        "train_psnr": metrics["train_psnr"] + 0.5,
+    }
+    hair = benchmark_module("hair")
+    assert set(hair.ROWS["all"][1]) == set(hair.DEFORMERS) and hair.ROWS["matte"][0] == "soft"
+    base = {"segmenter": metrics, "soft": metrics, "commit": "abc1234"}
+    motion = {"segmenter": metrics, "soft": raised, "commit": "abc1234"}
+    capsys.readouterr()
+    hair.print_tables({("tiny", "base"): [base], ("tiny", "motion"): [motion, motion]})
+    lines = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny")]
+    scores, gains = lines[:4], lines[4:]
+    assert [cells[3] for cells in scores] == ["segmenter", "soft", "segmenter", "soft"]
+    assert scores[3][2] == "2" and scores[3][7] == f"{metrics['outline_psnr'] + 1.5:.2f} / " + (
+        f"{metrics['tracked']['outline_psnr']:.2f}"
+    )
+    # Against base, per masks: the outline's refined gain shows only where it was made.
+    assert [cells[2] for cells in gains] == ["segmenter", "soft"]
+    assert gains[0][4] == "+0.00 / +0.00" and gains[1][4] == "+1.50 / +0.00" and gains[1][5] == "+0.50 |"
+    assert scores[0][-1] == "abc1234 |"

@@ -9,9 +9,9 @@ The codes, ``size`` numbers per frame, belong to the training data
 ``condition.extras["frame_code"]``; the L2 pull on it (``code_weight``, mean square) keeps it small
 and the training frames' mean code is held at zero, so zero is the clip's average frame. The
 offsets are linear in the code before their bound (:mod:`~headsplat.avatar.deformers.driven`),
-zero for a zero code: any condition without a code (every held-out frame, evaluation's
-refinement, reenactment, the viewer, the exports) renders exactly as without this deformer: the
-avatar does not depend on the codes, and evaluation's refinement never fits one (it would score
+zero for a zero code. Any condition without a code (every held-out frame, evaluation's
+refinement, reenactment, the viewer, the exports) renders exactly as without this deformer, so
+the avatar does not depend on the codes; evaluation's refinement never fits one (it would score
 frames by numbers fitted to their own pixels).
 """
 
