@@ -247,3 +247,23 @@ def test_the_hair_table_scores_each_row_on_both_masks_against_base(trained_run, 
     assert [cells[2] for cells in gains] == ["segmenter", "soft"]
     assert gains[0][4] == "+0.00 / +0.00" and gains[1][4] == "+1.50 / +0.00" and gains[1][5] == "+0.50 |"
     assert scores[0][-1] == "abc1234 |"
+
+
+def test_the_held_out_video_puts_each_run_beside_the_frames(trained_run, tmp_path):
+    run, subject = trained_run
+    video, stills = tmp_path / "side.mp4", tmp_path / "side.png"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "held_out_video.py"),
+        str(subject),
+        str(run),
+        str(run),
+    ]
+    result = subprocess.run(
+        [*command, "-o", str(video), "--stills", str(stills)], capture_output=True, text=True, check=True
+    )
+    frames = np.stack(list(iter_mp4(video)))
+    assert frames.shape[1:] == (32, 3 * 32, 3) and len(frames) == 2  # the synthetic subject's test frames
+    assert cv2.imread(str(stills)).shape == (2 * 32, 3 * 32, 3)  # four evenly spaced of two: both
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[1].split(": ")[1] == lines[2].split(": ")[1]  # one run, twice
