@@ -10,7 +10,7 @@ from headsplat.avatar import load_avatar
 from headsplat.avatar.condition import MOTION, MOTION_SECONDS, head_motion
 from headsplat.avatar.deformers.base import BuildContext
 from headsplat.avatar.deformers.hair_motion import HairMotion, HairMotionConfig
-from headsplat.avatar.deformers.soft_binding import feature_atlas
+from headsplat.avatar.deformers.uv_decoder import feature_atlas
 from headsplat.avatar.linear import linearise
 from headsplat.cli import main
 from headsplat.drive.motion import Motion

@@ -3,7 +3,7 @@ code (:mod:`~headsplat.avatar.deformers.frame_code`) and the hair's motion
 (:mod:`~headsplat.avatar.deformers.hair_motion`).
 
 Each Gaussian decodes, from features in a UV atlas at its point (as soft binding's), a basis
-(13, D); its offsets (:func:`~headsplat.avatar.deformers.soft_binding.offset_gaussians`) are
+(13, D); its offsets (:func:`~headsplat.avatar.deformers.uv_decoder.offset_gaussians`) are
 ``tanh(basis @ drive)`` for the frame's drive (D,) in ``condition.extras``: a learned linear
 response per Gaussian, bounded. A zero drive moves nothing and a condition without one renders
 exactly as the avatar without the deformer.
@@ -11,16 +11,15 @@ exactly as the avatar without the deformer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from headsplat.avatar.deformers.base import BuildContext, DeformContext, GaussianDeformer
-from headsplat.avatar.deformers.soft_binding import (
+from headsplat.avatar.deformers.uv_decoder import (
     OUTPUTS,
-    OffsetBounds,
+    UVDecoderConfig,
     decoder_mlp,
     feature_atlas,
     offset_gaussians,
@@ -28,18 +27,6 @@ from headsplat.avatar.deformers.soft_binding import (
 from headsplat.avatar.gaussians.store import GaussianSet
 from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, sample_atlas
 from headsplat.avatar.modules import ParamGroup
-
-
-@dataclass
-class DrivenOffsetsConfig(OffsetBounds):
-    channels: int = 8
-    """Features per texel of the UV atlas."""
-    resolution: int = 32
-    """Texels per side of each material's tile."""
-    hidden: int = 64
-    """Width of the decoder's two hidden layers."""
-    lr_features: float = 1e-2
-    lr_decoder: float = 1e-3
 
 
 class DrivenOffsets(GaussianDeformer):
@@ -52,7 +39,7 @@ class DrivenOffsets(GaussianDeformer):
     drive_key: ClassVar[str]
 
     def __init__(
-        self, config: DrivenOffsetsConfig, build: BuildContext, drive_size: int, moved: Tensor | None = None
+        self, config: UVDecoderConfig, build: BuildContext, drive_size: int, moved: Tensor | None = None
     ):
         super().__init__()
         self.config = config

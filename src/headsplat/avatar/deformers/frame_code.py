@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from headsplat.avatar.deformers.base import BuildContext, register_gaussian_deformer
-from headsplat.avatar.deformers.driven import DrivenOffsets, DrivenOffsetsConfig
+from headsplat.avatar.deformers.driven import DrivenOffsets
+from headsplat.avatar.deformers.uv_decoder import UVDecoderConfig
 from headsplat.avatar.modules import LossContext, Losses
 
 CODE = "frame_code"
@@ -28,7 +29,7 @@ CODE = "frame_code"
 
 
 @dataclass
-class FrameCodeConfig(DrivenOffsetsConfig):
+class FrameCodeConfig(UVDecoderConfig):
     size: int = 16
     """Numbers per training frame."""
     lr_code: float = 1e-2

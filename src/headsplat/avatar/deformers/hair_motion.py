@@ -20,13 +20,14 @@ from torch import Tensor
 
 from headsplat.avatar.condition import MOTION
 from headsplat.avatar.deformers.base import BuildContext, DeformContext, register_gaussian_deformer
-from headsplat.avatar.deformers.driven import DrivenOffsets, DrivenOffsetsConfig
+from headsplat.avatar.deformers.driven import DrivenOffsets
+from headsplat.avatar.deformers.uv_decoder import UVDecoderConfig
 from headsplat.avatar.gaussians.store import GaussianSet
 from headsplat.avatar.modules import LossContext, Losses
 
 
 @dataclass
-class HairMotionConfig(DrivenOffsetsConfig):
+class HairMotionConfig(UVDecoderConfig):
     offset_weight: float = 1e-2
     """Pull of the (tanh-normalised) offsets towards zero: mean square over Gaussians and outputs."""
 

@@ -31,88 +31,25 @@ from headsplat.avatar.deformers.base import (
     GaussianDeformer,
     register_gaussian_deformer,
 )
-from headsplat.avatar.gaussians.binding import face_frames
+from headsplat.avatar.deformers.uv_decoder import (
+    OUTPUTS,
+    UVDecoderConfig,
+    decoder_mlp,
+    feature_atlas,
+    offset_gaussians,
+)
 from headsplat.avatar.gaussians.store import GaussianSet
 from headsplat.avatar.gaussians.uv_atlas import gaussians_in_atlas, sample_atlas
 from headsplat.avatar.modules import LossContext, Losses, ParamGroup
-from headsplat.geometry import (
-    axis_angle_to_matrix,
-    matrix_to_axis_angle,
-    matrix_to_quaternion,
-    quaternion_multiply,
-)
-
-OUTPUTS = 13
-"""Position (3), rotation (3, axis-angle), log-scale (3), colour (3), opacity logit (1)."""
+from headsplat.geometry import matrix_to_axis_angle
 
 
 @dataclass
-class OffsetBounds:
-    """How far decoded offsets (tanh-normalised, in [-1, 1]) may move a Gaussian."""
-
-    max_position: float = 0.5
-    """Largest position offset, in the triangle's mean edge lengths."""
-    max_rotation: float = 0.5
-    """Largest rotation offset, radians."""
-    max_log_scale: float = 0.5
-    max_colour: float = 0.2
-    max_opacity: float = 2.0
-    """Largest opacity offset, in logit."""
-
-
-@dataclass
-class SoftBindingConfig(OffsetBounds):
+class SoftBindingConfig(UVDecoderConfig):
     channels: int = 16
-    """Features per texel of the UV atlas."""
     resolution: int = 64
-    """Texels per side of each material's tile."""
-    hidden: int = 64
-    """Width of the decoder's two hidden layers."""
-    lr_features: float = 1e-2
-    lr_decoder: float = 1e-3
     offset_weight: float = 1e-2
     """Pull of the (tanh-normalised) offsets towards zero: mean square over Gaussians and outputs."""
-
-
-def feature_atlas(channels: int, resolution: int, n_materials: int, device: torch.device) -> nn.Parameter:
-    """(channels, resolution, n_materials x resolution) small random features, a tile per material
-    (:mod:`headsplat.avatar.gaussians.uv_atlas`), the same for every avatar (seed 0)."""
-    generator = torch.Generator().manual_seed(0)
-    atlas = 1e-2 * torch.randn(channels, resolution, n_materials * resolution, generator=generator)
-    return nn.Parameter(atlas.to(device))
-
-
-def decoder_mlp(n_inputs: int, hidden: int, n_outputs: int, device: torch.device) -> nn.Sequential:
-    """The per-Gaussian decoder: two SiLU hidden layers of ``hidden``."""
-    return nn.Sequential(
-        nn.Linear(n_inputs, hidden),
-        nn.SiLU(),
-        nn.Linear(hidden, hidden),
-        nn.SiLU(),
-        nn.Linear(hidden, n_outputs),
-    ).to(device)
-
-
-def offset_gaussians(
-    gaussians: GaussianSet, out: Tensor, ctx: DeformContext, bounds: OffsetBounds
-) -> GaussianSet:
-    """``gaussians`` moved by the tanh-normalised offsets ``out`` (N, 13) within ``bounds``: the
-    position in the Gaussian's triangle frame and mean edge lengths of ``ctx.posed``, the rotation
-    as an axis-angle in its own frame, the scale as a log-factor, the colour additively and the
-    opacity in logit."""
-    c = bounds
-    frames = face_frames(ctx.posed, ctx.head.triangles)
-    rotation, size = frames.rotation[ctx.gaussians.triangle], frames.scale[ctx.gaussians.triangle]
-    shift = (rotation @ (c.max_position * out[:, 0:3])[..., None])[..., 0] * size[:, None]
-    turn = matrix_to_quaternion(axis_angle_to_matrix(c.max_rotation * out[:, 3:6]))
-    opacity = torch.logit(gaussians.opacities.clamp(1e-6, 1 - 1e-6)) + c.max_opacity * out[:, 12]
-    return GaussianSet(
-        gaussians.means + shift,
-        quaternion_multiply(gaussians.quats, turn),
-        gaussians.scales * torch.exp(c.max_log_scale * out[:, 6:9]),
-        torch.sigmoid(opacity),
-        (gaussians.colours + c.max_colour * out[:, 9:12]).clamp_min(0.0),
-    )
 
 
 @register_gaussian_deformer("soft_binding")
