@@ -121,6 +121,8 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
             cells += [f"{np.mean([m['error_budget']['hair_body']['psnr'] for m in scores]):.2f}"]
             cells += [f"{_mean(scores, 'train_psnr'):.2f}", runs[0]["commit"]]
             print_table_row(cells)
+    machines = sorted({run["machine"] for runs in results.values() for run in runs})
+    print(f"\nmachine: {'; '.join(machines)}")
     print("\nAgainst base (dB), refined / tracked\n")
     print_table_header("clip | row | scored on | PSNR | outline PSNR | train PSNR")
     for (clip, row), runs in results.items():

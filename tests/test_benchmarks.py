@@ -233,8 +233,8 @@ def test_the_hair_table_scores_each_row_on_both_masks_against_base(trained_run, 
     }
     hair = benchmark_module("hair")
     assert set(hair.ROWS["all"][1]) == set(hair.DEFORMERS) and hair.ROWS["matte"][0] == "soft"
-    base = {"segmenter": metrics, "soft": metrics, "commit": "abc1234"}
-    motion = {"segmenter": metrics, "soft": raised, "commit": "abc1234"}
+    base = {"segmenter": metrics, "soft": metrics, "commit": "abc1234", "machine": "tiny VM"}
+    motion = {"segmenter": metrics, "soft": raised, "commit": "abc1234", "machine": "tiny VM"}
     capsys.readouterr()
     hair.print_tables({("tiny", "base"): [base], ("tiny", "motion"): [motion, motion]})
     lines = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny")]

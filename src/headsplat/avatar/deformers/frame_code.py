@@ -13,6 +13,9 @@ zero for a zero code. Any condition without a code (every held-out frame, evalua
 refinement, reenactment, the viewer, the exports) renders exactly as without this deformer, so
 the avatar does not depend on the codes; evaluation's refinement never fits one (it would score
 frames by numbers fitted to their own pixels).
+
+Off by default: the held-out frames lost on d3 as first measured (measurements: docs/quality.md,
+section "Hair skinning, motion and the per-frame code").
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ conditions carries the motion (a subject's frames, a reenactment's driver, the .
 export); a single pose (an orbit, the rest pose, the .ply export) has none and renders still.
 The blendshape export and the viewer play poses, not their history, and refuse it
 (``moves_gaussians``).
+
+Off by default: no change on d3 and d10 as first measured (measurements: docs/quality.md, section
+"Hair skinning, motion and the per-frame code").
 """
 
 from __future__ import annotations

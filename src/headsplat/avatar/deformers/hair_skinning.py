@@ -21,6 +21,9 @@ It acts on the Gaussians as bound, so it goes first among the Gaussian deformers
 placement is re-bound from the mesh and would drop what an earlier deformer added. The export as
 Gaussian blendshapes and the viewer cannot play a per-Gaussian blend of two poses yet and refuse
 it (``moves_gaussians``); .ply and .ply sequences hold it.
+
+Off by default: it lost on d3 and d10 as first measured (measurements: docs/quality.md, section
+"Hair skinning, motion and the per-frame code").
 """
 
 from __future__ import annotations
