@@ -120,3 +120,18 @@ def test_hair_skinning_trains_from_the_cli_and_the_blendshape_export_refuses_it(
     assert deformer.weight_change.abs().max() > 0  # the turning head taught it
     with pytest.raises(InputError, match="hair_skinning moves its Gaussians"):
         linearise(avatar)
+
+
+def test_a_weight_at_one_still_learns(trained_run):
+    """Weights start at 1 above the ear lobes: they must get a gradient there, or they never move."""
+    avatar = load_avatar(trained_run[0])
+    deformer = skinning_on(avatar)
+    torso_rotation, torso_translation = avatar.rest_pose()
+    turned = avatar.condition(
+        avatar.neutral_expression,
+        rotation=torso_rotation @ axis_angle_to_matrix(torch.tensor([0.0, 0.5, 0.0])),
+        translation=torso_translation,
+    )
+    avatar.posed_gaussians(turned).means[:, 0].sum().backward()
+    at_one = (deformer.head_weight(avatar.gaussians, avatar.head.triangles) == 1) & hair_of(avatar)
+    assert at_one.any() and (deformer.weight_change.grad[at_one] != 0).any()

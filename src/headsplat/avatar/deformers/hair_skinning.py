@@ -87,7 +87,8 @@ class HairSkinning(GaussianDeformer):
             return gaussians
         head, store = ctx.head, ctx.gaussians
         weight = self.head_weight(store, head.triangles)
-        blended = torch.nonzero(weight < 1)[:, 0]
+        # Every hair Gaussian, those at 1 too: a weight learns only where it is in the graph.
+        blended = torch.nonzero(self.hair[store.triangle])[:, 0]
         if len(blended) == 0:
             return gaussians
         rotation, translation = ctx.condition.torso
@@ -95,7 +96,8 @@ class HairSkinning(GaussianDeformer):
         w = weight[blended, None]
         head_means, head_quats = gaussians.means[blended], gaussians.quats[blended]
         means = gaussians.means.index_copy(0, blended, w * head_means + (1 - w) * torso.means[blended])
-        quats = gaussians.quats.index_copy(0, blended, nlerp(torso.quats[blended], head_quats, w))
+        turned = torch.where(w == 1, head_quats, nlerp(torso.quats[blended], head_quats, w))  # 1: exact
+        quats = gaussians.quats.index_copy(0, blended, turned)
         return gaussians._replace(means=means, quats=quats)
 
     def param_groups(self) -> list[ParamGroup]:
