@@ -170,11 +170,12 @@ def _written_frames(folder: Path, n_frames: int) -> Iterator[np.ndarray]:
         yield read_png(image_file(folder, "frames", f))
 
 
-def _segmented_frames(folder: Path, n_frames: int) -> Iterator[np.ndarray]:
-    """Each written frame's person probability (S, S) float32, as the segmenter gives it."""
+def _segmented(folder: Path, n_frames: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each written frame (S, S, 3) and its person probability (S, S) float32, as the segmenter
+    gives it."""
     with person_segmenter() as segment:
         for image in _written_frames(folder, n_frames):
-            yield segment(image)
+            yield image, segment(image)
 
 
 def _write_masks(folder: Path, model: HeadModel, fit: FitResult, config: PreprocessConfig) -> None:
@@ -192,14 +193,12 @@ def _cut_mattes(folder: Path, model: HeadModel, fit: FitResult, *, soft: bool) -
     """Each written frame's person alpha (H, W) in [0, 1], zero below the fitted neck: the
     segmenter's probability, or with ``soft`` its edge band matted (the cut kept sharp)."""
     rim = neck_rim_vertices(model)
-    with person_segmenter() as segment:
-        for f, image in enumerate(_written_frames(folder, len(fit.error_px))):
-            rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
-            person = segment(image)
-            if soft:
-                below = cut_below_neck(np.ones_like(person), rim_screen) == 0
-                person = soft_matte(image, person, half_width=BAND * image.shape[0], background=below)
-            yield cut_below_neck(person, rim_screen)
+    for f, (image, person) in enumerate(_segmented(folder, len(fit.error_px))):
+        rim_screen = project_points(_camera_vertices(model, fit, f)[rim], fit.K)
+        if soft:
+            below = cut_below_neck(np.ones_like(person), rim_screen) == 0
+            person = soft_matte(image, person, half_width=BAND * image.shape[0], background=below)
+        yield cut_below_neck(person, rim_screen)
 
 
 def _write_overlay(folder: Path, model: HeadModel, fit: FitResult, detected: np.ndarray, fps: float) -> None:
@@ -342,7 +341,7 @@ def preprocess(
                     fit=asdict(fit),
                     landmark_weights=weights,
                     config=config.photometric,
-                    person_masks=_segmented_frames(folder, len(kept)),
+                    person_masks=(probability for _, probability in _segmented(folder, len(kept))),
                 )
             landmark_fit, fit = fit, _photometric_fit(fit, photometric, detected)
             log(
