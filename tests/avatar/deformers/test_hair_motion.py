@@ -89,9 +89,10 @@ def test_hair_motion_trains_from_the_cli_and_drives_a_reenactment(
     monkeypatch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
     run = tmp_path / "run"
     assert train_with_deformer(synthetic_subject, run, "hair_motion", 3) == 0
-    deformer = load_avatar(run).gaussian_deformers["hair_motion"]
+    avatar = load_avatar(run)
+    deformer = avatar.gaussian_deformers["hair_motion"]
     assert isinstance(deformer, HairMotion)
-    start = feature_atlas(8, 32, deformer.features.shape[2] // 32, torch.device("cpu"))
+    start = feature_atlas(avatar.head, 8, 32)
     assert not torch.equal(deformer.features, start)  # the turning head taught it
     video = tmp_path / "driven.mp4"
     assert main(["reenact", str(run), str(synthetic_subject), "-o", str(video)]) == 0

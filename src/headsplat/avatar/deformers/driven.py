@@ -46,8 +46,7 @@ class DrivenOffsets(GaussianDeformer):
         self.drive_size = drive_size
         head = build.head
         device = head.neutral.device
-        n_materials = len(head.info["material_names"])
-        self.features = feature_atlas(config.channels, config.resolution, n_materials, device)
+        self.features = feature_atlas(head, config.channels, config.resolution)
         # Not zeroed as soft binding's last layer: a drive that starts at zero and a zero basis
         # would leave each other without a gradient.
         self.decoder = decoder_mlp(config.channels, config.hidden, OUTPUTS * drive_size, device)

@@ -92,7 +92,7 @@ class HairSkinning(GaussianDeformer):
         if len(blended) == 0:
             return gaussians
         rotation, translation = ctx.condition.torso
-        torso = store.posed(ctx.canonical @ rotation.T + translation, head.triangles, head.hair_triangles())
+        torso = store.posed(ctx.canonical @ rotation.T + translation, head.triangles, self.hair)
         w = weight[blended, None]
         head_means, head_quats = gaussians.means[blended], gaussians.quats[blended]
         means = gaussians.means.index_copy(0, blended, w * head_means + (1 - w) * torso.means[blended])

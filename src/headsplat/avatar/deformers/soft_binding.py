@@ -63,8 +63,7 @@ class SoftBinding(GaussianDeformer):
         self.config = config
         head = build.head
         device = head.neutral.device
-        n_materials = len(head.info["material_names"])
-        self.features = feature_atlas(config.channels, config.resolution, n_materials, device)
+        self.features = feature_atlas(head, config.channels, config.resolution)
         n_inputs = config.channels + len(head.expression_names) + 3
         self.decoder = decoder_mlp(n_inputs, config.hidden, OUTPUTS, device)
         nn.init.zeros_(self.decoder[-1].weight)

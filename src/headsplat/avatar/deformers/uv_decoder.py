@@ -8,6 +8,7 @@ parametrisation: Zhao et al., arXiv 2511.19854).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +17,9 @@ from headsplat.avatar.deformers.base import DeformContext
 from headsplat.avatar.gaussians.binding import face_frames
 from headsplat.avatar.gaussians.store import GaussianSet
 from headsplat.geometry import axis_angle_to_matrix, matrix_to_quaternion, quaternion_multiply
+
+if TYPE_CHECKING:
+    from headsplat.avatar.head_mesh import HeadMesh
 
 OUTPUTS = 13
 """Position (3), rotation (3, axis-angle), log-scale (3), colour (3), opacity logit (1)."""
@@ -49,12 +53,14 @@ class UVDecoderConfig(OffsetBounds):
     lr_decoder: float = 1e-3
 
 
-def feature_atlas(channels: int, resolution: int, n_materials: int, device: torch.device) -> nn.Parameter:
-    """(channels, resolution, n_materials x resolution) small random features, a tile per material
-    (:mod:`headsplat.avatar.gaussians.uv_atlas`), the same for every avatar (seed 0)."""
+def feature_atlas(head: HeadMesh, channels: int, resolution: int) -> nn.Parameter:
+    """(channels, resolution, M x resolution) small random features on ``head``'s device, a tile
+    per material of its M (:mod:`headsplat.avatar.gaussians.uv_atlas`), the same for every avatar
+    (seed 0)."""
+    n_materials = len(head.info["material_names"])
     generator = torch.Generator().manual_seed(0)
     atlas = 1e-2 * torch.randn(channels, resolution, n_materials * resolution, generator=generator)
-    return nn.Parameter(atlas.to(device))
+    return nn.Parameter(atlas.to(head.neutral.device))
 
 
 def decoder_mlp(n_inputs: int, hidden: int, n_outputs: int, device: torch.device) -> nn.Sequential:
