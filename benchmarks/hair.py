@@ -7,8 +7,9 @@ avatar scored against both kinds of person mask.
 
 Rows (on top of ``--preset cpu``, photometric tracking): ``base`` the defaults (the segmenter's
 masks), ``matte`` trained on soft mattes (``preprocess --matte soft``), ``skinning`` (``--deformer
-hair_skinning``), ``motion`` (``--deformer hair_motion``), ``code`` (``--deformer frame_code``),
-and ``all``: the soft mattes and the three deformers. The plan is the issue's: d3, d10, d7,
+hair_skinning``), ``skinning_mesh`` (the same, started with every hair Gaussian on the head:
+:data:`AT_MESH_BLEND`), ``motion`` (``--deformer hair_motion``), ``code`` (``--deformer
+frame_code``), and ``all``: the soft mattes and the three deformers. The plan is the issue's: d3, d10, d7,
 WDA_AlexandriaOcasioCortez_000 (WDA) and d12, two seeds, every row. Each run trains on its row's
 subject (``OUT/subjects/CLIP-photometric``, or ``CLIP-photometric-soft``: the same tracking, other
 masks), then ``headsplat eval --subject`` scores it on both subjects, because the masks are also
@@ -44,15 +45,22 @@ from common import (
 )
 
 DEFORMERS = ("hair_skinning", "hair_motion", "frame_code")
+AT_MESH_BLEND = (
+    "avatar.gaussian_deformers.hair_skinning.ears=-100",
+    "avatar.gaussian_deformers.hair_skinning.shoulders=-101",
+)
+"""Hair skinning started with every weight at 1: the hair follows the posed mesh (and its own neck
+blend) as in base, and only the learned weights move it towards the torso."""
 ROWS = {
-    "base": ("segmenter", ()),
-    "matte": ("soft", ()),
-    "skinning": ("segmenter", ("hair_skinning",)),
-    "motion": ("segmenter", ("hair_motion",)),
-    "code": ("segmenter", ("frame_code",)),
-    "all": ("soft", DEFORMERS),
+    "base": ("segmenter", (), ()),
+    "matte": ("soft", (), ()),
+    "skinning": ("segmenter", ("hair_skinning",), ()),
+    "skinning_mesh": ("segmenter", ("hair_skinning",), AT_MESH_BLEND),
+    "motion": ("segmenter", ("hair_motion",), ()),
+    "code": ("segmenter", ("frame_code",), ()),
+    "all": ("soft", DEFORMERS, ()),
 }
-"""Each row's masks (the subject it trains on) and Gaussian deformers."""
+"""Each row's masks (the subject it trains on), Gaussian deformers and ``--set`` settings."""
 MASKS = ("segmenter", "soft")
 CLIPS = {"d3": "d3", "d10": "d10", "d7": "d7", "WDA": "WDA_AlexandriaOcasioCortez_000", "d12": "d12"}
 """The plan's clips: short name -> shared clip."""
@@ -76,10 +84,11 @@ def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace,
     """Train (unless ``--reuse`` finds the avatar) and score one run on both masks:
     ``{masks: eval metrics}``."""
     run = out / "runs" / run_name(clip, row, seed)
-    masks, deformers = ROWS[row]
+    masks, deformers, settings = ROWS[row]
     if not (args.reuse and (run / "avatar.safetensors").is_file()):
         options = ["--preset", "cpu", "--seed", str(seed), "--overwrite"]
         options += [option for name in deformers for option in ("--deformer", name)]
+        options += [option for setting in settings for option in ("--set", setting)]
         run_headsplat("train", str(subject(out, clip, masks, env)), "-o", str(run), *options, env=env)
     scores = {}
     for truth in MASKS:
