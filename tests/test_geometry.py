@@ -34,3 +34,23 @@ def test_gradient_is_finite_at_zero():
     assert torch.autograd.gradcheck(
         axis_angle_to_matrix, (torch.randn(4, 3, dtype=torch.float64, requires_grad=True),)
     )
+
+
+def test_view_angles_name_the_side_of_the_head_the_camera_sees():
+    import numpy as np
+
+    from headsplat.geometry import MODEL_TO_OPENCV, view_angles
+
+    def posed(axis_angle, translation):
+        turn = axis_angle_to_matrix(torch.tensor(axis_angle, dtype=torch.float64)).numpy()
+        return MODEL_TO_OPENCV @ turn, np.asarray(translation, float)
+
+    face_on = view_angles(*posed([0.0, 0.0, 0.0], [0.0, 0.0, 60.0]))
+    assert np.allclose(face_on, 0.0, atol=1e-9)
+    # The head turns 30 degrees to its left (its nose towards +x, the subject's left): the camera
+    # now sees its right cheek, from yaw -30.
+    assert np.allclose(view_angles(*posed([0.0, np.deg2rad(30), 0.0], [0.0, 0.0, 60.0])), [-30.0, 0.0])
+    # Chin down (a turn about +x takes the nose down in model axes): seen from above.
+    assert np.allclose(view_angles(*posed([np.deg2rad(20), 0.0, 0.0], [0.0, 0.0, 60.0])), [0.0, 20.0])
+    # A head facing the camera's axis but off to the image's right is seen from its right side.
+    assert np.allclose(view_angles(*posed([0.0, 0.0, 0.0], [60.0, 0.0, 60.0])), [-45.0, 0.0])

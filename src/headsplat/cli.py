@@ -36,6 +36,23 @@ def _preprocess(args: argparse.Namespace) -> None:
     preprocess(args.video, args.output, config, overwrite=args.overwrite, model_path=args.model)
 
 
+def _split(args: argparse.Namespace) -> None:
+    from headsplat.io.subject import load_subject
+    from headsplat.preprocess.splits import novel_view_split, subject_view_angles, write_split_subject
+
+    source = load_subject(args.subject)
+    yaw = subject_view_angles(source)[:, 0]
+    gap = {} if args.gap is None else {"gap": args.gap}
+    split = novel_view_split(yaw, limit=args.yaw_limit, where=str(source.path), **gap)
+    write_split_subject(source, args.output, split.meta(), overwrite=args.overwrite)
+    print(
+        f"{args.output}: {len(split.train)} training frames within ±{split.limit:.1f} degrees of yaw "
+        f"of the median view ({split.median_yaw:+.1f}), {len(split.turned)} turned test frames "
+        f"{split.limit + split.gap:.1f} degrees or more from it, {len(split.frontal)} frontal test "
+        f"frames (of {len(yaw)})"
+    )
+
+
 def _train(args: argparse.Namespace) -> None:
     from headsplat.apps.options import run_config_from_args
     from headsplat.training.run import train_run
@@ -117,6 +134,15 @@ def _eval(args: argparse.Namespace) -> None:
         f"{metrics['train_psnr']:.2f} dB at the tracked poses, {metrics['train_psnr_aligned']:.2f} dB at the "
         f"aligned ones it trained on; neutral face {metrics['neutral']['psnr']:.2f} dB"
     )
+    novel_view = metrics.get("novel_view")
+    if novel_view is not None:
+        groups = [("turned", novel_view["turned"]), ("frontal", novel_view["frontal"])]
+        for name, scores in groups + [(f"yaw {b['yaw']}", b) for b in novel_view["bins"]]:
+            print(
+                f"novel view, {name} ({scores['frames']} frames): PSNR {scores['psnr']:.2f} dB  "
+                f"SSIM {scores['ssim']:.4f}  LPIPS {scores['lpips']:.4f}  "
+                f"(tracked: PSNR {scores['tracked']['psnr']:.2f} dB)"
+            )
 
 
 def _render(args: argparse.Namespace) -> None:
@@ -275,6 +301,33 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--overwrite", action="store_true", help="replace an existing subject folder")
     pre.add_argument("--no-overlay", action="store_true", help="skip qa/overlay.mp4")
     pre.set_defaults(run=_preprocess)
+
+    split = commands.add_parser(
+        "split", help="subject folder -> one with another train/test split (--novel-view: by head turn)"
+    )
+    split.add_argument("subject", help="a subject folder made by `headsplat preprocess`")
+    split.add_argument("-o", "--output", required=True, help="the split subject folder (links to the frames)")
+    split.add_argument(
+        "--novel-view",
+        action="store_true",
+        required=True,
+        help="train on the frames near the clip's median view, test on the turned ones and the "
+        "frontal frames of its last fifth",
+    )
+    split.add_argument(
+        "--yaw-limit",
+        type=float,
+        metavar="DEG",
+        help="the frontal band's half-width (default: the widest that leaves a fifth of the frames turned)",
+    )
+    split.add_argument(
+        "--gap",
+        type=float,
+        metavar="DEG",
+        help="degrees between the band and the turned frames (default 10)",
+    )
+    split.add_argument("--overwrite", action="store_true", help="replace an existing split subject folder")
+    split.set_defaults(run=_split)
 
     tr = commands.add_parser("train", help="subject folder -> avatar run folder (checkpoints, resumable)")
     tr.add_argument("subject", help="a subject folder made by `headsplat preprocess`")

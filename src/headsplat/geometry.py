@@ -47,6 +47,21 @@ def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
     return axis * scale
 
 
+def view_angles(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """(..., 2) yaw and pitch in degrees from which a camera at the origin sees a head posed by
+    ``rotation`` (..., 3, 3) and ``translation`` (..., 3) (model -> OpenCV camera).
+
+    The direction to the camera in model axes, so a head off the optical axis counts as the view it
+    gives: yaw > 0 when the camera sits towards the subject's left (the head turned to its right,
+    its left cheek shown), pitch > 0 when it sits above. 0, 0: seen face on.
+    """
+    to_camera = np.einsum("...ji,...j->...i", rotation, -np.asarray(translation, float))
+    to_camera = to_camera / np.linalg.norm(to_camera, axis=-1, keepdims=True)
+    yaw = np.arctan2(to_camera[..., 0], to_camera[..., 2])
+    pitch = np.arcsin(np.clip(to_camera[..., 1], -1.0, 1.0))
+    return np.degrees(np.stack([yaw, pitch], axis=-1))
+
+
 def rotation_angle_deg(R_a: torch.Tensor, R_b: torch.Tensor) -> torch.Tensor:
     """Angle (degrees) of the relative rotation between (..., 3, 3) rotations."""
     relative = R_a.transpose(-1, -2) @ R_b

@@ -7,7 +7,10 @@ and outline regions (:mod:`headsplat.evaluation.regions`), the error budget of b
 of a tenth of the training frames refined the same way (:mod:`headsplat.evaluation.error_budget`),
 the neutral-face score, the Gaussian count, training minutes, render frames per second) and
 ``RUN/eval/side_by_side.mp4`` (ground truth | render | error x4) and ``RUN/eval/neutral.png`` (the
-frame nearest rest | the render at expression zero).
+frame nearest rest | the render at expression zero). On a novel-view split
+(:mod:`headsplat.preprocess.splits`) the metrics also hold ``novel_view``: the turned and the
+frontal test frames scored apart, and the turned ones per bin of yaw
+(:mod:`headsplat.evaluation.novel_view`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from torch import Tensor
 from headsplat.avatar.avatar import Avatar, load_avatar
 from headsplat.avatar.condition import Condition
 from headsplat.evaluation.error_budget import ErrorBudget, budget_parts
+from headsplat.evaluation.novel_view import novel_view_scores
 from headsplat.evaluation.regions import region_masks, region_scores
 from headsplat.io.atomic import atomic_file, atomic_write
 from headsplat.io.checkpoint import read_part
@@ -124,6 +128,7 @@ def evaluate_run(
             avatar, conditions, targets, masks, background, lpips, None if refined else panels
         )
         tracked = {**_means(scores), "error_budget": budget}
+        tracked_scores = scores
         landmark_data = data.landmark_tracked()
         landmark_tracked = None
         if landmark_data is not None:  # a photometrically tracked subject: its landmark fit too
@@ -199,6 +204,9 @@ def evaluate_run(
         "per_frame": {name: [round(v, 5) for v in values] for name, values in scores.items()},
     }
     metrics["per_frame"]["frame"] = [int(f) for f in test_frames]
+    novel_view = found.meta["split"].get("novel_view")
+    if novel_view is not None:
+        metrics["novel_view"] = novel_view_scores(novel_view, test_frames, scores, tracked_scores)
     atomic_write(out / "neutral.png", lambda p: write_png(p, neutral_panel))
     atomic_write(out / "metrics.json", lambda p: write_json(p, metrics))
     return metrics

@@ -1,0 +1,149 @@
+"""The head from other sides: avatars trained on the near-frontal frames of clips that turn the
+head, scored on the turned frames and on the frontal test frames.
+
+    python benchmarks/novel_view.py --out /tmp/nv                          # the plan (hours)
+    python benchmarks/novel_view.py --out /tmp/nv --clips d3 --seeds 0 --rows base
+    python benchmarks/novel_view.py --table                                # print what is recorded
+
+Each clip is preprocessed with photometric tracking (``OUT/subjects/CLIP-photometric``, shared
+with the other benchmarks) and split by ``headsplat split --novel-view`` (the automatic limit:
+the widest frontal band that leaves a fifth of the frames turned; a gap of 10 degrees) into
+``OUT/subjects/CLIP-novel-view``; each run trains there with ``--preset cpu`` and the row's
+options, then ``headsplat eval`` scores all its test frames, refined and tracked
+(:mod:`headsplat.evaluation.novel_view`). Rows: ``base``, the defaults. The plan is the
+issue's: d3 and d12 with seeds 0 and 1, d9 and d20 with seed 0 (:data:`PLAN`).
+
+Each finished run is recorded as ``--results/CLIP-ROW-sSEED.json`` (default
+``benchmarks/results/novel_view``): eval's metrics and the provenance; a recorded run is not run
+again unless ``--rerun``, and ``--table`` prints from the records alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    headsplat_env,
+    print_table_header,
+    print_table_row,
+    record,
+    recorded,
+    run_headsplat,
+    subject_folder,
+)
+
+ROWS: dict[str, tuple[str, ...]] = {"base": ()}
+"""Each row's options to ``headsplat train`` on top of ``--preset cpu``."""
+PLAN = {"d3": (0, 1), "d12": (0, 1), "d9": (0,), "d20": (0,)}
+"""Clip -> the seeds the table needs."""
+RESULTS = Path(__file__).resolve().parent / "results" / "novel_view"
+
+
+def split_subject(out: Path, clip: str, env: dict) -> Path:
+    """``OUT/subjects/CLIP-novel-view``, split from the photometrically tracked subject when missing."""
+    folder = out / "subjects" / f"{clip}-novel-view"
+    if not (folder / "meta.json").is_file():
+        source = subject_folder(out, clip, env, "photometric")
+        run_headsplat("split", str(source), "-o", str(folder), "--novel-view", "--overwrite", env=env)
+    return folder
+
+
+def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace, env: dict) -> dict:
+    """Train (unless ``--reuse`` finds the avatar) and evaluate one run; eval's metrics."""
+    run = out / "runs" / f"{clip}-novel-view-{row}-s{seed}"
+    subject = split_subject(out, clip, env)
+    if not (args.reuse and (run / "avatar.safetensors").is_file()):
+        options = ["--preset", "cpu", "--seed", str(seed), "--overwrite", *ROWS[row]]
+        run_headsplat("train", str(subject), "-o", str(run), *options, env=env)
+    run_headsplat("eval", str(run), "--no-video", "--eval-frames", "0", env=env)
+    return json.loads((run / "eval" / "metrics.json").read_text())
+
+
+def _pair(groups: list[dict], key: str, digits: int) -> str:
+    """The runs' mean refined / tracked ``key`` of a group (half the seeds' range beside a PSNR)."""
+    refined = [group[key] for group in groups]
+    text = f"{np.mean(refined):.{digits}f}"
+    if len(groups) > 1 and key == "psnr":
+        text += f" ±{np.ptp(refined) / 2:.{digits}f}"
+    return f"{text} / {np.mean([group['tracked'][key] for group in groups]):.{digits}f}"
+
+
+def _mean_psnr(runs: list[dict], group: str, *, tracked: bool) -> float:
+    """The runs' mean PSNR on a group of test frames, refined or tracked."""
+    scores = [run["novel_view"][group] for run in runs]
+    return float(np.mean([(score["tracked"] if tracked else score)["psnr"] for score in scores]))
+
+
+def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
+    """Per clip and row: the split, the turned and the frontal frames' scores; then the turned
+    frames per bin of yaw; then each row against its clip's base."""
+    header = "clip | row | seeds | frontal band | turned frames | turned PSNR refined / tracked | SSIM"
+    print_table_header(header + " | LPIPS | frontal frames | frontal PSNR refined / tracked | commit")
+    for (clip, row), runs in results.items():
+        turned = [run["novel_view"]["turned"] for run in runs]
+        frontal = [run["novel_view"]["frontal"] for run in runs]
+        cells = [clip, row, str(len(runs)), f"±{runs[0]['novel_view']['limit']:.1f}°"]
+        cells += [str(turned[0]["frames"]), _pair(turned, "psnr", 2), _pair(turned, "ssim", 4)]
+        cells += [_pair(turned, "lpips", 4), str(frontal[0]["frames"]), _pair(frontal, "psnr", 2)]
+        print_table_row([*cells, runs[0]["commit"]])
+    machines = sorted({run["machine"] for runs in results.values() for run in runs})
+    print(f"\nmachine: {'; '.join(machines)}")
+    print("\nTurned frames by yaw (degrees from the median view; > 0: the subject's left cheek shown)\n")
+    print_table_header("clip | row | yaw | frames | PSNR refined / tracked")
+    for (clip, row), runs in results.items():
+        for label in [b["yaw"] for b in runs[0]["novel_view"]["bins"]]:
+            bins = [b for run in runs for b in run["novel_view"]["bins"] if b["yaw"] == label]
+            print_table_row([clip, row, label, str(bins[0]["frames"]), _pair(bins, "psnr", 2)])
+    print("\nAgainst base (dB), refined / tracked\n")
+    print_table_header("clip | row | turned PSNR | frontal PSNR")
+    for (clip, row), runs in results.items():
+        base = results.get((clip, "base"))
+        if row == "base" or base is None:
+            continue
+        cells = [clip, row]
+        for group in ("turned", "frontal"):
+            gains = [
+                _mean_psnr(runs, group, tracked=tracked) - _mean_psnr(base, group, tracked=tracked)
+                for tracked in (False, True)
+            ]
+            cells.append(" / ".join(f"{gain:+.2f}" for gain in gains))
+        print_table_row(cells)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("novel_view"), help="subjects and runs go here")
+    parser.add_argument("--clips", nargs="*", choices=sorted(PLAN), default=list(PLAN))
+    parser.add_argument("--rows", nargs="*", choices=list(ROWS), default=list(ROWS))
+    parser.add_argument("--seeds", nargs="*", type=int, help="seeds for every clip (default: the plan's)")
+    parser.add_argument("--reuse", action="store_true", help="keep trained avatars found in OUT/runs")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"recorded runs (default {RESULTS})")
+    parser.add_argument("--rerun", action="store_true", help="run recorded runs again")
+    parser.add_argument("--table", action="store_true", help="only print the recorded runs' table")
+    args = parser.parse_args()
+    env = headsplat_env()
+    results: dict[tuple[str, str], list[dict]] = {}
+    for clip in args.clips:
+        for row in args.rows:
+            for seed in args.seeds if args.seeds is not None else PLAN[clip]:
+                name = f"{clip}-{row}-s{seed}"
+                metrics = None if args.rerun else recorded(args.results, name)
+                if metrics is None and not args.table:
+                    metrics = run_one(args.out, clip, row, seed, args, env)
+                    record(args.results, name, metrics)
+                    turned = metrics["novel_view"]["turned"]
+                    print(f"done {name}: turned frames {turned['psnr']:.2f} dB refined", flush=True)
+                if metrics is not None:
+                    results.setdefault((clip, row), []).append(metrics)
+    print()
+    print_tables(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Scores of a novel-view split's test frames by group: turned away from every training view,
+frontal (the usual test frames), and the turned ones per bin of yaw
+(:mod:`headsplat.preprocess.splits` makes the split)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+SCORES = ("psnr", "ssim", "lpips")
+BIN_DEGREES = 10.0
+
+
+def _means(rows: np.ndarray, scores: dict[str, Sequence[float]]) -> dict[str, float]:
+    """Each of :data:`SCORES` averaged over ``rows`` (indices into the per-frame lists)."""
+    return {
+        name: float(np.mean(np.asarray(scores[name])[rows])) if len(rows) else float("nan") for name in SCORES
+    }
+
+
+def _group(
+    rows: np.ndarray, refined: dict[str, Sequence[float]], tracked: dict[str, Sequence[float]]
+) -> dict:
+    """How many frames ``rows`` holds and their mean scores, refined and ``tracked``."""
+    return {"frames": len(rows), **_means(rows, refined), "tracked": _means(rows, tracked)}
+
+
+def _bin_label(start: float) -> str:
+    return f"{start:+.0f}..{start + BIN_DEGREES:+.0f}"
+
+
+def novel_view_scores(
+    novel_view: dict,
+    frames: Sequence[int],
+    refined: dict[str, Sequence[float]],
+    tracked: dict[str, Sequence[float]],
+) -> dict:
+    """The scores of a novel-view split's groups.
+
+    Args:
+        novel_view: the split's record (``meta.json``'s ``split.novel_view``: ``turned``,
+            ``frontal``, ``yaw`` per frame relative to the median view, ``limit``, ``gap``).
+        frames: the scored test frames (T,); ``refined`` and ``tracked``: per-frame lists (T,) of
+            each of :data:`SCORES` under the two protocols (the same lists when eval did not refine).
+
+    Returns:
+        ``turned`` and ``frontal``: ``frames`` (how many were scored), each score refined and
+        ``tracked``; ``bins``: the same for the turned frames per :data:`BIN_DEGREES` of yaw
+        (label ``"+20..+30"``, degrees from the median view, > 0 the subject's left cheek towards
+        the camera), in order of yaw; ``limit`` and ``gap``.
+    """
+    frames = np.asarray(frames)
+    turned = np.flatnonzero(np.isin(frames, novel_view["turned"]))
+    yaw = np.asarray(novel_view["yaw"], float)[frames[turned]]
+    starts = np.floor(yaw / BIN_DEGREES) * BIN_DEGREES
+    bins = [
+        {"yaw": _bin_label(start), **_group(turned[starts == start], refined, tracked)}
+        for start in np.unique(starts)
+    ]
+    return {
+        "limit": novel_view["limit"],
+        "gap": novel_view["gap"],
+        "turned": _group(turned, refined, tracked),
+        "frontal": _group(np.flatnonzero(np.isin(frames, novel_view["frontal"])), refined, tracked),
+        "bins": bins,
+    }
