@@ -223,6 +223,64 @@ def test_completion_closes_the_unseen_back_of_the_head_and_leaves_the_frames_alo
     assert len(moments) == 5 and all(len(m) == len(avatar.gaussians) for m in moments)
 
 
+def test_symmetric_completion_copies_the_seen_half_of_the_face_onto_the_unseen_half(
+    synthetic_subject, ict_model
+):
+    """The face's left half (x > 0) striped red and green by height, its right half blue; the
+    only frame shows the head turned 70 degrees, its left cheek to the camera. Symmetric completion
+    must stripe the right half as the left one is; the fill alone cannot (it smooths the seen
+    colours over the unseen surface)."""
+    from dataclasses import replace
+
+    from headsplat.training.completion import HarmonicCompletion, HarmonicConfig, HookContext
+
+    red, green, blue = (
+        torch.tensor([0.9, 0.1, 0.1]),
+        torch.tensor([0.1, 0.8, 0.1]),
+        torch.tensor([0.1, 0.1, 0.9]),
+    )
+
+    def striped_agreement(mirror: bool) -> tuple[float, int]:
+        trainer = _trainer(synthetic_subject, ict_model, tiny_config(SIZE, texels_per_cm=0.8, background=0.0))
+        avatar, data = trainer.avatar, trainer.data
+        store, head = avatar.gaussians, avatar.head
+        face = torch.from_numpy(ict_model.material_triangles("M_Face"))
+
+        def positions():
+            store = avatar.gaussians  # the row changes replace it
+            return (store.bary[:, :, None] * head.template[head.triangles[store.triangle]]).sum(1)
+
+        def stripe(y):
+            return (torch.floor(y / 1.5) % 2 == 0)[:, None]
+
+        position = positions()
+        with torch.no_grad():
+            store.sh0[:] = rgb_to_sh0(blue)
+            store.sh0[position[:, 0] > 0] = rgb_to_sh0(torch.where(stripe(position[:, 1]), red, green))[
+                position[:, 0] > 0
+            ]
+            store.opacity[:] = 4.6
+        turned = axis_angle_to_matrix(torch.tensor([0.0, np.deg2rad(-70.0), 0.0], dtype=torch.float32))
+        rotation = torch.from_numpy(MODEL_TO_OPENCV).float() @ turned
+        condition = replace(data.condition(0), rotation=rotation.to(data.rotation))
+        ctx = HookContext(avatar, np.array([0]), lambda f: condition, data.camera(), trainer.change_rows)
+        counts = HarmonicCompletion(HarmonicConfig(frames=1, mirror=mirror, detail=0.0)).after_training(ctx)
+        position, store = positions(), avatar.gaussians
+        # Well inside the unseen half of the face.
+        unseen_half = torch.isin(store.triangle, face) & (position[:, 0] < -2.5) & (position[:, 2] > 0)
+        colour = store.rgb()[unseen_half]
+        expected = torch.where(stripe(position[unseen_half, 1]), red, green)
+        other = torch.where(stripe(position[unseen_half, 1]), green, red)
+        right = (colour - expected).norm(dim=1) < 0.5 * (other - expected).norm(dim=1)
+        assert unseen_half.sum() > 100
+        return float(right.float().mean()), counts.get("mirrored", 0)
+
+    agreement, mirrored = striped_agreement(mirror=True)
+    assert mirrored > 100 and agreement > 0.8
+    agreement, mirrored = striped_agreement(mirror=False)
+    assert mirrored == 0 and agreement < 0.5
+
+
 def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, ict_model, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -16,6 +16,7 @@ from torch import Tensor
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Camera, Condition
 from headsplat.avatar.gaussians.completion import UNSEEN_WEIGHT, fill_colours, surface_detail, unseen
+from headsplat.avatar.gaussians.mirror import mirrored_columns
 from headsplat.avatar.gaussians.rows import RowChange
 from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
 from headsplat.avatar.head_mesh import HeadMesh
@@ -58,6 +59,11 @@ class HarmonicConfig(CompletionConfig):
     into the scalp above, filled from the seen hair, and the neck below, filled from what the
     clip shows there (skin, collars, hoods): one region, filled as one, spread a hoodie's grey up
     the back of d18's head."""
+    mirror: bool = False
+    """Symmetric completion first: each seen Gaussian whose mirror image (x -> -x,
+    :mod:`headsplat.avatar.gaussians.mirror`) would land on a triangle no training frame showed
+    is copied there, colour and shape, and the fill covers only what is still bare. The face's
+    other side, as the clip showed this one (a hair parting or a mole is copied too)."""
     probe_opacity: float = 0.05
     """The faint opacity fresh samples are tested at behind the kept ones (rasterizers skip alphas
     under 1/255, so the probe cannot be infinitesimal)."""
@@ -117,6 +123,16 @@ def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0)
     return out
 
 
+def mirror_sources(head: HeadMesh, triangle: Tensor, seen: Tensor) -> Tensor:
+    """(S,) long: the ``seen`` (N,) bool Gaussians (on ``triangle`` (N,)) whose mirror triangle
+    (:meth:`HeadMesh.mirror`) carries no seen Gaussian and is not the interior's: those whose
+    mirror images cover what the clip did not show."""
+    mirror = torch.from_numpy(head.mirror().triangle).to(triangle.device)[triangle]
+    shown = torch.zeros(len(head.triangles), dtype=torch.bool, device=triangle.device)
+    shown[triangle[seen]] = True
+    return torch.nonzero(seen & ~shown[mirror] & ~head.interior_triangles()[mirror])[:, 0]
+
+
 class Completion:
     """The post-training hook's contract: subclasses set ``Config`` and take ``(config)``."""
 
@@ -144,6 +160,9 @@ class HarmonicCompletion(Completion):
     from the seen scalp, the neck from the seen neck, skin from the face's; skin by a harmonic
     fill, the hair by ``hair_fill``), plus fine texture borrowed from it.
 
+    With ``mirror``, the seen Gaussians' mirror images (:func:`mirror_sources`) cover the unseen
+    triangles they land on first, as known colours of the fill.
+
     Fresh samples are tested behind the kept Gaussians at a faint ``probe_opacity`` (so that they
     barely hide one another) and their weights scaled to the opacity they get. Every change goes
     through the run's row operation, so the optimizers and the strategy's statistics follow.
@@ -156,18 +175,28 @@ class HarmonicCompletion(Completion):
         return torch.stack([ctx.avatar.rendering_weights(ctx.condition(f), ctx.camera) for f in frames])
 
     def after_training(self, ctx: HookContext) -> dict[str, int]:
-        """Complete the avatar; returns the counts of removed and added Gaussians."""
+        """Complete the avatar; returns the counts of removed and added Gaussians (and of the
+        added, those ``mirrored``)."""
         c, avatar = self.config, ctx.avatar
         spread = np.linspace(0, len(ctx.frames) - 1, min(c.frames, len(ctx.frames))).round().astype(int)
         frames = [int(f) for f in ctx.frames[spread]]
         strength = self._weights(ctx, frames).amax(0)
         # The interior keeps its Gaussians, seen or not: its prior is a dark cavity, not its rim.
         interior = avatar.head.interior_triangles()
-        keep = ~unseen(strength[None], c.unseen_weight) | interior[avatar.gaussians.triangle]
-        n_kept = int(keep.sum())
-        ctx.change_rows(
-            keep=keep, appended=initial_columns(avatar.head, avatar.gaussians.config, opacity=c.probe_opacity)
-        )
+        seen = ~unseen(strength[None], c.unseen_weight)
+        keep = seen | interior[avatar.gaussians.triangle]
+        probes = initial_columns(avatar.head, avatar.gaussians.config, opacity=c.probe_opacity)
+        sources = torch.nonzero(keep[:0])[:, 0]
+        copies = {name: column[:0] for name, column in probes.items()}
+        if c.mirror:
+            sources = mirror_sources(avatar.head, avatar.gaussians.triangle, seen)
+            copies = mirrored_columns(avatar.head, avatar.gaussians, sources)
+        n_kept = int(keep.sum()) + len(sources)  # the known rows: kept and mirrored
+        n_probes = len(probes["triangle"])
+        parents = torch.cat([sources, torch.full((n_probes,), -1, dtype=torch.long, device=sources.device)])
+        appended = {name: torch.cat([copies[name], probes[name]]) for name in probes}
+        ctx.change_rows(keep=keep, appended=appended, parents=parents)
+        known_strength = torch.cat([strength[keep], torch.zeros(len(sources), device=strength.device)])
         weights = self._weights(ctx, frames)[:, n_kept:]
         hidden = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.unseen_weight)
         store, head = avatar.gaussians, avatar.head
@@ -193,7 +222,7 @@ class HarmonicCompletion(Completion):
         gaussian_region = region[store.triangle]
         if c.hair_fill == "seen_mean":
             n_regions = int(gaussian_region.max()) + 1
-            means = seen_means(colours[:n_kept], strength[keep], gaussian_region[:n_kept], n_regions)
+            means = seen_means(colours[:n_kept], known_strength, gaussian_region[:n_kept], n_regions)
             fresh_region = gaussian_region[n_kept:]
             # The skin keeps the harmonic fill; no fresh Gaussian is added to the interior.
             hair = ((fresh_region == SCALP) | (fresh_region == NECK)) & means[fresh_region].isfinite().all(-1)
@@ -202,9 +231,16 @@ class HarmonicCompletion(Completion):
         with torch.no_grad():
             store.sh0[n_kept:] = rgb_to_sh0(colours[n_kept:].clamp(0, 1))
             store.opacity[n_kept:] = float(np.log(c.fresh_opacity / (1 - c.fresh_opacity)))
-        add = hidden & reached[n_kept:] & ~interior[store.triangle[n_kept:]]
+        mirrored = torch.zeros_like(interior)
+        mirrored[store.triangle[n_kept - len(sources) : n_kept]] = True
+        fresh = store.triangle[n_kept:]
+        add = hidden & reached[n_kept:] & ~interior[fresh] & ~mirrored[fresh]
         ctx.change_rows(keep=torch.cat([torch.ones(n_kept, dtype=torch.bool, device=add.device), add]))
-        return {"removed": int((~keep).sum()), "added": int(add.sum())}
+        return {
+            "removed": int((~keep).sum()),
+            "added": int(add.sum()) + len(sources),
+            "mirrored": len(sources),
+        }
 
 
 def make_completion(slot: dict[str, CompletionConfig]) -> Completion | None:

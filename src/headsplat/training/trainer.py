@@ -244,6 +244,8 @@ class Trainer:
                 if progress and completed:
                     removed, added = completed["removed"], completed["added"]
                     message = f"completion: {removed} unseen Gaussians removed, {added} added"
+                    if completed.get("mirrored"):
+                        message += f" ({completed['mirrored']} of them mirrored from the seen side)"
                     print(message, file=sys.stderr, flush=True)
             self.seconds = time.perf_counter() - start
             if bar is not None:
