@@ -10,7 +10,8 @@ with the other benchmarks) and split by ``headsplat split --novel-view`` (the au
 the widest frontal band that leaves a fifth of the frames turned; a gap of 10 degrees) into
 ``OUT/subjects/CLIP-novel-view``; each run trains there with ``--preset cpu`` and the row's
 options, then ``headsplat eval`` scores all its test frames, refined and tracked
-(:mod:`headsplat.evaluation.novel_view`). Rows: ``base``, the defaults. The plan is the
+(:mod:`headsplat.evaluation.novel_view`). Rows: ``base``, the defaults; ``mirror``, symmetric
+completion (``completion.harmonic.mirror``). The plan is the
 issue's: d3 and d12 with seeds 0 and 1, d9 and d20 with seed 0 (:data:`PLAN`).
 
 Each finished run is recorded as ``--results/CLIP-ROW-sSEED.json`` (default
@@ -38,7 +39,7 @@ from common import (
     subject_folder,
 )
 
-ROWS: dict[str, tuple[str, ...]] = {"base": ()}
+ROWS: dict[str, tuple[str, ...]] = {"base": (), "mirror": ("--set", "completion.harmonic.mirror=true")}
 """Each row's options to ``headsplat train`` on top of ``--preset cpu``."""
 PLAN = {"d3": (0, 1), "d12": (0, 1), "d9": (0,), "d20": (0,)}
 """Clip -> the seeds the table needs."""
