@@ -52,7 +52,11 @@ def test_folder_layout(run):
     one PNG per kept frame, and no temporary sibling is left beside it."""
     _, subject, report, _ = run
     assert sorted(p.name for p in subject.iterdir()) == ["frames", "masks", "meta.json", "qa", "tracking.npz"]
-    assert sorted(p.name for p in (subject / "qa").iterdir()) == ["overlay.mp4", "report.json"]
+    assert sorted(p.name for p in (subject / "qa").iterdir()) == [
+        "coverage.png",
+        "overlay.mp4",
+        "report.json",
+    ]
     names = [f"{i:06d}.png" for i in range(N_FRAMES)]
     assert sorted(p.name for p in (subject / "frames").iterdir()) == names
     assert sorted(p.name for p in (subject / "masks").iterdir()) == names
@@ -191,6 +195,19 @@ def test_report_timings(run):
     assert {"decode", "detect", "landmarks", "tracking", "masks"} <= set(report["seconds"])
     assert all(seconds >= 0 for seconds in report["seconds"].values())
     assert report["seconds_per_100_frames"] > 0
+
+
+def test_coverage_says_a_frontal_clip_never_showed_the_back_of_the_head(run):
+    """d18 looks at the camera: its face's front is seen, the back of its head never, and the log
+    and the report say so with what to record instead."""
+    _, subject, report, logs = run
+    coverage = report["coverage"]
+    assert coverage["seen"]["the face's front"] > 0.6 and coverage["seen"]["the back of the head"] == 0.0
+    assert abs(coverage["yaw_deg"][0]) < 15 and abs(coverage["yaw_deg"][1]) < 15
+    assert any("0% of the back of the head" in w and "turning slowly" in w for w in coverage["warnings"])
+    assert sum("warning: the clip showed" in line for line in logs) == len(coverage["warnings"])
+    figure = read_png(subject / "qa" / "coverage.png")
+    assert figure.shape == (256, 768, 3)
 
 
 def test_log_lines(run):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 import headsplat
+from headsplat.geometry import view_angles
 from headsplat.head import HeadModel, load_head_model
 from headsplat.io.atomic import atomic_folder
 from headsplat.io.errors import InputError
@@ -25,6 +26,15 @@ from headsplat.io.subject import (
     write_json,
 )
 from headsplat.io.video import ClipReader, read_png, write_mp4, write_png
+from headsplat.preprocess.coverage import (
+    COVERAGE_FRAMES,
+    clip_views,
+    coverage_image,
+    coverage_warnings,
+    part_coverage,
+    triangle_visibility,
+    view_histogram,
+)
 from headsplat.preprocess.crop import Crop, head_crop
 from headsplat.preprocess.landmarks import (
     FaceLandmarker,
@@ -218,6 +228,21 @@ def _write_overlay(folder: Path, model: HeadModel, fit: FitResult, detected: np.
     write_mp4(folder / "qa" / "overlay.mp4", frames, fps)
 
 
+def _write_coverage(folder: Path, model: HeadModel, fit: FitResult, size: int) -> dict:
+    """``folder/qa/coverage.png`` (which parts of the head the clip showed, in UV | the head's
+    views as a yaw/pitch histogram); returns the report's ``coverage``: the share of each part
+    seen, the views' range and the warnings (:mod:`headsplat.preprocess.coverage`)."""
+    n_frames = len(fit.error_px)
+    frames = np.unique(np.linspace(0, n_frames - 1, min(COVERAGE_FRAMES, n_frames)).round().astype(int))
+    vertices = np.stack([_camera_vertices(model, fit, int(f)) for f in frames])
+    visibility = triangle_visibility(model, vertices, fit.K, size)
+    angles = view_angles(fit.rotation, fit.translation)
+    figure = np.concatenate([coverage_image(model, visibility), view_histogram(angles)], axis=1)
+    write_png(folder / "qa" / "coverage.png", figure)
+    shares = part_coverage(model, visibility)
+    return {"seen": shares, **clip_views(angles), "warnings": coverage_warnings(shares)}
+
+
 def _tracking_arrays(
     fit: FitResult, detected: np.ndarray, source_frame: np.ndarray, model: HeadModel
 ) -> dict:
@@ -375,6 +400,10 @@ def preprocess(
                 arrays[f"landmark_fit_{name}"] = getattr(landmark_fit, name)
         np.savez(folder / "tracking.npz", **arrays, tracker=np.array(config.tracking))
         (folder / "qa").mkdir()
+        with stages("coverage"):
+            report["coverage"] = _write_coverage(folder, model, fit, config.size)
+        for warning in report["coverage"]["warnings"]:
+            log(f"warning: {warning}")
         if config.overlay:
             with stages("overlay"):
                 _write_overlay(folder, model, fit, detected, reader.fps)
