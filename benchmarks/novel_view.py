@@ -11,7 +11,8 @@ the widest frontal band that leaves a fifth of the frames turned; a gap of 10 de
 ``OUT/subjects/CLIP-novel-view``; each run trains there with ``--preset cpu`` and the row's
 options, then ``headsplat eval`` scores all its test frames, refined and tracked
 (:mod:`headsplat.evaluation.novel_view`). Rows: ``base``, the defaults; ``mirror``, symmetric
-completion (``completion.harmonic.mirror``). The plan is the
+completion (``completion.harmonic.mirror``); ``mirrored_frames``, a quarter of the steps on
+mirrored training frames (``mirrored.share``). The plan is the
 issue's: d3 and d12 with seeds 0 and 1, d9 and d20 with seed 0 (:data:`PLAN`).
 
 Each finished run is recorded as ``--results/CLIP-ROW-sSEED.json`` (default
@@ -39,7 +40,11 @@ from common import (
     subject_folder,
 )
 
-ROWS: dict[str, tuple[str, ...]] = {"base": (), "mirror": ("--set", "completion.harmonic.mirror=true")}
+ROWS: dict[str, tuple[str, ...]] = {
+    "base": (),
+    "mirror": ("--set", "completion.harmonic.mirror=true"),
+    "mirrored_frames": ("--set", "mirrored.share=0.25"),
+}
 """Each row's options to ``headsplat train`` on top of ``--preset cpu``."""
 PLAN = {"d3": (0, 1), "d12": (0, 1), "d9": (0,), "d20": (0,)}
 """Clip -> the seeds the table needs."""

@@ -71,6 +71,31 @@ class Condition:
             gaze=self.gaze if gaze is None else self.gaze + gaze,
         )
 
+    def mirrored(self, expression_order: Tensor) -> Condition:
+        """The condition of this frame seen in a mirror (its image flipped left to right): every
+        pose reflected across x in both the model and the camera (``R -> S R S``, ``t -> S t``,
+        ``S = diag(-1, 1, 1)``), each expression swapped with its other side's
+        (``expression_order`` (E,): :func:`~headsplat.head.mirror.mirror_order` of the avatar's
+        names), the eyes swapped and their yaws negated, the head's motion reflected (an angular
+        velocity is a pseudovector: ``w -> -S w``). Mirrored twice, it is itself."""
+        reflect = torch.diag(
+            torch.tensor([-1.0, 1.0, 1.0], dtype=self.rotation.dtype, device=self.rotation.device)
+        )
+        torso = None if self.torso is None else (reflect @ self.torso[0] @ reflect, self.torso[1] @ reflect)
+        extras = dict(self.extras)
+        if MOTION in extras:
+            extras[MOTION] = extras[MOTION] * torch.tensor(
+                [1.0, -1.0, -1.0] * 2, device=extras[MOTION].device
+            )
+        return Condition(
+            self.expression[expression_order],
+            self.gaze.flip(0) * torch.tensor([-1.0, 1.0], device=self.gaze.device),
+            reflect @ self.rotation @ reflect,
+            self.translation @ reflect,
+            torso,
+            extras,
+        )
+
 
 def pinhole_camera(K: Tensor, size: int, viewmat: Tensor | None = None) -> Camera:
     """A square ``size`` x ``size`` camera with intrinsics K (3, 3) at that size, at the world

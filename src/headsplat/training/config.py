@@ -8,6 +8,7 @@
       avatar      AvatarConfig            gaussians, mesh_deformers{...}, gaussian_deformers{...}
       geometry    GeometryConfig          the surface fitted to the masks first (training.geometry)
       frames      FrameCorrectionsConfig  per-frame tracking corrections (training data)
+      mirrored    MirroredFramesConfig    training frames mirrored left to right (training data)
       strategy    {name: config}          densification, one (registry: headsplat.strategy.STRATEGIES)
       completion  {name: config}          post-training hook, one or none (training.completion.COMPLETIONS)
 """
@@ -27,6 +28,7 @@ from headsplat.training.completion import COMPLETIONS, HarmonicConfig
 from headsplat.training.frames import FrameCorrectionsConfig
 from headsplat.training.geometry import GeometryConfig
 from headsplat.training.losses import LossConfig
+from headsplat.training.mirrored import MirroredFramesConfig
 
 
 @dataclass
@@ -59,6 +61,7 @@ class RunConfig:
     avatar: AvatarConfig = field(default_factory=AvatarConfig)
     geometry: GeometryConfig = field(default_factory=GeometryConfig)
     frames: FrameCorrectionsConfig = field(default_factory=FrameCorrectionsConfig)
+    mirrored: MirroredFramesConfig = field(default_factory=MirroredFramesConfig)
     strategy: dict[str, Any] = registry_field(STRATEGIES, {"sampling": SamplingConfig()}, choose="one")
     """The densification strategy: one registered name and its settings."""
     completion: dict[str, Any] = registry_field(

@@ -20,6 +20,7 @@ from torch import Tensor
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Condition
 from headsplat.avatar.modules import LossContext
+from headsplat.head.mirror import mirror_order
 from headsplat.io.checkpoint import Parts, optimizer_tensors, restore_optimizer
 from headsplat.io.errors import InputError
 from headsplat.io.progress import ProgressBar
@@ -34,6 +35,7 @@ from headsplat.training.config import RunConfig
 from headsplat.training.data import FrameData
 from headsplat.training.frames import FrameCorrections
 from headsplat.training.losses import image_losses
+from headsplat.training.mirrored import mirrored_camera, mirrored_image
 from headsplat.training.sanity import check_sanity
 
 
@@ -123,6 +125,7 @@ class Trainer:
         self.step = 0
         self.seconds = 0.0
         self.frame_generator = np.random.default_rng(config.seed)
+        self.expression_mirror = torch.as_tensor(mirror_order(avatar.expression_names), device=config.device)
         self.optimizers = self._make_optimizers()
         self.base_lrs = [[group["lr"] for group in o.param_groups] for o in self.optimizers]
 
@@ -143,18 +146,26 @@ class Trainer:
         """Training frame f's condition: its tracking with the frame's corrections."""
         return self.frames.apply(f, self.data.condition(f))
 
-    def loss(self, f: int) -> tuple[Tensor, dict[str, Tensor], Rendering, Tensor, Condition]:
-        """Total loss, its parts, the rendering, the target and the condition of frame f."""
+    def loss(
+        self, f: int, *, mirrored: bool = False
+    ) -> tuple[Tensor, dict[str, Tensor], Rendering, Tensor, Condition]:
+        """Total loss, its parts, the rendering, the target and the condition of frame f, or of
+        its mirror image (:mod:`headsplat.training.mirrored`) at ``config.mirrored.weight``."""
         c = self.config
-        condition = self.condition(f)
-        out = self.avatar.render(condition, self.camera, c.background)
-        target = self.data.target(f, c.background)
-        parts = image_losses(out, target, self.data.alpha(f), config=c.loss, lpips=self.lpips, step=self.step)
+        condition, camera = self.condition(f), self.camera
+        target, alpha = self.data.target(f, c.background), self.data.alpha(f)
+        if mirrored:
+            condition, camera = condition.mirrored(self.expression_mirror), mirrored_camera(camera)
+            target, alpha = mirrored_image(target), mirrored_image(alpha)
+        out = self.avatar.render(condition, camera, c.background)
+        parts = image_losses(out, target, alpha, config=c.loss, lpips=self.lpips, step=self.step)
         ctx = LossContext(self.step, condition, out, self.avatar)
         for prefix, module in self.avatar.learnable_modules():
             for name, term in module.losses(ctx).items():
                 parts[f"{prefix}.{name}" if name in parts else name] = term
         total = sum(weight * value for weight, value in parts.values())
+        if mirrored:
+            total = c.mirrored.weight * total
         return total, {name: value for name, (_, value) in parts.items()}, out, target, condition
 
     @property
@@ -178,13 +189,17 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One optimisation step on a random training frame; returns the losses and PSNR."""
         f = int(self.frame_generator.choice(self.train_frames))
+        # Drawn only when on, so a run without mirrored frames draws the frames it always drew.
+        mirrored = (
+            self.config.mirrored.share > 0 and self.frame_generator.random() < self.config.mirrored.share
+        )
         self.step += 1
-        total, parts, out, target, condition = self.loss(f)
+        total, parts, out, target, condition = self.loss(f, mirrored=mirrored)
         ctx = StepContext(
             self.step,
             f,
             condition,
-            self.camera,
+            mirrored_camera(self.camera) if mirrored else self.camera,
             out,
             target,
             self.avatar,
