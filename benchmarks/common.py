@@ -7,12 +7,13 @@ loaded another way puts it there first.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -113,3 +114,32 @@ def record(results: Path, name: str, metrics: dict) -> None:
     partial = path.with_suffix(".part")
     partial.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     partial.replace(path)
+
+
+def add_record_options(parser: argparse.ArgumentParser, results: Path) -> None:
+    """``--results`` (default ``results``), ``--rerun`` and ``--table``: the options of a
+    benchmark that records each run (:func:`recorded_or_run`)."""
+    parser.add_argument("--results", type=Path, default=results, help=f"recorded runs (default {results})")
+    parser.add_argument("--rerun", action="store_true", help="run recorded runs again")
+    parser.add_argument("--table", action="store_true", help="only print the recorded runs' table")
+
+
+def recorded_or_run(args: argparse.Namespace, name: str, run: Callable[[], dict]) -> dict | None:
+    """Run ``name``'s metrics as recorded in ``args.results`` (unless ``args.rerun``); else,
+    unless ``args.table``, ``run()``'s, recorded (:func:`record`); None: not recorded, not run."""
+    metrics = None if args.rerun else recorded(args.results, name)
+    if metrics is None and not args.table:
+        metrics = run()
+        record(args.results, name, metrics)
+    return metrics
+
+
+def refined_and_tracked(scores: list[dict], key: str, digits: int) -> str:
+    """ "refined / tracked": the mean of ``key`` over ``scores`` (each an eval's metrics, or a group
+    of them, with its ``tracked`` twin), half the seeds' range beside a refined PSNR."""
+    refined = [score[key] for score in scores]
+    text = f"{sum(refined) / len(refined):.{digits}f}"
+    if len(scores) > 1 and key == "psnr":
+        text += f" ±{(max(refined) - min(refined)) / 2:.{digits}f}"
+    tracked = [score["tracked"][key] for score in scores]
+    return f"{text} / {sum(tracked) / len(tracked):.{digits}f}"

@@ -29,18 +29,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
+    add_record_options,
     clips,
     headsplat_env,
     print_table_header,
     print_table_row,
-    record,
-    recorded,
+    recorded_or_run,
+    refined_and_tracked,
     run_headsplat,
 )
 
@@ -100,21 +102,17 @@ def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace,
         metrics = json.loads((run / "eval" / "metrics.json").read_text())
         metrics.pop("per_frame", None)
         scores[truth] = metrics
+    print(
+        f"done {run.name}: {scores['segmenter']['psnr']:.2f} / {scores['soft']['psnr']:.2f} dB "
+        "(refined on the segmenter's masks / on the soft mattes)",
+        flush=True,
+    )
     return scores
 
 
 def _mean(runs: list[dict], key: str, protocol: str = "refined") -> float:
     values = [(m if protocol == "refined" else m["tracked"])[key] for m in runs]
     return float(np.mean(values))
-
-
-def _pair(runs: list[dict], key: str, digits: int) -> str:
-    """Refined / tracked means of ``key``, the refined with half the seeds' range."""
-    refined = [m[key] for m in runs]
-    text = f"{np.mean(refined):.{digits}f}"
-    if len(runs) > 1 and key == "psnr":
-        text += f" ±{np.ptp(refined) / 2:.{digits}f}"
-    return f"{text} / {_mean(runs, key, 'tracked'):.{digits}f}"
 
 
 def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
@@ -125,8 +123,11 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
         for truth in MASKS:
             scores = [run[truth] for run in runs]
             cells = [clip, row, str(len(runs)), truth]
-            cells += [_pair(scores, key, digits) for key, digits in (("psnr", 2), ("ssim", 4), ("lpips", 4))]
-            cells += [_pair(scores, "outline_psnr", 2)]
+            cells += [
+                refined_and_tracked(scores, key, digits)
+                for key, digits in (("psnr", 2), ("ssim", 4), ("lpips", 4))
+            ]
+            cells += [refined_and_tracked(scores, "outline_psnr", 2)]
             cells += [f"{np.mean([m['error_budget']['hair_body']['psnr'] for m in scores]):.2f}"]
             cells += [f"{_mean(scores, 'train_psnr'):.2f}", runs[0]["commit"]]
             print_table_row(cells)
@@ -158,9 +159,7 @@ def main() -> None:
         "--eval-frames", type=int, default=200, help="test frames scored per run (default 200)"
     )
     parser.add_argument("--reuse", action="store_true", help="keep trained avatars found in OUT/runs")
-    parser.add_argument("--results", type=Path, default=RESULTS, help=f"recorded runs (default {RESULTS})")
-    parser.add_argument("--rerun", action="store_true", help="run recorded runs again")
-    parser.add_argument("--table", action="store_true", help="only print the recorded runs' table")
+    add_record_options(parser, RESULTS)
     args = parser.parse_args()
     env = headsplat_env()
     results: dict[tuple[str, str], list[dict]] = {}
@@ -168,15 +167,7 @@ def main() -> None:
         for row in args.rows:
             for seed in args.seeds:
                 name = run_name(clip, row, seed)
-                scores = None if args.rerun else recorded(args.results, name)
-                if scores is None and not args.table:
-                    scores = run_one(args.out, clip, row, seed, args, env)
-                    record(args.results, name, scores)
-                    print(
-                        f"done {name}: {scores['segmenter']['psnr']:.2f} / {scores['soft']['psnr']:.2f} dB "
-                        "(refined on the segmenter's masks / on the soft mattes)",
-                        flush=True,
-                    )
+                scores = recorded_or_run(args, name, partial(run_one, args.out, clip, row, seed, args, env))
                 if scores is not None:
                     results.setdefault((clip, row), []).append(scores)
     print()

@@ -25,17 +25,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
+    add_record_options,
     headsplat_env,
     print_table_header,
     print_table_row,
-    record,
-    recorded,
+    recorded_or_run,
+    refined_and_tracked,
     run_headsplat,
     subject_folder,
 )
@@ -68,16 +70,11 @@ def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace,
         options = ["--preset", "cpu", "--seed", str(seed), "--overwrite", *ROWS[row]]
         run_headsplat("train", str(subject), "-o", str(run), *options, env=env)
     run_headsplat("eval", str(run), "--no-video", "--eval-frames", "0", env=env)
-    return json.loads((run / "eval" / "metrics.json").read_text())
-
-
-def _pair(groups: list[dict], key: str, digits: int) -> str:
-    """The runs' mean refined / tracked ``key`` of a group (half the seeds' range beside a PSNR)."""
-    refined = [group[key] for group in groups]
-    text = f"{np.mean(refined):.{digits}f}"
-    if len(groups) > 1 and key == "psnr":
-        text += f" ±{np.ptp(refined) / 2:.{digits}f}"
-    return f"{text} / {np.mean([group['tracked'][key] for group in groups]):.{digits}f}"
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    print(
+        f"done {run.name}: turned frames {metrics['novel_view']['turned']['psnr']:.2f} dB refined", flush=True
+    )
+    return metrics
 
 
 def _mean_psnr(runs: list[dict], group: str, *, tracked: bool) -> float:
@@ -95,8 +92,16 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
         turned = [run["novel_view"]["turned"] for run in runs]
         frontal = [run["novel_view"]["frontal"] for run in runs]
         cells = [clip, row, str(len(runs)), f"±{runs[0]['novel_view']['limit']:.1f}°"]
-        cells += [str(turned[0]["frames"]), _pair(turned, "psnr", 2), _pair(turned, "ssim", 4)]
-        cells += [_pair(turned, "lpips", 4), str(frontal[0]["frames"]), _pair(frontal, "psnr", 2)]
+        cells += [
+            str(turned[0]["frames"]),
+            refined_and_tracked(turned, "psnr", 2),
+            refined_and_tracked(turned, "ssim", 4),
+        ]
+        cells += [
+            refined_and_tracked(turned, "lpips", 4),
+            str(frontal[0]["frames"]),
+            refined_and_tracked(frontal, "psnr", 2),
+        ]
         print_table_row([*cells, runs[0]["commit"]])
     machines = sorted({run["machine"] for runs in results.values() for run in runs})
     print(f"\nmachine: {'; '.join(machines)}")
@@ -105,7 +110,7 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
     for (clip, row), runs in results.items():
         for label in [b["yaw"] for b in runs[0]["novel_view"]["bins"]]:
             bins = [b for run in runs for b in run["novel_view"]["bins"] if b["yaw"] == label]
-            print_table_row([clip, row, label, str(bins[0]["frames"]), _pair(bins, "psnr", 2)])
+            print_table_row([clip, row, label, str(bins[0]["frames"]), refined_and_tracked(bins, "psnr", 2)])
     print("\nAgainst base (dB), refined / tracked\n")
     print_table_header("clip | row | turned PSNR | frontal PSNR")
     for (clip, row), runs in results.items():
@@ -129,9 +134,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="*", choices=list(ROWS), default=list(ROWS))
     parser.add_argument("--seeds", nargs="*", type=int, help="seeds for every clip (default: the plan's)")
     parser.add_argument("--reuse", action="store_true", help="keep trained avatars found in OUT/runs")
-    parser.add_argument("--results", type=Path, default=RESULTS, help=f"recorded runs (default {RESULTS})")
-    parser.add_argument("--rerun", action="store_true", help="run recorded runs again")
-    parser.add_argument("--table", action="store_true", help="only print the recorded runs' table")
+    add_record_options(parser, RESULTS)
     args = parser.parse_args()
     env = headsplat_env()
     results: dict[tuple[str, str], list[dict]] = {}
@@ -139,12 +142,7 @@ def main() -> None:
         for row in args.rows:
             for seed in args.seeds if args.seeds is not None else PLAN[clip]:
                 name = f"{clip}-{row}-s{seed}"
-                metrics = None if args.rerun else recorded(args.results, name)
-                if metrics is None and not args.table:
-                    metrics = run_one(args.out, clip, row, seed, args, env)
-                    record(args.results, name, metrics)
-                    turned = metrics["novel_view"]["turned"]
-                    print(f"done {name}: turned frames {turned['psnr']:.2f} dB refined", flush=True)
+                metrics = recorded_or_run(args, name, partial(run_one, args.out, clip, row, seed, args, env))
                 if metrics is not None:
                     results.setdefault((clip, row), []).append(metrics)
     print()

@@ -267,3 +267,39 @@ def test_the_held_out_video_puts_each_run_beside_the_frames(trained_run, tmp_pat
     assert cv2.imread(str(stills)).shape == (2 * 32, 3 * 32, 3)  # four evenly spaced of two: both
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and lines[1].split(": ")[1] == lines[2].split(": ")[1]  # one run, twice
+
+
+def test_the_novel_view_table_scores_turned_and_frontal_frames_against_base(capsys):
+    def group(psnr: float, frames: int) -> dict:
+        return {
+            "frames": frames,
+            "psnr": psnr,
+            "ssim": 0.9,
+            "lpips": 0.1,
+            "tracked": {"psnr": psnr - 2, "ssim": 0.8, "lpips": 0.2},
+        }
+
+    def run(turned: float, frontal: float) -> dict:
+        bins = [{"yaw": "-30..-20", **group(turned - 1, 4)}, {"yaw": "+20..+30", **group(turned + 1, 6)}]
+        novel = {
+            "limit": 4.5,
+            "gap": 10.0,
+            "turned": group(turned, 10),
+            "frontal": group(frontal, 5),
+            "bins": bins,
+        }
+        return {"novel_view": novel, "commit": "abc1234", "machine": "tiny VM"}
+
+    novel_view = benchmark_module("novel_view")
+    assert set(novel_view.ROWS) >= {"base", "mirror", "mirrored_frames"}
+    novel_view.print_tables(
+        {("d3", "base"): [run(20.0, 28.0)], ("d3", "mirror"): [run(21.0, 27.9), run(22.0, 27.9)]}
+    )
+    lines = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| d3")]
+    scores, bins, gains = lines[:2], lines[2:6], lines[6:]
+    assert scores[0][3:6] == ["±4.5°", "10", "20.00 / 18.00"] and scores[1][5] == "21.50 ±0.50 / 19.50"
+    assert scores[1][8:10] == ["5", "27.90 ±0.00 / 25.90"]
+    assert [cells[2] for cells in bins] == ["-30..-20", "+20..+30"] * 2 and bins[3][
+        4
+    ] == "22.50 ±0.50 / 20.50 |"
+    assert gains == [["| d3", "mirror", "+1.50 / +1.50", "-0.10 / -0.10 |"]]
