@@ -186,7 +186,7 @@ class HarmonicCompletion(Completion):
         seen = ~unseen(strength[None], c.unseen_weight)
         keep = seen | interior[avatar.gaussians.triangle]
         probes = initial_columns(avatar.head, avatar.gaussians.config, opacity=c.probe_opacity)
-        sources = torch.nonzero(keep[:0])[:, 0]
+        sources = torch.zeros(0, dtype=torch.long, device=keep.device)
         copies = {name: column[:0] for name, column in probes.items()}
         if c.mirror:
             sources = mirror_sources(avatar.head, avatar.gaussians.triangle, seen)
