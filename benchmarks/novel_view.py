@@ -87,7 +87,8 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
     """Per clip and row: the split, the turned and the frontal frames' scores; then the turned
     frames per bin of yaw; then each row against its clip's base."""
     header = "clip | row | seeds | frontal band | turned frames | turned PSNR refined / tracked | SSIM"
-    print_table_header(header + " | LPIPS | frontal frames | frontal PSNR refined / tracked | commit")
+    header += " | LPIPS | outline PSNR | frontal frames | frontal PSNR refined / tracked | commit"
+    print_table_header(header)
     for (clip, row), runs in results.items():
         turned = [run["novel_view"]["turned"] for run in runs]
         frontal = [run["novel_view"]["frontal"] for run in runs]
@@ -99,6 +100,7 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
         ]
         cells += [
             refined_and_tracked(turned, "lpips", 4),
+            refined_and_tracked(turned, "outline_psnr", 2),
             str(frontal[0]["frames"]),
             refined_and_tracked(frontal, "psnr", 2),
         ]

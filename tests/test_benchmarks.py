@@ -276,7 +276,8 @@ def test_the_novel_view_table_scores_turned_and_frontal_frames_against_base(caps
             "psnr": psnr,
             "ssim": 0.9,
             "lpips": 0.1,
-            "tracked": {"psnr": psnr - 2, "ssim": 0.8, "lpips": 0.2},
+            "outline_psnr": 15.0,
+            "tracked": {"psnr": psnr - 2, "ssim": 0.8, "lpips": 0.2, "outline_psnr": 14.0},
         }
 
     def run(turned: float, frontal: float) -> dict:
@@ -298,7 +299,7 @@ def test_the_novel_view_table_scores_turned_and_frontal_frames_against_base(caps
     lines = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| d3")]
     scores, bins, gains = lines[:2], lines[2:6], lines[6:]
     assert scores[0][3:6] == ["±4.5°", "10", "20.00 / 18.00"] and scores[1][5] == "21.50 ±0.50 / 19.50"
-    assert scores[1][8:10] == ["5", "27.90 ±0.00 / 25.90"]
+    assert scores[1][8:11] == ["15.00 / 14.00", "5", "27.90 ±0.00 / 25.90"]
     assert [cells[2] for cells in bins] == ["-30..-20", "+20..+30"] * 2 and bins[3][
         4
     ] == "22.50 ±0.50 / 20.50 |"

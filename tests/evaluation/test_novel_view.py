@@ -22,13 +22,20 @@ def test_scores_are_grouped_by_turned_frontal_and_yaw_bin():
         "yaw": [-25, -14, 0, 0, 0, 1, 0, 22],
     }
     frames = [0, 1, 5, 7]
-    refined = {"psnr": [20.0, 22.0, 30.0, 24.0], "ssim": [0.5, 0.6, 0.9, 0.7], "lpips": [0.3, 0.2, 0.1, 0.2]}
+    refined = {
+        "psnr": [20.0, 22.0, 30.0, 24.0],
+        "ssim": [0.5, 0.6, 0.9, 0.7],
+        "lpips": [0.3, 0.2, 0.1, 0.2],
+        "outline_psnr": [15.0, float("nan"), 20.0, 17.0],
+    }
     tracked = {name: [value - 1 for value in values] for name, values in refined.items()}
     scores = novel_view_scores(record, frames, refined, tracked)
     assert scores["turned"]["frames"] == 3 and scores["turned"]["psnr"] == pytest.approx(22.0)
     assert scores["turned"]["tracked"]["psnr"] == pytest.approx(21.0)
+    assert scores["turned"]["outline_psnr"] == pytest.approx(16.0)  # the frame without one left out
     assert scores["frontal"]["frames"] == 1 and scores["frontal"]["psnr"] == 30.0
-    assert scores["frontal"]["tracked"] == pytest.approx({"psnr": 29.0, "ssim": -0.1, "lpips": -0.9})
+    expected = {"psnr": 29.0, "ssim": -0.1, "lpips": -0.9, "outline_psnr": 19.0}
+    assert scores["frontal"]["tracked"] == pytest.approx(expected)
     assert [(b["yaw"], b["frames"], b["psnr"]) for b in scores["bins"]] == [
         ("-30..-20", 1, 20.0),
         ("-20..-10", 1, 22.0),

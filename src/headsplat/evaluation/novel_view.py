@@ -8,15 +8,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-SCORES = ("psnr", "ssim", "lpips")
+SCORES = ("psnr", "ssim", "lpips", "outline_psnr")
+"""Averaged per group; a frame without a region's score (NaN) is left out of that region's mean."""
 BIN_DEGREES = 10.0
 
 
 def _means(rows: np.ndarray, scores: dict[str, Sequence[float]]) -> dict[str, float]:
     """Each of :data:`SCORES` averaged over ``rows`` (indices into the per-frame lists)."""
-    return {
-        name: float(np.mean(np.asarray(scores[name])[rows])) if len(rows) else float("nan") for name in SCORES
-    }
+    means = {}
+    for name in SCORES:
+        values = np.asarray(scores[name], float)[rows]
+        values = values[~np.isnan(values)]
+        means[name] = float(values.mean()) if len(values) else float("nan")
+    return means
 
 
 def _group(
