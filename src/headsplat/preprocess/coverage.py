@@ -9,7 +9,7 @@ picture, is cheaper than finding it in an orbit after training.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -51,7 +51,7 @@ PARTS = (
 
 
 def triangle_visibility(
-    model: HeadModel, camera_vertices: np.ndarray, K: np.ndarray, size: int
+    model: HeadModel, camera_vertices: Iterable[np.ndarray], K: np.ndarray, size: int
 ) -> np.ndarray:
     """(T,) for each triangle the largest cosine between its normal and the direction to the
     camera over the frames where it is visible (0: never visible).
@@ -61,7 +61,8 @@ def triangle_visibility(
     smaller than a pixel count too).
 
     Args:
-        camera_vertices: (F, V, 3) the tracked mesh of each frame in camera space. K: (3, 3) for
+        camera_vertices: (V, 3) the tracked mesh of each frame in camera space, one at a time
+            (a clip's worth at once would grow with its length). K: (3, 3) for
             frames of ``size`` pixels (rasterized at :data:`RASTER_SIZE`).
     """
     K_small = np.diag([RASTER_SIZE / size, RASTER_SIZE / size, 1.0]) @ K

@@ -234,7 +234,7 @@ def _write_coverage(folder: Path, model: HeadModel, fit: FitResult, size: int) -
     seen, the views' range and the warnings (:mod:`headsplat.preprocess.coverage`)."""
     n_frames = len(fit.error_px)
     frames = np.unique(np.linspace(0, n_frames - 1, min(COVERAGE_FRAMES, n_frames)).round().astype(int))
-    vertices = np.stack([_camera_vertices(model, fit, int(f)) for f in frames])
+    vertices = (_camera_vertices(model, fit, int(f)) for f in frames)
     visibility = triangle_visibility(model, vertices, fit.K, size)
     angles = view_angles(fit.rotation, fit.translation)
     figure = np.concatenate([coverage_image(model, visibility), view_histogram(angles)], axis=1)
