@@ -22,8 +22,8 @@ placement is re-bound from the mesh and would drop what an earlier deformer adde
 Gaussian blendshapes and the viewer cannot play a per-Gaussian blend of two poses yet and refuse
 it (``moves_gaussians``); .ply and .ply sequences hold it.
 
-Off by default: it lost on d3 and d10 as first measured (measurements: docs/quality.md, section
-"Hair skinning, motion and the per-frame code").
+Off by default: it lost held out on d3 and d10, from either start (measurements: docs/quality.md,
+section "Hair skinning, motion and the per-frame code").
 """
 
 from __future__ import annotations
