@@ -7,8 +7,8 @@ GAN whose weights we cannot ship; a mirror needs nothing). ICT-FaceKit's templat
 floating-point precision, but its quads are split into triangles along diagonals that do not
 mirror each other, so triangles are matched by their centres and points by the nearest mirrored
 triangle (an involution on more than 99 % of ICT's triangles, tested). Everything here is a pure
-function of the template; a :class:`~headsplat.head.model.HeadModel` computes its maps once
-(:meth:`~headsplat.head.model.HeadModel.mirror`).
+function of the template; an avatar's head computes its maps once per head model
+(:meth:`~headsplat.avatar.head_mesh.HeadMesh.mirror`).
 """
 
 from __future__ import annotations
@@ -94,8 +94,7 @@ def closest_on_triangles(points: np.ndarray, corners: np.ndarray) -> tuple[np.nd
     inside = (v >= 0) & (w >= 0) & (v + w <= 1)
     candidate = np.stack([1 - v - w, v, w], 1)
     distance = np.linalg.norm((candidate[:, :, None] * corners).sum(1) - points, axis=1)
-    take = inside & (distance < best)
-    bary[take], best[take] = candidate[take], distance[take]
+    bary[inside], best[inside] = candidate[inside], distance[inside]
     # Else: each edge's closest point.
     for i, j in ((0, 1), (1, 2), (2, 0)):
         start, edge = corners[:, i], corners[:, j] - corners[:, i]

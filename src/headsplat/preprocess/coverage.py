@@ -94,7 +94,7 @@ def part_coverage(model: HeadModel, visibility: np.ndarray) -> dict[str, float]:
     centres = corners.mean(1)
     shares = {}
     for part in PARTS:
-        chosen = np.isin(np.arange(len(area)), model.material_triangles(part.material)) & part.where(centres)
+        chosen = (model.triangle_material == model.material_names.index(part.material)) & part.where(centres)
         shares[part.name] = round(float(area[chosen & (visibility >= SEEN)].sum() / area[chosen].sum()), 3)
     return shares
 

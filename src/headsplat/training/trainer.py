@@ -105,6 +105,7 @@ class Trainer:
         self.avatar = avatar.to(config.device)
         self.data = data.with_torso(avatar.rest_pose()).to(config.device)
         self.camera = self.data.camera()
+        self.mirrored_camera = mirrored_camera(self.camera)  # the camera a mirrored frame is seen by
         self.train_frames, _ = data.subject.split()
         self.train_frame_index = torch.as_tensor(self.train_frames, device=config.device)
         n_expression = len(avatar.expression_names)
@@ -155,7 +156,7 @@ class Trainer:
         condition, camera = self.condition(f), self.camera
         target, alpha = self.data.target(f, c.background), self.data.alpha(f)
         if mirrored:
-            condition, camera = condition.mirrored(self.expression_mirror), mirrored_camera(camera)
+            condition, camera = condition.mirrored(self.expression_mirror), self.mirrored_camera
             target, alpha = mirrored_image(target), mirrored_image(alpha)
         out = self.avatar.render(condition, camera, c.background)
         parts = image_losses(out, target, alpha, config=c.loss, lpips=self.lpips, step=self.step)
@@ -199,7 +200,7 @@ class Trainer:
             self.step,
             f,
             condition,
-            mirrored_camera(self.camera) if mirrored else self.camera,
+            self.mirrored_camera if mirrored else self.camera,
             out,
             target,
             self.avatar,
