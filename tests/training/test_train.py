@@ -281,6 +281,77 @@ def test_symmetric_completion_copies_the_seen_half_of_the_face_onto_the_unseen_h
     assert mirrored == 0 and agreement < 0.5
 
 
+def test_completion_covers_the_cheek_a_frontal_frame_sees_edge_on(synthetic_subject, ict_model):
+    """d18's orbit showed the mouth's dark red through the cheek: its frames saw the cheek only
+    edge-on, its Gaussians drifted transparent (and were removed as unseen), and a fresh opaque
+    one at the surface would have shown at the outline, so none was added. Here the only frame is
+    frontal and the cheek transparent; seen from that side after completion, the interior must
+    not paint through the cheek, and without the cover (``grazing=-1``) it does."""
+    from dataclasses import replace
+
+    from headsplat.training.completion import HarmonicCompletion, HarmonicConfig, HookContext, most_facing
+
+    def interior_through_cheek(grazing: float) -> int:
+        trainer = _trainer(synthetic_subject, ict_model, tiny_config(SIZE, texels_per_cm=0.8, background=0.0))
+        avatar, data, head = trainer.avatar, trainer.data, trainer.avatar.head
+        store = avatar.gaussians
+        position = (store.bary[:, :, None] * head.template[head.triangles[store.triangle]]).sum(1)
+        face = torch.isin(store.triangle, torch.from_numpy(ict_model.material_triangles("M_Face")))
+        frontal = replace(data.condition(0), rotation=torch.from_numpy(MODEL_TO_OPENCV).float())
+        edge_on = (most_facing(avatar, [frontal], data.camera()) < 0.26)[store.triangle]
+        cheek = face & edge_on & (position[:, 0] < 0) & (position[:, 2] > 0)
+        assert cheek.sum() > 20, "the frontal frame shows no cheek edge-on: the test makes no hole"
+        with torch.no_grad():
+            store.sh0[:] = rgb_to_sh0(torch.tensor([0.8, 0.7, 0.6]))
+            store.opacity[:] = 4.6
+            store.opacity[cheek] = -9.0  # drifted transparent
+        ctx = HookContext(avatar, np.array([0]), lambda f: frontal, data.camera(), trainer.change_rows)
+        HarmonicCompletion(HarmonicConfig(frames=1, detail=0.0, grazing=grazing)).after_training(ctx)
+        store = avatar.gaussians  # the row changes replace it
+        interior = head.interior_triangles()[store.triangle]
+        # The head turned 90 degrees, its right cheek (x < 0) to the camera.
+        turn = axis_angle_to_matrix(torch.tensor([0.0, np.pi / 2, 0.0]))
+        side = replace(frontal, rotation=torch.from_numpy(MODEL_TO_OPENCV).float() @ turn, torso=None)
+        with torch.no_grad():
+            gaussians = avatar.posed_gaussians(side)
+            painted = gaussians._replace(colours=interior[:, None].float().expand(-1, 3).contiguous())
+            share = avatar.rasterize(painted, data.camera(), 0.0).image[..., 0]
+            vertices = avatar.mesh(side)[1]
+        faces = ict_model.triangles[ict_model.material_triangles("M_Face")]
+        on_face = rasterize_mesh(vertices.numpy(), faces, data.camera().K.numpy(), width=SIZE, height=SIZE)
+        inside = torch.from_numpy(
+            cv2.erode((on_face.triangle >= 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        )
+        assert inside.sum() > 100
+        return int((share[inside] > 0.3).sum())
+
+    assert interior_through_cheek(grazing=-1.0) > 10
+    assert interior_through_cheek(grazing=HarmonicConfig.grazing) == 0
+
+
+def test_a_holes_cover_sits_below_the_surface_and_is_thin(ict_model):
+    """The cover of a hole sits inside the head (a cover at the surface, or outside it, stands out
+    of the outline the frames saw) and is flat; the other fresh samples stay as sampled."""
+    from headsplat.avatar.gaussians.store import GaussianConfig, GaussianStore, initial_columns
+    from headsplat.avatar.head_mesh import HeadMesh
+    from headsplat.training.completion import HarmonicCompletion, HarmonicConfig
+
+    head = HeadMesh.from_model(ict_model, np.zeros(ict_model.n_identity))
+    config = GaussianConfig(texels_per_cm=0.8)
+    sampled = initial_columns(head, config)
+    holes = torch.zeros(len(head.triangles), dtype=torch.bool)
+    holes[torch.unique(sampled["triangle"])[::7]] = True
+    completion = HarmonicCompletion(HarmonicConfig())
+    covered = completion.cover_holes(copy.deepcopy(sampled), holes)
+    on_hole = holes[covered["triangle"]]
+    depth = GaussianStore(covered, config).offset_distance()[:, 0]
+    scale = covered["log_scale"].exp()
+    assert on_hole.sum() > 50 and (depth[on_hole] < -0.4 * config.max_offset).all()
+    assert (scale[on_hole, 2] <= 0.1 * scale[on_hole, 0]).all()
+    for name in ("offset", "log_scale"):
+        assert torch.equal(covered[name][~on_hole], sampled[name][~on_hole])
+
+
 def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, ict_model, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -6,7 +6,7 @@ the chosen one, or none (``--no-completion``, ``--set completion=none``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -22,6 +22,7 @@ from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
 from headsplat.avatar.head_mesh import HeadMesh
 from headsplat.io.errors import InputError
 from headsplat.io.settings import registering, the_chosen
+from headsplat.render.mesh import rasterize_mesh
 
 HAIR_FILLS = ("seen_mean", "harmonic")
 SKIN, SCALP, NECK, INTERIOR = range(4)
@@ -64,11 +65,30 @@ class HarmonicConfig(CompletionConfig):
     :mod:`headsplat.avatar.gaussians.mirror`) would land on a triangle no training frame showed
     is copied there, colour and shape, and the fill covers only what is still bare. The face's
     other side, as the clip showed this one (a hair parting or a mole is copied too)."""
+    grazing: float = 0.26
+    """Skin that no frame saw within arccos(``grazing``) of face-on (75 degrees) and through which
+    the head's interior paints from a side (:func:`interior_showing`) is a hole and gets a cover
+    (:meth:`HarmonicCompletion.cover_holes`), even where a frame glimpses it; -1 turns it off."""
+    hole_inset: float = 0.95
+    """How deep a hole's cover sits below the surface, as a share of the deepest offset a Gaussian
+    may take (``GaussianConfig.max_offset``): behind the outline the frames saw, still in front of
+    the interior."""
+    hole_flatness: float = 0.05
+    """A hole's cover's thickness along the normal relative to its width: edge-on, in the frames
+    that glimpse it, a thin disc covers little of the outline."""
+    hole_weight: float = 3.0
+    """Pixels of rendering weight (at ``fresh_opacity``) a Gaussian covering a hole may have in a
+    training frame: more, and it would stand out of the outline they show (measurements:
+    docs/quality.md, section "The interior through the cheek")."""
     probe_opacity: float = 0.05
     """The faint opacity fresh samples are tested at behind the kept ones (rasterizers skip alphas
     under 1/255, so the probe cannot be infinitesimal)."""
 
     def validate(self) -> None:
+        if not 0 <= self.hole_inset < 1:
+            raise InputError(f"completion.harmonic.hole_inset must be in [0, 1), not {self.hole_inset}")
+        if self.hole_flatness <= 0:
+            raise InputError(f"completion.harmonic.hole_flatness must be > 0, not {self.hole_flatness}")
         if self.hair_fill not in HAIR_FILLS:
             raise InputError(
                 f"unknown completion.harmonic.hair_fill {self.hair_fill!r}; known: {', '.join(HAIR_FILLS)}"
@@ -123,6 +143,59 @@ def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0)
     return out
 
 
+@torch.no_grad()
+def most_facing(avatar: Avatar, conditions: Sequence[Condition], camera: Camera) -> Tensor:
+    """(T,) each triangle's largest cosine, over ``conditions``, between its normal on the posed
+    mesh and the direction to ``camera``'s centre (< 0: it always faced away)."""
+    rotation, translation = camera.viewmat[:3, :3], camera.viewmat[:3, 3]
+    centre = -rotation.T @ translation
+    best = torch.full((len(avatar.head.triangles),), -1.0, device=avatar.device)
+    for condition in conditions:
+        corners = avatar.mesh(condition)[1][avatar.head.triangles]
+        normal = torch.nn.functional.normalize(
+            torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1), dim=-1
+        )
+        to_camera = torch.nn.functional.normalize(centre - corners.mean(1), dim=-1)
+        best = torch.maximum(best, (normal * to_camera).sum(-1))
+    return best
+
+
+SIDE_VIEWS = (-150.0, -120.0, -90.0, -60.0, 60.0, 90.0, 120.0, 150.0)
+"""Degrees the head turns about its vertical axis for :func:`interior_showing`'s views."""
+
+
+@torch.no_grad()
+def interior_showing(
+    avatar: Avatar, condition: Condition, camera: Camera, *, present: Tensor, share: float = 0.2
+) -> Tensor:
+    """(T,) bool: the skin triangles (not the interior's) that the head's interior paints more
+    than ``share`` of a pixel through, in a view of ``condition``'s head turned by each of
+    :data:`SIDE_VIEWS` (the torso turning along), with only the ``present`` (N,) bool Gaussians:
+    holes a turntable would show."""
+    head = avatar.head
+    interior = head.interior_triangles()
+    painted = interior[avatar.gaussians.triangle].float()[:, None].expand(-1, 3).contiguous()
+    showing = torch.zeros_like(interior)
+    zero = torch.zeros_like(condition.translation)
+    for degrees in SIDE_VIEWS:
+        turn = torch.tensor([0.0, float(np.deg2rad(degrees)), 0.0], device=zero.device)
+        turned = replace(condition.corrected(turn, zero, torch.zeros_like(condition.expression)), torso=None)
+        gaussians = avatar.posed_gaussians(turned, camera.viewmat[:3, :3])
+        gaussians = gaussians._replace(colours=painted, opacities=gaussians.opacities * present)
+        through = avatar.rasterize(gaussians, camera, 0.0).image[..., 0] > share
+        vertices = avatar.mesh(turned)[1] @ camera.viewmat[:3, :3].T + camera.viewmat[:3, 3]
+        raster = rasterize_mesh(
+            vertices.cpu().numpy(),
+            head.triangles.cpu().numpy(),
+            camera.K.cpu().numpy(),
+            width=camera.width,
+            height=camera.height,
+        )
+        hit = torch.from_numpy(raster.triangle).to(through.device)[through]
+        showing[hit[hit >= 0].long()] = True
+    return showing & ~interior
+
+
 def mirror_sources(head: HeadMesh, triangle: Tensor, seen: Tensor) -> Tensor:
     """(S,) long: the ``seen`` (N,) bool Gaussians (on ``triangle`` (N,)) whose mirror triangle
     (:meth:`HeadMesh.mirror`) carries no seen Gaussian and is not the interior's: those whose
@@ -160,6 +233,9 @@ class HarmonicCompletion(Completion):
     from the seen scalp, the neck from the seen neck, skin from the face's; skin by a harmonic
     fill, the hair by ``hair_fill``), plus fine texture borrowed from it.
 
+    Skin the frames saw only edge-on, through which the head's interior would paint from a side
+    (:meth:`holes`), gets a cover from inside (:meth:`cover_holes`).
+
     With ``mirror``, the seen Gaussians' mirror images (:func:`mirror_sources`) cover the unseen
     triangles they land on first, as known colours of the fill.
 
@@ -174,6 +250,24 @@ class HarmonicCompletion(Completion):
         """(F, N) the rendering weights of the avatar's Gaussians in ``frames``."""
         return torch.stack([ctx.avatar.rendering_weights(ctx.condition(f), ctx.camera) for f in frames])
 
+    def holes(self, ctx: HookContext, frames: Sequence[int], *, present: Tensor) -> Tensor:
+        """(T,) bool: the skin triangles the ``frames`` saw only at a grazing angle and through
+        which, with only the ``present`` (N,) bool Gaussians, the head's interior paints from a
+        side. Their Gaussians drifted transparent in training (the frames' outline lies inside the
+        fitted mesh there), and the unseen rule then took them out."""
+        grazed = most_facing(ctx.avatar, [ctx.condition(f) for f in frames], ctx.camera) < self.config.grazing
+        return grazed & interior_showing(ctx.avatar, ctx.condition(frames[0]), ctx.camera, present=present)
+
+    def cover_holes(self, probes: dict[str, Tensor], holes: Tensor) -> dict[str, Tensor]:
+        """``probes`` (fresh UV samples' columns) with those on the ``holes`` (T,) bool triangles
+        made a cover from inside: sunk ``hole_inset`` below the surface and flattened to
+        ``hole_flatness``, so the frames that glimpse the hole edge-on barely see them."""
+        c = self.config
+        on_hole = holes[probes["triangle"]]
+        probes["offset"][on_hole] = float(np.arctanh(-c.hole_inset))
+        probes["log_scale"][on_hole, 2] = probes["log_scale"][on_hole, 0] + float(np.log(c.hole_flatness))
+        return probes
+
     def after_training(self, ctx: HookContext) -> dict[str, int]:
         """Complete the avatar; returns the counts of removed and added Gaussians (and of the
         added, those ``mirrored``)."""
@@ -185,7 +279,10 @@ class HarmonicCompletion(Completion):
         interior = avatar.head.interior_triangles()
         seen = ~unseen(strength[None], c.unseen_weight)
         keep = seen | interior[avatar.gaussians.triangle]
-        probes = initial_columns(avatar.head, avatar.gaussians.config, opacity=c.probe_opacity)
+        holes = self.holes(ctx, frames, present=keep)
+        probes = self.cover_holes(
+            initial_columns(avatar.head, avatar.gaussians.config, opacity=c.probe_opacity), holes
+        )
         sources = torch.zeros(0, dtype=torch.long, device=keep.device)
         copies = {name: column[:0] for name, column in probes.items()}
         if c.mirror:
@@ -234,7 +331,9 @@ class HarmonicCompletion(Completion):
         mirrored = torch.zeros_like(interior)
         mirrored[store.triangle[n_kept - len(sources) : n_kept]] = True
         fresh = store.triangle[n_kept:]
-        add = hidden & reached[n_kept:] & ~interior[fresh] & ~mirrored[fresh]
+        # A hole's cover may be glimpsed, by at most hole_weight pixels a frame.
+        glimpsed = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.hole_weight)
+        add = (hidden | (holes[fresh] & glimpsed)) & reached[n_kept:] & ~interior[fresh] & ~mirrored[fresh]
         ctx.change_rows(keep=torch.cat([torch.ones(n_kept, dtype=torch.bool, device=add.device), add]))
         return {
             "removed": int((~keep).sum()),
