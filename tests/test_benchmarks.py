@@ -51,6 +51,8 @@ def test_orbit_stills_writes_one_row_of_views_per_run(trained_run, tmp_path):
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "0, 120, 240 deg" in done.stdout
+    counts = [line.split(": ")[1].split() for line in done.stdout.splitlines() if line.startswith(f"  {run}")]
+    assert len(counts) == 2 and all(len(row) == 3 and all(n.isdigit() for n in row) for row in counts)
     sheet = cv2.imread(str(out))
     assert sheet.shape == (48, 72, 3) and sheet.std() > 0  # two runs x three views, not blank
 

@@ -289,7 +289,13 @@ def test_completion_covers_the_cheek_a_frontal_frame_sees_edge_on(synthetic_subj
     not paint through the cheek, and without the cover (``grazing=-1``) it does."""
     from dataclasses import replace
 
-    from headsplat.training.completion import HarmonicCompletion, HarmonicConfig, HookContext, most_facing
+    from headsplat.training.completion import (
+        HarmonicCompletion,
+        HarmonicConfig,
+        HookContext,
+        interior_share,
+        most_facing,
+    )
 
     def interior_through_cheek(grazing: float) -> int:
         trainer = _trainer(synthetic_subject, ict_model, tiny_config(SIZE, texels_per_cm=0.8, background=0.0))
@@ -307,15 +313,11 @@ def test_completion_covers_the_cheek_a_frontal_frame_sees_edge_on(synthetic_subj
             store.opacity[cheek] = -9.0  # drifted transparent
         ctx = HookContext(avatar, np.array([0]), lambda f: frontal, data.camera(), trainer.change_rows)
         HarmonicCompletion(HarmonicConfig(frames=1, detail=0.0, grazing=grazing)).after_training(ctx)
-        store = avatar.gaussians  # the row changes replace it
-        interior = head.interior_triangles()[store.triangle]
         # The head turned 90 degrees, its right cheek (x < 0) to the camera.
         turn = axis_angle_to_matrix(torch.tensor([0.0, np.pi / 2, 0.0]))
         side = replace(frontal, rotation=torch.from_numpy(MODEL_TO_OPENCV).float() @ turn, torso=None)
+        share = interior_share(avatar, side, data.camera())
         with torch.no_grad():
-            gaussians = avatar.posed_gaussians(side)
-            painted = gaussians._replace(colours=interior[:, None].float().expand(-1, 3).contiguous())
-            share = avatar.rasterize(painted, data.camera(), 0.0).image[..., 0]
             vertices = avatar.mesh(side)[1]
         faces = ict_model.triangles[ict_model.material_triangles("M_Face")]
         on_face = rasterize_mesh(vertices.numpy(), faces, data.camera().K.numpy(), width=SIZE, height=SIZE)

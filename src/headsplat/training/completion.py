@@ -165,6 +165,21 @@ SIDE_VIEWS = (-150.0, -120.0, -90.0, -60.0, 60.0, 90.0, 120.0, 150.0)
 
 
 @torch.no_grad()
+def interior_share(
+    avatar: Avatar, condition: Condition, camera: Camera, present: Tensor | None = None
+) -> Tensor:
+    """(H, W) the share of each pixel of ``avatar``'s render that the Gaussians on the head's
+    interior triangles (mouth, teeth, eyeballs) paint, with only the ``present`` (N,) bool
+    Gaussians (default all)."""
+    interior = avatar.head.interior_triangles()[avatar.gaussians.triangle]
+    gaussians = avatar.posed_gaussians(condition, camera.viewmat[:3, :3])
+    gaussians = gaussians._replace(colours=interior[:, None].float().expand(-1, 3).contiguous())
+    if present is not None:
+        gaussians = gaussians._replace(opacities=gaussians.opacities * present)
+    return avatar.rasterize(gaussians, camera, 0.0).image[..., 0]
+
+
+@torch.no_grad()
 def interior_showing(
     avatar: Avatar, condition: Condition, camera: Camera, *, present: Tensor, share: float = 0.2
 ) -> Tensor:
@@ -174,15 +189,12 @@ def interior_showing(
     holes a turntable would show."""
     head = avatar.head
     interior = head.interior_triangles()
-    painted = interior[avatar.gaussians.triangle].float()[:, None].expand(-1, 3).contiguous()
     showing = torch.zeros_like(interior)
     zero = torch.zeros_like(condition.translation)
     for degrees in SIDE_VIEWS:
         turn = torch.tensor([0.0, float(np.deg2rad(degrees)), 0.0], device=zero.device)
         turned = replace(condition.corrected(turn, zero, torch.zeros_like(condition.expression)), torso=None)
-        gaussians = avatar.posed_gaussians(turned, camera.viewmat[:3, :3])
-        gaussians = gaussians._replace(colours=painted, opacities=gaussians.opacities * present)
-        through = avatar.rasterize(gaussians, camera, 0.0).image[..., 0] > share
+        through = interior_share(avatar, turned, camera, present) > share
         vertices = avatar.mesh(turned)[1] @ camera.viewmat[:3, :3].T + camera.viewmat[:3, 3]
         raster = rasterize_mesh(
             vertices.cpu().numpy(),
