@@ -12,7 +12,9 @@ the widest frontal band that leaves a fifth of the frames turned; a gap of 10 de
 options, then ``headsplat eval`` scores all its test frames, refined and tracked
 (:mod:`headsplat.evaluation.novel_view`). Rows: ``base``, the defaults; ``mirror``, symmetric
 completion (``completion.harmonic.mirror``); ``mirrored_frames``, a quarter of the steps on
-mirrored training frames (``mirrored.share``). The plan is the
+mirrored training frames (``mirrored.share``); ``geometry``, the scalp, back and neck grown to the
+training frames' silhouettes first (the geometry stage, ``geometry.steps``: the hair's volume as
+far as frontal frames show it). The plan is the
 issue's: d3 and d12 with seeds 0 and 1, d9 and d20 with seed 0 (:data:`PLAN`).
 
 Each finished run is recorded as ``--results/CLIP-ROW-sSEED.json`` (default
@@ -46,6 +48,7 @@ ROWS: dict[str, tuple[str, ...]] = {
     "base": (),
     "mirror": ("--set", "completion.harmonic.mirror=true"),
     "mirrored_frames": ("--set", "mirrored.share=0.25"),
+    "geometry": ("--set", "geometry.steps=150"),
 }
 """Each row's options to ``headsplat train`` on top of ``--preset cpu``."""
 PLAN = {"d3": (0, 1), "d12": (0, 1), "d9": (0,), "d20": (0,)}
