@@ -32,8 +32,10 @@ def turning_head(model, yaw_degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def test_a_turning_head_shows_its_sides_and_a_still_one_only_its_front(ict_model):
-    still = triangle_visibility(ict_model, *turning_head(ict_model, np.zeros(3)), SIZE)
-    turning = triangle_visibility(ict_model, *turning_head(ict_model, np.linspace(-70, 70, 15)), SIZE)
+    still = triangle_visibility(ict_model.triangles, *turning_head(ict_model, np.zeros(3)), SIZE)
+    turning = triangle_visibility(
+        ict_model.triangles, *turning_head(ict_model, np.linspace(-70, 70, 15)), SIZE
+    )
     shares, turned = part_coverage(ict_model, still), part_coverage(ict_model, turning)
     assert shares["the face's front"] > 0.7 and shares["the back of the head"] < 0.05
     for side in ("the subject's left side", "the subject's right side"):
@@ -44,7 +46,7 @@ def test_a_turning_head_shows_its_sides_and_a_still_one_only_its_front(ict_model
     assert not any("left side" in warning for warning in coverage_warnings(turned))
     # Only the head's left half faces a camera the head turned right for (yaw < 0: nose to -x).
     left = part_coverage(
-        ict_model, triangle_visibility(ict_model, *turning_head(ict_model, np.array([-60.0])), SIZE)
+        ict_model, triangle_visibility(ict_model.triangles, *turning_head(ict_model, np.array([-60.0])), SIZE)
     )
     assert left["the subject's left side"] > 0.5 > left["the subject's right side"]
 

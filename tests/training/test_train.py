@@ -294,7 +294,7 @@ def test_completion_covers_the_cheek_a_frontal_frame_sees_edge_on(synthetic_subj
         HarmonicConfig,
         HookContext,
         interior_share,
-        most_facing,
+        view_cosines,
     )
 
     def interior_through_cheek(grazing: float) -> int:
@@ -304,7 +304,7 @@ def test_completion_covers_the_cheek_a_frontal_frame_sees_edge_on(synthetic_subj
         position = (store.bary[:, :, None] * head.template[head.triangles[store.triangle]]).sum(1)
         face = torch.isin(store.triangle, torch.from_numpy(ict_model.material_triangles("M_Face")))
         frontal = replace(data.condition(0), rotation=torch.from_numpy(MODEL_TO_OPENCV).float())
-        edge_on = (most_facing(avatar, [frontal], data.camera()) < 0.26)[store.triangle]
+        edge_on = (view_cosines(avatar, [frontal], data.camera()) < 0.26)[store.triangle]
         cheek = face & edge_on & (position[:, 0] < 0) & (position[:, 2] > 0)
         assert cheek.sum() > 20, "the frontal frame shows no cheek edge-on: the test makes no hole"
         with torch.no_grad():

@@ -51,7 +51,7 @@ PARTS = (
 
 
 def triangle_visibility(
-    model: HeadModel, camera_vertices: Iterable[np.ndarray], K: np.ndarray, size: int
+    triangles: np.ndarray, camera_vertices: Iterable[np.ndarray], K: np.ndarray, size: int
 ) -> np.ndarray:
     """(T,) for each triangle the largest cosine between its normal and the direction to the
     camera over the frames where it is visible (0: never visible).
@@ -61,12 +61,12 @@ def triangle_visibility(
     smaller than a pixel count too).
 
     Args:
+        triangles: (T, 3) the head's triangles.
         camera_vertices: (V, 3) the tracked mesh of each frame in camera space, one at a time
             (a clip's worth at once would grow with its length). K: (3, 3) for
             frames of ``size`` pixels (rasterized at :data:`RASTER_SIZE`).
     """
     K_small = np.diag([RASTER_SIZE / size, RASTER_SIZE / size, 1.0]) @ K
-    triangles = model.triangles
     best = np.zeros(len(triangles))
     for vertices in camera_vertices:
         depth = rasterize_mesh(vertices, triangles, K_small, width=RASTER_SIZE, height=RASTER_SIZE).depth

@@ -235,7 +235,7 @@ def _write_coverage(folder: Path, model: HeadModel, fit: FitResult, size: int) -
     n_frames = len(fit.error_px)
     frames = np.unique(np.linspace(0, n_frames - 1, min(COVERAGE_FRAMES, n_frames)).round().astype(int))
     vertices = (_camera_vertices(model, fit, int(f)) for f in frames)
-    visibility = triangle_visibility(model, vertices, fit.K, size)
+    visibility = triangle_visibility(model.triangles, vertices, fit.K, size)
     angles = view_angles(fit.rotation, fit.translation)
     figure = np.concatenate([coverage_image(model, visibility), view_histogram(angles)], axis=1)
     write_png(folder / "qa" / "coverage.png", figure)

@@ -22,6 +22,7 @@ from headsplat.avatar.gaussians.store import initial_columns, rgb_to_sh0
 from headsplat.avatar.head_mesh import HeadMesh
 from headsplat.io.errors import InputError
 from headsplat.io.settings import registering, the_chosen
+from headsplat.preprocess.coverage import SEEN, triangle_visibility
 from headsplat.render.mesh import rasterize_mesh
 
 HAIR_FILLS = ("seen_mean", "harmonic")
@@ -65,7 +66,7 @@ class HarmonicConfig(CompletionConfig):
     :mod:`headsplat.avatar.gaussians.mirror`) would land on a triangle no training frame showed
     is copied there, colour and shape, and the fill covers only what is still bare. The face's
     other side, as the clip showed this one (a hair parting or a mole is copied too)."""
-    grazing: float = 0.26
+    grazing: float = SEEN
     """Skin that no frame saw within arccos(``grazing``) of face-on (75 degrees) and through which
     the head's interior paints from a side (:func:`interior_showing`) is a hole and gets a cover
     (:meth:`HarmonicCompletion.cover_holes`), even where a frame glimpses it; -1 turns it off."""
@@ -144,20 +145,16 @@ def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0)
 
 
 @torch.no_grad()
-def most_facing(avatar: Avatar, conditions: Sequence[Condition], camera: Camera) -> Tensor:
-    """(T,) each triangle's largest cosine, over ``conditions``, between its normal on the posed
-    mesh and the direction to ``camera``'s centre (< 0: it always faced away)."""
+def view_cosines(avatar: Avatar, conditions: Sequence[Condition], camera: Camera) -> Tensor:
+    """(T,) for each triangle of ``avatar``'s head the largest cosine between its normal and the
+    direction to ``camera`` over the ``conditions`` in which it is visible, 0 where it never is
+    (:func:`~headsplat.preprocess.coverage.triangle_visibility` of the posed meshes)."""
     rotation, translation = camera.viewmat[:3, :3], camera.viewmat[:3, 3]
-    centre = -rotation.T @ translation
-    best = torch.full((len(avatar.head.triangles),), -1.0, device=avatar.device)
-    for condition in conditions:
-        corners = avatar.mesh(condition)[1][avatar.head.triangles]
-        normal = torch.nn.functional.normalize(
-            torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1), dim=-1
-        )
-        to_camera = torch.nn.functional.normalize(centre - corners.mean(1), dim=-1)
-        best = torch.maximum(best, (normal * to_camera).sum(-1))
-    return best
+    meshes = (
+        (avatar.mesh(condition)[1] @ rotation.T + translation).cpu().numpy() for condition in conditions
+    )
+    triangles, K = avatar.head.triangles.cpu().numpy(), camera.K.cpu().numpy()
+    return torch.from_numpy(triangle_visibility(triangles, meshes, K, camera.width)).float().to(avatar.device)
 
 
 SIDE_VIEWS = (-150.0, -120.0, -90.0, -60.0, 60.0, 90.0, 120.0, 150.0)
@@ -208,14 +205,17 @@ def interior_showing(
     return showing & ~interior
 
 
-def mirror_sources(head: HeadMesh, triangle: Tensor, seen: Tensor) -> Tensor:
+def mirror_sources(head: HeadMesh, triangle: Tensor, seen: Tensor, *, hidden: Tensor) -> Tensor:
     """(S,) long: the ``seen`` (N,) bool Gaussians (on ``triangle`` (N,)) whose mirror triangle
-    (:meth:`HeadMesh.mirror`) carries no seen Gaussian and is not the interior's: those whose
-    mirror images cover what the clip did not show."""
+    (:meth:`HeadMesh.mirror`) is ``hidden`` (T,) bool (no training frame showed it), carries no
+    seen Gaussian and is not the interior's: those whose mirror images cover what the clip did not
+    show. A triangle without a seen Gaussian is not enough: most of the face's small triangles
+    carry none, their neighbours' Gaussians paint them, and copies there showed in every frame."""
     mirror = torch.from_numpy(head.mirror().triangle).to(triangle.device)[triangle]
     shown = torch.zeros(len(head.triangles), dtype=torch.bool, device=triangle.device)
     shown[triangle[seen]] = True
-    return torch.nonzero(seen & ~shown[mirror] & ~head.interior_triangles()[mirror])[:, 0]
+    bare = hidden & ~shown & ~head.interior_triangles()
+    return torch.nonzero(seen & bare[mirror])[:, 0]
 
 
 class Completion:
@@ -246,7 +246,7 @@ class HarmonicCompletion(Completion):
     fill, the hair by ``hair_fill``), plus fine texture borrowed from it.
 
     Skin the frames saw only edge-on, through which the head's interior would paint from a side
-    (:meth:`holes`), gets a cover from inside (:meth:`cover_holes`).
+    (:func:`interior_showing`), gets a cover from inside (:meth:`cover_holes`).
 
     With ``mirror``, the seen Gaussians' mirror images (:func:`mirror_sources`) cover the unseen
     triangles they land on first, as known colours of the fill.
@@ -261,14 +261,6 @@ class HarmonicCompletion(Completion):
     def _weights(self, ctx: HookContext, frames: Sequence[int]) -> Tensor:
         """(F, N) the rendering weights of the avatar's Gaussians in ``frames``."""
         return torch.stack([ctx.avatar.rendering_weights(ctx.condition(f), ctx.camera) for f in frames])
-
-    def holes(self, ctx: HookContext, frames: Sequence[int], *, present: Tensor) -> Tensor:
-        """(T,) bool: the skin triangles the ``frames`` saw only at a grazing angle and through
-        which, with only the ``present`` (N,) bool Gaussians, the head's interior paints from a
-        side. Their Gaussians drifted transparent in training (the frames' outline lies inside the
-        fitted mesh there), and the unseen rule then took them out."""
-        grazed = most_facing(ctx.avatar, [ctx.condition(f) for f in frames], ctx.camera) < self.config.grazing
-        return grazed & interior_showing(ctx.avatar, ctx.condition(frames[0]), ctx.camera, present=present)
 
     def cover_holes(self, probes: dict[str, Tensor], holes: Tensor) -> dict[str, Tensor]:
         """``probes`` (fresh UV samples' columns) with those on the ``holes`` (T,) bool triangles
@@ -291,14 +283,20 @@ class HarmonicCompletion(Completion):
         interior = avatar.head.interior_triangles()
         seen = ~unseen(strength[None], c.unseen_weight)
         keep = seen | interior[avatar.gaussians.triangle]
-        holes = self.holes(ctx, frames, present=keep)
+        cosines = view_cosines(avatar, [ctx.condition(f) for f in frames], ctx.camera)
+        # Skin seen only edge-on through which the interior paints from a side: its Gaussians
+        # drifted transparent (the frames' outline lies inside the fitted mesh there) and the
+        # unseen rule took them out.
+        holes = (cosines < c.grazing) & interior_showing(
+            avatar, ctx.condition(frames[0]), ctx.camera, present=keep
+        )
         probes = self.cover_holes(
             initial_columns(avatar.head, avatar.gaussians.config, opacity=c.probe_opacity), holes
         )
         sources = torch.zeros(0, dtype=torch.long, device=keep.device)
         copies = {name: column[:0] for name, column in probes.items()}
         if c.mirror:
-            sources = mirror_sources(avatar.head, avatar.gaussians.triangle, seen)
+            sources = mirror_sources(avatar.head, avatar.gaussians.triangle, seen, hidden=cosines == 0)
             copies = mirrored_columns(avatar.head, avatar.gaussians, sources)
         n_kept = int(keep.sum()) + len(sources)  # the known rows: kept and mirrored
         n_probes = len(probes["triangle"])
