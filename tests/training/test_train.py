@@ -354,6 +354,25 @@ def test_a_holes_cover_sits_below_the_surface_and_is_thin(ict_model):
         assert torch.equal(covered[name][~on_hole], sampled[name][~on_hole])
 
 
+def test_mirror_images_go_only_onto_triangles_no_frame_showed(ict_model):
+    """The face's small triangles often carry no seen Gaussian though every frame shows them
+    (their neighbours' Gaussians paint them): copies there showed in the frames. Only triangles
+    no frame showed take mirror images."""
+    from headsplat.avatar.gaussians.store import GaussianConfig, initial_columns
+    from headsplat.avatar.head_mesh import HeadMesh
+    from headsplat.training.completion import mirror_sources
+
+    head = HeadMesh.from_model(ict_model, np.zeros(ict_model.n_identity))
+    triangle = initial_columns(head, GaussianConfig(texels_per_cm=0.8))["triangle"]
+    centre_x = head.template[head.triangles].mean(1)[:, 0]
+    seen = centre_x[triangle] > 1.0
+    hidden = centre_x < -1.0
+    sources = mirror_sources(head, triangle, seen, hidden=hidden)
+    targets = torch.from_numpy(head.mirror().triangle)[triangle[sources]]
+    assert len(sources) > 100 and hidden[targets].all()
+    assert len(mirror_sources(head, triangle, seen, hidden=torch.zeros_like(hidden))) == 0
+
+
 def test_a_gpu_preset_without_a_gpu_is_refused_with_the_fix(synthetic_subject, ict_model, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
