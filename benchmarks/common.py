@@ -104,16 +104,17 @@ def _cpu_model() -> str:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
 
 
-def record(results: Path, name: str, metrics: dict) -> None:
+def record(results: Path, name: str, metrics: dict) -> dict:
     """Record ``metrics`` (without per-frame lists) and their :func:`provenance` as
     ``results/NAME.json``, whole or not at all: the machines keep no files between sessions, so
-    long benchmarks are committed run by run."""
+    long benchmarks are committed run by run. Returns what it recorded."""
     results.mkdir(parents=True, exist_ok=True)
     summary = {key: value for key, value in metrics.items() if key != "per_frame"} | provenance()
     path = results / f"{name}.json"
     partial = path.with_suffix(".part")
     partial.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     partial.replace(path)
+    return summary
 
 
 def add_record_options(parser: argparse.ArgumentParser, results: Path) -> None:
@@ -129,8 +130,8 @@ def recorded_or_run(args: argparse.Namespace, name: str, run: Callable[[], dict]
     unless ``args.table``, ``run()``'s, recorded (:func:`record`); None: not recorded, not run."""
     metrics = None if args.rerun else recorded(args.results, name)
     if metrics is None and not args.table:
-        metrics = run()
-        record(args.results, name, metrics)
+        # As recorded, so that a table printed right after a run has its provenance too.
+        metrics = record(args.results, name, run())
     return metrics
 
 

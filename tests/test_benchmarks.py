@@ -306,3 +306,22 @@ def test_the_novel_view_table_scores_turned_and_frontal_frames_against_base(caps
         4
     ] == "22.50 ±0.50 / 20.50 |"
     assert gains == [["| d3", "mirror", "+1.50 / +1.50", "-0.10 / -0.10 |"]]
+
+
+def test_a_run_is_recorded_with_its_provenance_and_not_run_again(tmp_path):
+    """A table printed right after a run reads the run's provenance (its commit) as it would
+    from the record; a recorded run is not run again."""
+    import argparse
+
+    common = benchmark_module("common")
+    args = argparse.Namespace(results=tmp_path, rerun=False, table=False)
+    calls = []
+
+    def run() -> dict:
+        calls.append(1)
+        return {"psnr": 20.0, "per_frame": [1, 2]}
+
+    first = common.recorded_or_run(args, "clip-row-s0", run)
+    again = common.recorded_or_run(args, "clip-row-s0", run)
+    assert len(calls) == 1 and "commit" in first and "machine" in first and "per_frame" not in first
+    assert again == first == json.loads((tmp_path / "clip-row-s0.json").read_text())
