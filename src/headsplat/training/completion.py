@@ -263,8 +263,8 @@ class HarmonicCompletion(Completion):
         return torch.stack([ctx.avatar.rendering_weights(ctx.condition(f), ctx.camera) for f in frames])
 
     def cover_holes(self, probes: dict[str, Tensor], holes: Tensor) -> dict[str, Tensor]:
-        """``probes`` (fresh UV samples' columns) with those on the ``holes`` (T,) bool triangles
-        made a cover from inside: sunk ``hole_inset`` below the surface and flattened to
+        """``probes`` (fresh UV samples' columns), changed in place, with those on the ``holes``
+        (T,) bool triangles made a cover from inside: sunk ``hole_inset`` below the surface and flattened to
         ``hole_flatness``, so the frames that glimpse the hole edge-on barely see them."""
         c = self.config
         on_hole = holes[probes["triangle"]]
@@ -287,9 +287,9 @@ class HarmonicCompletion(Completion):
         # Skin seen only edge-on through which the interior paints from a side: its Gaussians
         # drifted transparent (the frames' outline lies inside the fitted mesh there) and the
         # unseen rule took them out.
-        holes = (cosines < c.grazing) & interior_showing(
-            avatar, ctx.condition(frames[0]), ctx.camera, present=keep
-        )
+        holes = cosines < c.grazing
+        if holes.any():  # the side views cost eight renders; none when the rule is off
+            holes &= interior_showing(avatar, ctx.condition(frames[0]), ctx.camera, present=keep)
         probes = self.cover_holes(
             initial_columns(avatar.head, avatar.gaussians.config, opacity=c.probe_opacity), holes
         )
