@@ -80,10 +80,15 @@ def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace,
     return metrics
 
 
+def _scores(run: dict, group: str, *, tracked: bool) -> dict:
+    """A run's scores on a group of test frames (``turned``, ``frontal``), refined or tracked."""
+    scores = run["novel_view"][group]
+    return scores["tracked"] if tracked else scores
+
+
 def _mean_psnr(runs: list[dict], group: str, *, tracked: bool) -> float:
     """The runs' mean PSNR on a group of test frames, refined or tracked."""
-    scores = [run["novel_view"][group] for run in runs]
-    return float(np.mean([(score["tracked"] if tracked else score)["psnr"] for score in scores]))
+    return float(np.mean([_scores(run, group, tracked=tracked)["psnr"] for run in runs]))
 
 
 def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
@@ -116,6 +121,7 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
         for label in [b["yaw"] for b in runs[0]["novel_view"]["bins"]]:
             bins = [b for run in runs for b in run["novel_view"]["bins"] if b["yaw"] == label]
             print_table_row([clip, row, label, str(bins[0]["frames"]), refined_and_tracked(bins, "psnr", 2)])
+    print_budgets(results)
     print("\nAgainst base (dB), refined / tracked\n")
     print_table_header("clip | row | turned PSNR | frontal PSNR")
     for (clip, row), runs in results.items():
@@ -129,6 +135,44 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
                 for tracked in (False, True)
             ]
             cells.append(" / ".join(f"{gain:+.2f}" for gain in gains))
+        print_table_row(cells)
+
+
+BUDGET_GROUPS = {
+    "outline": ("outline",),
+    "hair and body": ("hair_body",),
+    "face, eyes, mouth": ("face", "eyes", "mouth"),
+    "background": ("background",),
+}
+"""The columns of the budget table: the completion mechanisms act on the face's skin (symmetric
+completion, mirrored frames), the hair's volume on the outline and the hair."""
+
+
+def _budget_cell(runs: list[dict], parts: tuple[str, ...], *, tracked: bool) -> str:
+    """The turned frames' share of the error in ``parts`` (%, mean over runs) and the dB their
+    pooled PSNR would gain were those parts perfect."""
+    budgets = [_scores(run, "turned", tracked=tracked)["error_budget"] for run in runs]
+    shares = [sum(budget[part]["share"] for part in parts) for budget in budgets]
+    gains = [-10 * np.log10(1 - share / 100) if share < 100 else np.inf for share in shares]
+    return f"{np.mean(shares):.0f} % (+{np.mean(gains):.2f})"
+
+
+def print_budgets(results: dict[tuple[str, str], list[dict]]) -> None:
+    """Where the turned frames' error lies, per clip and row (runs recorded before the budget was
+    grouped are left out)."""
+    print("\nWhere the turned frames' error lies: share of the squared error (dB gained were it perfect)\n")
+    columns = " | ".join(f"{name}, refined / tracked" for name in BUDGET_GROUPS)
+    print_table_header(f"clip | row | pooled PSNR refined / tracked | {columns}")
+    for (clip, row), runs in results.items():
+        if any("error_budget" not in run["novel_view"]["turned"] for run in runs):
+            continue
+        pooled = [
+            np.mean([_scores(run, "turned", tracked=tracked)["error_budget"]["psnr"] for run in runs])
+            for tracked in (False, True)
+        ]
+        cells = [clip, row, f"{pooled[0]:.2f} / {pooled[1]:.2f}"]
+        for parts in BUDGET_GROUPS.values():
+            cells.append(" / ".join(_budget_cell(runs, parts, tracked=tracked) for tracked in (False, True)))
         print_table_row(cells)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from headsplat.cli import main
+from headsplat.evaluation.error_budget import PARTS, ErrorBudget
 from headsplat.evaluation.novel_view import novel_view_scores
 
 
@@ -29,21 +30,34 @@ def test_scores_are_grouped_by_turned_frontal_and_yaw_bin():
         "outline_psnr": [15.0, float("nan"), 20.0, 17.0],
     }
     tracked = {name: [value - 1 for value in values] for name, values in refined.items()}
-    scores = novel_view_scores(record, frames, refined, tracked)
+    budgets = [_budget_of_one_pixel(error) for error in (0.1, 0.2, 0.3, 0.4)]
+    scores = novel_view_scores(record, frames, (refined, budgets), (tracked, budgets[::-1]))
     assert scores["turned"]["frames"] == 3 and scores["turned"]["psnr"] == pytest.approx(22.0)
     assert scores["turned"]["tracked"]["psnr"] == pytest.approx(21.0)
     assert scores["turned"]["outline_psnr"] == pytest.approx(16.0)  # the frame without one left out
     assert scores["frontal"]["frames"] == 1 and scores["frontal"]["psnr"] == 30.0
     expected = {"psnr": 29.0, "ssim": -0.1, "lpips": -0.9, "outline_psnr": 19.0}
-    assert scores["frontal"]["tracked"] == pytest.approx(expected)
+    assert {name: scores["frontal"]["tracked"][name] for name in expected} == pytest.approx(expected)
     assert [(b["yaw"], b["frames"], b["psnr"]) for b in scores["bins"]] == [
         ("-30..-20", 1, 20.0),
         ("-20..-10", 1, 22.0),
         ("+20..+30", 1, 24.0),
     ]
     assert scores["limit"] == 3.0 and scores["gap"] == 10.0
+    # The budget pools the group's own frames: 0, 1 and 7 (errors 0.1, 0.2, 0.4; reversed tracked).
+    assert scores["turned"]["error_budget"]["psnr"] == pytest.approx(-10 * math.log10(0.7 / 3))
+    assert scores["turned"]["tracked"]["error_budget"]["psnr"] == pytest.approx(-10 * math.log10(0.8 / 3))
+    assert scores["frontal"]["error_budget"]["mouth"]["psnr"] == pytest.approx(-10 * math.log10(0.3))
     # A group none of the scored frames fall in has no score, not a wrong one.
-    assert math.isnan(novel_view_scores(record, [0, 1], refined, tracked)["frontal"]["psnr"])
+    frontal = novel_view_scores(record, [0, 1], (refined, budgets), (tracked, budgets))["frontal"]
+    assert math.isnan(frontal["psnr"]) and frontal["error_budget"] is None
+
+
+def _budget_of_one_pixel(error: float) -> ErrorBudget:
+    """A frame of one mouth pixel with squared error ``error``."""
+    budget = ErrorBudget()
+    budget.add(np.full((1, 1), error), {name: np.full((1, 1), name == "mouth") for name in PARTS})
+    return budget
 
 
 def test_eval_on_a_novel_view_split_scores_the_turned_frames(trained_run, tmp_path, capsys):

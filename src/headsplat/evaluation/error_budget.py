@@ -16,6 +16,8 @@ convex hull of the detected landmarks), ``hair_body`` (the rest of the person's 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import cv2
 import numpy as np
 
@@ -76,6 +78,16 @@ class ErrorBudget:
         for name in PARTS:
             self.error[name] += float(squared_error[parts[name]].sum())
             self.pixels[name] += int(parts[name].sum())
+
+    @classmethod
+    def pooled(cls, budgets: Iterable[ErrorBudget]) -> ErrorBudget:
+        """One budget holding the sums of ``budgets`` (e.g. those of a group's frames)."""
+        total = cls()
+        for budget in budgets:
+            for name in PARTS:
+                total.error[name] += budget.error[name]
+                total.pixels[name] += budget.pixels[name]
+        return total
 
     def summary(self) -> dict[str, float | dict[str, float]]:
         """``psnr`` over all pixels of all frames (the pooled PSNR, not the mean of per-frame

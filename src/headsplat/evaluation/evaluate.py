@@ -124,19 +124,22 @@ def evaluate_run(
             partial = stack.enter_context(atomic_file(out / "side_by_side.mp4"))
             writer = stack.enter_context(Mp4Writer(partial, avatar.info["fps"]))
         panels = None if writer is None else lambda target, image: writer.add(side_by_side(target, image))
-        scores, render_seconds, budget = _score(
+        scores, render_seconds, budgets = _score(
             avatar, conditions, targets, masks, background, lpips, None if refined else panels
         )
-        tracked = {**_means(scores), "error_budget": budget}
-        tracked_scores = scores
+        tracked = {**_means(scores), "error_budget": ErrorBudget.pooled(budgets).summary()}
+        tracked_scores, tracked_budgets = scores, budgets
         landmark_data = data.landmark_tracked()
         landmark_tracked = None
         if landmark_data is not None:  # a photometrically tracked subject: its landmark fit too
             landmark_conditions = [landmark_data.condition(int(f)) for f in test_frames]
-            landmark_scores, _, landmark_budget = _score(
+            landmark_scores, _, landmark_budgets = _score(
                 avatar, landmark_conditions, targets, masks, background, lpips
             )
-            landmark_tracked = {**_means(landmark_scores), "error_budget": landmark_budget}
+            landmark_tracked = {
+                **_means(landmark_scores),
+                "error_budget": ErrorBudget.pooled(landmark_budgets).summary(),
+            }
         refine_seconds = 0.0
         if refined:
             start = time.perf_counter()
@@ -147,7 +150,7 @@ def evaluate_run(
             )
             conditions = fitted.apply(conditions)
             refine_seconds = time.perf_counter() - start
-            scores, _, budget = _score(avatar, conditions, targets, masks, background, lpips, panels)
+            scores, _, budgets = _score(avatar, conditions, targets, masks, background, lpips, panels)
     # The same metric on a tenth of the training frames: the gap to the test frames is the
     # generalisation a reader needs to judge the test numbers.
     train_psnr = mean_psnr(avatar, data, scored_train_frames, background=background)
@@ -192,7 +195,7 @@ def evaluate_run(
         "train_psnr": train_psnr,
         "train_psnr_aligned": train_psnr_aligned,
         "train_refined": train_refined,
-        "error_budget": budget,
+        "error_budget": ErrorBudget.pooled(budgets).summary(),
         "neutral": neutral,
         "gaussians": len(avatar.gaussians),
         "steps": training.get("steps"),
@@ -206,7 +209,9 @@ def evaluate_run(
     metrics["per_frame"]["frame"] = [int(f) for f in test_frames]
     novel_view = found.meta["split"].get("novel_view")
     if novel_view is not None:
-        metrics["novel_view"] = novel_view_scores(novel_view, test_frames, scores, tracked_scores)
+        metrics["novel_view"] = novel_view_scores(
+            novel_view, test_frames, (scores, budgets), (tracked_scores, tracked_budgets)
+        )
     atomic_write(out / "neutral.png", lambda p: write_png(p, neutral_panel))
     atomic_write(out / "metrics.json", lambda p: write_json(p, metrics))
     return metrics
@@ -244,14 +249,14 @@ def _score(
     background: float,
     lpips: LPIPS,
     on_render: Callable[[Tensor, Tensor], None] | None = None,
-) -> tuple[dict[str, list[float]], float, dict]:
+) -> tuple[dict[str, list[float]], float, list[ErrorBudget]]:
     """Per-frame PSNR, SSIM and LPIPS of the renders of ``conditions`` against ``targets``, over the
-    frame and inside each of its regions; the seconds the renders took; the frames' error budget
-    over their parts (``masks``: each frame's regions and parts, :func:`frame_masks`).
+    frame and inside each of its regions; the seconds the renders took; each frame's error budget
+    over its parts (``masks``: each frame's regions and parts, :func:`frame_masks`).
     ``on_render(target, image)`` sees each render (the video) and nothing keeps it."""
     scores: dict[str, list[float]] = {}
     seconds = 0.0
-    budget = ErrorBudget()
+    budgets = []
     for condition, target, (regions, parts) in zip(conditions, targets, masks, strict=True):
         start = time.perf_counter()
         image = avatar.render(condition, background=background).image
@@ -264,10 +269,11 @@ def _score(
         }
         for name, value in frame.items():
             scores.setdefault(name, []).append(value)
-        budget.add(_squared_error(image, target), parts)
+        budgets.append(ErrorBudget())
+        budgets[-1].add(_squared_error(image, target), parts)
         if on_render is not None:
             on_render(target, image)
-    return scores, seconds, budget.summary()
+    return scores, seconds, budgets
 
 
 def _squared_error(image: Tensor, target: Tensor) -> np.ndarray:
@@ -295,8 +301,8 @@ def refined_training_frames(
     targets = data.targets(frames, background)
     fitted = fit_corrections(avatar, conditions, data.camera(), targets, background=background, config=refine)
     masks = frame_masks(data, landmarks, frames)
-    scores, _, budget = _score(avatar, fitted.apply(conditions), targets, masks, background, lpips)
-    return {**_means(scores), "error_budget": budget}
+    scores, _, budgets = _score(avatar, fitted.apply(conditions), targets, masks, background, lpips)
+    return {**_means(scores), "error_budget": ErrorBudget.pooled(budgets).summary()}
 
 
 def frame_masks(

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from headsplat.evaluation.error_budget import ErrorBudget
+
 SCORES = ("psnr", "ssim", "lpips", "outline_psnr")
 """Averaged per group; a frame without a region's score (NaN) is left out of that region's mean."""
 BIN_DEGREES = 10.0
@@ -23,11 +25,21 @@ def _means(rows: np.ndarray, scores: dict[str, Sequence[float]]) -> dict[str, fl
     return means
 
 
-def _group(
-    rows: np.ndarray, refined: dict[str, Sequence[float]], tracked: dict[str, Sequence[float]]
-) -> dict:
-    """How many frames ``rows`` holds and their mean scores, refined and ``tracked``."""
-    return {"frames": len(rows), **_means(rows, refined), "tracked": _means(rows, tracked)}
+Protocol = tuple[dict[str, Sequence[float]], Sequence[ErrorBudget]]
+"""One protocol's per-frame scores (each of :data:`SCORES`: (T,)) and per-frame error budgets (T,)."""
+
+
+def _scores(rows: np.ndarray, protocol: Protocol) -> dict:
+    """The mean scores of ``rows`` under ``protocol`` and their pooled error budget (None when
+    ``rows`` is empty)."""
+    scores, budgets = protocol
+    budget = ErrorBudget.pooled(budgets[row] for row in rows).summary() if len(rows) else None
+    return {**_means(rows, scores), "error_budget": budget}
+
+
+def _group(rows: np.ndarray, refined: Protocol, tracked: Protocol) -> dict:
+    """How many frames ``rows`` holds and their scores, refined and ``tracked``."""
+    return {"frames": len(rows), **_scores(rows, refined), "tracked": _scores(rows, tracked)}
 
 
 def _bin_label(start: float) -> str:
@@ -37,19 +49,20 @@ def _bin_label(start: float) -> str:
 def novel_view_scores(
     novel_view: dict,
     frames: Sequence[int],
-    refined: dict[str, Sequence[float]],
-    tracked: dict[str, Sequence[float]],
+    refined: Protocol,
+    tracked: Protocol,
 ) -> dict:
     """The scores of a novel-view split's groups.
 
     Args:
         novel_view: the split's record (``meta.json``'s ``split.novel_view``: ``turned``,
             ``frontal``, ``yaw`` per frame relative to the median view, ``limit``, ``gap``).
-        frames: the scored test frames (T,); ``refined`` and ``tracked``: per-frame lists (T,) of
-            each of :data:`SCORES` under the two protocols (the same lists when eval did not refine).
+        frames: the scored test frames (T,); ``refined`` and ``tracked``: the two protocols'
+            per-frame scores and error budgets (:data:`Protocol`; the same when eval did not refine).
 
     Returns:
-        ``turned`` and ``frontal``: ``frames`` (how many were scored), each score refined and
+        ``turned`` and ``frontal``: ``frames`` (how many were scored), each score and the pooled
+        ``error_budget`` (:meth:`ErrorBudget.summary`: where the group's error lies), refined and
         ``tracked``; ``bins``: the same for the turned frames per :data:`BIN_DEGREES` of yaw
         (label ``"+20..+30"``, degrees from the median view, > 0 the subject's left cheek towards
         the camera), in order of yaw; ``limit`` and ``gap``.
