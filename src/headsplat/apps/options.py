@@ -55,7 +55,7 @@ def add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The run-config options of ``train`` and ``fit``; choices come from the registries."""
-    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS, MESH_DEFORMERS
     from headsplat.strategy import STRATEGIES
     from headsplat.training.config import PRESETS
 
@@ -91,10 +91,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--deformer",
         action="append",
         default=[],
-        choices=sorted(GAUSSIAN_DEFORMERS),
+        choices=sorted({**MESH_DEFORMERS, **GAUSSIAN_DEFORMERS}),
         metavar="NAME",
-        help="add a registered Gaussian deformer (repeatable): "
-        + (", ".join(sorted(GAUSSIAN_DEFORMERS)) or "none is built in yet"),
+        help="add a registered mesh or Gaussian deformer (repeatable): "
+        + ", ".join(sorted({**MESH_DEFORMERS, **GAUSSIAN_DEFORMERS})),
     )
     add_setting(
         parser,
@@ -128,7 +128,7 @@ def fit_parser() -> argparse.ArgumentParser:
 def run_config_from_args(args: argparse.Namespace):
     """The run config the options of ``train`` / ``fit`` ask for, and whether any setting was
     given (a continued run keeps its own)."""
-    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS, MESH_DEFORMERS
     from headsplat.io.settings import apply_setting, choose_mechanisms
     from headsplat.training.config import PRESETS
 
@@ -145,7 +145,11 @@ def run_config_from_args(args: argparse.Namespace):
     if args.no_completion:
         choose_mechanisms(config, "completion", [])
     for name in args.deformer:
-        config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
+        # Model-space mesh deformers run in the order named, after the default ones.
+        if name in MESH_DEFORMERS:
+            config.avatar.mesh_deformers[name] = MESH_DEFORMERS[name].Config()
+        else:
+            config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
     for assignment in args.set:
         apply_setting(config, assignment)
     return config.validate(), settings_given(args)

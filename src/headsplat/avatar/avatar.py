@@ -367,11 +367,21 @@ def upgraded_metadata(meta: dict) -> dict:
 
 
 def assemble_avatar(
-    head, store, config: AvatarConfig, *, K, rest_rotation, rest_translation, neutral, info
+    head,
+    store,
+    config: AvatarConfig,
+    *,
+    K,
+    rest_rotation,
+    rest_translation,
+    neutral,
+    info,
+    expressions: Tensor | None = None,
 ) -> Avatar:
     """An :class:`Avatar` of ``head`` and ``store`` with the mechanisms of ``config`` built fresh
-    from their registries (the other arguments as :class:`Avatar`'s)."""
-    build = BuildContext(head, len(store))
+    from their registries (``expressions`` (F, E): the training frames', for a new avatar; the
+    other arguments as :class:`Avatar`'s)."""
+    build = BuildContext(head, len(store), expressions)
     mesh = {name: MESH_DEFORMERS[name](options, build) for name, options in config.mesh_deformers.items()}
     gaussian = {
         name: GAUSSIAN_DEFORMERS[name](options, build) for name, options in config.gaussian_deformers.items()
@@ -434,6 +444,7 @@ def create_avatar(
         rest_translation=rest_translation,
         neutral=neutral,
         info=info,
+        expressions=expression.float(),
     )
     return avatar.to(device)
 

@@ -3,7 +3,7 @@
 The ICT head is a bald skull: fitted to landmarks, it matches the face, but the hair's volume over
 the scalp and down the back, which decides the outline in every frame that shows it, is not there.
 Gaussians bound tightly to the skull cannot reach it, so the silhouette misses the hair in head
-turns and an orbit shows a hairless back. EAvatar (Wang et al. 2025) fits a surface guided by a
+turns and an orbit shows a hairless back. EAvatar (Zhang et al., arXiv 2508.13537) fits a surface guided by a
 prior mesh before its Gaussians; here the prior is the fitted ICT head and the data are the
 training masks:
 

@@ -8,6 +8,7 @@ from headsplat.avatar.deformers import (
     personal,
     shading,
     soft_binding,
+    sparse_control,
     torso,
 )
 from headsplat.avatar.deformers.base import (
@@ -36,5 +37,6 @@ __all__ = [
     "register_mesh_deformer",
     "shading",
     "soft_binding",
+    "sparse_control",
     "torso",
 ]

@@ -27,10 +27,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a deformer may size itself by when it is built: the head mesh and the Gaussian count."""
+    """What a deformer may size itself by when it is built: the head mesh, the Gaussian count and,
+    when the avatar is made (not when it is loaded: None), the training frames' ``expressions``
+    (F, E)."""
 
     head: HeadMesh
     n_gaussians: int
+    expressions: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,11 @@ class DeformContext:
 
 class MeshDeformer(AvatarModule):
     """Vertices -> vertices. ``space`` "model": before the gaze and the pose (e.g. personal
-    blendshapes); "world": after the rigid pose (e.g. the still torso).
+    blendshapes, EAvatar's sparse control); "world": after the rigid pose (e.g. the still torso).
+
+    A mechanism that moves the surface is best one of these: the Gaussians follow the vertices by
+    their binding (rotations and the seams' caps stay right), densification has no state of it to
+    carry, and a deformer linear in the expression exports exactly (:mod:`headsplat.avatar.linear`).
 
     Subclasses set ``Config`` (a dataclass) and ``space``, and take ``(config, build)``.
     """
@@ -71,8 +78,8 @@ class MeshDeformer(AvatarModule):
 
 
 class GaussianDeformer(AvatarModule):
-    """World Gaussians + condition -> world Gaussians (e.g. STAvatar's soft binding, EAvatar's
-    sparse control). Subclasses set ``Config`` and take ``(config, build)``."""
+    """World Gaussians + condition -> world Gaussians (e.g. STAvatar's soft binding, a learned
+    light). Subclasses set ``Config`` and take ``(config, build)``."""
 
     Config: ClassVar[type]
     moves_gaussians: ClassVar[bool] = True
