@@ -61,7 +61,7 @@ def test_set_reaches_every_field_and_chooses_mechanisms():
         ("loss=3", "loss is a section"),
         ("steps", "SECTION.FIELD=VALUE"),
         ("avatar.mesh_deformers.still_torso=1", "give a field of still_torso"),
-        ("strategy=magic", "unknown strategy 'magic'; known: fixed, sampling, temporal, threshold"),
+        ("strategy=magic", "unknown strategy 'magic'; known: deformation, fixed, sampling, temporal, "),
         ("strategy=fixed,sampling", "strategy takes one name, got fixed, sampling"),
         ("strategy=", "strategy takes one name, got none"),
         ("completion=harmonic,harmonic", "completion takes one name or none"),
@@ -95,7 +95,7 @@ def test_a_saved_config_with_an_unknown_key_is_refused():
     values["strategy"]["sampling"]["magic"] = 1
     with pytest.raises(InputError, match=r"unknown setting strategy\.sampling\.magic"):
         run_config_from_dict(values)
-    known = "fixed, sampling, temporal, threshold"
+    known = "deformation, fixed, sampling, temporal, threshold"
     with pytest.raises(InputError, match=f"unknown strategy 'magic'; known: {known}"):
         run_config_from_dict({"strategy": {"magic": {}}})
     with pytest.raises(InputError, match="strategy takes one name, got none"):

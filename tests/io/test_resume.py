@@ -37,10 +37,11 @@ def d18_subject(tmp_path_factory, ict_model):
 
 
 SETTINGS = ["--size", "64", "--steps", str(STEPS), "--set", f"checkpoint_every={CHECKPOINT}"]
-SETTINGS += ["--set", "strategy.sampling.start=40", "--set", "strategy.sampling.every=40"]
+# EAvatar's mechanisms: the deformation strategy (FATE's sampling and its own statistic) and
+# sparse control, whose controls the clip sizes: a resumed run must rebuild them from the checkpoint.
+SETTINGS += ["--strategy", "deformation", "--deformer", "sparse_control"]
+SETTINGS += ["--set", "strategy.deformation.start=40", "--set", "strategy.deformation.every=40"]
 SETTINGS += ["--set", "geometry.steps=20"]
-# Sparse control's controls are sized by the clip: a resumed run must rebuild them from the checkpoint.
-SETTINGS += ["--deformer", "sparse_control"]
 # The pose alignment runs after step 120, where the run is killed: the resumed run must run it.
 SETTINGS += ["--set", "frames.align_at=0.5", "--set", "frames.align_steps=2"]
 

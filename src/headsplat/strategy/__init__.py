@@ -12,6 +12,7 @@ from headsplat.strategy.base import (
     StrategyState,
     register_strategy,
 )
+from headsplat.strategy.deformation import DeformationConfig, DeformationStrategy
 from headsplat.strategy.fixed import FixedStrategy
 from headsplat.strategy.sampling import SamplingConfig, SamplingStrategy
 from headsplat.strategy.temporal import TemporalConfig, TemporalStrategy
@@ -29,6 +30,8 @@ def make_strategy(slot: dict[str, Any], image_size: int) -> Strategy:
 
 __all__ = [
     "STRATEGIES",
+    "DeformationConfig",
+    "DeformationStrategy",
     "DensificationConfig",
     "FixedStrategy",
     "SamplingConfig",
