@@ -1,13 +1,17 @@
-"""STAvatar's two mechanisms against the defaults, one table: the same steps, rows base, + soft
-binding, + temporal density control, + both.
+"""Mechanisms against the defaults, one table per study, the same steps for every row:
+STAvatar's (``--study stavatar``, the default: base, + soft binding, + temporal density control,
++ both) and EAvatar's (``--study eavatar``: base, + sparse expression control, + deformation-aware
+splitting, + both, and sparse control's threshold swept on d6).
 
     python benchmarks/ablation.py --out /tmp/ablation                  # the whole table (hours)
     python benchmarks/ablation.py --out /tmp/ablation --clips d18 --rows base both --seeds 0
+    python benchmarks/ablation.py --study eavatar --out /tmp/ablation --clips d6 --rows base sparse
+    python benchmarks/ablation.py --study eavatar --cost d6     # what each mechanism costs per step
     python benchmarks/ablation.py --out /tmp/ablation --reuse --keep-eval   # print what is there
 
-By default the table is STAvatar's claim's: d6, d12 and d18 (frequently occluded mouths and
-eyes) with every row and two seeds (reruns differ by about 0.1 dB), then base against both on
-d3, d5 and d10 with one. Each run is ``headsplat train SUBJECT --preset cpu --seed S`` plus the
+Each study's plan (:data:`STUDIES`) is its claim's clips, d6, d12 and d18 (frequently occluded
+mouths and eyes, fast expressions), with every row and two seeds (reruns differ by about 0.1 dB),
+and what else it asks. Each run is ``headsplat train SUBJECT --preset cpu --seed S`` plus the
 row's options, then ``headsplat eval --eval-frames N`` (an evenly spaced N of the test frames:
 refinement costs seconds a frame on 2 cores, and d6 has 168). Printed per clip and row, the
 seeds' mean (and half their range): full-frame PSNR / SSIM / LPIPS after refining the test
@@ -15,12 +19,14 @@ frames' tracking and from the tracking as it is, the Gaussians, the training min
 milliseconds per step (all of training, the geometry stage and completion included, over the
 steps), then the mouth, the mouth's inside and the eyes (:mod:`headsplat.evaluation.regions`),
 and last each row against its clip's base (the seeds' means subtracted).
-Subjects are ``OUT/subjects/CLIP`` (preprocessed when missing), runs ``OUT/runs/CLIP-ROW-sSEED``.
+Subjects are ``OUT/subjects/CLIP`` (``CLIP-photometric`` for a study on photometrically tracked
+subjects; preprocessed when missing), runs ``OUT/runs/STUDY/CLIP-ROW-sSEED``.
 
-The table takes hours of 2 cores and the machines do not keep files between sessions, so each
-finished run's metrics are also recorded in ``--results`` (default ``benchmarks/results/ablation``,
-committed with the code): a recorded run is not run again unless ``--rerun``, and ``--table``
-prints the table from the records alone, with any further seeds recorded for the plan's rows.
+The tables take hours of 2 cores and the machines do not keep files between sessions, so each
+finished run's metrics are also recorded in ``--results`` (default: the study's,
+``benchmarks/results/ablation`` and ``.../ablation/eavatar``, committed with the code): a recorded
+run is not run again unless ``--rerun``, and ``--table`` prints the table from the records alone,
+with any further seeds recorded for the plan's rows.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,32 +51,59 @@ from common import (
     subject_folder,
 )
 
-ROWS = {
-    "base": {},
-    "soft": {"deformer": "soft_binding"},
-    "temporal": {"strategy": "temporal"},
-    "both": {"deformer": "soft_binding", "strategy": "temporal"},
-}
-"""Each row's Gaussian deformer and strategy on top of ``--preset cpu`` (base: the defaults)."""
+
+@dataclass(frozen=True)
+class Study:
+    """One table of mechanisms against the defaults."""
+
+    rows: dict[str, tuple[str, ...]]
+    """Each row's options to ``headsplat train`` on top of ``--preset cpu`` (base: none)."""
+    plan: tuple[tuple[str, str, int], ...]
+    """(clip, row, seed) of the full table."""
+    results: Path
+    """Where the finished runs' metrics are recorded, one ``CLIP-ROW-sSEED.json`` each."""
+    tracking: str
+    """The tracker of the subjects the runs train on."""
 
 
-def row_options(row: str) -> list[str]:
-    """``headsplat train``'s options for ``row`` (:data:`ROWS`)."""
-    return [option for name, value in ROWS[row].items() for option in (f"--{name}", value)]
+def _every(clips: list[str], rows: list[str], seeds: tuple[int, ...]) -> tuple[tuple[str, str, int], ...]:
+    return tuple((clip, row, seed) for clip in clips for row in rows for seed in seeds)
 
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ablation"
-"""Where the finished runs' metrics are recorded, one ``CLIP-ROW-sSEED.json`` each."""
-
 CLAIM_CLIPS = ["d6", "d12", "d18"]
 OTHER_CLIPS = ["d3", "d5", "d10"]
 REGION_NAMES = {"mouth": "mouth", "mouth_inside": "mouth inside", "eyes": "eyes"}
-
-
-def default_plan() -> list[tuple[str, str, int]]:
-    """(clip, row, seed) of the full table."""
-    plan = [(clip, row, seed) for clip in CLAIM_CLIPS for row in ROWS for seed in (0, 1)]
-    return plan + [(clip, row, 0) for clip in OTHER_CLIPS for row in ("base", "both")]
+SOFT, TEMPORAL = ("--deformer", "soft_binding"), ("--strategy", "temporal")
+SPARSE, SPLIT = ("--deformer", "sparse_control"), ("--strategy", "deformation")
+TAU = "avatar.mesh_deformers.sparse_control.tau"
+STUDIES = {
+    # STAvatar's claim: frequently occluded mouths and eyes (d6, d12, d18) with every row and two
+    # seeds, then base against both on d3, d5 and d10 with one; recorded on landmark-tracked subjects.
+    "stavatar": Study(
+        rows={"base": (), "soft": SOFT, "temporal": TEMPORAL, "both": SOFT + TEMPORAL},
+        plan=_every(CLAIM_CLIPS, ["base", "soft", "temporal", "both"], (0, 1))
+        + _every(OTHER_CLIPS, ["base", "both"], (0,)),
+        results=RESULTS,
+        tracking="landmarks",
+    ),
+    # EAvatar's highly deformable regions: the same clips, two seeds, and sparse control's
+    # threshold swept on d6 (tau 0.3 is the sparse row).
+    "eavatar": Study(
+        rows={
+            "base": (),
+            "sparse": SPARSE,
+            "split": SPLIT,
+            "both": SPARSE + SPLIT,
+            "sparse_tau0.15": (*SPARSE, "--set", f"{TAU}=0.15"),
+            "sparse_tau0.4": (*SPARSE, "--set", f"{TAU}=0.4"),
+        },
+        plan=_every(CLAIM_CLIPS, ["base", "sparse", "split", "both"], (0, 1))
+        + _every(["d6"], ["sparse_tau0.15", "sparse_tau0.4"], (0,)),
+        results=RESULTS / "eavatar",
+        tracking="photometric",
+    ),
+}
 
 
 def run_name(clip: str, row: str, seed: int) -> str:
@@ -89,51 +123,49 @@ def with_recorded_seeds(plan: list[tuple[str, str, int]], results: Path) -> list
     return [(clip, row, seed) for (clip, row), found in seeds.items() for seed in sorted(found)]
 
 
-def run_one(out: Path, clip: str, row: str, seed: int, args: argparse.Namespace, env: dict) -> dict:
-    """Train (or, with ``--reuse``, finish) and evaluate one run; its eval metrics."""
-    run = out / "runs" / run_name(clip, row, seed)
+def run_one(
+    out: Path, study: str, clip: str, row: str, seed: int, args: argparse.Namespace, env: dict
+) -> dict:
+    """Train (or, with ``--reuse``, finish) and evaluate one run of ``study``; its eval metrics."""
+    run = out / "runs" / study / run_name(clip, row, seed)
     metrics_file = run / "eval" / "metrics.json"
     if args.reuse and args.keep_eval and metrics_file.is_file():
         return json.loads(metrics_file.read_text())
-    subject = subject_folder(out, clip, env, "landmarks")  # as the recorded rows were
+    subject = subject_folder(out, clip, env, STUDIES[study].tracking)
     if args.reuse and (run / "checkpoints").is_dir():
         run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
     else:
-        options = ["--preset", "cpu", "--seed", str(seed), *row_options(row)]
+        options = ["--preset", "cpu", "--seed", str(seed), *STUDIES[study].rows[row]]
         options += [] if args.steps is None else ["--steps", str(args.steps)]
         run_headsplat("train", str(subject), "-o", str(run), *options, "--overwrite", env=env)
     run_headsplat("eval", str(run), "--eval-frames", str(args.eval_frames), env=env)
     return json.loads(metrics_file.read_text())
 
 
-def step_costs(subject: Path, rows: list[str], steps: int = 300, skip: int = 20) -> dict[str, dict]:
-    """Per row, milliseconds per training step (mean over steps ``skip``..``steps``, so that
-    densifications at 200 and 300 and the temporal strategy's footprint passes before them are
-    in) and the Gaussians at the end, trained in this process on the same frames from the same
-    start: the mechanisms' cost without the rest of a run."""
-    import copy
+def step_costs(
+    subject: Path, rows: dict[str, tuple[str, ...]], steps: int = 300, skip: int = 20
+) -> dict[str, dict]:
+    """Per row (its ``headsplat train`` options), milliseconds per training step (mean over steps
+    ``skip``..``steps``, so that densifications at 200 and 300 and the temporal strategy's
+    footprint passes before them are in) and the Gaussians at the end, trained in this process on
+    the same frames from the same start: the mechanisms' cost without the rest of a run."""
     import time
 
-    from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+    from headsplat.apps.options import add_run_options, run_config_from_args
     from headsplat.head import load_head_model
-    from headsplat.io.settings import choose_mechanisms
     from headsplat.io.subject import load_subject
-    from headsplat.training.config import PRESETS
     from headsplat.training.data import load_frame_data
     from headsplat.training.run import new_avatar
     from headsplat.training.trainer import Trainer
 
     found = load_subject(subject)
     model = load_head_model()
+    parser = argparse.ArgumentParser()
+    add_run_options(parser)  # the rows' options read as `headsplat train` reads them
     data = None
     costs = {}
-    for row in rows:
-        config = copy.deepcopy(PRESETS["cpu"])
-        if "strategy" in ROWS[row]:
-            choose_mechanisms(config, "strategy", [ROWS[row]["strategy"]])
-        if "deformer" in ROWS[row]:
-            name = ROWS[row]["deformer"]
-            config.avatar.gaussian_deformers[name] = GAUSSIAN_DEFORMERS[name].Config()
+    for row, options in rows.items():
+        config, _ = run_config_from_args(parser.parse_args(["--preset", "cpu", *options]))
         data = data or load_frame_data(found, config.size)
         trainer = Trainer(data, new_avatar(model, found, config), config)
         times = []
@@ -223,15 +255,21 @@ def print_differences(results: dict[tuple[str, str], list[dict]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--study", choices=list(STUDIES), default="stavatar", help="which table (default stavatar)"
+    )
     parser.add_argument("--out", type=Path, default=Path("ablation"), help="subjects and runs go here")
     parser.add_argument("--clips", nargs="*", help="clip names (default: the full table's plan)")
-    parser.add_argument("--rows", nargs="*", choices=sorted(ROWS), default=list(ROWS), help="with --clips")
+    every_row = sorted({row for study in STUDIES.values() for row in study.rows})
+    parser.add_argument("--rows", nargs="*", choices=every_row, help="with --clips (default: the study's)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1], help="with --clips (default 0 1)")
     parser.add_argument("--steps", type=int, help="default: the cpu preset's (2000)")
     parser.add_argument("--eval-frames", type=int, default=60, help="test frames scored per run (default 60)")
     parser.add_argument("--reuse", action="store_true", help="keep trained runs (finish interrupted ones)")
     parser.add_argument("--keep-eval", action="store_true", help="with --reuse: keep their metrics too")
-    parser.add_argument("--results", type=Path, default=RESULTS, help=f"recorded runs (default {RESULTS})")
+    parser.add_argument(
+        "--results", type=Path, help="recorded runs (default: the study's, results/ablation/...)"
+    )
     parser.add_argument("--rerun", action="store_true", help="run recorded runs again")
     parser.add_argument("--table", action="store_true", help="only print the recorded runs' table")
     parser.add_argument("--json", type=Path, help="also write every run's metrics as JSON")
@@ -239,20 +277,29 @@ def main() -> None:
         "--cost", metavar="CLIP", help="only time each row's first 300 steps on CLIP, in this process"
     )
     args = parser.parse_args()
+    study = STUDIES[args.study]
+    rows = args.rows or list(study.rows)
+    unknown = sorted(set(rows) - set(study.rows))
+    if unknown:
+        parser.error(
+            f"the {args.study} study has no row {', '.join(unknown)}; its rows: {', '.join(study.rows)}"
+        )
+    results_folder = args.results or study.results
     if args.cost:
-        step_costs(subject_folder(args.out, args.cost, headsplat_env(), "landmarks"), args.rows)
+        subject = subject_folder(args.out, args.cost, headsplat_env(), study.tracking)
+        step_costs(subject, {row: study.rows[row] for row in rows})
         return
     if args.clips:
-        plan = [(clip, row, seed) for clip in args.clips for row in args.rows for seed in args.seeds]
+        plan = [(clip, row, seed) for clip in args.clips for row in rows for seed in args.seeds]
     else:
-        plan = with_recorded_seeds(default_plan(), args.results)
+        plan = with_recorded_seeds(list(study.plan), results_folder)
     env = headsplat_env()
     results: dict[tuple[str, str], list[dict]] = {}
     for clip, row, seed in plan:
-        metrics = None if args.rerun else recorded(args.results, run_name(clip, row, seed))
+        metrics = None if args.rerun else recorded(results_folder, run_name(clip, row, seed))
         if metrics is None and not args.table:
-            metrics = run_one(args.out, clip, row, seed, args, env)
-            record(args.results, run_name(clip, row, seed), metrics)
+            metrics = run_one(args.out, args.study, clip, row, seed, args, env)
+            record(results_folder, run_name(clip, row, seed), metrics)
             scores = f"{metrics['psnr']:.2f} / {metrics['tracked']['psnr']:.2f} dB"
             print(f"done {run_name(clip, row, seed)}: {scores} (refined / tracked)", flush=True)
         if metrics is not None:

@@ -21,6 +21,7 @@ def benchmark_module(name: str):
     """``benchmarks/NAME.py`` loaded as a module (the folder is no package)."""
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # where its dataclasses look their annotations up
     spec.loader.exec_module(module)
     return module
 
@@ -133,7 +134,9 @@ def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run,
         "tracked": {**metrics["tracked"], "mouth_psnr": float("nan")},
     }
     ablation = benchmark_module("ablation")
-    assert len(ablation.default_plan()) == 3 * 4 * 2 + 3 * 2
+    assert len(ablation.STUDIES["stavatar"].plan) == 3 * 4 * 2 + 3 * 2
+    eavatar = ablation.STUDIES["eavatar"]
+    assert len(eavatar.plan) == 3 * 4 * 2 + 2 and {row for _, row, _ in eavatar.plan} == set(eavatar.rows)
     # A further seed recorded for a planned row joins the plan after its planned ones; others do not.
     for name in ("d5-both-s3", "d5-soft-s1", "notes"):
         (tmp_path / f"{name}.json").write_text("{}")
