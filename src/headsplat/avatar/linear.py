@@ -1,8 +1,9 @@
 """The avatar made linear in its blendshape weights, for players outside headsplat (engines, the
 browser viewer): Gaussian blendshapes.
 
-The head mesh's vertices are linear in the weights ``e`` (the head model and the personal
-blendshapes are),
+The head mesh's vertices are linear in the weights ``e`` (the head model, the personal
+blendshapes and sparse control in its linear mode are; a model-space deformer that is not, such
+as sparse control's MLP, is exported as its secant between the weights 0 and 1),
 
     v(e) = v_0 + sum_k e_k dv_k        (model space: cm, x to the subject's left, y up, z forward)
 
