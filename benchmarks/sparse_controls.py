@@ -70,11 +70,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("ablation"), help="subjects go here")
     parser.add_argument("--image", type=Path, help="write the picture here (JPEG)")
     parser.add_argument("--size", type=int, default=384, help="side of each panel (px)")
+    parser.add_argument(
+        "--criterion", choices=["displacement", "strain"], default="displacement", help="what makes a control"
+    )
     args = parser.parse_args()
 
-    from headsplat.avatar.deformers.controls import expression_reach
+    from headsplat.avatar.deformers.controls import expression_reach, expression_strain
     from headsplat.avatar.deformers.sparse_control import SparseControlConfig, choose_controls
-    from headsplat.avatar.head_mesh import HeadMesh
+    from headsplat.avatar.head_mesh import FACE_MATERIALS, HAIR_MATERIALS, HeadMesh
     from headsplat.head import load_head_model
     from headsplat.io.subject import load_subject
 
@@ -89,7 +92,9 @@ def main() -> None:
     shown = None
     eyes = float(head.eye_centres[:, 1].mean())
     for tau in TAUS:
-        controls, _, weights = choose_controls(head, expressions, SparseControlConfig(tau=tau))
+        controls, _, weights = choose_controls(
+            head, expressions, SparseControlConfig(tau=tau, criterion=args.criterion)
+        )
         total = weights.sum(axis=1)
         lowest = eyes - float(head.neutral[controls, 1].min())
         cells = [
@@ -102,7 +107,12 @@ def main() -> None:
         if tau == SHOWN_TAU:
             shown = controls
     if args.image is not None:
-        reach = expression_reach(head.expression_basis, expressions).numpy()
+        if args.criterion == "strain":
+            skin = head.on_materials(FACE_MATERIALS + HAIR_MATERIALS) & ~head.interior_triangles()
+            reach = expression_strain(head.neutral, head.expression_basis, head.triangles[skin], expressions)
+        else:
+            reach = expression_reach(head.expression_basis, expressions)
+        reach = reach.numpy()
         panels = [render_panel(head, reach, shown, yaw, args.size) for yaw in VIEWS]
         args.image.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(args.image), np.concatenate(panels, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 90])

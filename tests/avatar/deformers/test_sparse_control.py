@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from headsplat.avatar import load_avatar
-from headsplat.avatar.deformers import DeformContext
+from headsplat.avatar.deformers import BuildContext, DeformContext
 from headsplat.avatar.deformers.controls import (
     edge_graph,
     following_weights,
     geodesic_neighbours,
 )
-from headsplat.avatar.deformers.sparse_control import SparseControlConfig, choose_controls
+from headsplat.avatar.deformers.sparse_control import SparseControl, SparseControlConfig, choose_controls
 from headsplat.avatar.head_mesh import HeadMesh
 from headsplat.avatar.linear import linearise
 from headsplat.cli import main
@@ -81,6 +81,26 @@ def test_controls_sit_where_the_expressions_move_the_mesh_and_cover_it_at_tau_ze
     every, _, _ = choose_controls(head, RAMP, SparseControlConfig(tau=0.0, spacing=spacing))
     gaps = torch.cdist(head.neutral, head.neutral[every]).min(dim=1).values
     assert gaps.max() <= spacing and len(every) < head.n_vertices / 4
+
+
+def test_strain_finds_the_skin_that_stretches_not_the_skin_carried_along():
+    """Two expressions on a 5 x 5 cm grid: one lifts the left edge by 1 cm, the lift fading out
+    over x = 0.5..1.5 (a bend of at most 41 % along x); the other stretches the far end, x > 4 cm,
+    by 50 % (moving it at most 0.5 cm)."""
+    head = corner_head()
+    x = head.neutral[:, 0]
+    lift = torch.zeros_like(head.neutral)
+    lift[:, 2] = torch.clamp(1.5 - x, 0, 1)
+    stretch = torch.zeros_like(head.neutral)
+    stretch[:, 0] = torch.clamp(x - 4.0, min=0) * 0.5
+    head.expression_basis = torch.stack([lift, stretch])
+    expressions = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    moved, _, _ = choose_controls(head, expressions, SparseControlConfig(tau=0.9))
+    assert len(moved) and (x[moved] <= 0.6).all()  # displacement: the lifted edge
+    stretched, _, _ = choose_controls(head, expressions, SparseControlConfig(tau=0.9, criterion="strain"))
+    assert len(stretched) and (x[stretched] >= 4).all()  # strain: the stretched end
+    with pytest.raises(ValueError, match="criterion"):
+        SparseControl(SparseControlConfig(criterion="area"), BuildContext(head, 0, expressions))
 
 
 def test_weights_sum_to_one_near_a_control_vanish_at_the_radius_and_are_continuous_there():

@@ -3,11 +3,12 @@
 :mod:`headsplat.avatar.deformers.sparse_control`). Pure functions of the head mesh's arrays.
 
 EAvatar's controls are the Gaussians whose expression-induced displacement exceeds a threshold;
-here they are the vertices the clip's expressions move furthest (:func:`expression_reach`),
-thinned to an even spacing (:func:`farthest_point_controls`). A vertex follows its nearest
-controls by distance along the mesh's edges (:func:`geodesic_neighbours`), so motion never jumps a
-gap the surface does not cross (ICT's lips are 2 mm apart across the mouth), with inverse-square
-weights that fade to nothing at a radius (:func:`following_weights`).
+here they are the vertices the clip's expressions move furthest (:func:`expression_reach`) or, on
+request, stretch most (:func:`expression_strain`), thinned to an even spacing
+(:func:`farthest_point_controls`). A vertex follows its nearest controls by distance along the
+mesh's edges (:func:`geodesic_neighbours`), so motion never jumps a gap the surface does not cross
+(ICT's lips are 2 mm apart across the mouth), with inverse-square weights that fade to nothing at
+a radius (:func:`following_weights`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,37 @@ def expression_reach(basis: Tensor, expressions: Tensor, *, percentile: float = 
         [(part @ flat).reshape(len(part), -1, 3).norm(dim=-1) for part in relative.split(64)]
     )
     return torch.quantile(distances, percentile / 100, dim=0)
+
+
+def expression_strain(
+    neutral: Tensor, basis: Tensor, triangles: Tensor, expressions: Tensor, *, percentile: float = 95.0
+) -> Tensor:
+    """(V,) how much the clip's expressions stretch or compress the mesh around each vertex: per
+    frame, the largest relative change of an edge of its triangles' from its length at the clip's
+    median expression, at the ``percentile`` over frames. A part the expressions only carry along
+    (the chin on an opening jaw) has none; lips and lids have the most.
+
+    Args:
+        neutral: (V, 3). basis: (E, V, 3) cm per unit weight. triangles: (T, 3). expressions: (F, E).
+    """
+    expressions = expressions.to(basis)
+    flat = basis.reshape(len(basis), -1)
+    edges = torch.cat([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+
+    def lengths(weights: Tensor) -> Tensor:  # (F, edges) for (F, E) weights
+        vertices = neutral + (weights @ flat).reshape(len(weights), -1, 3)
+        return (vertices[:, edges[:, 0]] - vertices[:, edges[:, 1]]).norm(dim=-1)
+
+    rest = lengths(expressions.median(dim=0).values[None])[0].clamp_min(1e-6)
+    strains = []
+    for part in expressions.split(16):
+        per_edge = ((lengths(part) - rest).abs() / rest).to(neutral)
+        per_vertex = torch.zeros(len(part), len(neutral), dtype=per_edge.dtype, device=per_edge.device)
+        for end in (0, 1):
+            index = edges[:, end].expand(len(part), -1)
+            per_vertex = per_vertex.scatter_reduce(1, index, per_edge, reduce="amax")
+        strains.append(per_vertex)
+    return torch.quantile(torch.cat(strains), percentile / 100, dim=0)
 
 
 def farthest_point_controls(

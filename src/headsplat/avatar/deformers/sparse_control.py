@@ -33,6 +33,7 @@ from headsplat.avatar.deformers.controls import (
     control_pairs,
     edge_graph,
     expression_reach,
+    expression_strain,
     farthest_point_controls,
     following_weights,
     geodesic_neighbours,
@@ -50,7 +51,12 @@ class SparseControlConfig:
 
     tau: float = 0.3
     """Candidates: the skin's vertices the clip's expressions move (95th percentile over the
-    training frames, from the median expression) at least ``tau`` x as far as the furthest."""
+    training frames, from the median expression) at least ``tau`` x as far as the furthest, or
+    stretch at least ``tau`` x as much (``criterion``)."""
+    criterion: Literal["displacement", "strain"] = "displacement"
+    """What makes a vertex a candidate: how far the expressions move it (EAvatar's), or how much
+    they stretch the skin around it (:func:`~headsplat.avatar.deformers.controls.expression_strain`:
+    an opening jaw moves the chin furthest but carries it nearly rigidly)."""
     spacing: float = 0.5
     """cm between controls (farthest-point sampling); a vertex this near a control follows in full."""
     neighbours: int = 4
@@ -77,6 +83,10 @@ class SparseControl(MeshDeformer):
         super().__init__()
         if config.mode not in ("linear", "mlp"):
             raise ValueError(f"sparse_control.mode must be linear or mlp, not {config.mode!r}")
+        if config.criterion not in ("displacement", "strain"):
+            raise ValueError(
+                f"sparse_control.criterion must be displacement or strain, not {config.criterion!r}"
+            )
         self.config = config
         head = build.head
         n_expression = head.expression_basis.shape[0]
@@ -157,7 +167,13 @@ def choose_controls(
     triangles = head.triangles.cpu().numpy()[skin]
     on_skin = np.zeros(head.n_vertices, bool)
     on_skin[triangles.ravel()] = True
-    reach = expression_reach(head.expression_basis.detach().cpu().float(), expressions.cpu().float()).numpy()
+    basis, expressions = head.expression_basis.detach().cpu().float(), expressions.cpu().float()
+    if config.criterion == "strain":
+        neutral = head.neutral.detach().cpu().float()
+        skin_triangles = torch.from_numpy(triangles)
+        reach = expression_strain(neutral, basis, skin_triangles, expressions).numpy()
+    else:
+        reach = expression_reach(basis, expressions).numpy()
     reach = np.where(on_skin, reach, 0.0)
     # A clip whose expressions move nothing has nothing to control.
     candidates = on_skin & (reach >= config.tau * reach.max()) if reach.max() > 0 else on_skin & False
