@@ -136,7 +136,7 @@ def test_the_ablation_table_averages_seeds_and_shows_both_protocols(trained_run,
     ablation = benchmark_module("ablation")
     assert len(ablation.STUDIES["stavatar"].plan) == 3 * 4 * 2 + 3 * 2
     eavatar = ablation.STUDIES["eavatar"]
-    assert len(eavatar.plan) == 3 * 4 * 2 + 2 and {row for _, row, _ in eavatar.plan} == set(eavatar.rows)
+    assert len(eavatar.plan) == 3 * 4 * 2 + 2 and {row for _, row, _ in eavatar.plan} < set(eavatar.rows)
     # A further seed recorded for a planned row joins the plan after its planned ones; others do not.
     for name in ("d5-both-s3", "d5-soft-s1", "notes"):
         (tmp_path / f"{name}.json").write_text("{}")

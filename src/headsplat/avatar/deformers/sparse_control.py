@@ -22,7 +22,6 @@ right), densification has no per-Gaussian state to carry, and the linear form ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -53,17 +52,19 @@ class SparseControlConfig:
     """Candidates: the skin's vertices the clip's expressions move (95th percentile over the
     training frames, from the median expression) at least ``tau`` x as far as the furthest, or
     stretch at least ``tau`` x as much (``criterion``)."""
-    criterion: Literal["displacement", "strain"] = "displacement"
-    """What makes a vertex a candidate: how far the expressions move it (EAvatar's), or how much
-    they stretch the skin around it (:func:`~headsplat.avatar.deformers.controls.expression_strain`:
-    an opening jaw moves the chin furthest but carries it nearly rigidly)."""
+    criterion: str = "displacement"
+    """What makes a vertex a candidate: ``displacement``, how far the expressions move it
+    (EAvatar's), or ``strain``, how much they stretch the skin around it
+    (:func:`~headsplat.avatar.deformers.controls.expression_strain`: an opening jaw moves the chin
+    furthest but carries it nearly rigidly)."""
     spacing: float = 0.5
     """cm between controls (farthest-point sampling); a vertex this near a control follows in full."""
     neighbours: int = 4
     """Controls each vertex follows."""
     radius: float = 1.5
     """cm along the surface beyond which a control moves nothing."""
-    mode: Literal["linear", "mlp"] = "linear"
+    mode: str = "linear"
+    """``linear`` (``d_k(e) = W_k e``; the blendshape export holds it exactly) or ``mlp``."""
     lr: float = 1e-3
     """Adam's rate (cm per unit weight per step for ``linear``)."""
     offset_weight: float = 1e-2
