@@ -177,7 +177,7 @@ def choose_controls(
         reach = expression_reach(basis, expressions).numpy()
     reach = np.where(on_skin, reach, 0.0)
     # A clip whose expressions move nothing has nothing to control.
-    candidates = on_skin & (reach >= config.tau * reach.max()) if reach.max() > 0 else on_skin & False
+    candidates = on_skin & (reach >= config.tau * reach.max()) & (reach.max() > 0)
     controls = farthest_point_controls(positions, reach, candidates, config.spacing)
     index, distance = geodesic_neighbours(
         edge_graph(positions, triangles), controls, count=config.neighbours, limit=config.radius
