@@ -45,14 +45,9 @@ def render_panel(head, reach: np.ndarray, controls: np.ndarray, yaw: float, size
     level = np.clip(reach[triangles].mean(axis=1) / max(reach.max(), 1e-9), 0, 1)
     colours = cv2.applyColorMap((255 * level).astype(np.uint8)[:, None], cv2.COLORMAP_INFERNO)[:, 0]
     albedo = colours[:, ::-1] / 255.0  # RGB for the shader
-    light = np.array([0.0, 0.0, -1.0])
+    normals, towards_camera = vertex_normals(camera, triangles), np.array([0.0, 0.0, -1.0])
     image = shade_lambert(
-        raster,
-        vertex_normals(camera, triangles),
-        triangles,
-        albedo=albedo,
-        light=light,
-        background=np.ones(3),
+        raster, normals, triangles, albedo=albedo, light=towards_camera, background=np.ones(3)
     )
     image = np.ascontiguousarray(image[..., ::-1])
     pixels = camera[controls] @ K.T
