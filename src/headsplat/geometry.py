@@ -1,5 +1,5 @@
-"""Rotations, quaternions, axis conventions and spherical harmonics of directions: pure functions,
-batched over leading dimensions.
+"""Rotations, quaternions, axis conventions, spherical harmonics of directions and the edges of a
+triangle mesh: pure functions, batched over leading dimensions.
 
 Used by the head model, the tracker, the avatar and its apps alike (nothing here depends on them).
 Quaternions are (w, x, y, z).
@@ -193,3 +193,16 @@ def sh_basis(normals: torch.Tensor, degree: int) -> torch.Tensor:
     if degree >= 2:
         terms += [x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y]
     return torch.stack(terms, dim=-1)
+
+
+def triangle_edges(triangles: torch.Tensor) -> torch.Tensor:
+    """(3T, 2) every triangle's three edges of ``triangles`` (T, 3), smaller vertex index first
+    (an edge two triangles share appears twice)."""
+    pairs = torch.cat([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    return torch.sort(pairs, dim=1).values
+
+
+def mesh_edges(triangles: torch.Tensor) -> torch.Tensor:
+    """(E, 2) the unique undirected edges of ``triangles`` (T, 3), smaller index first, in
+    lexicographic order."""
+    return torch.unique(triangle_edges(triangles), dim=0)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from headsplat.avatar.head_mesh import HeadMesh
+from headsplat.geometry import mesh_edges
 from headsplat.io.subject import load_subject
 from headsplat.render.mesh import vertex_normals
 from headsplat.training.data import load_frame_data
@@ -14,7 +15,6 @@ from headsplat.training.geometry import (
     GeometryConfig,
     fit_surface,
     free_weights,
-    mesh_edges,
 )
 from headsplat.training.run import new_avatar
 from tests.synthetic_subject import tiny_config, write_synthetic_subject

@@ -37,6 +37,7 @@ from torch.nn import functional
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.gaussians.store import GaussianConfig, GaussianStore, initial_columns
 from headsplat.avatar.head_mesh import HeadMesh
+from headsplat.geometry import mesh_edges, triangle_edges
 from headsplat.render.mesh import vertex_normals
 from headsplat.training.data import FrameData
 
@@ -93,21 +94,10 @@ class GeometryReport:
         return {k: round(v, 4) for k, v in self.__dict__.items()}
 
 
-def _edge_pairs(triangles: Tensor) -> Tensor:
-    """(3T, 2) every triangle's three edges, smaller vertex index first (shared edges repeat)."""
-    pairs = torch.cat([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    return torch.sort(pairs, dim=1).values
-
-
-def mesh_edges(triangles: Tensor) -> Tensor:
-    """(E, 2) the unique undirected edges of ``triangles`` (T, 3), smaller index first."""
-    return torch.unique(_edge_pairs(triangles), dim=0)
-
-
 def border_vertices(triangles: Tensor) -> Tensor:
     """(B,) the vertices on the open border of the surface ``triangles`` (T, 3): on an edge only
     one triangle has."""
-    edges, counts = torch.unique(_edge_pairs(triangles), dim=0, return_counts=True)
+    edges, counts = torch.unique(triangle_edges(triangles), dim=0, return_counts=True)
     return torch.unique(edges[counts == 1])
 
 

@@ -19,6 +19,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from torch import Tensor
 
+from headsplat.geometry import mesh_edges
+
 EPSILON = 0.01
 """cm added to a distance before its inverse square: a vertex at a control follows it alone."""
 
@@ -52,7 +54,7 @@ def expression_strain(
     """
     expressions = expressions.to(basis)
     flat = basis.reshape(len(basis), -1)
-    edges = torch.cat([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    edges = mesh_edges(triangles)
 
     def lengths(weights: Tensor) -> Tensor:  # (F, edges) for (F, E) weights
         vertices = neutral + (weights @ flat).reshape(len(weights), -1, 3)
@@ -96,8 +98,7 @@ def farthest_point_controls(
 def edge_graph(positions: np.ndarray, triangles: np.ndarray) -> csr_matrix:
     """(V, V) sparse, symmetric: the length of every edge of ``triangles`` (T, 3) between
     ``positions`` (V, 3); vertices on none of them are isolated."""
-    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = mesh_edges(torch.from_numpy(triangles)).numpy()
     lengths = np.linalg.norm(positions[edges[:, 0]] - positions[edges[:, 1]], axis=1)
     # A zero-length edge would read as no edge in a sparse matrix.
     lengths = np.maximum(lengths, 1e-9)

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from headsplat.avatar.deformers.base import BuildContext, DeformContext, MeshDeformer, register_mesh_deformer
 from headsplat.avatar.modules import LossContext, Losses, ParamGroup
+from headsplat.geometry import mesh_edges
 
 
 @dataclass
@@ -34,8 +35,7 @@ class PersonalBlendshapesConfig:
 
 def uniform_laplacian(triangles: np.ndarray, n_vertices: int) -> Tensor:
     """Sparse (V, V) uniform graph Laplacian L = I - D^-1 A over the triangles' edges."""
-    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = mesh_edges(torch.from_numpy(triangles)).numpy()
     rows = np.concatenate([edges[:, 0], edges[:, 1]])
     cols = np.concatenate([edges[:, 1], edges[:, 0]])
     degree = np.bincount(rows, minlength=n_vertices).astype(np.float32)
