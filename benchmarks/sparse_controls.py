@@ -70,9 +70,13 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from headsplat.avatar.deformers.controls import expression_reach, expression_strain
-    from headsplat.avatar.deformers.sparse_control import SparseControlConfig, choose_controls
-    from headsplat.avatar.head_mesh import FACE_MATERIALS, HAIR_MATERIALS, HeadMesh
+    from headsplat.avatar.deformers.sparse_control import (
+        SparseControlConfig,
+        candidate_scores,
+        choose_controls,
+        skin_triangles,
+    )
+    from headsplat.avatar.head_mesh import HeadMesh
     from headsplat.head import load_head_model
     from headsplat.io.subject import load_subject
 
@@ -102,12 +106,7 @@ def main() -> None:
         if tau == SHOWN_TAU:
             shown = controls
     if args.image is not None:
-        if args.criterion == "strain":
-            skin = head.on_materials(FACE_MATERIALS + HAIR_MATERIALS) & ~head.interior_triangles()
-            reach = expression_strain(head.neutral, head.expression_basis, head.triangles[skin], expressions)
-        else:
-            reach = expression_reach(head.expression_basis, expressions)
-        reach = reach.numpy()
+        reach = candidate_scores(head, expressions, criterion=args.criterion, triangles=skin_triangles(head))
         panels = [render_panel(head, reach, shown, yaw, args.size) for yaw in VIEWS]
         args.image.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(args.image), np.concatenate(panels, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 90])

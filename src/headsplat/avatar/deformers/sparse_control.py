@@ -157,6 +157,26 @@ class SparseControl(MeshDeformer):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
+def skin_triangles(head: HeadMesh) -> np.ndarray:
+    """(S, 3) the triangles controls lie on and follow along: the skin (face, scalp, neck) less the
+    mouth's and eyes' sockets, so no path crosses the lips or reaches an eye or a tooth."""
+    skin = head.on_materials(FACE_MATERIALS + HAIR_MATERIALS) & ~head.interior_triangles()
+    return head.triangles[skin].cpu().numpy()
+
+
+def candidate_scores(
+    head: HeadMesh, expressions: Tensor, *, criterion: str, triangles: np.ndarray
+) -> np.ndarray:
+    """(V,) what makes a vertex a control for the training frames' ``expressions`` (F, E): how far
+    they move it (``criterion="displacement"``, cm) or how much they stretch the surface of
+    ``triangles`` (S, 3) around it (``"strain"``)."""
+    basis, expressions = head.expression_basis.detach().cpu().float(), expressions.cpu().float()
+    if criterion == "strain":
+        neutral = head.neutral.detach().cpu().float()
+        return expression_strain(neutral, basis, torch.from_numpy(triangles), expressions).numpy()
+    return expression_reach(basis, expressions).numpy()
+
+
 def choose_controls(
     head: HeadMesh, expressions: Tensor, config: SparseControlConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -164,18 +184,12 @@ def choose_controls(
     follows them: (C,) vertex indices; (V, K) each vertex's controls (indices into the C) and its
     weights (zero for all but the skin near the controls)."""
     positions = head.neutral.detach().cpu().double().numpy()
-    skin = (head.on_materials(FACE_MATERIALS + HAIR_MATERIALS) & ~head.interior_triangles()).cpu().numpy()
-    triangles = head.triangles.cpu().numpy()[skin]
+    triangles = skin_triangles(head)
     on_skin = np.zeros(head.n_vertices, bool)
     on_skin[triangles.ravel()] = True
-    basis, expressions = head.expression_basis.detach().cpu().float(), expressions.cpu().float()
-    if config.criterion == "strain":
-        neutral = head.neutral.detach().cpu().float()
-        skin_triangles = torch.from_numpy(triangles)
-        reach = expression_strain(neutral, basis, skin_triangles, expressions).numpy()
-    else:
-        reach = expression_reach(basis, expressions).numpy()
-    reach = np.where(on_skin, reach, 0.0)
+    reach = np.where(
+        on_skin, candidate_scores(head, expressions, criterion=config.criterion, triangles=triangles), 0.0
+    )
     # A clip whose expressions move nothing has nothing to control.
     candidates = on_skin & (reach >= config.tau * reach.max()) & (reach.max() > 0)
     controls = farthest_point_controls(positions, reach, candidates, config.spacing)
