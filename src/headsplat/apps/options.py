@@ -59,6 +59,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     from headsplat.strategy import STRATEGIES
     from headsplat.training.config import PRESETS
 
+    addable = sorted({**MESH_DEFORMERS, **GAUSSIAN_DEFORMERS})
     add_setting(
         parser,
         "--preset",
@@ -91,10 +92,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--deformer",
         action="append",
         default=[],
-        choices=sorted({**MESH_DEFORMERS, **GAUSSIAN_DEFORMERS}),
+        choices=addable,
         metavar="NAME",
-        help="add a registered mesh or Gaussian deformer (repeatable): "
-        + ", ".join(sorted({**MESH_DEFORMERS, **GAUSSIAN_DEFORMERS})),
+        help="add a registered mesh or Gaussian deformer (repeatable): " + ", ".join(addable),
     )
     add_setting(
         parser,
