@@ -3,6 +3,8 @@
     python benchmarks/blendshapes.py --out quality            # d18, d3 and d10 of quality.py's OUT
     python benchmarks/blendshapes.py --out quality --images docs/images
     python benchmarks/blendshapes.py --table   # the recorded linearisation rows, run nothing
+    python benchmarks/blendshapes.py --out ablation --clips d12 --tracking photometric \
+        --avatars 'ablation/runs/eavatar/{clip}-sparse-s0'   # another run's avatar (ablation.py's)
 
 1. Linearisation: for each clip, the avatar's Gaussian blendshapes (written and read back) posed
    by the reference player against the exact avatar, on every test frame at its tracked condition:
@@ -71,9 +73,9 @@ queues draws: reading a pixel back waits for them)."""
 
 
 @torch.no_grad()
-def linearisation_row(out: Path, clip: str, tracking: str) -> dict:
-    """The export of ``clip``'s avatar (quality.py's run) against the avatar on its test frames."""
-    avatar = load_avatar(run_folder(out, clip, "sampling", "cpu", tracking))
+def linearisation_row(out: Path, clip: str, tracking: str, run: Path) -> dict:
+    """The export of ``clip``'s avatar (trained in ``run``) against the avatar on its test frames."""
+    avatar = load_avatar(run)
     start = time.perf_counter()
     linear = linearise(avatar)
     seconds = time.perf_counter() - start
@@ -107,12 +109,12 @@ def linearisation_row(out: Path, clip: str, tracking: str) -> dict:
 
 def print_linearisation_table(rows: list[dict]) -> None:
     print_table_header(
-        "clip | Gaussians | vertices | export MB | export s | PSNR mean | PSNR min | test frames"
+        "avatar | Gaussians | vertices | export MB | export s | PSNR mean | PSNR min | test frames"
     )
     for row in rows:
         counts = [f"{row['gaussians']:,}", f"{row['vertices']:,}", f"{row['megabytes']:.1f}"]
         scores = [f"{row['seconds']:.1f}", f"{row['psnr_mean']:.2f}", f"{row['psnr_min']:.2f}"]
-        print_table_row([row["clip"], *counts, *scores, str(row["test_frames"])])
+        print_table_row([row.get("avatar", row["clip"]), *counts, *scores, str(row["test_frames"])])
     for machine in sorted({f"{row['machine']}; commit {row['commit']}" for row in rows}):
         print(f"\nmachine: {machine}", flush=True)
 
@@ -133,9 +135,10 @@ def mouth_box(avatar, size: int) -> tuple[slice, slice]:
 
 @torch.no_grad()
 def browser_rows(
-    out: Path, clip: str, driver: str, *, seconds: float, images: Path | None, tracking: str
+    out: Path, run: Path, driver: str, *, label: str, seconds: float, images: Path | None, tracking: str
 ) -> list[str]:
-    avatar = load_avatar(run_folder(out, clip, "sampling", "cpu", tracking))
+    """The page playing ``run``'s avatar; its pictures are named after ``label``."""
+    avatar = load_avatar(run)
     linear = linearise(avatar)
     motion = played_motion(avatar, subject_folder(out, driver, headsplat_env(), tracking))
     rows = []
@@ -174,7 +177,7 @@ def browser_rows(
             if images is not None:
                 panel = np.concatenate([shown, exact, np.clip(np.abs(shown - exact) * 4, 0, 1), opened], 1)
                 image = (panel[..., ::-1] * 255).round().astype(np.uint8)
-                cv2.imwrite(str(images / f"viewer_vs_python_{clip}.png"), image)
+                cv2.imwrite(str(images / f"viewer_vs_python_{label}.png"), image)
             page.call("window.headsplat.stop(); window.headsplat.play()")
             time.sleep(seconds)
             fps = page.call("return window.headsplat.stats.fps")
@@ -185,10 +188,17 @@ def browser_rows(
             rows.append(f"playing it at 512 px: {fps:.1f} frames/s")
             page.call("window.headsplat.stop()")
             if images is not None:  # the page as the sequence left it
-                page.driver.save_screenshot(str(images / f"viewer_page_{clip}.png"))
+                page.driver.save_screenshot(str(images / f"viewer_page_{label}.png"))
             pose_ms, draw_ms = page.call(PASS_TIMES)
             rows.append(f"512 px, a frame: mesh + bind + read-back {pose_ms:.0f} ms, splats {draw_ms:.0f} ms")
     return rows
+
+
+def avatar_run(args: argparse.Namespace, clip: str) -> Path:
+    """The run folder of ``clip``'s avatar: ``--avatars`` with the clip in it, else quality.py's."""
+    if args.avatars is None:
+        return run_folder(args.out, clip, "sampling", "cpu", args.tracking)
+    return Path(args.avatars.replace("{clip}", clip))
 
 
 def main() -> None:
@@ -202,22 +212,32 @@ def main() -> None:
     parser.add_argument(
         "--tracking", default=DEFAULT_TRACKER, choices=TRACKERS, help="quality.py's runs of this tracker"
     )
+    parser.add_argument(
+        "--avatars",
+        help="each clip's run folder, '{clip}' standing for the clip (default: quality.py's runs); "
+        "its rows are recorded under the run folder's name",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"recorded rows (default {RESULTS})")
     parser.add_argument("--table", action="store_true", help="print the recorded linearisation rows only")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    runs = {clip: avatar_run(args, clip) for clip in args.clips}
+    names = {clip: run.name if args.avatars else f"{clip}-{args.tracking}" for clip, run in runs.items()}
     if not args.table:
-        for clip in args.clips:
-            record(args.results, f"{clip}-{args.tracking}", linearisation_row(args.out, clip, args.tracking))
-    rows = [row for clip in args.clips if (row := recorded(args.results, f"{clip}-{args.tracking}"))]
+        for clip, run in runs.items():
+            row = linearisation_row(args.out, clip, args.tracking, run)
+            record(args.results, names[clip], row if args.avatars is None else {**row, "avatar": run.name})
+    rows = [row for clip in args.clips if (row := recorded(args.results, names[clip]))]
     print_linearisation_table(rows)
     if args.no_browser or args.table:
         return
     why = browser.missing()
     if why:
         sys.exit(f"no browser: {why}")
-    options = {"seconds": args.seconds, "images": args.images, "tracking": args.tracking}
-    for row in browser_rows(args.out, args.clips[0], args.driver, **options):
+    first = args.clips[0]
+    label = first if args.avatars is None else runs[first].name
+    options = {"label": label, "seconds": args.seconds, "images": args.images, "tracking": args.tracking}
+    for row in browser_rows(args.out, runs[first], args.driver, **options):
         print(row, flush=True)
 
 

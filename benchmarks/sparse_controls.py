@@ -29,9 +29,9 @@ VIEWS = (0.0, 40.0)
 """Degrees the head is turned in the picture's panels (> 0: its left cheek towards the camera)."""
 
 
-def render_panel(head, reach: np.ndarray, controls: np.ndarray, yaw: float, size: int) -> np.ndarray:
+def render_panel(head, level: np.ndarray, dots: np.ndarray, yaw: float, size: int) -> np.ndarray:
     """(size, size, 3) uint8 BGR: the neutral mesh turned by ``yaw`` degrees, each triangle coloured
-    by its vertices' mean ``reach`` (V,) (black none, yellow the most), ``controls`` as dots."""
+    by its ``level`` (T,) in [0, 1] (black 0, yellow 1), the vertices ``dots`` (D,) as dots."""
     from headsplat.geometry import MODEL_TO_OPENCV, axis_angle_to_matrix
     from headsplat.render.mesh import rasterize_mesh, shade_lambert, vertex_normals
 
@@ -42,7 +42,6 @@ def render_panel(head, reach: np.ndarray, controls: np.ndarray, yaw: float, size
     K = np.array([[2.4 * size, 0, size / 2], [0, 2.4 * size, size / 2], [0, 0, 1]])
     triangles = head.triangles.numpy()
     raster = rasterize_mesh(camera, triangles, K, width=size, height=size)
-    level = np.clip(reach[triangles].mean(axis=1) / max(reach.max(), 1e-9), 0, 1)
     colours = cv2.applyColorMap((255 * level).astype(np.uint8)[:, None], cv2.COLORMAP_INFERNO)[:, 0]
     albedo = colours[:, ::-1] / 255.0  # RGB for the shader
     normals, towards_camera = vertex_normals(camera, triangles), np.array([0.0, 0.0, -1.0])
@@ -50,9 +49,9 @@ def render_panel(head, reach: np.ndarray, controls: np.ndarray, yaw: float, size
         raster, normals, triangles, albedo=albedo, light=towards_camera, background=np.ones(3)
     )
     image = np.ascontiguousarray(image[..., ::-1])
-    pixels = camera[controls] @ K.T
+    pixels = camera[dots] @ K.T
     pixels = pixels[:, :2] / pixels[:, 2:]
-    for (x, y), z in zip(pixels, camera[controls, 2], strict=True):
+    for (x, y), z in zip(pixels, camera[dots, 2], strict=True):
         col, row = int(x), int(y)
         if 0 <= row < size and 0 <= col < size and z <= raster.depth[row, col] + 0.3:  # in front
             cv2.circle(image, (col, row), 2, (255, 200, 0), -1, cv2.LINE_AA)
@@ -107,7 +106,8 @@ def main() -> None:
             shown = controls
     if args.image is not None:
         reach = candidate_scores(head, expressions, criterion=args.criterion, triangles=skin_triangles(head))
-        panels = [render_panel(head, reach, shown, yaw, args.size) for yaw in VIEWS]
+        level = reach[head.triangles.numpy()].mean(axis=1) / max(float(reach.max()), 1e-9)
+        panels = [render_panel(head, level, shown, yaw, args.size) for yaw in VIEWS]
         args.image.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(args.image), np.concatenate(panels, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 90])
         print(f"\nwrote {args.image}")

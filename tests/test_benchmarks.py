@@ -328,3 +328,26 @@ def test_a_run_is_recorded_with_its_provenance_and_not_run_again(tmp_path):
     again = common.recorded_or_run(args, "clip-row-s0", run)
     assert len(calls) == 1 and "commit" in first and "machine" in first and "per_frame" not in first
     assert again == first == json.loads((tmp_path / "clip-row-s0.json").read_text())
+
+
+def test_the_children_density_is_gaussians_per_area_whatever_the_triangles_sizes():
+    """A grid of unequal triangles holding Gaussians in proportion to their areas has one density
+    everywhere; one triangle holding more shows as a peak around it."""
+    children = benchmark_module("deformation_children")
+    xs = np.array([0.0, 0.5, 2.0, 2.5, 4.0, 6.0])  # unequal columns
+    grid = np.stack(np.meshgrid(xs, xs, indexing="ij"), -1).reshape(-1, 2)
+    positions = np.concatenate([grid, np.zeros((len(grid), 1))], axis=1)
+    quads = [
+        (i * 6 + j, (i + 1) * 6 + j, (i + 1) * 6 + j + 1, i * 6 + j + 1) for i in range(5) for j in range(5)
+    ]
+    triangles = np.array([t for a, b, c, d in quads for t in ((a, b, c), (a, c, d))])
+    corners = positions[triangles]
+    area = 0.5 * np.linalg.norm(
+        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+    )
+    density = children.vertex_density(3.0 * area, positions, triangles)
+    np.testing.assert_allclose(density, 3.0, rtol=1e-9)
+    more = 3.0 * area
+    more[24] += 10.0  # a triangle in the middle
+    peak = children.vertex_density(more, positions, triangles) - density
+    assert peak.argmax() in triangles[24] and peak.min() >= 0
