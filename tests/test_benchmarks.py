@@ -273,6 +273,26 @@ def test_the_held_out_video_puts_each_run_beside_the_frames(trained_run, tmp_pat
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and lines[1].split(": ")[1] == lines[2].split(": ")[1]  # one run, twice
 
+    mouth = tmp_path / "mouth.png"
+    subprocess.run(
+        [*command, "-o", str(tmp_path / "mouth.mp4"), "--stills", str(mouth), "--mouth"], check=True
+    )
+    held_out_video = benchmark_module("held_out_video")
+    from headsplat.io.subject import load_subject
+    from headsplat.training.data import load_frame_data
+
+    found = load_subject(subject)
+    data = load_frame_data(found, 32)
+    first = int(found.split()[1][0])
+    rows, columns = held_out_video.mouth_squares(data, found.landmarks(32), [first])[0]
+    side = held_out_video.MOUTH_PIXELS
+    expected = cv2.resize(
+        cv2.imread(str(stills))[:32][rows, columns], (side, side), interpolation=cv2.INTER_NEAREST
+    )
+    shown = cv2.imread(str(mouth))
+    assert shown.shape == (2 * side, 3 * side, 3) and rows.stop - rows.start < 32
+    assert np.array_equal(shown[:side, :side], expected)  # the frame's own mouth, enlarged
+
 
 def test_the_novel_view_table_scores_turned_and_frontal_frames_against_base(capsys):
     def group(psnr: float, frames: int) -> dict:
