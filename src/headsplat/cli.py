@@ -41,6 +41,9 @@ def _split(args: argparse.Namespace) -> None:
     from headsplat.preprocess.splits import novel_view_split, subject_view_angles, write_split_subject
 
     source = load_subject(args.subject)
+    if args.train_frames is not None:
+        _train_frames_split(source, args)
+        return
     yaw = subject_view_angles(source)[:, 0]
     gap = {} if args.gap is None else {"gap": args.gap}
     split = novel_view_split(yaw, limit=args.yaw_limit, where=str(source.path), **gap)
@@ -50,6 +53,40 @@ def _split(args: argparse.Namespace) -> None:
         f"of the median view ({split.median_yaw:+.1f}), {len(split.turned)} turned test frames "
         f"{split.limit + split.gap:.1f} degrees or more from it, {len(split.frontal)} frontal test "
         f"frames (of {len(yaw)})"
+    )
+
+
+def _train_frames_split(source, args: argparse.Namespace) -> None:
+    """``split --train-frames N``: N of the source's training frames, chosen to differ most
+    (:func:`~headsplat.strategy.frame_clusters.spread_frames`), its test frames unchanged."""
+    from headsplat.preprocess.splits import subject_view_angles, write_split_subject
+    from headsplat.strategy.frame_clusters import spread_frames
+
+    train, test = source.split()
+    if not 1 <= args.train_frames <= len(train):
+        raise InputError(
+            f"{source.path}: --train-frames {args.train_frames}, but the subject has {len(train)} "
+            f"training frames; ask for 1 to {len(train)}."
+        )
+    tracking = source.tracking
+    chosen = train[
+        spread_frames(
+            tracking["expression"][train],
+            tracking["rotation"][train],
+            subject_view_angles(source)[train],
+            args.train_frames,
+        )
+    ]
+    split = {
+        "train": sorted(chosen.tolist()),
+        "test": test.tolist(),
+        "train_frames": {"order": chosen.tolist(), "of": len(train)},
+    }
+    write_split_subject(source, args.output, split, overwrite=args.overwrite)
+    print(
+        f"{args.output}: {len(chosen)} of {len(train)} training frames ({', '.join(map(str, chosen))}: "
+        f"the most face-on and neutral first, then each the farthest from those before in head pose "
+        f"and expression), the same {len(test)} test frames"
     )
 
 
@@ -303,16 +340,24 @@ def build_parser() -> argparse.ArgumentParser:
     pre.set_defaults(run=_preprocess)
 
     split = commands.add_parser(
-        "split", help="subject folder -> one with another train/test split (--novel-view: by head turn)"
+        "split",
+        help="subject folder -> one with another train/test split (by head turn, or N training frames)",
     )
     split.add_argument("subject", help="a subject folder made by `headsplat preprocess`")
     split.add_argument("-o", "--output", required=True, help="the split subject folder (links to the frames)")
-    split.add_argument(
+    kind = split.add_mutually_exclusive_group(required=True)
+    kind.add_argument(
         "--novel-view",
         action="store_true",
-        required=True,
         help="train on the frames near the clip's median view, test on the turned ones and the "
         "frontal frames of its last fifth",
+    )
+    kind.add_argument(
+        "--train-frames",
+        type=int,
+        metavar="N",
+        help="train on N of the training frames, those that differ most in head pose and expression "
+        "(1: the most face-on and neutral); the test frames stay",
     )
     split.add_argument(
         "--yaw-limit",

@@ -1,5 +1,6 @@
 """The novel-view split: frontal training frames, turned test frames, a gap between, the usual
-last fifth for the frontal test frames; written as a subject folder that links to its source."""
+last fifth for the frontal test frames; written as a subject folder that links to its source. And
+the split to a few training frames (``--train-frames``), the test frames unchanged."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from headsplat.cli import main
 from headsplat.io.errors import InputError
 from headsplat.io.subject import load_subject
 from headsplat.preprocess.splits import novel_view_split, write_split_subject
@@ -89,3 +91,23 @@ def test_a_split_subject_links_its_source_and_records_its_split(tmp_path):
     write_split_subject(source, out, {"train": [0], "test": [1]}, overwrite=True)
     assert load_subject(out).split()[0].tolist() == [0]
     assert (source.path / "frames" / "000000.png").is_file()  # replacing the links kept the source
+
+
+def test_a_few_training_frames_split_keeps_the_test_frames_and_refuses_too_many(
+    synthetic_subject, tmp_path, capsys
+):
+    source = load_subject(synthetic_subject)
+    train, test = source.split()
+    out = tmp_path / "three"
+    assert main(["split", str(synthetic_subject), "-o", str(out), "--train-frames", "3"]) == 0
+    assert "3 of 8 training frames" in capsys.readouterr().out
+    found = load_subject(out)
+    order = found.meta["split"]["train_frames"]["order"]
+    assert sorted(order) == found.split()[0].tolist() and set(order) <= set(train.tolist())
+    assert found.split()[1].tolist() == test.tolist()  # scored on the same frames as the source
+    one = tmp_path / "one"
+    assert main(["split", str(synthetic_subject), "-o", str(one), "--train-frames", "1"]) == 0
+    assert load_subject(one).split()[0].tolist() == order[:1]  # the same start
+    assert main(["split", str(synthetic_subject), "-o", str(tmp_path / "nine"), "--train-frames", "9"]) == 2
+    assert "has 8 training frames; ask for 1 to 8" in capsys.readouterr().err
+    assert not (tmp_path / "nine").exists()

@@ -2,6 +2,9 @@
 source's frames, masks and tracking and records its own split in ``meta.json``
 (``headsplat split``).
 
+A few training frames (``--train-frames N``) measure how much video an avatar needs: N frames
+chosen to differ as much as they can in head pose and expression, the test frames unchanged.
+
 The novel-view split measures what every other score misses: how the avatar looks from a side the
 training frames did not show. It trains on the frames seen within ``limit`` degrees of yaw of the
 clip's median view and tests on the frames turned at least ``limit + gap`` away from it (the gap

@@ -1,6 +1,7 @@
 """Frames grouped by what the face does in them: PCA over expression and head pose, then k-means
 with the number of clusters chosen by silhouette score (STAvatar's temporal density control,
-Zhao et al. 2025, §3.3: structurally similar frames, K in 5..12).
+Zhao et al. 2025, §3.3: structurally similar frames, K in 5..12); and the few frames that differ
+most (:func:`spread_frames`, ``headsplat split --train-frames``).
 
 Pure numpy and deterministic for a seed, so a resumed run recomputes the same clusters.
 """
@@ -115,3 +116,27 @@ def cluster_frames(features: np.ndarray, ks: range = range(5, 13), seed: int = 0
         if best is None or scores[k] > scores[best[0]]:
             best = (k, labels)
     return FrameClusters(best[1], best[0], scores)
+
+
+def spread_frames(expression: np.ndarray, rotation: np.ndarray, view: np.ndarray, n: int) -> np.ndarray:
+    """(n,) indices of the frames that differ most in what the face does: first the frame seen
+    most face-on with the least expression, then, one at a time, the frame farthest from those
+    chosen in :func:`motion_features` (farthest-point sampling; ties go to the earlier frame).
+
+    Args:
+        expression: (F, E) weights. rotation: (F, 3, 3) head rotations. view: (F, 2) yaw and pitch
+            in degrees from which the camera sees each head (0, 0: face on). n: 1..F frames.
+    """
+    if not 1 <= n <= len(expression):
+        raise ValueError(f"{n} frames asked of {len(expression)}")
+    # A turn of r radians moves the rotation features by about r * sqrt(2) (motion_features).
+    turn = np.radians(np.linalg.norm(view, axis=1)) * np.sqrt(2)
+    start = int(np.argmin((expression**2).sum(1) + turn**2))
+    features = motion_features(expression, rotation)
+    chosen = [start]
+    nearest = squared_distances(features, features[[start]])[:, 0]
+    for _ in range(n - 1):
+        nearest[chosen] = -1.0  # never again, even among identical frames
+        chosen.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, squared_distances(features, features[[chosen[-1]]])[:, 0])
+    return np.array(chosen)
