@@ -165,3 +165,43 @@ def test_every_run_option_counts_as_a_setting_and_a_new_one_does_too(tmp_path):
     (run / "config.json").write_text("{}")
     with pytest.raises(InputError, match="--resume continues the run with its own settings"):
         train_run(tmp_path / "subject", run, RunConfig(), resume=True, settings_given=settings_given(args))
+
+
+def _leaves(values: dict, prefix: str = "") -> dict:
+    """``values`` (nested) as {"section.field": value}."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            out |= _leaves(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_the_fewshot_preset_sets_exactly_what_it_documents():
+    cpu, fewshot = _leaves(to_dict(PRESETS["cpu"])), _leaves(to_dict(PRESETS["fewshot"]))
+    changed = {key: fewshot[key] for key in cpu.keys() | fewshot.keys() if cpu.get(key) != fewshot.get(key)}
+    assert changed == {
+        "avatar.mesh_deformers.personal_blendshapes.learn_expressions": False,
+        "mirrored.share": 0.25,
+        "completion.harmonic.mirror": True,
+    }
+    documented = (
+        (Path(__file__).parents[1] / "docs" / "train.md").read_text().split("`--preset fewshot`", 1)[1][:1500]
+    )
+    for key in changed:
+        assert key.removeprefix("avatar.mesh_deformers.") in documented, key
+    assert PRESETS["cpu"].avatar.mesh_deformers["personal_blendshapes"].learn_expressions  # not shared
+
+
+def test_a_few_training_frames_choose_the_fewshot_preset_unless_one_is_named():
+    from headsplat.apps.options import preset_name
+    from headsplat.training.config import FEWSHOT_FRAMES
+
+    parser = build_parser()
+    plain = parser.parse_args(["train", "s", "-o", "r"])
+    named = parser.parse_args(["train", "s", "-o", "r", "--preset", "cpu"])
+    assert preset_name(plain, FEWSHOT_FRAMES) == "fewshot" and preset_name(plain, FEWSHOT_FRAMES + 1) == "cpu"
+    assert preset_name(plain) == "cpu" and preset_name(named, 1) == "cpu"
+    config, _ = run_config_from_args(plain, 3)
+    assert config.mirrored.share == 0.25

@@ -91,10 +91,18 @@ def _train_frames_split(source, args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from headsplat.apps.options import run_config_from_args
+    from headsplat.apps.options import preset_name, run_config_from_args
+    from headsplat.io.subject import load_subject
     from headsplat.training.run import train_run
 
-    config, given = run_config_from_args(args)
+    training_frames = None if args.resume else len(load_subject(args.subject).split()[0])
+    if args.preset is None and preset_name(args, training_frames) == "fewshot":
+        print(
+            f"{args.subject}: {training_frames} training frames: the fewshot preset (--preset cpu "
+            "trains as for a video)",
+            file=sys.stderr,
+        )
+    config, given = run_config_from_args(args, training_frames)
     train_run(
         args.subject,
         args.output,

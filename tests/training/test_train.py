@@ -435,3 +435,30 @@ def test_two_runs_with_one_seed_are_identical_and_another_seed_differs(synthetic
     assert not all(
         states[2][k].shape == v.shape and torch.equal(states[2][k], v) for k, v in states[0].items()
     )
+
+
+def test_a_few_frames_train_with_the_fewshot_preset_and_are_scored_on_the_same_test_frames(
+    speaking_run, ict_model, tmp_path, monkeypatch, capsys
+):
+    """``train`` on a three-frame split of the talking subject picks the fewshot preset by itself:
+    the head model's expressions stay as they are, the neutral shape learns; ``eval`` scores the
+    run on its source's test frames."""
+    import json
+
+    from headsplat.avatar import load_avatar
+    from headsplat.cli import main
+
+    _, subject = speaking_run
+    monkeypatch.setattr("headsplat.training.run.load_head_model", lambda path=None: ict_model)
+    few, run = tmp_path / "three", tmp_path / "run"
+    assert main(["split", str(subject), "-o", str(few), "--train-frames", "3"]) == 0
+    options = ["--size", "32", "--texels-per-cm", "0.5", "--steps", "4"]
+    assert main(["train", str(few), "-o", str(run), *options]) == 0
+    assert "3 training frames: the fewshot preset" in capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["mirrored"]["share"] == 0.25 and config["completion"]["harmonic"]["mirror"]
+    personal = load_avatar(run).mesh_deformers["personal_blendshapes"]
+    assert not personal.delta_expression_basis.any() and personal.delta_neutral.any()
+    assert main(["eval", str(run), "--refine-steps", "0", "--no-video"]) == 0
+    scored = json.loads((run / "eval" / "metrics.json").read_text())["per_frame"]["frame"]
+    assert scored == load_subject(subject).split()[1].tolist()

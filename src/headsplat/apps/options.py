@@ -64,7 +64,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         parser,
         "--preset",
         choices=sorted(PRESETS),
-        help="cpu: 256 px, 2000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat",
+        help="cpu: 256 px, 2000 steps, numba rasterizer (default); gpu: 512 px, 30k steps, CUDA + gsplat; "
+        "fewshot: cpu for a few frames (the default at 10 training frames or fewer)",
     )
     parser.add_argument(
         "--steps", type=int, help="optimisation steps (default: the preset's; with --resume: extends the run)"
@@ -125,14 +126,25 @@ def fit_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_config_from_args(args: argparse.Namespace):
-    """The run config the options of ``train`` / ``fit`` ask for, and whether any setting was
-    given (a continued run keeps its own)."""
+def preset_name(args: argparse.Namespace, training_frames: int | None = None) -> str:
+    """The preset ``--preset`` names; else ``fewshot`` for a subject of ``training_frames`` at
+    most :data:`~headsplat.training.config.FEWSHOT_FRAMES`, ``cpu`` for any other (or unknown)."""
+    from headsplat.training.config import FEWSHOT_FRAMES
+
+    if args.preset is not None:
+        return args.preset
+    return "fewshot" if training_frames is not None and training_frames <= FEWSHOT_FRAMES else "cpu"
+
+
+def run_config_from_args(args: argparse.Namespace, training_frames: int | None = None):
+    """The run config the options of ``train`` / ``fit`` ask for (the preset as
+    :func:`preset_name` chooses it for a subject of ``training_frames``), and whether any setting
+    was given (a continued run keeps its own)."""
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS, MESH_DEFORMERS
     from headsplat.io.settings import apply_setting, choose_mechanisms
     from headsplat.training.config import PRESETS
 
-    config = copy.deepcopy(PRESETS[args.preset or "cpu"])
+    config = copy.deepcopy(PRESETS[preset_name(args, training_frames)])
     for name, value in (("size", args.size), ("seed", args.seed)):
         if value is not None:
             setattr(config, name, value)

@@ -108,8 +108,17 @@ def upgraded_slots(values: dict) -> dict:
     return values
 
 
+def _fewshot() -> RunConfig:
+    config = RunConfig(
+        mirrored=MirroredFramesConfig(share=0.25), completion={"harmonic": HarmonicConfig(mirror=True)}
+    )
+    config.avatar.mesh_deformers["personal_blendshapes"].learn_expressions = False
+    return config
+
+
 PRESETS = {
     "cpu": RunConfig(),
+    "fewshot": _fewshot(),
     "gpu": RunConfig(
         size=512,
         steps=30_000,
@@ -122,4 +131,12 @@ PRESETS = {
 }
 """``headsplat train --preset``: ``cpu`` fits 2 cores at 256 px (about 10 minutes); ``gpu`` trains
 at 512 px for 30k steps with a larger densification budget and FlashAvatar's LPIPS schedule
-(VGG, weight 0.05 from step 15k; its train.py)."""
+(VGG, weight 0.05 from step 15k; its train.py); ``fewshot`` is ``cpu`` for a few frames (at most
+:data:`FEWSHOT_FRAMES`: chosen by itself there): the head model's expressions kept as they are
+(``personal_blendshapes.learn_expressions`` off; the neutral shape's correction still learns,
+smooth), a quarter of the steps on mirrored frames (``mirrored.share`` 0.25) and symmetric
+completion (``completion.harmonic.mirror``). Frame corrections stay off and no deformer follows
+the expression, as in ``cpu``."""
+FEWSHOT_FRAMES = 10
+"""A subject with this many training frames or fewer trains with the ``fewshot`` preset unless
+``--preset`` names another."""

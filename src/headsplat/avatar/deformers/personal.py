@@ -31,6 +31,9 @@ class PersonalBlendshapesConfig:
     blendshape_weight: float = 1.0
     """Magnitude penalties of dV0 and dB_exp, applied as Adam weight decay
     (:meth:`PersonalBlendshapes.weight_decays`)."""
+    learn_expressions: bool = True
+    """Learn dB_exp; False keeps the head model's expressions as they are (the ``fewshot`` preset:
+    a few frames show too few expressions to correct 53 of them)."""
 
 
 def uniform_laplacian(triangles: np.ndarray, n_vertices: int) -> Tensor:
@@ -97,8 +100,11 @@ class PersonalBlendshapes(MeshDeformer):
 
     def param_groups(self) -> list[ParamGroup]:
         decays = self.weight_decays()
+        rates = {"delta_expression_basis": self.config.lr if self.config.learn_expressions else 0.0}
         return [
-            ParamGroup(name, [getattr(self, name)], self.config.lr, weight_decay=decays[name])
+            ParamGroup(
+                name, [getattr(self, name)], rates.get(name, self.config.lr), weight_decay=decays[name]
+            )
             for name in ("delta_expression_basis", "delta_neutral")
         ]
 
