@@ -35,7 +35,8 @@ import argparse
 import json
 import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,16 +58,21 @@ class Study:
     """One table of mechanisms against the defaults."""
 
     rows: dict[str, tuple[str, ...]]
-    """Each row's options to ``headsplat train`` on top of ``--preset cpu`` (base: none)."""
+    """Each row's options to ``headsplat train`` on top of ``--preset PRESET`` (base: none)."""
     plan: tuple[tuple[str, str, int], ...]
     """(clip, row, seed) of the full table."""
     results: Path
     """Where the finished runs' metrics are recorded, one ``CLIP-ROW-sSEED.json`` each."""
     tracking: str
     """The tracker of the subjects the runs train on."""
+    train_frames: dict[str, int] = field(default_factory=dict)
+    """Rows trained on N of the clip's training frames (a ``headsplat split --train-frames N``
+    subject: the same tracking and test frames); the others train on all of them."""
+    preset: str | None = "cpu"
+    """Every run's ``--preset`` (None: the one ``train`` chooses for the subject)."""
 
 
-def _every(clips: list[str], rows: list[str], seeds: tuple[int, ...]) -> tuple[tuple[str, str, int], ...]:
+def every_run(clips: list[str], rows: list[str], seeds: tuple[int, ...]) -> tuple[tuple[str, str, int], ...]:
     return tuple((clip, row, seed) for clip in clips for row in rows for seed in seeds)
 
 
@@ -83,8 +89,8 @@ STUDIES = {
     # seeds, then base against both on d3, d5 and d10 with one; recorded on landmark-tracked subjects.
     "stavatar": Study(
         rows={"base": (), "soft": SOFT, "temporal": TEMPORAL, "both": SOFT + TEMPORAL},
-        plan=_every(CLAIM_CLIPS, ["base", "soft", "temporal", "both"], (0, 1))
-        + _every(OTHER_CLIPS, ["base", "both"], (0,)),
+        plan=every_run(CLAIM_CLIPS, ["base", "soft", "temporal", "both"], (0, 1))
+        + every_run(OTHER_CLIPS, ["base", "both"], (0,)),
         results=RESULTS,
         tracking="landmarks",
     ),
@@ -102,8 +108,8 @@ STUDIES = {
             # the mouth's corners, so its tau is lower to find as many controls).
             "sparse_strain": (*SPARSE, "--set", f"{CONTROLS}.criterion=strain", "--set", f"{TAU}=0.15"),
         },
-        plan=_every(CLAIM_CLIPS, ["base", "sparse", "split", "both"], (0, 1))
-        + _every(["d6"], ["sparse_tau0.15", "sparse_tau0.4"], (0,)),
+        plan=every_run(CLAIM_CLIPS, ["base", "sparse", "split", "both"], (0, 1))
+        + every_run(["d6"], ["sparse_tau0.15", "sparse_tau0.4"], (0,)),
         results=RESULTS / "eavatar",
         tracking="photometric",
     ),
@@ -127,23 +133,51 @@ def with_recorded_seeds(plan: list[tuple[str, str, int]], results: Path) -> list
     return [(clip, row, seed) for (clip, row), found in seeds.items() for seed in sorted(found)]
 
 
+def row_subject(out: Path, study: Study, clip: str, row: str, env: dict) -> Path:
+    """The subject folder ``row`` of ``study`` trains on: the clip's (preprocessed when missing),
+    or its split to the row's ``train_frames`` (``OUT/subjects/SUBJECT-nN``, made when missing)."""
+    subject = subject_folder(out, clip, env, study.tracking)
+    frames = study.train_frames.get(row)
+    if frames is None:
+        return subject
+    fewer = subject.with_name(f"{subject.name}-n{frames}")
+    if not (fewer / "meta.json").is_file():
+        run_headsplat(
+            "split", str(subject), "-o", str(fewer), "--train-frames", str(frames), "--overwrite", env=env
+        )
+    return fewer
+
+
+Annotate = Callable[[dict, Path], dict]
+"""What a study adds to a run's eval metrics (with per-frame lists), given the run's subject."""
+
+
 def run_one(
-    out: Path, study: str, clip: str, row: str, seed: int, args: argparse.Namespace, env: dict
+    out: Path,
+    name: str,
+    study: Study,
+    run: tuple[str, str, int],
+    args: argparse.Namespace,
+    env: dict,
+    annotate: Annotate | None = None,
 ) -> dict:
-    """Train (or, with ``--reuse``, finish) and evaluate one run of ``study``; its eval metrics."""
-    run = out / "runs" / study / run_name(clip, row, seed)
-    metrics_file = run / "eval" / "metrics.json"
-    if args.reuse and args.keep_eval and metrics_file.is_file():
-        return json.loads(metrics_file.read_text())
-    subject = subject_folder(out, clip, env, STUDIES[study].tracking)
-    if args.reuse and (run / "checkpoints").is_dir():
-        run_headsplat("train", str(subject), "-o", str(run), "--resume", env=env)
-    else:
-        options = ["--preset", "cpu", "--seed", str(seed), *STUDIES[study].rows[row]]
-        options += [] if args.steps is None else ["--steps", str(args.steps)]
-        run_headsplat("train", str(subject), "-o", str(run), *options, "--overwrite", env=env)
-    run_headsplat("eval", str(run), "--eval-frames", str(args.eval_frames), env=env)
-    return json.loads(metrics_file.read_text())
+    """Train (or, with ``--reuse``, finish) and evaluate one ``run`` (clip, row, seed) of the study
+    called ``name``; its eval metrics, with what ``annotate`` adds."""
+    clip, row, seed = run
+    folder = out / "runs" / name / run_name(clip, row, seed)
+    metrics_file = folder / "eval" / "metrics.json"
+    subject = row_subject(out, study, clip, row, env)
+    if not (args.reuse and args.keep_eval and metrics_file.is_file()):
+        if args.reuse and (folder / "checkpoints").is_dir():
+            run_headsplat("train", str(subject), "-o", str(folder), "--resume", env=env)
+        else:
+            preset = [] if study.preset is None else ["--preset", study.preset]
+            options = [*preset, "--seed", str(seed), *study.rows[row]]
+            options += [] if args.steps is None else ["--steps", str(args.steps)]
+            run_headsplat("train", str(subject), "-o", str(folder), *options, "--overwrite", env=env)
+        run_headsplat("eval", str(folder), "--eval-frames", str(args.eval_frames), env=env)
+    metrics = json.loads(metrics_file.read_text())
+    return metrics if annotate is None else {**metrics, **annotate(metrics, subject)}
 
 
 def step_costs(
@@ -257,42 +291,36 @@ def print_differences(results: dict[tuple[str, str], list[dict]]) -> None:
         print_table_row(cells)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--study", choices=list(STUDIES), default="stavatar", help="which table (default stavatar)"
-    )
+def add_plan_options(parser: argparse.ArgumentParser, rows: list[str]) -> None:
+    """The options that choose and run a study's plan (``rows``: the row names it may name)."""
     parser.add_argument("--out", type=Path, default=Path("ablation"), help="subjects and runs go here")
     parser.add_argument("--clips", nargs="*", help="clip names (default: the full table's plan)")
-    every_row = sorted({row for study in STUDIES.values() for row in study.rows})
-    parser.add_argument("--rows", nargs="*", choices=every_row, help="with --clips (default: the study's)")
+    parser.add_argument("--rows", nargs="*", choices=rows, help="with --clips (default: the study's)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1], help="with --clips (default 0 1)")
-    parser.add_argument("--steps", type=int, help="default: the cpu preset's (2000)")
+    parser.add_argument("--steps", type=int, help="default: the preset's")
     parser.add_argument("--eval-frames", type=int, default=60, help="test frames scored per run (default 60)")
     parser.add_argument("--reuse", action="store_true", help="keep trained runs (finish interrupted ones)")
     parser.add_argument("--keep-eval", action="store_true", help="with --reuse: keep their metrics too")
-    parser.add_argument(
-        "--results", type=Path, help="recorded runs (default: the study's, results/ablation/...)"
-    )
+    parser.add_argument("--results", type=Path, help="recorded runs (default: the study's)")
     parser.add_argument("--rerun", action="store_true", help="run recorded runs again")
     parser.add_argument("--table", action="store_true", help="only print the recorded runs' table")
     parser.add_argument("--json", type=Path, help="also write every run's metrics as JSON")
-    parser.add_argument(
-        "--cost", metavar="CLIP", help="only time each row's first 300 steps on CLIP, in this process"
-    )
-    args = parser.parse_args()
-    study = STUDIES[args.study]
+
+
+def run_plan(
+    args: argparse.Namespace, name: str, study: Study, annotate: Annotate | None = None
+) -> dict[tuple[str, str], list[dict]]:
+    """Each (clip, row)'s recorded metrics, one per seed, running (and recording) the runs the plan
+    (``--clips``, ``--rows``, ``--seeds``, else the study's) lacks unless ``--table``.
+
+    Raises:
+        SystemExit: ``--rows`` names a row the study does not have.
+    """
     rows = args.rows or list(study.rows)
     unknown = sorted(set(rows) - set(study.rows))
     if unknown:
-        parser.error(
-            f"the {args.study} study has no row {', '.join(unknown)}; its rows: {', '.join(study.rows)}"
-        )
+        sys.exit(f"the {name} study has no row {', '.join(unknown)}; its rows: {', '.join(study.rows)}")
     results_folder = args.results or study.results
-    if args.cost:
-        subject = subject_folder(args.out, args.cost, headsplat_env(), study.tracking)
-        step_costs(subject, {row: study.rows[row] for row in rows})
-        return
     if args.clips:
         plan = [(clip, row, seed) for clip in args.clips for row in rows for seed in args.seeds]
     else:
@@ -302,13 +330,18 @@ def main() -> None:
     for clip, row, seed in plan:
         metrics = None if args.rerun else recorded(results_folder, run_name(clip, row, seed))
         if metrics is None and not args.table:
-            metrics = run_one(args.out, args.study, clip, row, seed, args, env)
+            metrics = run_one(args.out, name, study, (clip, row, seed), args, env, annotate)
             record(results_folder, run_name(clip, row, seed), metrics)
             scores = f"{metrics['psnr']:.2f} / {metrics['tracked']['psnr']:.2f} dB"
             print(f"done {run_name(clip, row, seed)}: {scores} (refined / tracked)", flush=True)
         if metrics is not None:
             metrics.pop("per_frame", None)
             results.setdefault((clip, row), []).append(metrics)
+    return results
+
+
+def print_study(results: dict[tuple[str, str], list[dict]], args: argparse.Namespace) -> None:
+    """The tables of :func:`print_tables` and :func:`print_differences`; ``--json`` writes the runs."""
     print()
     print_tables(results)
     print("\nAgainst base (dB; LPIPS in per cent), refined / tracked\n")
@@ -316,6 +349,24 @@ def main() -> None:
     if args.json:
         rows = [{"clip": c, "row": r, "runs": runs} for (c, r), runs in results.items()]
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--study", choices=list(STUDIES), default="stavatar", help="which table (default stavatar)"
+    )
+    add_plan_options(parser, sorted({row for study in STUDIES.values() for row in study.rows}))
+    parser.add_argument(
+        "--cost", metavar="CLIP", help="only time each row's first 300 steps on CLIP, in this process"
+    )
+    args = parser.parse_args()
+    study = STUDIES[args.study]
+    if args.cost:
+        subject = subject_folder(args.out, args.cost, headsplat_env(), study.tracking)
+        step_costs(subject, {row: study.rows[row] for row in args.rows or list(study.rows)})
+        return
+    print_study(run_plan(args, args.study, study), args)
 
 
 if __name__ == "__main__":

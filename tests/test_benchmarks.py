@@ -371,3 +371,46 @@ def test_the_children_density_is_gaussians_per_area_whatever_the_triangles_sizes
     more[24] += 10.0  # a triangle in the middle
     peak = children.vertex_density(more, positions, triangles) - density
     assert peak.argmax() in triangles[24] and peak.min() >= 0
+
+
+def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_frames(
+    synthetic_subject, tmp_path, capsys
+):
+    """The synthetic head turns from -20 to +20 degrees over ten frames (4.44 apart), 8 and 9
+    held out; one training frame is the most face-on, frame 4 (-2.2 degrees)."""
+    fewshot = benchmark_module("fewshot")
+    assert len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 and fewshot.FEWSHOT.train_frames["n3_cpu"] == 3
+    angles, distances = fewshot.nearest_training(synthetic_subject, [8, 9])
+    np.testing.assert_allclose(angles, [40 / 9, 80 / 9], atol=1e-3)
+    assert not distances.any()  # the head at rest throughout
+    one = tmp_path / "one"
+    assert main(["split", str(synthetic_subject), "-o", str(one), "--train-frames", "1"]) == 0
+    metrics = {"per_frame": {"frame": [8, 9], "psnr": [20.0, 18.0]}}
+    found = fewshot.extrapolation(metrics, one)["extrapolation"]
+    assert [(g["bin"], g["frames"], g["psnr"]) for g in found["angle"][1:]] == [
+        ("10-20", 1, 20.0),
+        ("20+", 1, 18.0),
+    ]
+    assert found["angle"][0]["frames"] == 0 and found["expression"][0] == {
+        "bin": "0-0.5",
+        "frames": 2,
+        "psnr": 19.0,
+    }
+
+    def run(psnr: float, train: float) -> dict:
+        return {
+            "psnr": psnr,
+            "tracked": {"psnr": psnr - 2},
+            "train_refined": {"psnr": train},
+            "training_minutes": 3.0,
+            "extrapolation": fewshot.extrapolation(metrics, one)["extrapolation"],
+        }
+
+    capsys.readouterr()
+    fewshot.print_fewshot_tables(
+        {("d9", "n1"): [run(18.0, 30.0), run(19.0, 31.0)], ("d9", "base"): [run(24.0, 26.0)]}
+    )
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| d9")]
+    assert lines[0] == "| d9 | 18.50 / 16.50 | 24.00 / 22.00 |"  # the curve: N across
+    assert lines[1] == "| d9 | n1 | 30.50 | 18.50 | 12.00 | 3.0 |"  # the overfitting gap
+    assert lines[3].startswith("| d9 | n1 | - (0) | 20.00 (1) | 18.00 (1)")

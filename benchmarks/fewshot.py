@@ -1,0 +1,161 @@
+"""An avatar from a few frames against one from the whole video: FlexAvatar's three tasks (one
+image, a few, a monocular video; Kirschstein et al., arXiv 2512.15599) on our clips, with the
+head model as the only prior.
+
+    python benchmarks/fewshot.py --out /tmp/fewshot                   # the whole table (hours)
+    python benchmarks/fewshot.py --out /tmp/fewshot --clips d18 --rows n1 n3 base --seeds 0
+    python benchmarks/fewshot.py --table                              # from the records alone
+
+Rows: ``n1``, ``n3`` and ``n10`` train on that many of the clip's training frames (``headsplat
+split --train-frames N``: the most face-on and neutral first, then those that differ most), with
+the preset ``train`` chooses for so few (``fewshot``); ``n3_cpu`` on the same three with the
+video's defaults (``--preset cpu``: what the few-shot priors are worth); ``base`` on all of them
+(today's avatar: the ceiling). One photometrically tracked subject per clip, so every row has the
+same tracking (identity and focal length fitted on the whole clip) and is scored on the same test
+frames, the clip's last fifth, which no row trains on. Runs are made and recorded as
+``benchmarks/ablation.py`` makes its studies' (``OUT/runs/fewshot/CLIP-ROW-sSEED``, records in
+``--results``, default :data:`RESULTS`).
+
+Printed: ablation.py's tables (against base: the gap to the video), then per clip the test
+frames' PSNR against N (the curve), the training frames' PSNR and its gap to the test frames'
+(overfitting), the minutes of training, and the test frames' PSNR (refined) by the angle between
+their head pose and the nearest training frame's and by the distance of their expression weights
+to the nearest training frame's (view and expression extrapolation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablation import CLAIM_CLIPS, OTHER_CLIPS, Study, add_plan_options, every_run, print_study, run_plan
+from common import print_table_header, print_table_row
+
+RESULTS = Path(__file__).resolve().parent / "results" / "fewshot"
+FRAMES = {"n1": 1, "n3": 3, "n10": 10}
+FEWSHOT = Study(
+    rows={"n1": (), "n3": (), "n10": (), "n3_cpu": ("--preset", "cpu"), "base": ()},
+    plan=every_run(CLAIM_CLIPS, ["n1", "n3", "n10", "n3_cpu", "base"], (0, 1))
+    + every_run(OTHER_CLIPS, ["n3", "base"], (0,)),
+    results=RESULTS,
+    tracking="photometric",
+    train_frames={**FRAMES, "n3_cpu": 3},
+    preset=None,
+)
+ANGLE_BINS = (0.0, 10.0, 20.0)
+"""Degrees between a test frame's head rotation and the nearest training frame's: 0-10, 10-20, 20+."""
+EXPRESSION_BINS = (0.0, 0.5, 1.0)
+"""Euclidean distance between a test frame's expression weights and the nearest training frame's."""
+
+
+def nearest_training(subject: Path, frames: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``frames`` (F,): the angle in degrees between its tracked head rotation and the
+    nearest training frame's, and the distance from its expression weights to the nearest
+    training frame's (each nearest on its own)."""
+    import torch
+
+    from headsplat.geometry import rotation_angle_deg
+    from headsplat.io.subject import load_subject
+
+    found = load_subject(subject)
+    train = found.split()[0]
+    rotation = torch.as_tensor(found.tracking["rotation"]).double()
+    expression = np.asarray(found.tracking["expression"], np.float64)
+    angles = rotation_angle_deg(rotation[frames][:, None], rotation[train][None]).min(dim=1).values
+    distances = np.linalg.norm(expression[frames][:, None] - expression[train][None], axis=-1).min(axis=1)
+    return angles.numpy(), distances
+
+
+def binned(values: np.ndarray, scores: np.ndarray, edges: tuple[float, ...]) -> list[dict]:
+    """``scores`` (F,) grouped by ``values`` (F,) into [edges[i], edges[i + 1]) and the last edge
+    up: each group's label, frame count and mean score (NaN where empty)."""
+    groups = []
+    for i, low in enumerate(edges):
+        high = edges[i + 1] if i + 1 < len(edges) else np.inf
+        inside = (values >= low) & (values < high)
+        label = f"{low:g}-{high:g}" if np.isfinite(high) else f"{low:g}+"
+        mean = float(scores[inside].mean()) if inside.any() else float("nan")
+        groups.append({"bin": label, "frames": int(inside.sum()), "psnr": mean})
+    return groups
+
+
+def extrapolation(metrics: dict, subject: Path) -> dict:
+    """What the few-shot study records beside a run's metrics: its scored test frames' PSNR
+    (refined) by :data:`ANGLE_BINS` and :data:`EXPRESSION_BINS` of :func:`nearest_training`."""
+    frames = [int(f) for f in metrics["per_frame"]["frame"]]
+    scores = np.asarray(metrics["per_frame"]["psnr"], np.float64)
+    angles, distances = nearest_training(subject, frames)
+    return {
+        "extrapolation": {
+            "angle": binned(angles, scores, ANGLE_BINS),
+            "expression": binned(distances, scores, EXPRESSION_BINS),
+        }
+    }
+
+
+def _mean(runs: list[dict], value) -> float:
+    values = [v for v in (value(run) for run in runs) if v == v]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _decibels(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}"
+
+
+def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
+    """The curve, the overfitting gap and minutes, and the extrapolation bins (seeds averaged)."""
+    clips = list(dict.fromkeys(clip for clip, _ in results))
+    rows = [row for row in FEWSHOT.rows if any((clip, row) in results for clip in clips)]
+    print("\nTest-frame PSNR against the training frames, refined / tracked (seeds averaged)\n")
+    print_table_header(" | ".join(["clip", *rows]))
+    for clip in clips:
+        cells = [clip]
+        for row in rows:
+            runs = results.get((clip, row), [])
+            refined, tracked = _mean(runs, lambda r: r["psnr"]), _mean(runs, lambda r: r["tracked"]["psnr"])
+            cells.append(f"{_decibels(refined)} / {_decibels(tracked)}" if runs else "")
+        print_table_row(cells)
+    print("\nTraining frames against test frames (refined PSNR), and minutes of training\n")
+    print_table_header("clip | row | training frames | test frames | gap | train min")
+    for (clip, row), runs in results.items():
+        train = _mean(runs, lambda r: r["train_refined"]["psnr"])
+        test = _mean(runs, lambda r: r["psnr"])
+        minutes = _mean(runs, lambda r: r["training_minutes"])
+        print_table_row(
+            [clip, row, _decibels(train), _decibels(test), _decibels(train - test), f"{minutes:.1f}"]
+        )
+    for kind, what in (
+        ("angle", "degrees from the nearest training head pose"),
+        ("expression", "expression distance to the nearest training frame"),
+    ):
+        print(f"\nTest-frame PSNR (refined) by {what}: dB (frames)\n")
+        labels = None
+        for (clip, row), runs in results.items():
+            found = [run["extrapolation"][kind] for run in runs if "extrapolation" in run]
+            if not found:
+                continue
+            if labels is None:
+                labels = [group["bin"] for group in found[0]]
+                print_table_header(" | ".join(["clip", "row", *labels]))
+            cells = [clip, row]
+            for i in range(len(labels)):
+                psnr = _mean(found, lambda groups, i=i: groups[i]["psnr"])
+                cells.append(f"{_decibels(psnr)} ({found[0][i]['frames']})")
+            print_table_row(cells)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_plan_options(parser, list(FEWSHOT.rows))
+    args = parser.parse_args()
+    results = run_plan(args, "fewshot", FEWSHOT, annotate=extrapolation)
+    print_study(results, args)
+    print_fewshot_tables(results)
+
+
+if __name__ == "__main__":
+    main()
