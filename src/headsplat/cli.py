@@ -16,6 +16,7 @@ from headsplat.apps.options import (
     add_setting,
     add_tracking_option,
     add_video_input,
+    preprocess_config_from_args,
     settings_given,
 )
 from headsplat.head.ict import HeadModelMissingError
@@ -23,16 +24,11 @@ from headsplat.io.errors import InputError
 
 
 def _preprocess(args: argparse.Namespace) -> None:
-    from headsplat.preprocess.pipeline import PreprocessConfig, preprocess
+    from dataclasses import replace
 
-    config = PreprocessConfig(
-        size=args.size,
-        max_fps=args.max_fps,
-        folder_fps=args.fps,
-        overlay=not args.no_overlay,
-        tracking=args.tracking,
-        matte=args.matte,
-    )
+    from headsplat.preprocess.pipeline import preprocess
+
+    config = replace(preprocess_config_from_args(args, args.size), overlay=not args.no_overlay)
     preprocess(args.video, args.output, config, overwrite=args.overwrite, model_path=args.model)
 
 

@@ -106,12 +106,15 @@ def fit_subject(entry: ManifestEntry, out: str, options: Sequence[str], cpus: in
     return row
 
 
-def _metrics_columns(run: Path, metrics: dict) -> dict:
+def _metrics_columns(run: Path, metrics: dict | None) -> dict:
+    """The summary's columns of a finished run (its scores blank where it held no frames out)."""
     meta = json.loads((run / "subject" / "meta.json").read_text())
+    counts = {"frames": meta["n_frames"], "landmark_px": round(meta["landmark_error_px"], 2)}
+    if metrics is None:
+        return counts
     tracked = metrics["tracked"]
     return {
-        "frames": meta["n_frames"],
-        "landmark_px": round(meta["landmark_error_px"], 2),
+        **counts,
         **{name: round(metrics[name], 4) for name in ("psnr", "ssim", "lpips")},
         **{f"tracked_{name}": round(tracked[name], 4) for name in ("psnr", "ssim", "lpips")},
     }

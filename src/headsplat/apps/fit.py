@@ -23,6 +23,7 @@ from headsplat.head import load_head_model
 from headsplat.io.atomic import missing_folders, remove_empty
 from headsplat.io.run import RunFolder
 from headsplat.io.settings import to_dict
+from headsplat.io.subject import load_subject
 from headsplat.preprocess.landmarks import detect_single_image
 from headsplat.preprocess.pipeline import PreprocessConfig, preprocess
 from headsplat.training.config import RunConfig
@@ -52,8 +53,8 @@ def fit(
     settings_given: bool = False,
     model_path: str | Path | None = None,
     log: Callable[[str], None] = _log,
-) -> dict:
-    """Run every stage into ``out``; returns the held-out metrics.
+) -> dict | None:
+    """Run every stage into ``out``; returns the held-out metrics (None: the subject holds none out).
 
     Raises:
         InputError: the folder clashes (:meth:`RunFolder.prepare`), or a stage's own errors.
@@ -92,7 +93,11 @@ def fit(
         model = model or load_head_model(model_path)
         train_run(subject, folder.path, config, resume=True, model=model)
     metrics_path = folder.path / "eval" / "metrics.json"
-    if _fresh(metrics_path, avatar_path):
+    held_out = len(load_subject(subject).split()[1])
+    if not held_out:
+        stage(3, "eval: skipped, the subject has no held-out frames (photos, or --no-test-split)")
+        metrics = None
+    elif _fresh(metrics_path, avatar_path):
         stage(3, "eval: done before, skipped")
         metrics = json.loads(metrics_path.read_text())
     else:
@@ -111,6 +116,9 @@ def fit(
     else:
         stage(5, f".ply -> {ply_path}")
         export_avatar_ply(avatar or load_avatar(folder.path), ply_path)
+    if metrics is None:
+        log(f"done: no held-out frames to score; {folder.path}")
+        return None
     tracked = metrics["tracked"]
     log(
         f"done: held-out PSNR {metrics['psnr']:.2f} dB ({metrics['protocol']}), {tracked['psnr']:.2f} dB "

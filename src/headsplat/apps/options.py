@@ -37,7 +37,11 @@ def add_tracking_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 def add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
     """The input options of ``preprocess`` and ``fit``."""
-    parser.add_argument("video", help="a video file ffmpeg can read, or a folder of images")
+    parser.add_argument(
+        "video",
+        help="a video file ffmpeg can read, a folder of images (20 or fewer: photos, each its own view "
+        "and crop; more: a clip's frames), or one photo",
+    )
     parser.add_argument("-o", "--output", required=True, help=output_help)
     parser.add_argument("--max-fps", type=float, default=25.0, help="frame-rate cap (default 25)")
     parser.add_argument("--fps", type=float, default=25.0, help="frame rate of an image folder (default 25)")
@@ -50,6 +54,26 @@ def add_video_input(parser: argparse.ArgumentParser, output_help: str) -> None:
         help="the person masks: segmenter (default): the person segmenter's as they are; soft: "
         "their edge matted from the frame's colours and steadied over frames where the head holds "
         "still (about 0.1 s a frame)",
+    )
+    parser.add_argument(
+        "--no-test-split",
+        action="store_true",
+        help="train on every frame (default: the last fifth is held out for eval; photos never are)",
+    )
+
+
+def preprocess_config_from_args(args: argparse.Namespace, size: int):
+    """The preprocessing config the input options (:func:`add_video_input`) ask for, crops of
+    ``size`` pixels."""
+    from headsplat.preprocess.pipeline import PreprocessConfig
+
+    return PreprocessConfig(
+        size=size,
+        max_fps=args.max_fps,
+        folder_fps=args.fps,
+        tracking=args.tracking,
+        matte=args.matte,
+        test_split=not args.no_test_split,
     )
 
 
@@ -170,16 +194,7 @@ def run_config_from_args(args: argparse.Namespace, training_frames: int | None =
 def fit_configs_from_args(args: argparse.Namespace):
     """The run config, the preprocessing config and whether any setting was given, as the options
     of ``fit`` ask (``headsplat batch`` passes each subject's options the same way)."""
-    from headsplat.preprocess.pipeline import PreprocessConfig
-
     config, given = run_config_from_args(args)
     if args.steps is not None:
         config.steps = args.steps
-    preprocess = PreprocessConfig(
-        size=args.crop_size,
-        max_fps=args.max_fps,
-        folder_fps=args.fps,
-        tracking=args.tracking,
-        matte=args.matte,
-    )
-    return config, preprocess, given
+    return config, preprocess_config_from_args(args, args.crop_size), given

@@ -69,6 +69,12 @@ def subject_of(run: RunFolder, avatar: Avatar, subject: str | Path | None) -> Su
             "Pass --subject DIR to name where the subject folder is now."
         )
     found = load_subject(path)
+    if len(found.split()[1]) == 0:
+        raise InputError(
+            f"{path} has no held-out frames (photos, or preprocessed with --no-test-split): there is "
+            "nothing to evaluate the avatar on. Preprocess a video of the person with a test split "
+            "and pass it with --subject, or look at the orbit and the training frames."
+        )
     expected = avatar.info["training"].get("subject")
     if expected and found.fingerprint != expected:
         raise InputError(

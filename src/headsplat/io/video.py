@@ -16,6 +16,9 @@ import torch
 from headsplat.io.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+PHOTO_FOLDER_MAX = 20
+"""A folder of at most this many images (or one image file) is a set of photos, each its own
+view of the head; a larger folder is the frames of a clip, all of one size."""
 
 
 @dataclass
@@ -84,27 +87,34 @@ def _video_frames(path: Path) -> Iterator[np.ndarray]:
             # A truncated tail: keep what decoded.
 
 
-def _folder_frames(path: Path, files: list[Path]) -> Iterator[np.ndarray]:
+def _folder_frames(path: Path, files: list[Path], *, same_size: bool) -> Iterator[np.ndarray]:
+    """Each image of ``files`` as (H, W, 3) uint8 RGB, turned upright as its EXIF orientation
+    says (OpenCV's reader applies it)."""
     first_shape = None
     for file in files:
         image = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if image is None:
-            raise InputError(f"{file}: cannot be read as an image. Remove it from {path} or replace it.")
-        if first_shape is not None and image.shape != first_shape:
+            where = f"Remove it from {path} or replace it." if path.is_dir() else "Give a JPEG or PNG image."
+            raise InputError(f"{file}: cannot be read as an image. {where}")
+        if same_size and first_shape is not None and image.shape != first_shape:
             raise InputError(
                 f"{file}: size {image.shape[1]}x{image.shape[0]} differs from the first image's "
-                f"{first_shape[1]}x{first_shape[0]}. All images of a folder must match."
+                f"{first_shape[1]}x{first_shape[0]}. The {len(files)} images of a folder of more "
+                f"than {PHOTO_FOLDER_MAX} are a clip's frames and must match; photos of different sizes "
+                f"go {PHOTO_FOLDER_MAX} or fewer to a folder."
             )
         first_shape = image.shape
         yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 class ClipReader:
-    """The frames of a video (any format ffmpeg reads) or image folder, decoded on demand.
+    """The frames of a video (any format ffmpeg reads), an image folder or one image, decoded on
+    demand.
 
     Each iteration decodes the source again, so a long clip never sits in memory at full size.
     Iterating yields (source index, (H, W, 3) uint8 RGB frame) for the frames kept under the
-    frame-rate cap.
+    frame-rate cap. ``photos`` is True for one image or a folder of at most
+    :data:`PHOTO_FOLDER_MAX` (sizes may differ; none is dropped by the cap).
 
     Raises:
         InputError: missing, unreadable, corrupt or empty input (the message names the file), on
@@ -119,6 +129,9 @@ class ClipReader:
         if path.is_dir():
             self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             self.source_fps = folder_fps
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            self.files = [path]
+            self.source_fps = folder_fps
         else:
             if not os.access(path, os.R_OK):
                 raise InputError(f"{path}: not readable (permission denied). Check the file's permissions.")
@@ -127,13 +140,17 @@ class ClipReader:
             with _open_video(path) as container:
                 stream = container.streams.video[0]
                 self.source_fps = float(stream.average_rate or stream.guessed_rate or 25)
-        self.fps = min(self.source_fps, max_fps)
+        self.photos = bool(self.files) and len(self.files) <= PHOTO_FOLDER_MAX
+        self.fps = self.source_fps if self.photos else min(self.source_fps, max_fps)
         self.n_source = 0
         self.decode_seconds = 0.0
         """Time spent decoding, summed over all iterations."""
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        frames = _folder_frames(self.path, self.files) if self.path.is_dir() else _video_frames(self.path)
+        if self.files or self.path.is_dir():
+            frames = _folder_frames(self.path, self.files, same_size=not self.photos)
+        else:
+            frames = _video_frames(self.path)
         step = self.fps / self.source_fps  # <= 1: keep frame i when floor(i * step) advances
         index = -1
         while True:
@@ -148,7 +165,7 @@ class ClipReader:
         self.n_source = index + 1
         if index < 0:
             raise InputError(
-                f"{self.path}: contains no frames. Give a video with at least 2 frames or a folder of images."
+                f"{self.path}: contains no frames. Give a video, a folder of images or one image."
             )
 
 

@@ -77,8 +77,15 @@ class PreprocessConfig:
     mattes"."""
     matte_radius: int = 2
     """Frames either side a soft matte is averaged with (0: none)."""
+    test_split: bool = True
+    """Hold the clip's last fifth out as test frames (``--no-test-split``: train on every frame).
+    Photos never hold any out."""
     fit: FitConfig = field(default_factory=FitConfig)
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
+
+
+FOCAL_FROM_PHOTOS = 3
+"""Fewer photos than this keep the focal length at its prior (``FitConfig.focal_init``)."""
 
 
 def _log(message: str) -> None:
@@ -108,10 +115,11 @@ class _Stages:
         self.add(target, seconds)
 
 
-def _detect_all(frames: Iterable[np.ndarray]) -> tuple[list[np.ndarray | None], int]:
-    """Largest face's landmarks per frame (None where none) and the number of frames with 2+ faces."""
+def _detect_all(frames: Iterable[np.ndarray], *, video: bool) -> tuple[list[np.ndarray | None], int]:
+    """Largest face's landmarks per frame (None where none) and the number of frames with 2+ faces;
+    ``video``: the frames follow each other (the detector tracks), else each stands alone."""
     found, crowded = [], 0
-    with FaceLandmarker(video=True, max_faces=2) as landmarker:
+    with FaceLandmarker(video=video, max_faces=2) as landmarker:
         for image in frames:
             faces = landmarker(image)
             crowded += len(faces) > 1
@@ -119,22 +127,73 @@ def _detect_all(frames: Iterable[np.ndarray]) -> tuple[list[np.ndarray | None], 
     return found, crowded
 
 
-def _first_pass(reader: ClipReader) -> tuple[list[np.ndarray | None], int, np.ndarray, tuple[int, int]]:
-    """Landmarks per kept source frame, frames with 2+ faces, source indices, (width, height)."""
-    source_index, size = [], []
+def _first_pass(reader: ClipReader) -> tuple[list[np.ndarray | None], int, np.ndarray, list[tuple[int, int]]]:
+    """Landmarks per kept source frame, frames with 2+ faces, source indices, each frame's
+    (width, height)."""
+    source_index, sizes = [], []
 
     def frames() -> Iterator[np.ndarray]:
         for index, image in reader:
             source_index.append(index)
-            size[:] = [image.shape[1], image.shape[0]]
+            sizes.append((image.shape[1], image.shape[0]))
             yield image
 
-    found, crowded = _detect_all(frames())
-    return found, crowded, np.array(source_index, dtype=np.int64), (size[0], size[1])
+    found, crowded = _detect_all(frames(), video=not reader.photos)
+    return found, crowded, np.array(source_index, dtype=np.int64), sizes
 
 
 def _boxes(landmarks: list[np.ndarray]) -> np.ndarray:
     return np.array([[*lm.min(0), *lm.max(0)] for lm in landmarks])
+
+
+def _crops(
+    landmarks: list[np.ndarray | None],
+    with_face: list[int],
+    sizes: list[tuple[int, int]],
+    *,
+    margin: float,
+    each: bool,
+) -> dict[int, Crop]:
+    """The crop of each frame with a face (by position): one around every frame's head for a clip
+    (one camera that stays put), each photo's around its own (``each``)."""
+    if each:
+        return {i: head_crop(_boxes([landmarks[i]]), *sizes[i], margin=margin) for i in with_face}
+    crop = head_crop(_boxes([landmarks[i] for i in with_face]), *sizes[0], margin=margin)
+    return dict.fromkeys(with_face, crop)
+
+
+def _framing(
+    reader: ClipReader,
+    crops: dict[int, Crop],
+    kept: np.ndarray,
+    source_index: np.ndarray,
+    sizes: list[tuple[int, int]],
+) -> dict:
+    """How ``meta.json`` records where the frames came from: a clip's size and its one crop, or
+    each photo's file, size and crop (``photos``)."""
+    if not reader.photos:
+        return {"source_size": list(sizes[0]), "crop": asdict(crops[int(kept[0])])}
+    return {
+        "photos": [
+            {
+                "file": reader.files[source_index[k]].name,
+                "size": list(sizes[k]),
+                "crop": asdict(crops[int(k)]),
+            }
+            for k in kept
+        ]
+    }
+
+
+def photo_settings(config: PreprocessConfig, n_photos: int) -> PreprocessConfig:
+    """``config`` for ``n_photos`` photos: no smoothing between them (they are not a sequence),
+    and, below :data:`FOCAL_FROM_PHOTOS`, the focal length held at its prior (one or two views
+    cannot tell it from the head's distance)."""
+    fit = replace(config.fit, smooth_pose=0.0, smooth_expression=0.0, fit_focal=n_photos >= FOCAL_FROM_PHOTOS)
+    photometric = replace(
+        config.photometric, smooth_rotation=0.0, smooth_translation=0.0, smooth_expression=0.0
+    )
+    return replace(config, fit=fit, photometric=photometric)
 
 
 def _camera_vertices(model: HeadModel, fit: FitResult, f: int) -> np.ndarray:
@@ -145,11 +204,12 @@ def _camera_vertices(model: HeadModel, fit: FitResult, f: int) -> np.ndarray:
 
 
 def _crop_and_detect(
-    reader: ClipReader, crop: Crop, wanted: set[int], size: int, folder: Path, stages: _Stages
+    reader: ClipReader, crops: dict[int, Crop], size: int, folder: Path, stages: _Stages
 ) -> tuple[list[int], list[np.ndarray]]:
-    """Pass 2: decode the source again, crop the ``wanted`` frames (positions in pass 1), find the
-    face in each crop and write the crops with a face as ``folder/frames/NNNNNN.png``, numbered
-    consecutively. One frame is in memory at a time, so memory does not grow with the clip.
+    """Pass 2: decode the source again, crop the wanted frames (``crops``: each one's crop, by its
+    position in pass 1), find the face in each crop and write the crops with a face as
+    ``folder/frames/NNNNNN.png``, numbered consecutively. One frame is in memory at a time, so
+    memory does not grow with the clip.
 
     Returns:
         The pass-1 positions of the written frames, and their (478, 2) landmarks in crop pixels.
@@ -157,12 +217,12 @@ def _crop_and_detect(
     positions, landmarks = [], []
     (folder / "frames").mkdir()
     decoded = reader.decode_seconds
-    with FaceLandmarker(video=True, max_faces=2) as landmarker:
+    with FaceLandmarker(video=not reader.photos, max_faces=2) as landmarker:
         for k, (_, image) in enumerate(reader):
-            if k not in wanted:
+            if k not in crops:
                 continue
             with stages("crop"):
-                cropped = crop.apply(image, size)
+                cropped = crops[k].apply(image, size)
             with stages("landmarks"):
                 faces = landmarker(cropped)
             if faces:
@@ -317,9 +377,13 @@ def preprocess(
 
     # Pass 1 over the source: landmarks for the crop. Frames are not kept (long or large videos).
     with stages("detect"):
-        first_pass, crowded, source_index, (width, height) = _first_pass(reader)
+        first_pass, crowded, source_index, sizes = _first_pass(reader)
     stages.move(reader.decode_seconds, "detect", "decode")
-    log(f"{video}: {len(source_index)} frames at {reader.fps:g} fps, {width}x{height}")
+    width, height = sizes[0]
+    if reader.photos:
+        log(f"{video}: {len(source_index)} photos, each cropped around its own face")
+    else:
+        log(f"{video}: {len(source_index)} frames at {reader.fps:g} fps, {width}x{height}")
     with_face = [i for i, lm in enumerate(first_pass) if lm is not None]
     if not with_face:
         raise InputError(
@@ -328,22 +392,24 @@ def preprocess(
         )
     if crowded:
         log(f"warning: a second face in {crowded} frames; tracking the largest face")
-    crop = head_crop(_boxes([first_pass[i] for i in with_face]), width, height, margin=config.margin)
+    crops = _crops(first_pass, with_face, sizes, margin=config.margin, each=reader.photos)
     del first_pass
 
     with atomic_folder(subject) as folder:
         # Pass 2 writes the frames as it goes; masks and overlay read them back: memory holds
         # per-frame landmarks and tracking, never the images of the whole clip.
-        positions, landmarks = _crop_and_detect(reader, crop, set(with_face), config.size, folder, stages)
+        positions, landmarks = _crop_and_detect(reader, crops, config.size, folder, stages)
         kept = np.array(positions, dtype=np.int64)
         dropped = sorted(set(range(len(source_index))) - set(kept.tolist()))
         if dropped:
             log(f"warning: no face in {len(dropped)} frames; dropped (listed in qa/report.json)")
-        if len(kept) < 2:
+        if len(kept) < (1 if reader.photos else 2):
             raise InputError(
                 f"{video}: a face was found in only {len(kept)} frame(s); at least 2 are needed. "
                 "Give a longer video in which the face stays visible."
             )
+        if reader.photos:
+            config = photo_settings(config, len(kept))
         detected = np.stack(landmarks)
         del landmarks
 
@@ -376,7 +442,10 @@ def preprocess(
 
         with stages("masks"):
             _write_masks(folder, model, fit, config)
-        train, test = split_frames(len(kept))
+        if reader.photos or not config.test_split:
+            train, test = np.arange(len(kept)), np.arange(0)
+        else:
+            train, test = split_frames(len(kept))
         report = {
             "source_frames": reader.n_source,
             "frames_after_fps_cap": len(source_index),
@@ -419,8 +488,7 @@ def preprocess(
                 "source": str(video.resolve()),
                 "source_fps": reader.source_fps,
                 "fps": reader.fps,
-                "source_size": [width, height],
-                "crop": {"x": crop.x, "y": crop.y, "side": crop.side},
+                **_framing(reader, crops, kept, source_index, sizes),
                 "size": config.size,
                 "n_frames": len(kept),
                 "head_model": {"name": model.name, "sha256": model.checksum},

@@ -55,6 +55,8 @@ class FitConfig:
     """Initial focal length in units of the image size (about 28 degrees field of view)."""
     focal_prior: float = 0.1
     """Weight of the squared log-ratio of focal length to its initial value."""
+    fit_focal: bool = True
+    """Fit the focal length (False: it stays ``focal_init``, as for one or two photos)."""
 
 
 @dataclass
@@ -209,7 +211,8 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
         for p in params:
             p.requires_grad_(False)
 
-    everything = [rot, trans, identity, expression, log_focal] + ([gaze] if rig.has_eyes else [])
+    everything = [rot, trans, identity, expression]
+    everything += ([log_focal] if config.fit_focal else []) + ([gaze] if rig.has_eyes else [])
     run([rot, trans], config.rigid_steps, use_shape=False)
     run(everything, config.full_steps, use_shape=True)
     run(everything, config.refine_steps, use_shape=True, redescending=True, lr=0.1)
