@@ -86,18 +86,21 @@ def _train_frames_split(source, args: argparse.Namespace) -> None:
     )
 
 
+def _say_preset(args: argparse.Namespace, training_frames: int | None, what: str) -> None:
+    """Tell the user when the preset was chosen for them (``what``: the few frames it was chosen for)."""
+    from headsplat.apps.options import preset_name
+
+    if args.preset is None and preset_name(args, training_frames) == "fewshot":
+        print(f"{what}: the fewshot preset (--preset cpu trains as for a video)", file=sys.stderr)
+
+
 def _train(args: argparse.Namespace) -> None:
-    from headsplat.apps.options import preset_name, run_config_from_args
+    from headsplat.apps.options import run_config_from_args
     from headsplat.io.subject import load_subject
     from headsplat.training.run import train_run
 
     training_frames = None if args.resume else len(load_subject(args.subject).split()[0])
-    if args.preset is None and preset_name(args, training_frames) == "fewshot":
-        print(
-            f"{args.subject}: {training_frames} training frames: the fewshot preset (--preset cpu "
-            "trains as for a video)",
-            file=sys.stderr,
-        )
+    _say_preset(args, training_frames, f"{args.subject}: {training_frames} training frames")
     config, given = run_config_from_args(args, training_frames)
     train_run(
         args.subject,
@@ -113,7 +116,10 @@ def _train(args: argparse.Namespace) -> None:
 def _fit(args: argparse.Namespace) -> None:
     from headsplat.apps.fit import fit
     from headsplat.apps.options import fit_configs_from_args
+    from headsplat.io.video import photo_count
 
+    photos = None if args.resume else photo_count(args.video)
+    _say_preset(args, photos, f"{args.video}: {photos} photo(s)")
     config, preprocess, given = fit_configs_from_args(args)
     fit(
         args.video,

@@ -89,3 +89,31 @@ def test_the_tracker_and_the_matte_are_chosen_on_the_command_line(capsys):
     with pytest.raises(SystemExit) as exit_code:
         build_parser().parse_args(["preprocess", "clip.mp4", "-o", "out", "--tracking", "pixels"])
     assert exit_code.value.code == 2 and "photometric" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("photos", [1, 3])
+def test_fit_of_a_few_photos_writes_the_avatar_and_says_there_is_nothing_held_out(
+    video, photos, tmp_path, monkeypatch, capsys
+):
+    """Photos of different sizes (a folder of three, or one file): the fewshot preset, the avatar,
+    its orbit and .ply, and no eval (every photo trained)."""
+    monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
+    frames = list(iter_mp4(video))
+    album = tmp_path / "album"
+    album.mkdir()
+    for i, side in zip(range(photos), (160, 150, 140), strict=False):
+        image = cv2.resize(frames[8 * i], (side, side))
+        cv2.imwrite(str(album / f"photo{i}.png"), np.pad(image, ((0, 0), (0, 20 * i), (0, 0)))[..., ::-1])
+    source = album if photos > 1 else album / "photo0.png"
+    out = tmp_path / "me"
+    args = ["fit", str(source), "-o", str(out), "--model", str(require_ict_model()), "--crop-size", "128"]
+    args += ["--size", "32", "--steps", "4", "--texels-per-cm", "0.5", "--tracking", "landmarks"]
+    assert main(args) == 0
+    log = capsys.readouterr().err
+    assert f"{photos} photo(s): the fewshot preset" in log and "no held-out frames" in log
+    for name in ("avatar.safetensors", "orbit.mp4", "avatar.ply"):
+        assert (out / name).is_file(), name
+    assert not (out / "eval").exists()
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["mirrored"]["share"] == 0.25
+    assert json.loads((out / "subject" / "meta.json").read_text())["split"]["train"] == list(range(photos))

@@ -193,8 +193,11 @@ def run_config_from_args(args: argparse.Namespace, training_frames: int | None =
 
 def fit_configs_from_args(args: argparse.Namespace):
     """The run config, the preprocessing config and whether any setting was given, as the options
-    of ``fit`` ask (``headsplat batch`` passes each subject's options the same way)."""
-    config, given = run_config_from_args(args)
+    of ``fit`` ask (``headsplat batch`` passes each subject's options the same way); a few photos
+    train with the preset :func:`preset_name` chooses for them."""
+    from headsplat.io.video import photo_count
+
+    config, given = run_config_from_args(args, photo_count(args.video))
     if args.steps is not None:
         config.steps = args.steps
     return config, preprocess_config_from_args(args, args.crop_size), given

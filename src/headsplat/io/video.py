@@ -87,6 +87,16 @@ def _video_frames(path: Path) -> Iterator[np.ndarray]:
             # A truncated tail: keep what decoded.
 
 
+def photo_count(path: str | os.PathLike) -> int | None:
+    """How many photos ``path`` is: 1 for an image file, the images of a folder of at most
+    :data:`PHOTO_FOLDER_MAX`; None for anything else (a video, a clip's frames, nothing)."""
+    path = Path(path)
+    if path.is_dir():
+        count = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+        return count if 0 < count <= PHOTO_FOLDER_MAX else None
+    return 1 if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() else None
+
+
 def _folder_frames(path: Path, files: list[Path], *, same_size: bool) -> Iterator[np.ndarray]:
     """Each image of ``files`` as (H, W, 3) uint8 RGB, turned upright as its EXIF orientation
     says (OpenCV's reader applies it)."""
@@ -140,7 +150,7 @@ class ClipReader:
             with _open_video(path) as container:
                 stream = container.streams.video[0]
                 self.source_fps = float(stream.average_rate or stream.guessed_rate or 25)
-        self.photos = bool(self.files) and len(self.files) <= PHOTO_FOLDER_MAX
+        self.photos = photo_count(path) is not None
         self.fps = self.source_fps if self.photos else min(self.source_fps, max_fps)
         self.n_source = 0
         self.decode_seconds = 0.0
