@@ -28,7 +28,11 @@ def _preprocess(args: argparse.Namespace) -> None:
 
     from headsplat.preprocess.pipeline import preprocess
 
-    config = replace(preprocess_config_from_args(args, args.size), overlay=not args.no_overlay)
+    config = replace(
+        preprocess_config_from_args(args, args.size),
+        overlay=not args.no_overlay,
+        identity_from=args.identity_from or "",
+    )
     preprocess(args.video, args.output, config, overwrite=args.overwrite, model_path=args.model)
 
 
@@ -347,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--size", type=int, default=512, help="side of the square crops in pixels (default 512)")
     pre.add_argument("--overwrite", action="store_true", help="replace an existing subject folder")
     pre.add_argument("--no-overlay", action="store_true", help="skip qa/overlay.mp4")
+    pre.add_argument(
+        "--identity-from",
+        metavar="SUBJECT",
+        help="keep that subject folder's identity and focal length instead of fitting them "
+        "(the same head model): a video tracked as the person of a few photos",
+    )
     pre.set_defaults(run=_preprocess)
 
     split = commands.add_parser(

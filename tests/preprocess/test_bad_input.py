@@ -49,9 +49,15 @@ def out(tmp_path):
 def fast_cli_tracking(monkeypatch):
     """Make CLI runs track with few steps (the CLI always uses the default, slow FitConfig)."""
 
-    def fast_fit(shape, landmarks, image_size, *, weights=None, frame_index=None, config=None):
+    def fast_fit(shape, landmarks, image_size, *, weights=None, frame_index=None, config=None, identity=None):
         return fit_landmarks(
-            shape, landmarks, image_size, weights=weights, frame_index=frame_index, config=FAST_FIT
+            shape,
+            landmarks,
+            image_size,
+            weights=weights,
+            frame_index=frame_index,
+            config=FAST_FIT,
+            identity=identity,
         )
 
     monkeypatch.setattr(pipeline, "fit_landmarks", fast_fit)

@@ -89,3 +89,29 @@ def test_no_test_split_trains_on_every_frame_of_a_clip(d18_160, head_model, tmp_
     assert meta["split"] == {"train": list(range(8)), "test": []} and "crop" in meta
     frame = cv2.imread(str(tmp_path / "all" / "frames" / "000000.png"))
     assert frame.shape == (128, 128, 3)
+
+
+def test_a_clip_tracked_as_the_person_of_the_photos_keeps_their_identity_and_focal(
+    photos, d18_160, head_model, tmp_path
+):
+    """``--identity-from``: the one check of the few-shot study without the clip's help."""
+    import shutil
+
+    preprocess(photos["folder"], tmp_path / "photos", fast_config(), model=head_model, log=lambda _: None)
+    person = load_subject(tmp_path / "photos")
+    video = write_clip(tmp_path / "clip.mp4", d18_160[:6])
+    config = fast_config(size=96, identity_from=str(person.path))
+    preprocess(video, tmp_path / "clip", config, model=head_model, log=lambda _: None)
+    clip = load_subject(tmp_path / "clip")
+    np.testing.assert_array_equal(clip.tracking["identity"], person.tracking["identity"])
+    assert clip.tracking["K"][0, 0] == pytest.approx(person.tracking["K"][0, 0] * 96 / 128, rel=1e-5)
+    other = tmp_path / "other"
+    shutil.copytree(person.path, other)
+    meta = json.loads((other / "meta.json").read_text())
+    meta["head_model"]["sha256"] = "0" * 64
+    (other / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="another head model"):
+        preprocess(
+            video, tmp_path / "x", fast_config(identity_from=str(other)), model=head_model, log=lambda _: None
+        )
+    assert not (tmp_path / "x").exists()

@@ -22,6 +22,7 @@ from headsplat.io.subject import (
     LANDMARK_FIT_ARRAYS,
     check_output_folder,
     image_file,
+    load_subject,
     split_frames,
     write_json,
 )
@@ -80,6 +81,9 @@ class PreprocessConfig:
     test_split: bool = True
     """Hold the clip's last fifth out as test frames (``--no-test-split``: train on every frame).
     Photos never hold any out."""
+    identity_from: str = ""
+    """A subject folder whose identity and focal length this one keeps instead of fitting its own
+    (``--identity-from``: a video's frames tracked as the person of a few photos)."""
     fit: FitConfig = field(default_factory=FitConfig)
     photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
 
@@ -183,6 +187,27 @@ def _framing(
             for k in kept
         ]
     }
+
+
+def _known_person(config: PreprocessConfig, model: HeadModel) -> tuple[np.ndarray | None, FitConfig]:
+    """The identity to hold (None: fit one) and the landmark fit's settings: with
+    ``identity_from``, that subject's identity and its focal length (in units of the crop size),
+    held.
+
+    Raises:
+        InputError: ``identity_from`` is no subject folder, or was tracked with another head model.
+    """
+    if not config.identity_from:
+        return None, config.fit
+    source = load_subject(config.identity_from)
+    if source.meta["head_model"]["sha256"] != model.checksum:
+        raise InputError(
+            f"{config.identity_from} was tracked with another head model "
+            f"({source.meta['head_model']['name']}); its identity means nothing to this one. "
+            "Preprocess both with the same --model."
+        )
+    focal = float(source.tracking["K"][0, 0]) / float(source.meta["size"])
+    return np.asarray(source.tracking["identity"]), replace(config.fit, focal_init=focal, fit_focal=False)
 
 
 def photo_settings(config: PreprocessConfig, n_photos: int) -> PreprocessConfig:
@@ -417,8 +442,15 @@ def preprocess(
         weights[contour_landmarks()] = config.contour_weight
         rig = model.rig(model.landmarks)
         with stages("tracking"):
+            identity, fit_config = _known_person(config, model)
             fit = fit_landmarks(
-                rig, detected, config.size, weights=weights, frame_index=kept, config=config.fit
+                rig,
+                detected,
+                config.size,
+                weights=weights,
+                frame_index=kept,
+                config=fit_config,
+                identity=identity,
             )
         log(f"tracking: mean landmark error {fit.error_px.mean():.2f} px over {len(kept)} frames")
         photometric = None

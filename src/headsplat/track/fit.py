@@ -117,6 +117,7 @@ def fit_landmarks(
     weights: np.ndarray | None = None,
     frame_index: np.ndarray | None = None,
     config: FitConfig | None = None,
+    identity: np.ndarray | None = None,
 ) -> FitResult:
     """Fit identity, focal length and per-frame pose, expression and gaze to 2D landmarks.
 
@@ -127,11 +128,12 @@ def fit_landmarks(
         weights: (L,) per-landmark weights (e.g. lower for silhouette points); default 1.
         frame_index: (F,) video frame numbers; smoothness only links frames f and f+1.
         config: settings.
+        identity: (I,) the person's identity coefficients, held as they are (None: fitted).
     """
     if isinstance(rig, LinearShape):
         rig = PointRig(rig, np.full(rig.mean.shape[0], -1))
     with one_torch_thread():
-        return _fit(rig, landmarks, image_size, weights, frame_index, config or FitConfig())
+        return _fit(rig, landmarks, image_size, weights, frame_index, config or FitConfig(), identity)
 
 
 def _initial_translation(mean_points: torch.Tensor, target: torch.Tensor, focal: float, centre: torch.Tensor):
@@ -143,7 +145,9 @@ def _initial_translation(mean_points: torch.Tensor, target: torch.Tensor, focal:
     return torch.cat([offset, depth[:, None]], dim=1) - mean_points.mean(0) @ _MODEL_TO_OPENCV.T
 
 
-def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: FitConfig) -> FitResult:
+def _fit(
+    rig: PointRig, landmarks, image_size, weights, frame_index, config: FitConfig, known_identity
+) -> FitResult:
     dtype = torch.float32
     target = torch.as_tensor(landmarks, dtype=dtype)
     F, L, _ = target.shape
@@ -159,6 +163,8 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
     rot = torch.zeros(F, 3, dtype=dtype)
     trans = _initial_translation(mean_points, target, float(log_focal.exp()), centre)
     identity = torch.zeros(rig.shape.identity_basis.shape[0], dtype=dtype)
+    if known_identity is not None:
+        identity = torch.as_tensor(np.asarray(known_identity), dtype=dtype).clone()
     expression = torch.zeros(F, rig.shape.expression_basis.shape[0], dtype=dtype)
     gaze = torch.zeros(F, 2, 2, dtype=dtype)
 
@@ -211,7 +217,7 @@ def _fit(rig: PointRig, landmarks, image_size, weights, frame_index, config: Fit
         for p in params:
             p.requires_grad_(False)
 
-    everything = [rot, trans, identity, expression]
+    everything = [rot, trans, expression] + ([identity] if known_identity is None else [])
     everything += ([log_focal] if config.fit_focal else []) + ([gaze] if rig.has_eyes else [])
     run([rot, trans], config.rigid_steps, use_shape=False)
     run(everything, config.full_steps, use_shape=True)
