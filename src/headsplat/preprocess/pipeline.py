@@ -189,16 +189,15 @@ def _framing(
     }
 
 
-def _known_person(config: PreprocessConfig, model: HeadModel) -> tuple[np.ndarray | None, FitConfig]:
-    """The identity to hold (None: fit one) and the landmark fit's settings: with
-    ``identity_from``, that subject's identity and its focal length (in units of the crop size),
-    held.
+def _known_person(config: PreprocessConfig, model: HeadModel) -> tuple[np.ndarray, float] | None:
+    """With ``identity_from``, that subject's identity (I,) and focal length (in units of the crop
+    size), to hold; None without.
 
     Raises:
         InputError: ``identity_from`` is no subject folder, or was tracked with another head model.
     """
     if not config.identity_from:
-        return None, config.fit
+        return None
     source = load_subject(config.identity_from)
     if source.meta["head_model"]["sha256"] != model.checksum:
         raise InputError(
@@ -206,8 +205,9 @@ def _known_person(config: PreprocessConfig, model: HeadModel) -> tuple[np.ndarra
             f"({source.meta['head_model']['name']}); its identity means nothing to this one. "
             "Preprocess both with the same --model."
         )
-    focal = float(source.tracking["K"][0, 0]) / float(source.meta["size"])
-    return np.asarray(source.tracking["identity"]), replace(config.fit, focal_init=focal, fit_focal=False)
+    return np.asarray(source.tracking["identity"]), float(source.tracking["K"][0, 0]) / float(
+        source.meta["size"]
+    )
 
 
 def photo_settings(config: PreprocessConfig, n_photos: int) -> PreprocessConfig:
@@ -401,6 +401,7 @@ def preprocess(
             model = load_head_model(model_path, detect_single_image)
 
     # Pass 1 over the source: landmarks for the crop. Frames are not kept (long or large videos).
+    person = _known_person(config, model)  # a wrong --identity-from fails before the detection
     with stages("detect"):
         first_pass, crowded, source_index, sizes = _first_pass(reader)
     stages.move(reader.decode_seconds, "detect", "decode")
@@ -428,7 +429,9 @@ def preprocess(
         dropped = sorted(set(range(len(source_index))) - set(kept.tolist()))
         if dropped:
             log(f"warning: no face in {len(dropped)} frames; dropped (listed in qa/report.json)")
-        if len(kept) < (1 if reader.photos else 2):
+        if reader.photos and len(kept) == 0:
+            raise InputError(f"{video}: no face found in the photos' crops. Give photos that show one face.")
+        if len(kept) < 2 and not reader.photos:
             raise InputError(
                 f"{video}: a face was found in only {len(kept)} frame(s); at least 2 are needed. "
                 "Give a longer video in which the face stays visible."
@@ -442,7 +445,10 @@ def preprocess(
         weights[contour_landmarks()] = config.contour_weight
         rig = model.rig(model.landmarks)
         with stages("tracking"):
-            identity, fit_config = _known_person(config, model)
+            identity, fit_config = None, config.fit
+            if person is not None:  # held: its identity, and its focal length
+                identity, focal = person
+                fit_config = replace(config.fit, focal_init=focal, fit_focal=False)
             fit = fit_landmarks(
                 rig,
                 detected,
