@@ -10,6 +10,7 @@ from headsplat.avatar import load_avatar
 from headsplat.avatar.deformers import BuildContext, DeformContext
 from headsplat.avatar.deformers.controls import (
     edge_graph,
+    expression_strain,
     following_weights,
     geodesic_neighbours,
 )
@@ -101,6 +102,10 @@ def test_strain_finds_the_skin_that_stretches_not_the_skin_carried_along():
     assert len(stretched) and (x[stretched] >= 4).all()  # strain: the stretched end
     with pytest.raises(ValueError, match="criterion"):
         SparseControl(SparseControlConfig(criterion="area"), BuildContext(head, 0, expressions))
+    # Relative to each edge's length: the same head twice as large strains as much.
+    strain = expression_strain(head.neutral, head.expression_basis, head.triangles, expressions)
+    larger = expression_strain(2 * head.neutral, 2 * head.expression_basis, head.triangles, expressions)
+    torch.testing.assert_close(larger, strain)
 
 
 def test_weights_sum_to_one_near_a_control_vanish_at_the_radius_and_are_continuous_there():
