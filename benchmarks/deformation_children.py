@@ -18,14 +18,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablation import run_name
 from common import headsplat_env, print_table_header, print_table_row, subject_folder
-from sparse_controls import VIEWS, render_panel
+from sparse_controls import write_head_picture
 
 MOVING = 0.3
 """A vertex is on the moving skin when the clip's expressions move it this share of the most."""
@@ -111,12 +110,7 @@ def main() -> None:
             counts["base"], positions, triangles
         )
         more = np.clip(more / max(float(np.percentile(more, 99.5)), 1e-9), 0, 1)
-        level = more[triangles].mean(axis=1)
-        none = np.zeros(0, dtype=np.int64)
-        panels = [render_panel(head, level, none, yaw, args.size) for yaw in VIEWS]
-        args.image.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.image), np.concatenate(panels, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 90])
-        print(f"\nwrote {args.image}")
+        write_head_picture(args.image, head, more[triangles].mean(axis=1), np.zeros(0, np.int64), args.size)
 
 
 if __name__ == "__main__":

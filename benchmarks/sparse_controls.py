@@ -58,6 +58,14 @@ def render_panel(head, level: np.ndarray, dots: np.ndarray, yaw: float, size: in
     return image
 
 
+def write_head_picture(path: Path, head, level: np.ndarray, dots: np.ndarray, size: int) -> None:
+    """A JPEG of :func:`render_panel` at each of :data:`VIEWS`, side by side, at ``path``."""
+    panels = [render_panel(head, level, dots, yaw, size) for yaw in VIEWS]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.concatenate(panels, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    print(f"\nwrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", default="d6")
@@ -107,10 +115,7 @@ def main() -> None:
     if args.image is not None:
         reach = candidate_scores(head, expressions, criterion=args.criterion, triangles=skin_triangles(head))
         level = reach[head.triangles.numpy()].mean(axis=1) / max(float(reach.max()), 1e-9)
-        panels = [render_panel(head, level, shown, yaw, args.size) for yaw in VIEWS]
-        args.image.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.image), np.concatenate(panels, axis=1), [cv2.IMWRITE_JPEG_QUALITY, 90])
-        print(f"\nwrote {args.image}")
+        write_head_picture(args.image, head, level, shown, args.size)
 
 
 if __name__ == "__main__":
