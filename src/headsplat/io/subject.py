@@ -12,15 +12,18 @@ Layout (format version 1)::
                               tracker: "landmarks" or "photometric" (absent: landmarks);
                               photometric only: landmark_fit_rotation / _translation /
                               _expression, the landmark fit the pixels refined
-      meta.json               format_version, source, fps, crop, size, head model id and
-                              checksum, split (train / test frame numbers), report summary
+      meta.json               format_version, source, fps, size, head model id and
+                              checksum, split (train / test frame numbers), report summary;
+                              a clip's source_size and crop, or photos (each photo's file,
+                              size and crop)
       qa/overlay.mp4          landmarks (green detected, red fitted) and mesh wireframe
       qa/report.json          per-frame landmark error, frames without a face, stage times
 
 Camera convention: OpenCV; the camera is fixed at the origin and the head moves:
 ``x_cam = rotation[f] @ x_model + translation[f]``, model units (cm). Frame f is
 ``frames/{f:06d}.png``; ``source_frame[f]`` is its index in the decoded video. The default split
-puts the last 20 % of frames in the test set (self-reenactment, as INSTA and FATE do).
+puts the last 20 % of frames in the test set (self-reenactment, as INSTA and FATE do); photos,
+and a clip preprocessed with ``--no-test-split``, hold none out.
 """
 
 from __future__ import annotations
