@@ -9,6 +9,7 @@ import argparse
 import copy
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headsplat.apps.options import (
     add_fit_options,
@@ -21,6 +22,9 @@ from headsplat.apps.options import (
 )
 from headsplat.head.ict import HeadModelMissingError
 from headsplat.io.errors import InputError
+
+if TYPE_CHECKING:
+    from headsplat.io.subject import Subject
 
 
 def _preprocess(args: argparse.Namespace) -> None:
@@ -56,7 +60,7 @@ def _split(args: argparse.Namespace) -> None:
     )
 
 
-def _train_frames_split(source, args: argparse.Namespace) -> None:
+def _train_frames_split(source: Subject, args: argparse.Namespace) -> None:
     """``split --train-frames N``: N of the source's training frames, chosen to differ most
     (:func:`~headsplat.strategy.frame_clusters.spread_frames`), its test frames unchanged."""
     from headsplat.preprocess.splits import subject_view_angles, write_split_subject
