@@ -166,8 +166,10 @@ def run_one(
     clip, row, seed = run
     folder = out / "runs" / name / run_name(clip, row, seed)
     metrics_file = folder / "eval" / "metrics.json"
-    subject = row_subject(out, study, clip, row, env)
-    if not (args.reuse and args.keep_eval and metrics_file.is_file()):
+    kept = args.reuse and args.keep_eval and metrics_file.is_file()
+    # Kept metrics need no subject (its preprocessing takes minutes) unless the study annotates them.
+    subject = None if kept and annotate is None else row_subject(out, study, clip, row, env)
+    if not kept:
         if args.reuse and (folder / "checkpoints").is_dir():
             run_headsplat("train", str(subject), "-o", str(folder), "--resume", env=env)
         else:
@@ -223,7 +225,7 @@ def _defined(values: list[float]) -> list[float]:
     return [v for v in values if v == v]
 
 
-def _cell(values: list[float], digits: int, spread: bool = False) -> str:
+def mean_cell(values: list[float], digits: int, spread: bool = False) -> str:
     """The mean of ``values`` (NaN ones left out), with half their range when asked and there are
     several."""
     defined = _defined(values)
@@ -243,10 +245,11 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
     for (clip, row), runs in results.items():
         cells = [clip, row, str(len(runs)), str(runs[0]["test_frames"])]
         for scores in ([m for m in runs], [m["tracked"] for m in runs]):
-            cells += [_cell([s["psnr"] for s in scores], 2, spread=True)]
-            cells += [_cell([s["ssim"] for s in scores], 4), _cell([s["lpips"] for s in scores], 4)]
-        cells += [_cell([m["gaussians"] for m in runs], 0), _cell([m["training_minutes"] for m in runs], 1)]
-        cells += [_cell([m["training_minutes"] * 60_000 / m["steps"] for m in runs], 0)]
+            cells += [mean_cell([s["psnr"] for s in scores], 2, spread=True)]
+            cells += [mean_cell([s["ssim"] for s in scores], 4), mean_cell([s["lpips"] for s in scores], 4)]
+        cells += [mean_cell([m["gaussians"] for m in runs], 0)]
+        cells += [mean_cell([m["training_minutes"] for m in runs], 1)]
+        cells += [mean_cell([m["training_minutes"] * 60_000 / m["steps"] for m in runs], 0)]
         print_table_row(cells)
     print("\nRegions, refined / tracked (PSNR with half the seeds' range)\n")
     names = [f"{label} {metric}" for label in REGION_NAMES.values() for metric in ("PSNR", "SSIM", "LPIPS")]
@@ -258,8 +261,8 @@ def print_tables(results: dict[tuple[str, str], list[dict]]) -> None:
             for metric, digits in (("psnr", 2), ("ssim", 4), ("lpips", 4)):
                 key = f"{region}_{metric}"
                 spread = metric == "psnr"
-                refined = _cell([m.get(key, float("nan")) for m in runs], digits, spread)
-                tracked = _cell([m["tracked"].get(key, float("nan")) for m in runs], digits, spread)
+                refined = mean_cell([m.get(key, float("nan")) for m in runs], digits, spread)
+                tracked = mean_cell([m["tracked"].get(key, float("nan")) for m in runs], digits, spread)
                 cells.append(f"{refined} / {tracked}")
         print_table_row(cells)
 

@@ -32,7 +32,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablation import CLAIM_CLIPS, OTHER_CLIPS, Study, add_plan_options, every_run, print_study, run_plan
+from ablation import (
+    CLAIM_CLIPS,
+    OTHER_CLIPS,
+    Study,
+    add_plan_options,
+    every_run,
+    mean_cell,
+    print_study,
+    run_plan,
+)
 from common import print_table_header, print_table_row
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fewshot"
@@ -97,15 +106,6 @@ def extrapolation(metrics: dict, subject: Path) -> dict:
     }
 
 
-def _mean(runs: list[dict], value) -> float:
-    values = [v for v in (value(run) for run in runs) if v == v]
-    return float(np.mean(values)) if values else float("nan")
-
-
-def _decibels(value: float) -> str:
-    return "-" if value != value else f"{value:.2f}"
-
-
 def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
     """The curve, the overfitting gap and minutes, and the extrapolation bins (seeds averaged)."""
     clips = list(dict.fromkeys(clip for clip, _ in results))
@@ -116,18 +116,19 @@ def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
         cells = [clip]
         for row in rows:
             runs = results.get((clip, row), [])
-            refined, tracked = _mean(runs, lambda r: r["psnr"]), _mean(runs, lambda r: r["tracked"]["psnr"])
-            cells.append(f"{_decibels(refined)} / {_decibels(tracked)}" if runs else "")
+            refined = mean_cell([run["psnr"] for run in runs], 2)
+            tracked = mean_cell([run["tracked"]["psnr"] for run in runs], 2)
+            cells.append(f"{refined} / {tracked}" if runs else "")
         print_table_row(cells)
     print("\nTraining frames against test frames (refined PSNR), and minutes of training\n")
     print_table_header("clip | row | training frames | test frames | gap | train min")
     for (clip, row), runs in results.items():
-        train = _mean(runs, lambda r: r["train_refined"]["psnr"])
-        test = _mean(runs, lambda r: r["psnr"])
-        minutes = _mean(runs, lambda r: r["training_minutes"])
-        print_table_row(
-            [clip, row, _decibels(train), _decibels(test), _decibels(train - test), f"{minutes:.1f}"]
-        )
+        train = [run["train_refined"]["psnr"] for run in runs]
+        test = [run["psnr"] for run in runs]
+        gap = [a - b for a, b in zip(train, test, strict=True)]
+        minutes = [run["training_minutes"] for run in runs]
+        scores = [mean_cell(values, 2) for values in (train, test, gap)]
+        print_table_row([clip, row, *scores, mean_cell(minutes, 1)])
     for kind, what in (
         ("angle", "degrees from the nearest training head pose"),
         ("expression", "expression distance to the nearest training frame"),
@@ -143,8 +144,8 @@ def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
                 print_table_header(" | ".join(["clip", "row", *labels]))
             cells = [clip, row]
             for i in range(len(labels)):
-                psnr = _mean(found, lambda groups, i=i: groups[i]["psnr"])
-                cells.append(f"{_decibels(psnr)} ({found[0][i]['frames']})")
+                psnr = mean_cell([groups[i]["psnr"] for groups in found], 2)
+                cells.append(f"{psnr} ({found[0][i]['frames']})")
             print_table_row(cells)
 
 
