@@ -184,6 +184,7 @@ def test_the_fewshot_preset_sets_exactly_what_it_documents():
     assert changed == {
         "avatar.mesh_deformers.personal_blendshapes.learn_expressions": False,
         "mirrored.share": 0.25,
+        "uv_colour_prior.weight": 1.0,
         "completion.harmonic.mirror": True,
     }
     documented = (

@@ -42,6 +42,8 @@ SETTINGS = ["--size", "64", "--steps", str(STEPS), "--set", f"checkpoint_every={
 SETTINGS += ["--strategy", "deformation", "--deformer", "sparse_control"]
 SETTINGS += ["--set", "strategy.deformation.start=40", "--set", "strategy.deformation.every=40"]
 SETTINGS += ["--set", "geometry.steps=20"]
+# The UV colour prior measures its footprints on the avatar as it was made: a resumed run keeps them.
+SETTINGS += ["--set", "uv_colour_prior.weight=1"]
 # The pose alignment runs after step 120, where the run is killed: the resumed run must run it.
 SETTINGS += ["--set", "frames.align_at=0.5", "--set", "frames.align_steps=2"]
 

@@ -28,6 +28,8 @@ from headsplat.render.mesh import rasterize_mesh
 HAIR_FILLS = ("seen_mean", "harmonic")
 SKIN, SCALP, NECK, INTERIOR = range(4)
 """The fill regions of :func:`completion_regions`."""
+SCALP_BOTTOM = -4.0
+"""Model height (cm) dividing the scalp from the neck (:attr:`HarmonicConfig.scalp_bottom`)."""
 
 
 @dataclass
@@ -56,7 +58,7 @@ class HarmonicConfig(CompletionConfig):
     """Opacity of the Gaussians completion adds."""
     detail: float = 1.0
     """How much of the seen surface's fine texture the filled colours get (0: the smooth fill)."""
-    scalp_bottom: float = -4.0
+    scalp_bottom: float = SCALP_BOTTOM
     """Model height (cm; between the ear lobes and the jaw's corner) dividing the hair materials
     into the scalp above, filled from the seen hair, and the neck below, filled from what the
     clip shows there (skin, collars, hoods): one region, filled as one, spread a hoodie's grey up
@@ -127,6 +129,11 @@ def seen_means(colours: Tensor, strength: Tensor, region: Tensor, n_regions: int
     sums = torch.zeros(n_regions, 4, device=colours.device)
     sums.index_add_(0, region, torch.cat([colours * strength[:, None], strength[:, None]], 1))
     return sums[:, :3] / sums[:, 3:].where(sums[:, 3:] > 0, torch.nan)
+
+
+def spread_evenly(frames: np.ndarray, count: int) -> np.ndarray:
+    """At most ``count`` of ``frames`` (F,), evenly spaced from the first to the last."""
+    return frames[np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)]
 
 
 def borrowed_detail(detail: Tensor, region: Tensor, n_known: int, seed: int = 0) -> Tensor:
@@ -276,8 +283,7 @@ class HarmonicCompletion(Completion):
         """Complete the avatar; returns the counts of removed and added Gaussians (and of the
         added, those ``mirrored``)."""
         c, avatar = self.config, ctx.avatar
-        spread = np.linspace(0, len(ctx.frames) - 1, min(c.frames, len(ctx.frames))).round().astype(int)
-        frames = [int(f) for f in ctx.frames[spread]]
+        frames = [int(f) for f in spread_evenly(ctx.frames, c.frames)]
         strength = self._weights(ctx, frames).amax(0)
         # The interior keeps its Gaussians, seen or not: its prior is a dark cavity, not its rim.
         interior = avatar.head.interior_triangles()

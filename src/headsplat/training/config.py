@@ -9,6 +9,7 @@
       geometry    GeometryConfig          the surface fitted to the masks first (training.geometry)
       frames      FrameCorrectionsConfig  per-frame tracking corrections (training data)
       mirrored    MirroredFramesConfig    training frames mirrored left to right (training data)
+      uv_colour_prior  UVColourPriorConfig  colours seen edge-on pulled to their mirror's (training)
       strategy    {name: config}          densification, one (registry: headsplat.strategy.STRATEGIES)
       completion  {name: config}          post-training hook, one or none (training.completion.COMPLETIONS)
 """
@@ -29,6 +30,7 @@ from headsplat.training.frames import FrameCorrectionsConfig
 from headsplat.training.geometry import GeometryConfig
 from headsplat.training.losses import LossConfig
 from headsplat.training.mirrored import MirroredFramesConfig
+from headsplat.training.uv_colour_prior import UVColourPriorConfig
 
 
 @dataclass
@@ -62,6 +64,7 @@ class RunConfig:
     geometry: GeometryConfig = field(default_factory=GeometryConfig)
     frames: FrameCorrectionsConfig = field(default_factory=FrameCorrectionsConfig)
     mirrored: MirroredFramesConfig = field(default_factory=MirroredFramesConfig)
+    uv_colour_prior: UVColourPriorConfig = field(default_factory=UVColourPriorConfig)
     strategy: dict[str, Any] = registry_field(STRATEGIES, {"sampling": SamplingConfig()}, choose="one")
     """The densification strategy: one registered name and its settings."""
     completion: dict[str, Any] = registry_field(
@@ -77,6 +80,7 @@ class RunConfig:
         """
         for options in self.completion.values():
             options.validate()
+        self.uv_colour_prior.validate()
         if self.device.split(":")[0] not in ("cpu", "cuda"):
             raise InputError(f"unknown device {self.device!r}; use cpu or cuda")
         return self
@@ -110,7 +114,9 @@ def upgraded_slots(values: dict) -> dict:
 
 def _fewshot() -> RunConfig:
     config = RunConfig(
-        mirrored=MirroredFramesConfig(share=0.25), completion={"harmonic": HarmonicConfig(mirror=True)}
+        mirrored=MirroredFramesConfig(share=0.25),
+        uv_colour_prior=UVColourPriorConfig(weight=1.0),
+        completion={"harmonic": HarmonicConfig(mirror=True)},
     )
     config.avatar.mesh_deformers["personal_blendshapes"].learn_expressions = False
     return config
@@ -134,9 +140,9 @@ at 512 px for 30k steps with a larger densification budget and FlashAvatar's LPI
 (VGG, weight 0.05 from step 15k; its train.py); ``fewshot`` is ``cpu`` for a few frames (at most
 :data:`FEWSHOT_FRAMES`: chosen by itself there): the head model's expressions kept as they are
 (``personal_blendshapes.learn_expressions`` off; the neutral shape's correction still learns,
-smooth), a quarter of the steps on mirrored frames (``mirrored.share`` 0.25) and symmetric
-completion (``completion.harmonic.mirror``). Frame corrections stay off and no deformer follows
-the expression, as in ``cpu``."""
+smooth), a quarter of the steps on mirrored frames (``mirrored.share`` 0.25), the UV colour
+prior (``uv_colour_prior.weight`` 1) and symmetric completion (``completion.harmonic.mirror``).
+Frame corrections stay off and no deformer follows the expression, as in ``cpu``."""
 FEWSHOT_FRAMES = 10
 """A subject with this many training frames or fewer trains with the ``fewshot`` preset unless
 ``--preset`` names another."""

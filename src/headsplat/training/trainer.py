@@ -30,13 +30,14 @@ from headsplat.render import Rendering, gsplat_available
 from headsplat.strategy import StepContext, make_strategy
 from headsplat.strategy.frame_clusters import motion_features
 from headsplat.training.align import align_poses
-from headsplat.training.completion import HookContext, make_completion
+from headsplat.training.completion import HookContext, make_completion, spread_evenly
 from headsplat.training.config import RunConfig
 from headsplat.training.data import FrameData
 from headsplat.training.frames import FrameCorrections
 from headsplat.training.losses import image_losses
 from headsplat.training.mirrored import mirrored_camera, mirrored_image
 from headsplat.training.sanity import check_sanity
+from headsplat.training.uv_colour_prior import UVColourPrior
 
 
 def check_device(device: str) -> None:
@@ -122,6 +123,13 @@ class Trainer:
             len(avatar.gaussians), config.device, config.seed
         )
         self.completion = make_completion(config.completion)
+        self.uv_colour_prior = None
+        if config.uv_colour_prior.weight > 0:
+            measured = spread_evenly(self.train_frames, config.uv_colour_prior.frames)
+            conditions = [self.data.condition(int(f)) for f in measured]
+            self.uv_colour_prior = UVColourPrior.measure(
+                config.uv_colour_prior, avatar, conditions, self.camera
+            )
         self.lpips = LPIPS("vgg").to(config.device) if config.loss.lpips_weight > 0 else None
         self.step = 0
         self.seconds = 0.0
@@ -164,6 +172,11 @@ class Trainer:
         for prefix, module in self.avatar.learnable_modules():
             for name, term in module.losses(ctx).items():
                 parts[f"{prefix}.{name}" if name in parts else name] = term
+        if self.uv_colour_prior is not None:
+            parts["uv_colour_prior"] = (
+                c.uv_colour_prior.weight,
+                self.uv_colour_prior.loss(self.avatar.gaussians),
+            )
         total = sum(weight * value for weight, value in parts.values())
         if mirrored:
             total = c.mirrored.weight * total
@@ -306,8 +319,13 @@ class Trainer:
             "frames": (self.frames.state_dict(), {}),
             "strategy": (self.strategy_state.state_dict(), {}),
             "optimizer": (optimizers, {}),
-            "trainer": ({}, counters),
+            "trainer": (self._own_tensors(), counters),
         }
+
+    def _own_tensors(self) -> dict[str, Tensor]:
+        """The trainer's tensors a resumed run needs: the UV colour prior's footprints, measured on
+        the avatar as it was made."""
+        return {} if self.uv_colour_prior is None else {"footprint": self.uv_colour_prior.footprint}
 
     def restore(self, parts: Parts) -> None:
         """Continue exactly where a checkpoint's ``parts`` left off (the avatar was built from
@@ -316,7 +334,12 @@ class Trainer:
         for optimizer in self.optimizers:
             restore_optimizer(optimizer, parts["optimizer"][0])
         self.strategy_state.load_state_dict(parts["strategy"][0], self.config.device)
-        counters = parts["trainer"][1]
+        tensors, counters = parts["trainer"]
+        if self.uv_colour_prior is not None and "footprint" in tensors:
+            prior = self.uv_colour_prior
+            self.uv_colour_prior = UVColourPrior(
+                prior.config, prior.head, tensors["footprint"].to(self.config.device)
+            )
         self.frame_generator.bit_generator.state = counters["frame_generator"]
         self.step, self.seconds = counters["step"], counters["seconds"]
         check_sanity(self.modules(), self.optimizers)

@@ -55,6 +55,29 @@ def neighbourhood_colours(
     return pooled[:, :3] / pooled[:, 3:]
 
 
+def mirrored_neighbourhood_colours(
+    colours: torch.Tensor,
+    triangle: torch.Tensor,
+    triangles: torch.Tensor,
+    n_vertices: int,
+    *,
+    mirror_triangle: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 3) mean colour of the Gaussians bound near each Gaussian's mirror triangle ("near" as
+    in :func:`neighbourhood_sums`; no gradient), and (N,) bool: whether any Gaussian is bound
+    there (else its colour is 0).
+
+    Args:
+        colours: (N, 3). triangle: (N,) binding triangles. triangles: (T, 3) vertex indices.
+        mirror_triangle: (T,) long, each triangle's mirror image
+            (:meth:`~headsplat.avatar.head_mesh.HeadMesh.mirror`).
+    """
+    values = torch.cat([colours.detach(), torch.ones_like(colours[:, :1])], dim=1)
+    around = vertex_sums(values, triangle, triangles, n_vertices)[triangles[mirror_triangle[triangle]]].sum(1)
+    found = around[:, 3] > 0
+    return around[:, :3] / around[:, 3:].clamp_min(1.0), found
+
+
 def colour_smoothness(
     colours: torch.Tensor, triangle: torch.Tensor, triangles: torch.Tensor, n_vertices: int
 ) -> torch.Tensor:
