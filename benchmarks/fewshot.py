@@ -16,6 +16,9 @@ frames, the clip's last fifth, which no row trains on. Runs are made and recorde
 ``benchmarks/ablation.py`` makes its studies' (``OUT/runs/fewshot/CLIP-ROW-sSEED``, records in
 ``--results``, default :data:`RESULTS`).
 
+``n1_steps500`` ... ``n3_steps1000`` try fewer steps on d6 (:data:`BUDGET`): the budget, set on
+one clip.
+
 Printed: ablation.py's tables (against base: the gap to the video), then per clip the test
 frames' PSNR against N (the curve), the training frames' PSNR and its gap to the test frames'
 (overfitting), the minutes of training, and the test frames' PSNR (refined) by the angle between
@@ -46,13 +49,21 @@ from common import print_table_header, print_table_row
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fewshot"
 FRAMES = {"n1": 1, "n3": 3, "n10": 10}
+CURVE = ["n1", "n3", "n10", "n3_cpu", "base"]
+"""The rows of the curve: N = 1, 3, 10, 3 with the video's defaults, and the whole video."""
+BUDGET_CLIP = "d6"
+BUDGET = {f"n{n}_steps{steps}": (n, steps) for n in (1, 3) for steps in (500, 1000)}
+"""The budget's sweep on :data:`BUDGET_CLIP`: fewer steps than the preset's 2000 (rows ``n1``,
+``n3``) at N = 1 and 3, where every step revisits the same few frames."""
 FEWSHOT = Study(
-    rows={"n1": (), "n3": (), "n10": (), "n3_cpu": ("--preset", "cpu"), "base": ()},
-    plan=every_run(CLAIM_CLIPS, ["n1", "n3", "n10", "n3_cpu", "base"], (0, 1))
-    + every_run(OTHER_CLIPS, ["n3", "base"], (0,)),
+    rows={"n1": (), "n3": (), "n10": (), "n3_cpu": ("--preset", "cpu"), "base": ()}
+    | {row: ("--steps", str(steps)) for row, (_, steps) in BUDGET.items()},
+    plan=every_run(CLAIM_CLIPS, CURVE, (0, 1))
+    + every_run(OTHER_CLIPS, ["n3", "base"], (0,))
+    + every_run([BUDGET_CLIP], list(BUDGET), (0,)),
     results=RESULTS,
     tracking="photometric",
-    train_frames={**FRAMES, "n3_cpu": 3},
+    train_frames={**FRAMES, "n3_cpu": 3} | {row: n for row, (n, _) in BUDGET.items()},
     preset=None,
 )
 ANGLE_BINS = (0.0, 10.0, 20.0)
@@ -109,7 +120,7 @@ def extrapolation(metrics: dict, subject: Path) -> dict:
 def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
     """The curve, the overfitting gap and minutes, and the extrapolation bins (seeds averaged)."""
     clips = list(dict.fromkeys(clip for clip, _ in results))
-    rows = [row for row in FEWSHOT.rows if any((clip, row) in results for clip in clips)]
+    rows = [row for row in CURVE if any((clip, row) in results for clip in clips)]
     print("\nTest-frame PSNR against the training frames, refined / tracked (seeds averaged)\n")
     print_table_header(" | ".join(["clip", *rows]))
     for clip in clips:

@@ -379,7 +379,7 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
     """The synthetic head turns from -20 to +20 degrees over ten frames (4.44 apart), 8 and 9
     held out; one training frame is the most face-on, frame 4 (-2.2 degrees)."""
     fewshot = benchmark_module("fewshot")
-    assert len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 and fewshot.FEWSHOT.train_frames["n3_cpu"] == 3
+    assert len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 + 4 and fewshot.FEWSHOT.train_frames["n3_cpu"] == 3
     angles, distances = fewshot.nearest_training(synthetic_subject, [8, 9])
     np.testing.assert_allclose(angles, [40 / 9, 80 / 9], atol=1e-3)
     assert not distances.any()  # the head at rest throughout
