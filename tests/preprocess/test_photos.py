@@ -5,6 +5,7 @@ focal length held at its prior below three."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -105,6 +106,13 @@ def test_a_clip_tracked_as_the_person_of_the_photos_keeps_their_identity_and_foc
     clip = load_subject(tmp_path / "clip")
     np.testing.assert_array_equal(clip.tracking["identity"], person.tracking["identity"])
     assert clip.tracking["K"][0, 0] == pytest.approx(person.tracking["K"][0, 0] * 96 / 128, rel=1e-5)
+    # Eval takes the clip for an avatar trained on the photos, and no clip of anyone else.
+    trained_on = SimpleNamespace(info={"training": {"subject": person.fingerprint}})
+    assert clip.meta["identity_from"]["fingerprint"] == person.fingerprint
+    assert subject_of(RunFolder(tmp_path / "run"), trained_on, clip.path).path == clip.path
+    stranger = SimpleNamespace(info={"training": {"subject": "0" * 64}})
+    with pytest.raises(InputError, match="nor tracked as its person"):
+        subject_of(RunFolder(tmp_path / "run"), stranger, clip.path)
     other = tmp_path / "other"
     shutil.copytree(person.path, other)
     meta = json.loads((other / "meta.json").read_text())

@@ -59,8 +59,9 @@ def subject_of(run: RunFolder, avatar: Avatar, subject: str | Path | None) -> Su
     """The subject folder to evaluate ``run`` against: ``subject``, or the one it was trained on.
 
     Raises:
-        InputError: the folder is gone (``--subject`` names where it is now), or it is not the
-            subject the avatar was trained on.
+        InputError: the folder is gone (``--subject`` names where it is now), or it is neither
+            the subject the avatar was trained on nor one tracked as its person
+            (``preprocess --identity-from``: a video of the person of a few photos).
     """
     path = Path(subject) if subject is not None else run.subject_path()
     if not path.is_dir():
@@ -72,14 +73,17 @@ def subject_of(run: RunFolder, avatar: Avatar, subject: str | Path | None) -> Su
     if len(found.split()[1]) == 0:
         raise InputError(
             f"{path} has no held-out frames (photos, or preprocessed with --no-test-split): there is "
-            "nothing to evaluate the avatar on. Preprocess a video of the person with a test split "
-            "and pass it with --subject, or look at the orbit and the training frames."
+            "nothing to evaluate the avatar on. Preprocess a video of the person as that person "
+            f"(headsplat preprocess VIDEO -o DIR --identity-from {path}) and pass it with --subject, "
+            "or look at the orbit and the training frames."
         )
     expected = avatar.info["training"].get("subject")
-    if expected and found.fingerprint != expected:
+    tracked_as = found.meta.get("identity_from", {}).get("fingerprint")
+    if expected and expected not in (found.fingerprint, tracked_as):
         raise InputError(
-            f"{path} is not the subject {run.path} was trained on (its tracking.npz differs); "
-            "pass the subject folder it was trained on with --subject."
+            f"{path} is not the subject {run.path} was trained on (its tracking.npz differs), nor "
+            "tracked as its person (preprocess --identity-from); pass the subject folder it was "
+            "trained on with --subject."
         )
     return found
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -189,9 +190,18 @@ def _framing(
     }
 
 
-def _known_person(config: PreprocessConfig, model: HeadModel) -> tuple[np.ndarray, float] | None:
-    """With ``identity_from``, that subject's identity (I,) and focal length (in units of the crop
-    size), to hold; None without.
+class KnownPerson(NamedTuple):
+    """What ``identity_from`` holds: the identity (I,), the focal length in units of the crop
+    size, and the subject they came from (``meta.json`` records it: eval accepts this subject for
+    an avatar trained on that one)."""
+
+    identity: np.ndarray
+    focal: float
+    source: dict
+
+
+def _known_person(config: PreprocessConfig, model: HeadModel) -> KnownPerson | None:
+    """With ``identity_from``, that subject's identity and focal length, to hold; None without.
 
     Raises:
         InputError: ``identity_from`` is no subject folder, or was tracked with another head model.
@@ -205,8 +215,10 @@ def _known_person(config: PreprocessConfig, model: HeadModel) -> tuple[np.ndarra
             f"({source.meta['head_model']['name']}); its identity means nothing to this one. "
             "Preprocess both with the same --model."
         )
-    return np.asarray(source.tracking["identity"]), float(source.tracking["K"][0, 0]) / float(
-        source.meta["size"]
+    return KnownPerson(
+        np.asarray(source.tracking["identity"]),
+        float(source.tracking["K"][0, 0]) / float(source.meta["size"]),
+        {"path": str(source.path.resolve()), "fingerprint": source.fingerprint},
     )
 
 
@@ -447,7 +459,7 @@ def preprocess(
         with stages("tracking"):
             identity, fit_config = None, config.fit
             if person is not None:  # held: its identity, and its focal length
-                identity, focal = person
+                identity, focal = person.identity, person.focal
                 fit_config = replace(config.fit, focal_init=focal, fit_focal=False)
             fit = fit_landmarks(
                 rig,
@@ -533,6 +545,7 @@ def preprocess(
                 "split": {"train": train.tolist(), "test": test.tolist()},
                 "landmark_error_px": report["landmark_error_px"]["mean"],
                 "config": asdict(config),
+                **({} if person is None else {"identity_from": person.source}),
             },
         )
     log(f"wrote {subject} ({len(kept)} frames) in {report['seconds_total']:.1f} s")
