@@ -52,6 +52,10 @@ from common import (
     subject_folder,
 )
 
+RowSubjects = Callable[[Path, str, dict], tuple[Path, Path]]
+"""A row's own subjects, made when missing: (OUT, clip, environment) -> (the subject it trains on,
+the subject it is evaluated on)."""
+
 
 @dataclass(frozen=True)
 class Study:
@@ -70,6 +74,8 @@ class Study:
     subject: the same tracking and test frames); the others train on all of them."""
     preset: str | None = "cpu"
     """Every run's ``--preset`` (None: the one ``train`` chooses for the subject)."""
+    own_subjects: dict[str, RowSubjects] = field(default_factory=dict)
+    """Rows that train and are evaluated on subjects of their own (not the clip's tracking)."""
 
 
 def every_run(clips: list[str], rows: list[str], seeds: tuple[int, ...]) -> tuple[tuple[str, str, int], ...]:
@@ -168,7 +174,11 @@ def run_one(
     metrics_file = folder / "eval" / "metrics.json"
     kept = args.reuse and args.keep_eval and metrics_file.is_file()
     # Kept metrics need no subject (its preprocessing takes minutes) unless the study annotates them.
-    subject = None if kept and annotate is None else row_subject(out, study, clip, row, env)
+    subject, scored = None, None
+    if row in study.own_subjects:
+        subject, scored = study.own_subjects[row](out, clip, env)
+    elif not kept or annotate is not None:
+        subject = row_subject(out, study, clip, row, env)
     if not kept:
         if args.reuse and (folder / "checkpoints").is_dir():
             run_headsplat("train", str(subject), "-o", str(folder), "--resume", env=env)
@@ -177,7 +187,8 @@ def run_one(
             options = [*preset, "--seed", str(seed), *study.rows[row]]
             options += [] if args.steps is None else ["--steps", str(args.steps)]
             run_headsplat("train", str(subject), "-o", str(folder), *options, "--overwrite", env=env)
-        run_headsplat("eval", str(folder), "--eval-frames", str(args.eval_frames), env=env)
+        against = [] if scored is None else ["--subject", str(scored)]
+        run_headsplat("eval", str(folder), "--eval-frames", str(args.eval_frames), *against, env=env)
     metrics = json.loads(metrics_file.read_text())
     return metrics if annotate is None else {**metrics, **annotate(metrics, subject)}
 

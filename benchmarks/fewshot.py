@@ -38,14 +38,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablation import (
     CLAIM_CLIPS,
     OTHER_CLIPS,
+    RowSubjects,
     Study,
     add_plan_options,
     every_run,
     mean_cell,
     print_study,
+    row_subject,
     run_plan,
 )
-from common import print_table_header, print_table_row
+from common import print_table_header, print_table_row, run_headsplat
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fewshot"
 FRAMES = {"n1": 1, "n3": 3, "n10": 10}
@@ -55,16 +57,55 @@ BUDGET_CLIP = "d6"
 BUDGET = {f"n{n}_steps{steps}": (n, steps) for n in (1, 3) for steps in (500, 1000)}
 """The budget's sweep on :data:`BUDGET_CLIP`: fewer steps than the preset's 2000 (rows ``n1``,
 ``n3``) at N = 1 and 3, where every step revisits the same few frames."""
+UNAIDED_CLIP = "d18"
+
+
+def unaided_subjects(n: int) -> RowSubjects:
+    """The subjects of the check without the clip's help, as a user makes them: the source video's
+    frames that row ``nN`` trains on, saved as photos (``OUT/photos/CLIP-nN``) and preprocessed
+    alone (``OUT/subjects/CLIP-photos-nN``: identity and focal length from them), and the clip
+    tracked as their person (``OUT/subjects/CLIP-as-photos-nN``, ``--identity-from``), whose last
+    fifth, the test frames of every row, scores the avatar."""
+
+    def make(out: Path, clip: str, env: dict) -> tuple[Path, Path]:
+        from headsplat.io.subject import load_subject
+        from headsplat.io.video import ClipReader, write_png
+
+        photos = out / "subjects" / f"{clip}-photos-n{n}"
+        video = out / "subjects" / f"{clip}-as-photos-n{n}"
+        clip_subject = load_subject(row_subject(out, FEWSHOT, clip, "base", env))
+        if not (photos / "meta.json").is_file():
+            chosen = load_subject(row_subject(out, FEWSHOT, clip, f"n{n}", env))
+            wanted = {int(clip_subject.tracking["source_frame"][f]) for f in chosen.split()[0]}
+            album = out / "photos" / f"{clip}-n{n}"
+            album.mkdir(parents=True, exist_ok=True)
+            for index, image in ClipReader(clip_subject.meta["source"]):
+                if index in wanted:
+                    write_png(album / f"frame{index:05d}.png", image)
+            run_headsplat("preprocess", str(album), "-o", str(photos), "--overwrite", env=env)
+        if not (video / "meta.json").is_file():
+            options = ["-o", str(video), "--identity-from", str(photos), "--overwrite"]
+            run_headsplat("preprocess", clip_subject.meta["source"], *options, env=env)
+        return photos, video
+
+    return make
+
+
+UNAIDED = {f"n{n}_unaided": unaided_subjects(n) for n in (1, 3)}
+"""The check without the clip's help on :data:`UNAIDED_CLIP`: N photos preprocessed alone."""
 FEWSHOT = Study(
     rows={"n1": (), "n3": (), "n10": (), "n3_cpu": ("--preset", "cpu"), "base": ()}
-    | {row: ("--steps", str(steps)) for row, (_, steps) in BUDGET.items()},
+    | {row: ("--steps", str(steps)) for row, (_, steps) in BUDGET.items()}
+    | dict.fromkeys(UNAIDED, ()),
     plan=every_run(CLAIM_CLIPS, CURVE, (0, 1))
     + every_run(OTHER_CLIPS, ["n3", "base"], (0,))
-    + every_run([BUDGET_CLIP], list(BUDGET), (0,)),
+    + every_run([BUDGET_CLIP], list(BUDGET), (0,))
+    + every_run([UNAIDED_CLIP], list(UNAIDED), (0,)),
     results=RESULTS,
     tracking="photometric",
     train_frames={**FRAMES, "n3_cpu": 3} | {row: n for row, (n, _) in BUDGET.items()},
     preset=None,
+    own_subjects=UNAIDED,
 )
 ANGLE_BINS = (0.0, 10.0, 20.0)
 """Degrees between a test frame's head rotation and the nearest training frame's: 0-10, 10-20, 20+."""
@@ -105,7 +146,12 @@ def binned(values: np.ndarray, scores: np.ndarray, edges: tuple[float, ...]) -> 
 
 def extrapolation(metrics: dict, subject: Path) -> dict:
     """What the few-shot study records beside a run's metrics: its scored test frames' PSNR
-    (refined) by :data:`ANGLE_BINS` and :data:`EXPRESSION_BINS` of :func:`nearest_training`."""
+    (refined) by :data:`ANGLE_BINS` and :data:`EXPRESSION_BINS` of :func:`nearest_training`;
+    nothing for an avatar of photos (:data:`UNAIDED`), whose test frames lie in another subject."""
+    from headsplat.io.subject import load_subject
+
+    if "photos" in load_subject(subject).meta:
+        return {}
     frames = [int(f) for f in metrics["per_frame"]["frame"]]
     scores = np.asarray(metrics["per_frame"]["psnr"], np.float64)
     angles, distances = nearest_training(subject, frames)

@@ -331,6 +331,35 @@ def test_the_novel_view_table_scores_turned_and_frontal_frames_against_base(caps
     assert gains == [["| d3", "mirror", "+1.50 / +1.50", "-0.10 / -0.10 |"]]
 
 
+def test_a_row_with_subjects_of_its_own_trains_on_one_and_is_scored_on_the_other(tmp_path, monkeypatch):
+    """The few-shot study's check without the clip's help: photos preprocessed alone train, the
+    clip tracked as their person scores."""
+    import argparse
+
+    ablation = benchmark_module("ablation")
+    calls = []
+
+    def run_headsplat(command: str, *options: str, env: dict) -> None:
+        calls.append((command, *options))
+        if command == "eval":
+            (Path(options[0]) / "eval").mkdir(parents=True)
+            (Path(options[0]) / "eval" / "metrics.json").write_text('{"psnr": 20.0}')
+
+    monkeypatch.setattr(ablation, "run_headsplat", run_headsplat)
+    study = ablation.Study(
+        rows={"own": ()},
+        plan=(),
+        results=tmp_path,
+        tracking="photometric",
+        own_subjects={"own": lambda out, clip, env: (out / f"{clip}-photos", out / f"{clip}-video")},
+    )
+    args = argparse.Namespace(reuse=False, keep_eval=False, steps=None, eval_frames=5)
+    assert ablation.run_one(tmp_path, "s", study, ("c", "own", 0), args, {}) == {"psnr": 20.0}
+    (train, subject, *_), (evaluate, *eval_options) = calls
+    assert (train, subject, evaluate) == ("train", str(tmp_path / "c-photos"), "eval")
+    assert eval_options[-2:] == ["--subject", str(tmp_path / "c-video")]
+
+
 def test_a_run_is_recorded_with_its_provenance_and_not_run_again(tmp_path):
     """A table printed right after a run reads the run's provenance (its commit) as it would
     from the record; a recorded run is not run again."""
@@ -379,7 +408,9 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
     """The synthetic head turns from -20 to +20 degrees over ten frames (4.44 apart), 8 and 9
     held out; one training frame is the most face-on, frame 4 (-2.2 degrees)."""
     fewshot = benchmark_module("fewshot")
-    assert len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 + 4 and fewshot.FEWSHOT.train_frames["n3_cpu"] == 3
+    assert (
+        len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 + 4 + 2 and fewshot.FEWSHOT.train_frames["n3_cpu"] == 3
+    )
     angles, distances = fewshot.nearest_training(synthetic_subject, [8, 9])
     np.testing.assert_allclose(angles, [40 / 9, 80 / 9], atol=1e-3)
     assert not distances.any()  # the head at rest throughout
