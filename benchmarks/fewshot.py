@@ -5,6 +5,7 @@ head model as the only prior.
     python benchmarks/fewshot.py --out /tmp/fewshot                   # the whole table (hours)
     python benchmarks/fewshot.py --out /tmp/fewshot --clips d18 --rows n1 n3 base --seeds 0
     python benchmarks/fewshot.py --table                              # from the records alone
+    python benchmarks/fewshot.py --table --curve docs/images/fewshot_curve.png
 
 Rows: ``n1``, ``n3`` and ``n10`` train on that many of the clip's training frames (``headsplat
 split --train-frames N``: the most face-on and neutral first, then those that differ most), with
@@ -33,6 +34,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from headsplat.io.atomic import atomic_write
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablation import (
@@ -206,13 +209,55 @@ def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
             print_table_row(cells)
 
 
+CURVE_POINTS = {"n1": "1", "n3": "3", "n10": "10", "base": "all"}
+"""The curve's rows and their labels on its axis of training frames."""
+
+
+def write_curve(results: dict[tuple[str, str], list[dict]], path: Path) -> None:
+    """A PNG of the test frames' PSNR against the training frames per clip (seeds averaged):
+    refined solid, tracked dashed, and the whole video's avatar (the ceiling) dotted across."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    clips = list(dict.fromkeys(clip for clip, _ in results))
+    for i, clip in enumerate(clips):
+        colour = f"C{i}"
+        for protocol, style in (("refined", "-"), ("tracked", "--")):
+            points = []
+            for x, row in enumerate(CURVE_POINTS):
+                runs = results.get((clip, row), [])
+                values = [run["psnr"] if protocol == "refined" else run["tracked"]["psnr"] for run in runs]
+                if values:
+                    points.append((x, float(np.mean(values))))
+            if points:
+                label = f"{clip} {protocol}"
+                axes.plot(*zip(*points, strict=True), style, color=colour, marker="o", label=label)
+                if points[-1][0] == len(CURVE_POINTS) - 1:
+                    axes.axhline(points[-1][1], color=colour, linestyle=":", linewidth=0.8)
+    axes.set_xticks(range(len(CURVE_POINTS)), list(CURVE_POINTS.values()))
+    axes.set_xlabel("training frames")
+    axes.set_ylabel("test-frame PSNR (dB)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format="png"))
+    plt.close(figure)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_plan_options(parser, list(FEWSHOT.rows))
+    parser.add_argument("--curve", type=Path, help="also draw the curve as a PNG here")
     args = parser.parse_args()
     results = run_plan(args, "fewshot", FEWSHOT, annotate=extrapolation)
     print_study(results, args)
     print_fewshot_tables(results)
+    if args.curve:
+        write_curve(results, args.curve)
 
 
 if __name__ == "__main__":

@@ -445,3 +445,9 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
     assert lines[0] == "| d9 | 18.50 / 16.50 | 24.00 / 22.00 |"  # the curve: N across
     assert lines[1] == "| d9 | n1 | 30.50 | 18.50 | 12.00 | 3.0 |"  # the overfitting gap
     assert lines[3].startswith("| d9 | n1 | - (0) | 20.00 (1) | 18.00 (1)")
+    fewshot.write_curve(
+        {("d9", "n1"): [run(18.0, 30.0)], ("d9", "base"): [run(24.0, 26.0)]}, tmp_path / "c.png"
+    )
+    curve = cv2.imread(str(tmp_path / "c.png"))[..., ::-1]
+    blue = np.abs(curve.astype(int) - [31, 119, 180]).sum(-1) < 10  # matplotlib's first colour, d9's
+    assert curve.shape == (400, 640, 3) and blue.sum() > 200
