@@ -9,6 +9,7 @@ import torch
 
 from headsplat.avatar.avatar import avatar_from_parts
 from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS
+from headsplat.avatar.gaussians.completion import UNSEEN_WEIGHT
 from headsplat.avatar.gaussians.store import rgb_to_sh0
 from headsplat.avatar.gaussians.uv_sampling import sample_uv
 from headsplat.evaluation.evaluate import mean_psnr
@@ -265,6 +266,10 @@ def test_symmetric_completion_copies_the_seen_half_of_the_face_onto_the_unseen_h
         condition = replace(data.condition(0), rotation=rotation.to(data.rotation))
         ctx = HookContext(avatar, np.array([0]), lambda f: condition, data.camera(), trainer.change_rows)
         counts = HarmonicCompletion(HarmonicConfig(frames=1, mirror=mirror, detail=0.0)).after_training(ctx)
+        # The mirror images stay out of the frame's sight (they follow the kept rows).
+        n_seen = len(avatar.gaussians) - counts["added"]
+        copies = avatar.rendering_weights(condition, data.camera())[n_seen : n_seen + counts["mirrored"]]
+        assert len(copies) == 0 or float(copies.max()) < UNSEEN_WEIGHT
         position, store = positions(), avatar.gaussians
         # Well inside the unseen half of the face.
         unseen_half = torch.isin(store.triangle, face) & (position[:, 0] < -2.5) & (position[:, 2] > 0)

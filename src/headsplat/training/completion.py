@@ -310,7 +310,13 @@ class HarmonicCompletion(Completion):
         appended = {name: torch.cat([copies[name], probes[name]]) for name in probes}
         ctx.change_rows(keep=keep, appended=appended, parents=parents)
         known_strength = torch.cat([strength[keep], torch.zeros(len(sources), device=strength.device)])
-        weights = self._weights(ctx, frames)[:, n_kept:]
+        n_seen = n_kept - len(sources)
+        weights = self._weights(ctx, frames)[:, n_seen:]
+        copy_weights, weights = weights[:, : len(sources)], weights[:, len(sources) :]
+        # A mirror image lands on a triangle the frames' meshes hide, but its offset and scales
+        # can reach past their outline: one the frames see would change what they show (a frame's
+        # own cheek or ear painted over by its other side's).
+        shown_copies = ~unseen(copy_weights, c.unseen_weight)
         hidden = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.unseen_weight)
         store, head = avatar.gaussians, avatar.head
         known = torch.arange(len(store), device=avatar.device) < n_kept
@@ -345,17 +351,15 @@ class HarmonicCompletion(Completion):
             store.sh0[n_kept:] = rgb_to_sh0(colours[n_kept:].clamp(0, 1))
             store.opacity[n_kept:] = float(np.log(c.fresh_opacity / (1 - c.fresh_opacity)))
         mirrored = torch.zeros_like(interior)
-        mirrored[store.triangle[n_kept - len(sources) : n_kept]] = True
+        mirrored[store.triangle[n_seen:n_kept][~shown_copies]] = True
         fresh = store.triangle[n_kept:]
         # A hole's cover may be glimpsed, by at most hole_weight pixels a frame.
         glimpsed = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.hole_weight)
         add = (hidden | (holes[fresh] & glimpsed)) & reached[n_kept:] & ~interior[fresh] & ~mirrored[fresh]
-        ctx.change_rows(keep=torch.cat([torch.ones(n_kept, dtype=torch.bool, device=add.device), add]))
-        return {
-            "removed": int((~keep).sum()),
-            "added": int(add.sum()) + len(sources),
-            "mirrored": len(sources),
-        }
+        kept = torch.ones(n_seen, dtype=torch.bool, device=add.device)
+        ctx.change_rows(keep=torch.cat([kept, ~shown_copies, add]))
+        n_copies = int((~shown_copies).sum())
+        return {"removed": int((~keep).sum()), "added": int(add.sum()) + n_copies, "mirrored": n_copies}
 
 
 def make_completion(slot: dict[str, CompletionConfig]) -> Completion | None:
