@@ -279,6 +279,23 @@ class HarmonicCompletion(Completion):
         probes["log_scale"][on_hole, 2] = probes["log_scale"][on_hole, 0] + float(np.log(c.hole_flatness))
         return probes
 
+    def _drop_shown_copies(
+        self, ctx: HookContext, frames: Sequence[int], start: int, sources: Tensor
+    ) -> Tensor:
+        """Remove the mirror images (rows ``start`` onwards, one per ``sources`` row) that the
+        training ``frames`` see; returns the sources of those kept. A copy lands on a triangle the
+        frames' meshes hide, but its offset and scales can reach past their outline: one they see
+        would change what they show. Removed before the fresh samples are tested, which a removed
+        copy no longer hides."""
+        weights = self._weights(ctx, frames)[:, start : start + len(sources)]
+        shown = ~unseen(weights, self.config.unseen_weight)
+        if shown.any():
+            n_rows = len(ctx.avatar.gaussians)
+            keep = torch.ones(n_rows, dtype=torch.bool, device=shown.device)
+            keep[start : start + len(sources)] = ~shown
+            ctx.change_rows(keep=keep)
+        return sources[~shown]
+
     def after_training(self, ctx: HookContext) -> dict[str, int]:
         """Complete the avatar; returns the counts of removed and added Gaussians (and of the
         added, those ``mirrored``)."""
@@ -309,14 +326,12 @@ class HarmonicCompletion(Completion):
         parents = torch.cat([sources, torch.full((n_probes,), -1, dtype=torch.long, device=sources.device)])
         appended = {name: torch.cat([copies[name], probes[name]]) for name in probes}
         ctx.change_rows(keep=keep, appended=appended, parents=parents)
-        known_strength = torch.cat([strength[keep], torch.zeros(len(sources), device=strength.device)])
         n_seen = n_kept - len(sources)
-        weights = self._weights(ctx, frames)[:, n_seen:]
-        copy_weights, weights = weights[:, : len(sources)], weights[:, len(sources) :]
-        # A mirror image lands on a triangle the frames' meshes hide, but its offset and scales
-        # can reach past their outline: one the frames see would change what they show (a frame's
-        # own cheek or ear painted over by its other side's).
-        shown_copies = ~unseen(copy_weights, c.unseen_weight)
+        if len(sources):
+            sources = self._drop_shown_copies(ctx, frames, n_seen, sources)
+            n_kept = n_seen + len(sources)
+        known_strength = torch.cat([strength[keep], torch.zeros(len(sources), device=strength.device)])
+        weights = self._weights(ctx, frames)[:, n_kept:]
         hidden = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.unseen_weight)
         store, head = avatar.gaussians, avatar.head
         known = torch.arange(len(store), device=avatar.device) < n_kept
@@ -351,15 +366,17 @@ class HarmonicCompletion(Completion):
             store.sh0[n_kept:] = rgb_to_sh0(colours[n_kept:].clamp(0, 1))
             store.opacity[n_kept:] = float(np.log(c.fresh_opacity / (1 - c.fresh_opacity)))
         mirrored = torch.zeros_like(interior)
-        mirrored[store.triangle[n_seen:n_kept][~shown_copies]] = True
+        mirrored[store.triangle[n_seen:n_kept]] = True
         fresh = store.triangle[n_kept:]
         # A hole's cover may be glimpsed, by at most hole_weight pixels a frame.
         glimpsed = unseen(weights * (c.fresh_opacity / c.probe_opacity), c.hole_weight)
         add = (hidden | (holes[fresh] & glimpsed)) & reached[n_kept:] & ~interior[fresh] & ~mirrored[fresh]
-        kept = torch.ones(n_seen, dtype=torch.bool, device=add.device)
-        ctx.change_rows(keep=torch.cat([kept, ~shown_copies, add]))
-        n_copies = int((~shown_copies).sum())
-        return {"removed": int((~keep).sum()), "added": int(add.sum()) + n_copies, "mirrored": n_copies}
+        ctx.change_rows(keep=torch.cat([torch.ones(n_kept, dtype=torch.bool, device=add.device), add]))
+        return {
+            "removed": int((~keep).sum()),
+            "added": int(add.sum()) + len(sources),
+            "mirrored": len(sources),
+        }
 
 
 def make_completion(slot: dict[str, CompletionConfig]) -> Completion | None:
