@@ -67,7 +67,8 @@ class HarmonicConfig(CompletionConfig):
     """Symmetric completion first: each seen Gaussian whose mirror image (x -> -x,
     :mod:`headsplat.avatar.gaussians.mirror`) would land on a triangle no training frame showed
     is copied there, colour and shape, and the fill covers only what is still bare. The face's
-    other side, as the clip showed this one (a hair parting or a mole is copied too)."""
+    other side, as the clip showed this one (a hair parting or a mole is copied too). A copy the
+    frames see after all (its offset and scales reach past their outline) is dropped."""
     grazing: float = SEEN
     """Skin that no frame saw within arccos(``grazing``) of face-on (75 degrees) and through which
     the head's interior paints from a side (:func:`interior_showing`) is a hole and gets a cover
