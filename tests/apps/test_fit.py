@@ -91,12 +91,12 @@ def test_the_tracker_and_the_matte_are_chosen_on_the_command_line(capsys):
     assert exit_code.value.code == 2 and "photometric" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("photos", [1, 3])
 def test_fit_of_a_few_photos_writes_the_avatar_and_says_there_is_nothing_held_out(
-    video, tmp_path, monkeypatch, capsys
+    video, tmp_path, monkeypatch, capsys, photos
 ):
-    """A folder of three photos of different sizes: the fewshot preset, the avatar, its orbit and
-    .ply, and no eval (every photo trained). One photo preprocesses as test_photos.py shows."""
-    photos = 3
+    """A folder of one photo, and of three of different sizes: the fewshot preset, the avatar, its
+    orbit and .ply, and no eval (every photo trained)."""
     monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
     frames = list(iter_mp4(video))
     album = tmp_path / "album"
