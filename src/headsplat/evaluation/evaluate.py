@@ -38,6 +38,7 @@ from headsplat.io.run import RunFolder
 from headsplat.io.subject import Subject, load_subject, write_json
 from headsplat.io.video import Mp4Writer, to_uint8, write_png
 from headsplat.metrics import LPIPS, psnr, ssim
+from headsplat.training.completion import spread_evenly
 from headsplat.training.config import run_config_from_dict
 from headsplat.training.data import FrameData, OnDemand, load_frame_data
 from headsplat.training.frames import corrected_condition
@@ -237,7 +238,7 @@ def evenly_spaced(frames: np.ndarray, count: int | None) -> np.ndarray:
     """At most ``count`` of ``frames`` (F,), evenly spaced from the first to the last (all: None)."""
     if count is None or count >= len(frames):
         return frames
-    return frames[np.linspace(0, len(frames) - 1, max(count, 1)).round().astype(int)]
+    return spread_evenly(frames, max(count, 1))
 
 
 def _means(scores: dict[str, list[float]]) -> dict[str, float]:

@@ -70,6 +70,7 @@ class UVColourPrior:
         self.footprint = footprint
         self.mirror_triangle = torch.from_numpy(head.mirror().triangle).to(footprint.device)
         self.region = completion_regions(head, SCALP_BOTTOM).to(footprint.device)
+        self.triangles = head.interior_split_triangles()  # the mouth's colours stay out of the skin's
         # The interior keeps its dark prior: neither pulled nor pulling.
         self.pull = footprint_pull(footprint, config.full_footprint) * (self.region != INTERIOR)
 
@@ -89,10 +90,8 @@ class UVColourPrior:
         Args:
             colours: (N, 3). triangle: (N,) binding triangles.
         """
-        head = self.head
-        triangles = head.interior_split_triangles()  # the mouth's colours stay out of the skin's
         mirrored, found = mirrored_neighbourhood_colours(
-            colours, triangle, triangles, 2 * head.n_vertices, mirror_triangle=self.mirror_triangle
+            colours, triangle, self.triangles, 2 * self.head.n_vertices, mirror_triangle=self.mirror_triangle
         )
         better_seen = self.footprint[self.mirror_triangle[triangle]] > self.footprint[triangle]
         region = self.region[triangle]

@@ -16,9 +16,15 @@ import torch
 
 
 def neighbourhood_sums(
-    values: torch.Tensor, triangle: torch.Tensor, triangles: torch.Tensor, n_vertices: int
+    values: torch.Tensor,
+    triangle: torch.Tensor,
+    triangles: torch.Tensor,
+    n_vertices: int,
+    *,
+    around: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(N, C) sums of ``values`` (N, C) over the Gaussians bound near each Gaussian's triangle.
+    """(N, C) sums of ``values`` (N, C) over the Gaussians bound near each Gaussian's triangle (or
+    near ``around`` (N,), another triangle for each Gaussian: its mirror image, say).
 
     "Near" is the triangles sharing a vertex with it, weighted by the number of shared vertices
     (its own triangle three times): sums are pooled triangle -> vertices -> triangle with two
@@ -27,7 +33,8 @@ def neighbourhood_sums(
     Args:
         triangle: (N,) binding triangles. triangles: (T, 3) vertex indices.
     """
-    return vertex_sums(values, triangle, triangles, n_vertices)[triangles[triangle]].sum(1)
+    around = triangle if around is None else around
+    return vertex_sums(values, triangle, triangles, n_vertices)[triangles[around]].sum(1)
 
 
 def vertex_sums(
@@ -73,9 +80,9 @@ def mirrored_neighbourhood_colours(
             (:meth:`~headsplat.avatar.head_mesh.HeadMesh.mirror`).
     """
     values = torch.cat([colours.detach(), torch.ones_like(colours[:, :1])], dim=1)
-    around = vertex_sums(values, triangle, triangles, n_vertices)[triangles[mirror_triangle[triangle]]].sum(1)
-    found = around[:, 3] > 0
-    return around[:, :3] / around[:, 3:].clamp_min(1.0), found
+    pooled = neighbourhood_sums(values, triangle, triangles, n_vertices, around=mirror_triangle[triangle])
+    found = pooled[:, 3] > 0
+    return pooled[:, :3] / pooled[:, 3:].clamp_min(1.0), found
 
 
 def colour_smoothness(
