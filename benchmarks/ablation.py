@@ -285,18 +285,23 @@ def _mean(runs: list[dict], key: str, protocol: str) -> float:
     return float(np.mean(defined)) if defined else float("nan")
 
 
-def print_differences(results: dict[tuple[str, str], list[dict]]) -> None:
+def print_differences(
+    results: dict[tuple[str, str], list[dict]], references: dict[str, str] | None = None
+) -> None:
     """Each row against its clip's base, seeds averaged, refined / tracked: PSNR differences in dB
-    (full frame, then the regions) and the LPIPS's relative change."""
+    (full frame, then the regions) and the LPIPS's relative change. With ``references``, only the
+    rows it names, each against the row it maps to."""
     names = ["PSNR", *(f"{label} PSNR" for label in REGION_NAMES.values()), "LPIPS"]
-    header = " | ".join(["clip", "row", "seeds / base's", *names])
-    print_table_header(header)
+    against = ["seeds / base's"] if references is None else ["against", "seeds / its"]
+    print_table_header(" | ".join(["clip", "row", *against, *names]))
     protocols = ("refined", "tracked")
     for (clip, row), runs in results.items():
-        base = results.get((clip, "base"))
-        if row == "base" or base is None:
+        reference = "base" if references is None else references.get(row)
+        base = results.get((clip, reference)) if reference else None
+        if row == reference or base is None:
             continue
         cells = [clip, row, f"{len(runs)} / {len(base)}"]
+        cells[2:2] = [] if references is None else [reference]
         for key in ("psnr", *(f"{region}_psnr" for region in REGION_NAMES)):
             gains = [_mean(runs, key, p) - _mean(base, key, p) for p in protocols]
             cells.append(" / ".join("-" if v != v else f"{v:+.2f}" for v in gains))

@@ -18,7 +18,8 @@ frames, the clip's last fifth, which no row trains on. Runs are made and recorde
 ``--results``, default :data:`RESULTS`).
 
 ``n1_steps500`` ... ``n3_steps1000`` try fewer steps on d6 (:data:`BUDGET`): the budget, set on
-one clip.
+one clip; ``n1_no_uv_prior`` ... ``n3_no_symmetric`` turn one of the preset's priors off
+(:data:`PRIORS`); both are printed against the row of the same N as well.
 
 Printed: ablation.py's tables (against base: the gap to the video), then per clip the test
 frames' PSNR against N (the curve), the training frames' PSNR and its gap to the test frames'
@@ -46,6 +47,7 @@ from ablation import (
     add_plan_options,
     every_run,
     mean_cell,
+    print_differences,
     print_study,
     row_subject,
     run_plan,
@@ -61,6 +63,16 @@ BUDGET = {f"n{n}_steps{steps}": (n, steps) for n in (1, 3) for steps in (500, 10
 """The budget's sweep on :data:`BUDGET_CLIP`: fewer steps than the preset's 2000 (rows ``n1``,
 ``n3``) at N = 1 and 3, where every step revisits the same few frames."""
 UNAIDED_CLIP = "d18"
+PRIOR_CLIP = "d6"
+PRIOR_SETTINGS = {
+    "no_uv_prior": ("--set", "uv_colour_prior.weight=0"),
+    "no_mirrored": ("--set", "mirrored.share=0"),
+    "no_symmetric": ("--set", "completion.harmonic.mirror=false"),
+}
+"""The few-shot preset's priors, each turned off alone: the UV colour prior, mirrored frames,
+symmetric completion."""
+PRIORS = {f"n{n}_{name}": (n, options) for n in (1, 3) for name, options in PRIOR_SETTINGS.items()}
+"""Rows ``n1`` and ``n3`` on :data:`PRIOR_CLIP` with one prior off: what each is worth at that N."""
 
 
 def unaided_subjects(n: int) -> RowSubjects:
@@ -99,21 +111,27 @@ UNAIDED = {f"n{n}_unaided": unaided_subjects(n) for n in (1, 3)}
 FEWSHOT = Study(
     rows={"n1": (), "n3": (), "n10": (), "n3_cpu": ("--preset", "cpu"), "base": ()}
     | {row: ("--steps", str(steps)) for row, (_, steps) in BUDGET.items()}
-    | dict.fromkeys(UNAIDED, ()),
+    | dict.fromkeys(UNAIDED, ())
+    | {row: options for row, (_, options) in PRIORS.items()},
     plan=every_run(CLAIM_CLIPS, CURVE, (0, 1))
     + every_run(OTHER_CLIPS, ["n3", "base"], (0,))
     + every_run([BUDGET_CLIP], list(BUDGET), (0,))
+    + every_run([PRIOR_CLIP], list(PRIORS), (0,))
     + every_run([UNAIDED_CLIP], list(UNAIDED), (0,)),
     results=RESULTS,
     tracking="photometric",
-    train_frames={**FRAMES, "n3_cpu": 3} | {row: n for row, (n, _) in BUDGET.items()},
+    train_frames={**FRAMES, "n3_cpu": 3}
+    | {row: n for row, (n, _) in BUDGET.items()}
+    | {row: n for row, (n, _) in PRIORS.items()},
     preset=None,
     own_subjects=UNAIDED,
 )
 ANGLE_BINS = (0.0, 10.0, 20.0)
 """Degrees between a test frame's head rotation and the nearest training frame's: 0-10, 10-20, 20+."""
-EXPRESSION_BINS = (0.0, 0.5, 1.0)
-"""Euclidean distance between a test frame's expression weights and the nearest training frame's."""
+EXPRESSION_BINS = (0.0, 1.0, 1.5, 2.0)
+"""Euclidean distance between a test frame's expression weights (53) and the nearest training
+frame's; edges where both the whole video's test frames and one frame's fall (their ranges:
+docs/quality.md, the few-shot section)."""
 
 
 def nearest_training(subject: Path, frames: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +185,11 @@ def extrapolation(metrics: dict, subject: Path) -> dict:
 
 
 def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
-    """The curve, the overfitting gap and minutes, and the extrapolation bins (seeds averaged)."""
+    """The budget's and the priors' rows against the preset's at the same N, the curve, the
+    overfitting gap and minutes, and the extrapolation bins (seeds averaged)."""
+    print("\nAgainst the same N with the preset's steps and priors (dB; LPIPS in per cent), ", end="")
+    print("refined / tracked\n")
+    print_differences(results, {row: f"n{n}" for row, (n, _) in (BUDGET | PRIORS).items()})
     clips = list(dict.fromkeys(clip for clip, _ in results))
     rows = [row for row in CURVE if any((clip, row) in results for clip in clips)]
     print("\nTest-frame PSNR against the training frames, refined / tracked (seeds averaged)\n")

@@ -409,7 +409,12 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
     held out; one training frame is the most face-on, frame 4 (-2.2 degrees)."""
     fewshot = benchmark_module("fewshot")
     assert (
-        len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 + 4 + 2 and fewshot.FEWSHOT.train_frames["n3_cpu"] == 3
+        len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 + 4 + 6 + 2
+        and fewshot.FEWSHOT.train_frames["n3_cpu"] == 3
+    )
+    assert (
+        fewshot.FEWSHOT.train_frames["n3_no_mirrored"] == 3
+        and "mirrored.share=0" in fewshot.FEWSHOT.rows["n3_no_mirrored"]
     )
     angles, distances = fewshot.nearest_training(synthetic_subject, [8, 9])
     np.testing.assert_allclose(angles, [40 / 9, 80 / 9], atol=1e-3)
@@ -423,7 +428,7 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
         ("20+", 1, 18.0),
     ]
     assert found["angle"][0]["frames"] == 0 and found["expression"][0] == {
-        "bin": "0-0.5",
+        "bin": "0-1",
         "frames": 2,
         "psnr": 19.0,
     }
@@ -431,7 +436,8 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
     def run(psnr: float, train: float) -> dict:
         return {
             "psnr": psnr,
-            "tracked": {"psnr": psnr - 2},
+            "lpips": 0.1,
+            "tracked": {"psnr": psnr - 2, "lpips": 0.1},
             "train_refined": {"psnr": train},
             "training_minutes": 3.0,
             "extrapolation": fewshot.extrapolation(metrics, one)["extrapolation"],
@@ -439,12 +445,18 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
 
     capsys.readouterr()
     fewshot.print_fewshot_tables(
-        {("d9", "n1"): [run(18.0, 30.0), run(19.0, 31.0)], ("d9", "base"): [run(24.0, 26.0)]}
+        {
+            ("d9", "n1"): [run(18.0, 30.0), run(19.0, 31.0)],
+            ("d9", "base"): [run(24.0, 26.0)],
+            ("d9", "n1_no_uv_prior"): [run(18.0, 29.0)],
+        }
     )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| d9")]
+    # A prior's row against the preset's at its N, not against the video's avatar.
+    assert lines.pop(0).startswith("| d9 | n1_no_uv_prior | n1 | 1 / 2 | -0.50 / -0.50 |")
     assert lines[0] == "| d9 | 18.50 / 16.50 | 24.00 / 22.00 |"  # the curve: N across
     assert lines[1] == "| d9 | n1 | 30.50 | 18.50 | 12.00 | 3.0 |"  # the overfitting gap
-    assert lines[3].startswith("| d9 | n1 | - (0) | 20.00 (1) | 18.00 (1)")
+    assert lines[4].startswith("| d9 | n1 | - (0) | 20.00 (1) | 18.00 (1)")
     fewshot.write_curve(
         {("d9", "n1"): [run(18.0, 30.0)], ("d9", "base"): [run(24.0, 26.0)]}, tmp_path / "c.png"
     )
