@@ -87,6 +87,9 @@ class HarmonicConfig(CompletionConfig):
     probe_opacity: float = 0.05
     """The faint opacity fresh samples are tested at behind the kept ones (rasterizers skip alphas
     under 1/255, so the probe cannot be infinitesimal)."""
+    copy_coverage: float = 0.02
+    """The share of a pixel of a training frame that symmetric completion's copies may paint
+    together (its colour changes by at most this share of the difference)."""
 
     def validate(self) -> None:
         if not 0 <= self.hole_inset < 1:
@@ -213,6 +216,15 @@ def interior_showing(
     return showing & ~interior
 
 
+def coverage(avatar: Avatar, condition: Condition, camera: Camera, rows: Tensor) -> Tensor:
+    """(H, W) the share of each pixel the Gaussians ``rows`` (N,) bool paint together in
+    ``condition``, behind whatever stands in front of them."""
+    with torch.no_grad():
+        gaussians = avatar.posed_gaussians(condition, camera.viewmat[:3, :3].to(avatar.device))
+        painting = rows[:, None].to(gaussians.colours.dtype).expand_as(gaussians.colours)
+        return avatar.rasterize(gaussians._replace(colours=painting), camera, 0.0).image[..., 0]
+
+
 def mirror_sources(head: HeadMesh, triangle: Tensor, seen: Tensor, *, hidden: Tensor) -> Tensor:
     """(S,) long: the ``seen`` (N,) bool Gaussians (on ``triangle`` (N,)) whose mirror triangle
     (:meth:`HeadMesh.mirror`) is ``hidden`` (T,) bool (no training frame showed it), carries no
@@ -286,16 +298,28 @@ class HarmonicCompletion(Completion):
         """Remove the mirror images (rows ``start`` onwards, one per ``sources`` row) that the
         training ``frames`` see; returns the sources of those kept. A copy lands on a triangle the
         frames' meshes hide, but its offset and scales can reach past their outline: one they see
-        would change what they show. Removed before the fresh samples are tested, which a removed
-        copy no longer hides."""
-        weights = self._weights(ctx, frames)[:, start : start + len(sources)]
-        shown = ~unseen(weights, self.config.unseen_weight)
-        if shown.any():
-            n_rows = len(ctx.avatar.gaussians)
-            keep = torch.ones(n_rows, dtype=torch.bool, device=shown.device)
-            keep[start : start + len(sources)] = ~shown
-            ctx.change_rows(keep=keep)
-        return sources[~shown]
+        would change what they show. Judged together, not one by one: copies stacked along a ray
+        hide one another, so each alone looks unseen while together they paint (d6 from one frame:
+        dark patches on both cheeks). A copy is seen where it has weight in pixels the copies
+        together paint more than ``copy_coverage`` of; dropping those uncovers the ones behind, so
+        the test repeats until none is seen. Removed before the fresh samples are tested, which a
+        removed copy no longer hides."""
+        avatar, c = ctx.avatar, self.config
+        kept = torch.ones(len(sources), dtype=torch.bool, device=sources.device)
+        while kept.any():  # each round drops a copy or ends
+            copy = torch.zeros(len(avatar.gaussians), dtype=torch.bool, device=avatar.device)
+            copy[start : start + int(kept.sum())] = True
+            shown = torch.zeros_like(copy)
+            for f in frames:
+                condition = ctx.condition(f)
+                painted = coverage(avatar, condition, ctx.camera, copy) > c.copy_coverage
+                if painted.any():
+                    shown |= copy & (avatar.rendering_weights(condition, ctx.camera, painted.float()) > 0)
+            if not shown.any():
+                break
+            ctx.change_rows(keep=~shown)
+            kept[kept.clone()] = ~shown[copy]
+        return sources[kept]
 
     def after_training(self, ctx: HookContext) -> dict[str, int]:
         """Complete the avatar; returns the counts of removed and added Gaussians (and of the
