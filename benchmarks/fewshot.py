@@ -18,8 +18,8 @@ frames, the clip's last fifth, which no row trains on. Runs are made and recorde
 ``--results``, default :data:`RESULTS`).
 
 ``n1_steps500`` ... ``n3_steps1000`` try fewer steps on d6 (:data:`BUDGET`): the budget, set on
-one clip; ``n1_no_uv_prior`` ... ``n3_no_symmetric`` turn one of the preset's priors off
-(:data:`PRIORS`); both are printed against the row of the same N as well.
+one clip; ``n1_no_uv_prior`` ... ``n3_no_symmetric`` turn one of the preset's priors off and
+``n10_cpu`` all of them (:data:`PRIORS`); both are printed against the row of the same N as well.
 
 Printed: ablation.py's tables (against base: the gap to the video), then per clip the test
 frames' PSNR against N (the curve), the training frames' PSNR and its gap to the test frames'
@@ -71,8 +71,11 @@ PRIOR_SETTINGS = {
 }
 """The few-shot preset's priors, each turned off alone: the UV colour prior, mirrored frames,
 symmetric completion."""
-PRIORS = {f"n{n}_{name}": (n, options) for n in (1, 3) for name, options in PRIOR_SETTINGS.items()}
-"""Rows ``n1`` and ``n3`` on :data:`PRIOR_CLIP` with one prior off: what each is worth at that N."""
+PRIORS = {f"n{n}_{name}": (n, options) for n in (1, 3) for name, options in PRIOR_SETTINGS.items()} | {
+    "n10_cpu": (10, ("--preset", "cpu"))
+}
+"""Rows ``n1`` and ``n3`` on :data:`PRIOR_CLIP` with one prior off: what each is worth at that N;
+and ``n10`` with the video's defaults: whether the preset should still take over at 10 frames."""
 
 
 def unaided_subjects(n: int) -> RowSubjects:
