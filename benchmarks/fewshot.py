@@ -68,9 +68,10 @@ PRIOR_SETTINGS = {
     "no_uv_prior": ("--set", "uv_colour_prior.weight=0"),
     "no_mirrored": ("--set", "mirrored.share=0"),
     "no_symmetric": ("--set", "completion.harmonic.mirror=false"),
+    "expressions": ("--set", "avatar.mesh_deformers.personal_blendshapes.learn_expressions=true"),
 }
 """The few-shot preset's priors, each turned off alone: the UV colour prior, mirrored frames,
-symmetric completion."""
+symmetric completion, the head model's expressions kept as they are (``expressions``: learned)."""
 PRIORS = {f"n{n}_{name}": (n, options) for n in (1, 3) for name, options in PRIOR_SETTINGS.items()} | {
     "n10_cpu": (10, ("--preset", "cpu"))
 }
