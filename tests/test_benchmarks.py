@@ -409,7 +409,7 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
     held out; one training frame is the most face-on, frame 4 (-2.2 degrees)."""
     fewshot = benchmark_module("fewshot")
     assert (
-        len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 + 4 + 9 + 2
+        len(fewshot.FEWSHOT.plan) == 3 * 5 * 2 + 3 * 2 + 5 + 9 + 2
         and fewshot.FEWSHOT.train_frames["n3_cpu"] == 3
     )
     assert (
