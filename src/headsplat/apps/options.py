@@ -168,9 +168,9 @@ def run_config_from_args(args: argparse.Namespace, training_frames: int | None =
     from headsplat.io.settings import apply_setting, choose_mechanisms
     from headsplat.training.config import PRESETS, fewshot_steps
 
-    name = preset_name(args, training_frames)
-    config = copy.deepcopy(PRESETS[name])
-    if name == "fewshot" and training_frames is not None:
+    preset = preset_name(args, training_frames)
+    config = copy.deepcopy(PRESETS[preset])
+    if preset == "fewshot" and training_frames is not None:
         config.steps = fewshot_steps(training_frames)
     for name, value in (("size", args.size), ("seed", args.seed)):
         if value is not None:
