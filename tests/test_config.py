@@ -206,6 +206,3 @@ def test_a_few_training_frames_choose_the_fewshot_preset_unless_one_is_named():
     assert preset_name(plain) == "cpu" and preset_name(named, 1) == "cpu"
     config, _ = run_config_from_args(plain, 3)
     assert config.mirrored.share == 0.25
-    # Its steps follow the frames: one frame overfits past 1000 steps; three take the cpu preset's.
-    steps = [run_config_from_args(plain, n)[0].steps for n in (1, 2, 3)]
-    assert steps == [1000, 2000, 2000] and run_config_from_args(named, 1)[0].steps == 2000

@@ -166,12 +166,9 @@ def run_config_from_args(args: argparse.Namespace, training_frames: int | None =
     was given (a continued run keeps its own)."""
     from headsplat.avatar.deformers import GAUSSIAN_DEFORMERS, MESH_DEFORMERS
     from headsplat.io.settings import apply_setting, choose_mechanisms
-    from headsplat.training.config import PRESETS, fewshot_steps
+    from headsplat.training.config import PRESETS
 
-    preset = preset_name(args, training_frames)
-    config = copy.deepcopy(PRESETS[preset])
-    if preset == "fewshot" and training_frames is not None:
-        config.steps = fewshot_steps(training_frames)
+    config = copy.deepcopy(PRESETS[preset_name(args, training_frames)])
     for name, value in (("size", args.size), ("seed", args.seed)):
         if value is not None:
             setattr(config, name, value)

@@ -141,19 +141,8 @@ at 512 px for 30k steps with a larger densification budget and FlashAvatar's LPI
 :data:`FEWSHOT_FRAMES`: chosen by itself there): the head model's expressions kept as they are
 (``personal_blendshapes.learn_expressions`` off; the neutral shape's correction still learns,
 smooth), a quarter of the steps on mirrored frames (``mirrored.share`` 0.25), the UV colour
-prior (``uv_colour_prior.weight`` 1) and symmetric completion (``completion.harmonic.mirror``);
-chosen for a subject, its steps follow its training frames (:func:`fewshot_steps`).
+prior (``uv_colour_prior.weight`` 1) and symmetric completion (``completion.harmonic.mirror``).
 Frame corrections stay off and no deformer follows the expression, as in ``cpu``."""
 FEWSHOT_FRAMES = 10
 """A subject with this many training frames or fewer trains with the ``fewshot`` preset unless
 ``--preset`` names another."""
-FEWSHOT_STEPS_PER_FRAME = 1000
-"""The ``fewshot`` preset's steps per training frame, up to the ``cpu`` preset's: every step
-revisits the same few frames, and one frame overfits past 1000 (measurements: docs/quality.md,
-section "An avatar from a few frames")."""
-
-
-def fewshot_steps(training_frames: int) -> int:
-    """The ``fewshot`` preset's steps for a subject of ``training_frames`` (:data:`FEWSHOT_STEPS_PER_FRAME`
-    each, at most the ``cpu`` preset's)."""
-    return min(PRESETS["cpu"].steps, FEWSHOT_STEPS_PER_FRAME * training_frames)
