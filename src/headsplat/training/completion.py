@@ -173,6 +173,21 @@ SIDE_VIEWS = (-150.0, -120.0, -90.0, -60.0, 60.0, 90.0, 120.0, 150.0)
 
 
 @torch.no_grad()
+def coverage(
+    avatar: Avatar, condition: Condition, camera: Camera, rows: Tensor, present: Tensor | None = None
+) -> Tensor:
+    """(H, W) the share of each pixel the Gaussians ``rows`` (N,) bool paint together in
+    ``condition``, behind whatever stands in front of them, with only the ``present`` (N,) bool
+    Gaussians (default all)."""
+    with torch.no_grad():
+        gaussians = avatar.posed_gaussians(condition, camera.viewmat[:3, :3].to(avatar.device))
+        painting = rows[:, None].to(gaussians.colours.dtype).expand_as(gaussians.colours).contiguous()
+        gaussians = gaussians._replace(colours=painting)
+        if present is not None:
+            gaussians = gaussians._replace(opacities=gaussians.opacities * present)
+        return avatar.rasterize(gaussians, camera, 0.0).image[..., 0]
+
+
 def interior_share(
     avatar: Avatar, condition: Condition, camera: Camera, present: Tensor | None = None
 ) -> Tensor:
@@ -180,11 +195,7 @@ def interior_share(
     interior triangles (mouth, teeth, eyeballs) paint, with only the ``present`` (N,) bool
     Gaussians (default all)."""
     interior = avatar.head.interior_triangles()[avatar.gaussians.triangle]
-    gaussians = avatar.posed_gaussians(condition, camera.viewmat[:3, :3])
-    gaussians = gaussians._replace(colours=interior[:, None].float().expand(-1, 3).contiguous())
-    if present is not None:
-        gaussians = gaussians._replace(opacities=gaussians.opacities * present)
-    return avatar.rasterize(gaussians, camera, 0.0).image[..., 0]
+    return coverage(avatar, condition, camera, interior, present)
 
 
 @torch.no_grad()
@@ -214,15 +225,6 @@ def interior_showing(
         hit = torch.from_numpy(raster.triangle).to(through.device)[through]
         showing[hit[hit >= 0].long()] = True
     return showing & ~interior
-
-
-def coverage(avatar: Avatar, condition: Condition, camera: Camera, rows: Tensor) -> Tensor:
-    """(H, W) the share of each pixel the Gaussians ``rows`` (N,) bool paint together in
-    ``condition``, behind whatever stands in front of them."""
-    with torch.no_grad():
-        gaussians = avatar.posed_gaussians(condition, camera.viewmat[:3, :3].to(avatar.device))
-        painting = rows[:, None].to(gaussians.colours.dtype).expand_as(gaussians.colours)
-        return avatar.rasterize(gaussians._replace(colours=painting), camera, 0.0).image[..., 0]
 
 
 def mirror_sources(head: HeadMesh, triangle: Tensor, seen: Tensor, *, hidden: Tensor) -> Tensor:
