@@ -174,18 +174,17 @@ SIDE_VIEWS = (-150.0, -120.0, -90.0, -60.0, 60.0, 90.0, 120.0, 150.0)
 
 @torch.no_grad()
 def coverage(
-    avatar: Avatar, condition: Condition, camera: Camera, rows: Tensor, present: Tensor | None = None
+    avatar: Avatar, condition: Condition, camera: Camera, rows: Tensor, *, present: Tensor | None = None
 ) -> Tensor:
     """(H, W) the share of each pixel the Gaussians ``rows`` (N,) bool paint together in
     ``condition``, behind whatever stands in front of them, with only the ``present`` (N,) bool
     Gaussians (default all)."""
-    with torch.no_grad():
-        gaussians = avatar.posed_gaussians(condition, camera.viewmat[:3, :3].to(avatar.device))
-        painting = rows[:, None].to(gaussians.colours.dtype).expand_as(gaussians.colours).contiguous()
-        gaussians = gaussians._replace(colours=painting)
-        if present is not None:
-            gaussians = gaussians._replace(opacities=gaussians.opacities * present)
-        return avatar.rasterize(gaussians, camera, 0.0).image[..., 0]
+    gaussians = avatar.posed_gaussians(condition, camera.viewmat[:3, :3].to(avatar.device))
+    painting = rows[:, None].to(gaussians.colours.dtype).expand_as(gaussians.colours).contiguous()
+    gaussians = gaussians._replace(colours=painting)
+    if present is not None:
+        gaussians = gaussians._replace(opacities=gaussians.opacities * present)
+    return avatar.rasterize(gaussians, camera, 0.0).image[..., 0]
 
 
 def interior_share(
@@ -195,7 +194,7 @@ def interior_share(
     interior triangles (mouth, teeth, eyeballs) paint, with only the ``present`` (N,) bool
     Gaussians (default all)."""
     interior = avatar.head.interior_triangles()[avatar.gaussians.triangle]
-    return coverage(avatar, condition, camera, interior, present)
+    return coverage(avatar, condition, camera, interior, present=present)
 
 
 @torch.no_grad()
