@@ -29,7 +29,9 @@ def test_fit_makes_a_run_folder_that_resumes_and_moves(video, tmp_path, monkeypa
     monkeypatch.setenv("HEADSPLAT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "runs" / "me"
     args = ["fit", str(video), "-o", str(out), "--model", str(require_ict_model()), "--crop-size", "128"]
-    args += ["--size", "32", "--steps", "4", "--texels-per-cm", "0.5"]
+    # The landmark tracker: the photometric one (the default) is tested with preprocess and took
+    # three quarters of this test, which is about the folder, not the tracking.
+    args += ["--size", "32", "--steps", "4", "--texels-per-cm", "0.5", "--tracking", "landmarks"]
     assert main(args) == 0
     for name in ("subject/meta.json", "avatar.safetensors", "eval/metrics.json", "orbit.mp4", "avatar.ply"):
         assert (out / name).is_file(), name
