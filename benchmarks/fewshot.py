@@ -192,11 +192,12 @@ def extrapolation(metrics: dict, subject: Path) -> dict:
 
 
 def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
-    """The budget's and the priors' rows against the preset's at the same N, the curve, the
-    overfitting gap and minutes, and the extrapolation bins (seeds averaged)."""
-    print("\nAgainst the same N with the preset's steps and priors (dB; LPIPS in per cent), ", end="")
-    print("refined / tracked\n")
-    print_differences(results, {row: f"n{n}" for row, (n, _) in (BUDGET | PRIORS).items()})
+    """The budget's, the priors' and the unaided check's rows against the preset's at the same N,
+    the curve, the overfitting gap and minutes, and the extrapolation bins (seeds averaged)."""
+    print("\nAgainst the same N with the preset's steps and priors and the clip's tracking ", end="")
+    print("(dB; LPIPS in per cent), refined / tracked\n")
+    references = {row: f"n{n}" for row, (n, _) in (BUDGET | PRIORS).items()}
+    print_differences(results, references | {row: row.removesuffix("_unaided") for row in UNAIDED})
     clips = list(dict.fromkeys(clip for clip, _ in results))
     rows = [row for row in CURVE if any((clip, row) in results for clip in clips)]
     print("\nTest-frame PSNR against the training frames, refined / tracked (seeds averaged)\n")

@@ -449,14 +449,17 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
             ("d9", "n1"): [run(18.0, 30.0), run(19.0, 31.0)],
             ("d9", "base"): [run(24.0, 26.0)],
             ("d9", "n1_no_uv_prior"): [run(18.0, 29.0)],
+            ("d9", "n1_unaided"): [run(17.0, 29.0)],
         }
     )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| d9")]
-    # A prior's row against the preset's at its N, not against the video's avatar.
+    # A prior's row, and the photos preprocessed alone, against the preset's at its N with the
+    # clip's tracking, not against the video's avatar.
     assert lines.pop(0).startswith("| d9 | n1_no_uv_prior | n1 | 1 / 2 | -0.50 / -0.50 |")
+    assert lines.pop(0).startswith("| d9 | n1_unaided | n1 | 1 / 2 | -1.50 / -1.50 |")
     assert lines[0] == "| d9 | 18.50 / 16.50 | 24.00 / 22.00 |"  # the curve: N across
     assert lines[1] == "| d9 | n1 | 30.50 | 18.50 | 12.00 | 3.0 |"  # the overfitting gap
-    assert lines[4].startswith("| d9 | n1 | - (0) | 20.00 (1) | 18.00 (1)")
+    assert lines[5].startswith("| d9 | n1 | - (0) | 20.00 (1) | 18.00 (1)")
     fewshot.write_curve(
         {("d9", "n1"): [run(18.0, 30.0)], ("d9", "base"): [run(24.0, 26.0)]}, tmp_path / "c.png"
     )
