@@ -208,7 +208,7 @@ def print_fewshot_tables(results: dict[tuple[str, str], list[dict]]) -> None:
             runs = results.get((clip, row), [])
             refined = mean_cell([run["psnr"] for run in runs], 2)
             tracked = mean_cell([run["tracked"]["psnr"] for run in runs], 2)
-            cells.append(f"{refined} / {tracked}" if runs else "")
+            cells.append(f"{refined} / {tracked}" if runs else "-")
         print_table_row(cells)
     print("\nTraining frames against test frames (refined PSNR), and minutes of training\n")
     print_table_header("clip | row | training frames | test frames | gap | train min")

@@ -450,9 +450,12 @@ def test_the_fewshot_study_bins_test_frames_by_their_distance_to_the_training_fr
             ("d9", "base"): [run(24.0, 26.0)],
             ("d9", "n1_no_uv_prior"): [run(18.0, 29.0)],
             ("d9", "n1_unaided"): [run(17.0, 29.0)],
+            ("d8", "base"): [run(25.0, 26.0)],
         }
     )
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| d9")]
+    printed = capsys.readouterr().out.splitlines()
+    assert "| d8 | - | 25.00 / 23.00 |" in printed  # a clip without every N: its curve has gaps
+    lines = [line for line in printed if line.startswith("| d9")]
     # A prior's row, and the photos preprocessed alone, against the preset's at its N with the
     # clip's tracking, not against the video's avatar.
     assert lines.pop(0).startswith("| d9 | n1_no_uv_prior | n1 | 1 / 2 | -0.50 / -0.50 |")
