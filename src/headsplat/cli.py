@@ -286,6 +286,28 @@ def _export(args: argparse.Namespace) -> None:
     print(export_run(args.run_folder, **{kind: getattr(args, kind) for kind in kinds}))
 
 
+def _live(args: argparse.Namespace) -> None:
+    from headsplat.apps.live.session import LiveOptions, live_run
+
+    if args.calibration_frames < 2:
+        raise InputError("headsplat live: --calibration-frames must be at least 2.")
+    options = LiveOptions(
+        pose=not args.no_pose,
+        smoothing=(args.smooth, args.smooth_beta) if args.smooth > 0 else None,
+        calibration_frames=args.calibration_frames,
+    )
+    live_run(
+        args.run_folder,
+        camera=args.camera,
+        video=args.video,
+        arkit_udp=args.arkit_udp,
+        arkit_csv=args.arkit_csv,
+        loop=args.loop,
+        port=args.port,
+        options=options,
+    )
+
+
 def _view(args: argparse.Namespace) -> None:
     import tempfile
     import time
@@ -582,6 +604,46 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--play", metavar="CONDITIONS", help="a sequence to play (as export --sequence)")
     view.add_argument("--port", type=int, default=0, help="the port (default: a free one)")
     view.set_defaults(run=_view)
+
+    live = commands.add_parser(
+        "live", help="a webcam, a video or an iPhone's ARKit stream drives the avatar in the browser, live"
+    )
+    live.add_argument("run_folder", metavar="RUN", help="a run folder, or an avatar .safetensors file")
+    sources = live.add_mutually_exclusive_group(required=True)
+    sources.add_argument("--camera", type=int, metavar="N", help="a camera (0: the first)")
+    sources.add_argument("--video", metavar="FILE", help="a video, played at its own frame rate as a camera")
+    sources.add_argument(
+        "--arkit-udp",
+        type=int,
+        metavar="PORT",
+        help="Live Link Face's stream (the iPhone app), on this UDP port",
+    )
+    sources.add_argument("--arkit-csv", metavar="FILE", help="a Live Link Face CSV, replayed in real time")
+    live.add_argument("--loop", action="store_true", help="--video / --arkit-csv: start again at the end")
+    live.add_argument(
+        "--port", type=int, default=8765, help="the page's port on 127.0.0.1 (default 8765; 0: a free one)"
+    )
+    live.add_argument(
+        "--no-pose", action="store_true", help="the head stays at rest; expressions and gaze move"
+    )
+    live.add_argument(
+        "--smooth",
+        type=float,
+        default=1.0,
+        metavar="HZ",
+        help="One Euro filter's cutoff while still (default 1; 0: off)",
+    )
+    live.add_argument(
+        "--smooth-beta", type=float, default=0.5, help="how fast the cutoff rises with speed (default 0.5)"
+    )
+    live.add_argument(
+        "--calibration-frames",
+        type=int,
+        default=30,
+        metavar="N",
+        help="camera and video: the frames with a face that calibrate the tracker (default 30; hold still)",
+    )
+    live.set_defaults(run=_live)
 
     model = commands.add_parser("model", help="get or inspect the ICT-FaceKit head model")
     model_commands = model.add_subparsers(dest="model_command", required=True)

@@ -5,7 +5,7 @@ import math
 import torch
 
 from headsplat.drive.motion import Motion
-from headsplat.drive.smoothing import one_euro, smooth_motion
+from headsplat.drive.smoothing import OneEuro, one_euro, smooth_motion
 from headsplat.geometry import axis_angle_to_matrix, rotation_angle_deg
 
 
@@ -24,6 +24,15 @@ def test_still_jitter_shrinks_and_a_fast_step_is_followed():
     assert followed[23, 0] > 0.45
     # Without the speed term (a fixed 1 Hz low-pass) the same step lags far behind.
     assert one_euro(step, fps, min_cutoff=1.0, beta=0.0)[23, 0] < 0.4
+
+
+def test_a_stream_weighs_each_sample_by_the_time_since_the_one_before():
+    # A live source's frames arrive unevenly: the same jump moves the output by how long it held.
+    for gap, low, high in ((0.001, 0.0, 0.05), (2.0, 0.9, 1.0)):
+        stream = OneEuro(beta=0.0)
+        assert stream(torch.zeros(1), 10.0)[0] == 0  # the first sample passes as it is
+        moved = stream(torch.ones(1), 10.0 + gap)[0]
+        assert low <= moved <= high, (gap, moved)
 
 
 def test_a_motion_keeps_its_course_and_loses_its_jitter():

@@ -209,6 +209,69 @@ def _numbers(path: Path, header: list[str], rows: list[list[str]], columns: list
         raise InputError(f"{path}: a row has a missing or non-numeric value ({error}).") from error
 
 
+LIVE_LINK_FACE_COLUMNS = (*ARKIT_SHAPES, *LIVE_LINK_FACE_ANGLES)
+"""The 61 values of a Live Link Face row, in its order (its CSV's columns after ``BlendShapeCount``,
+its UDP packets' floats)."""
+
+
+def live_link_face_table(path: str | Path, capture_fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A Live Link Face CSV as (F,) seconds from its first row and (F, 61) values in
+    :data:`LIVE_LINK_FACE_COLUMNS`' order (a column the file lacks stays 0, at rest).
+
+    Raises:
+        InputError: the file is not a Live Link Face CSV (no Timecode column, no blendshape column,
+            bad rows, timecodes that do not increase).
+    """
+    path = Path(path)
+    header, rows = _read_table(path)
+    header = [h.strip() for h in header]
+    if "Timecode" not in header:
+        raise InputError(
+            f"{path}: no Timecode column; is it a Live Link Face CSV? (--weights reads plain tables)"
+        )
+    if not any(_key(h) in {_key(shape) for shape in ARKIT_SHAPES} for h in header):
+        raise InputError(f"{path}: none of its columns is an ARKit blendshape name.")
+    if any(h in UNMAPPED for h in header):
+        warnings.warn(f"{path}: TongueOut has no shape in the head model; it is ignored.", stacklevel=2)
+    times = timecode_seconds([row[header.index("Timecode")] for row in rows], capture_fps)
+    if np.any(np.diff(times) <= 0):
+        raise InputError(f"{path}: timecodes do not increase row by row.")
+    by_key = {_key(h): h for h in header}
+    present = [slot for slot, column in enumerate(LIVE_LINK_FACE_COLUMNS) if _key(column) in by_key]
+    values = np.zeros((len(rows), len(LIVE_LINK_FACE_COLUMNS)))
+    columns = [by_key[_key(LIVE_LINK_FACE_COLUMNS[slot])] for slot in present]
+    values[:, present] = _numbers(path, header, rows, columns)
+    return times, values
+
+
+def arkit_motion(
+    values: np.ndarray,
+    expression_names: list[str] | tuple[str, ...],
+    *,
+    rest_rotation: Tensor,
+    rest_translation: Tensor,
+    fps: float,
+) -> Motion:
+    """(F, 61) Live Link Face values (:data:`LIVE_LINK_FACE_COLUMNS`) as a motion of an avatar with
+    ``expression_names``, its head turning about the rest pose (``rest_rotation`` (3, 3),
+    ``rest_translation`` (3,)); the weights as they are (ARKit's rest is all zeros)."""
+    weights = np.zeros((len(values), len(expression_names)))
+    for name, targets in ict_columns(list(ARKIT_SHAPES), list(expression_names)).items():
+        column = LIVE_LINK_FACE_COLUMNS.index(name)
+        weights[:, targets] = values[:, column : column + 1]
+    order = (*HEAD_COLUMNS, *(c for pair in EYE_COLUMNS for c in pair))
+    angles = torch.from_numpy(values[:, [LIVE_LINK_FACE_COLUMNS.index(c) for c in order]]).float()
+    rotation = rest_rotation.float() @ head_rotation(*angles[:, :3].unbind(-1))
+    return Motion(
+        torch.from_numpy(weights).float().clamp(0.0, 1.0),
+        tuple(expression_names),
+        angles[:, 3:].reshape(-1, 2, 2),
+        rotation,
+        rest_translation.float().expand(len(rotation), 3).clone(),
+        float(fps),
+    )
+
+
 def read_live_link_face(
     path: str | Path,
     expression_names: list[str],
@@ -218,49 +281,17 @@ def read_live_link_face(
     fps: float = 25.0,
     capture_fps: float | None = None,
 ) -> Motion:
-    """A Live Link Face CSV as a motion of an avatar with ``expression_names``, its head turning
-    about the rest pose (``rest_rotation`` (3, 3), ``rest_translation`` (3,)), resampled to ``fps``.
+    """A Live Link Face CSV as a motion of an avatar with ``expression_names`` (:func:`arkit_motion`),
+    resampled to ``fps``.
 
     Raises:
-        InputError: the file is not a Live Link Face CSV (no Timecode column, no blendshape column
-            the avatar knows, bad rows).
+        InputError: as :func:`live_link_face_table`.
     """
-    path = Path(path)
-    header, rows = _read_table(path)
-    header = [h.strip() for h in header]
-    if "Timecode" not in header:
-        raise InputError(
-            f"{path}: no Timecode column; is it a Live Link Face CSV? (--weights reads plain tables)"
-        )
-    shapes = [h for h in header if h not in NOT_SHAPES]
-    mapping = ict_columns(shapes, expression_names)
-    if not mapping:
-        raise InputError(f"{path}: none of its columns is an ARKit blendshape name.")
-    if any(h in UNMAPPED for h in shapes):
-        warnings.warn(f"{path}: TongueOut has no shape in the head model; it is ignored.", stacklevel=2)
-    times = timecode_seconds([row[header.index("Timecode")] for row in rows], capture_fps)
-    if np.any(np.diff(times) <= 0):
-        raise InputError(f"{path}: timecodes do not increase row by row.")
-    weights = np.zeros((len(rows), len(expression_names)))
-    values = _numbers(path, header, rows, list(mapping))
-    for column, targets in enumerate(mapping.values()):
-        weights[:, targets] = values[:, column : column + 1]
-    angles = np.zeros((len(rows), 7))  # head yaw, pitch, roll; left eye yaw, pitch; right eye yaw, pitch
-    order = (*HEAD_COLUMNS, *(c for pair in EYE_COLUMNS for c in pair))
-    slots = [slot for slot, column in enumerate(order) if column in header]
-    angles[:, slots] = _numbers(path, header, rows, [order[slot] for slot in slots])
-    if len(rows) > 1:
-        weights, angles = resample(times, weights, fps), resample(times, angles, fps)
-    angles_t = torch.from_numpy(angles).float()
-    turn = head_rotation(*angles_t[:, :3].unbind(-1))
-    rotation = rest_rotation.float() @ turn
-    return Motion(
-        torch.from_numpy(weights).float().clamp(0.0, 1.0),
-        tuple(expression_names),
-        angles_t[:, 3:].reshape(-1, 2, 2),
-        rotation,
-        rest_translation.float().expand(len(rotation), 3).clone(),
-        float(fps),
+    times, values = live_link_face_table(path, capture_fps)
+    if len(values) > 1:
+        values = resample(times, values, fps)
+    return arkit_motion(
+        values, expression_names, rest_rotation=rest_rotation, rest_translation=rest_translation, fps=fps
     )
 
 

@@ -26,29 +26,46 @@ def _smoothing_factor(cutoff: Tensor | float, period: float) -> Tensor | float:
     return 1.0 / (1.0 + tau / period)
 
 
-def one_euro(
-    values: Tensor, fps: float, *, min_cutoff: float = 1.0, beta: float = 0.5, d_cutoff: float = 1.0
-) -> Tensor:
-    """Filter each channel of ``values`` (F, C) sampled at ``fps``.
+class OneEuro:
+    """The filter on a stream: each call takes the next sample of C channels and its time.
 
     Args:
         min_cutoff: the cutoff (Hz) while a channel is still: lower removes more jitter.
         beta: how fast the cutoff rises with the channel's speed (per unit of the values per
             second): higher follows fast motion with less lag.
         d_cutoff: the cutoff (Hz) of the filter on the speed estimate itself.
+    """
+
+    def __init__(self, *, min_cutoff: float = 1.0, beta: float = 0.5, d_cutoff: float = 1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.time: float | None = None
+        self.value = self.speed = None
+
+    def __call__(self, value: Tensor, time: float) -> Tensor:
+        """(C,) the filtered sample at ``time`` seconds (the first sample passes unchanged; a
+        sample no later than the one before replaces it unfiltered)."""
+        if self.time is None or time <= self.time:
+            self.time, self.value, self.speed = time, value.clone(), torch.zeros_like(value)
+            return self.value
+        period = time - self.time
+        alpha_d = _smoothing_factor(self.d_cutoff, period)
+        self.speed = alpha_d * (value - self.value) / period + (1 - alpha_d) * self.speed
+        alpha = _smoothing_factor(self.min_cutoff + self.beta * self.speed.abs(), period)
+        self.value = alpha * value + (1 - alpha) * self.value
+        self.time = time
+        return self.value
+
+
+def one_euro(
+    values: Tensor, fps: float, *, min_cutoff: float = 1.0, beta: float = 0.5, d_cutoff: float = 1.0
+) -> Tensor:
+    """Filter each channel of ``values`` (F, C) sampled at ``fps`` (:class:`OneEuro`'s arguments).
 
     Returns:
         (F, C) the filtered values (the first frame unchanged).
     """
-    period = 1.0 / fps
-    out = values.clone()
-    speed = torch.zeros_like(values[0])
-    alpha_d = _smoothing_factor(d_cutoff, period)
-    for f in range(1, len(values)):
-        speed = alpha_d * (values[f] - out[f - 1]) / period + (1 - alpha_d) * speed
-        alpha = _smoothing_factor(min_cutoff + beta * speed.abs(), period)
-        out[f] = alpha * values[f] + (1 - alpha) * out[f - 1]
-    return out
+    stream = OneEuro(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff)
+    return torch.stack([stream(values[f], f / fps) for f in range(len(values))])
 
 
 def smooth_motion(motion: Motion, min_cutoff: float = 1.0, beta: float = 0.5) -> Motion:

@@ -47,18 +47,22 @@ def transfer_expression(expression: Tensor, driver_rest: Tensor, target_rest: Te
     return (target_rest + expression - driver_rest).clamp(0.0, 1.0)
 
 
-def relative_pose(rotation: Tensor, translation: Tensor) -> tuple[Tensor, Tensor]:
-    """Each frame's head pose relative to the clip's mean pose, in the head's axes.
+def relative_pose(
+    rotation: Tensor, translation: Tensor, about: tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, Tensor]:
+    """Each frame's head pose relative to a mean pose, in the head's axes.
 
     Args:
         rotation: (F, 3, 3) and translation: (F, 3), model -> camera.
+        about: the mean pose (rotation M (3, 3), translation (3,)); None: these frames' own
+            (:func:`mean_rotation`, the mean translation).
 
     Returns:
-        (F, 3, 3) ``M^T R_f`` and (F, 3) ``M^T (t_f - mean t)``, M the mean rotation: the turn and
-        the shift of the head away from its mean pose, in model axes.
+        (F, 3, 3) ``M^T R_f`` and (F, 3) ``M^T (t_f - mean t)``: the turn and the shift of the
+        head away from its mean pose, in model axes.
     """
-    mean = mean_rotation(rotation)
-    return mean.T @ rotation, (translation - translation.mean(0)) @ mean
+    mean, centre = about if about is not None else (mean_rotation(rotation), translation.mean(0))
+    return mean.T @ rotation, (translation - centre) @ mean
 
 
 def apply_relative_pose(

@@ -1,6 +1,7 @@
 // headsplat's viewer page: the avatar of blendshapes.json / .bin in this folder, an orbit camera,
 // expression sliders grouped by region, gaze and head-pose controls, and a driving sequence
-// (sequence.json, or one the user opens) played in real time.
+// (sequence.json, or one the user opens) played in real time, or, served by `headsplat live`
+// (live.json present), the conditions its WebSocket streams, applied as they arrive.
 // URL parameters: size=PX (the canvas side; default the training size, at least 512),
 // play=1 (start the sequence at once). window.headsplat is the page's handle for scripts and tests.
 
@@ -184,8 +185,49 @@ async function main() {
   const found = await fetch("./sequence.json");
   if (found.ok) useSequence(await found.json());
 
+  // --- live: conditions from `headsplat live`'s socket (reconnecting if the server restarts)
+  const live = { connected: false, received: 0, conditions: 0, last: null, connections: 0 };
+  const liveConfig = await fetch("./live.json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  if (liveConfig) {
+    const panel = document.getElementById("live");
+    const liveStatus = document.getElementById("live-status");
+    const preview = document.getElementById("preview");
+    panel.hidden = false;
+    let order = null;
+    const connect = () => {
+      const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${liveConfig.socket}`);
+      socket.onopen = () => { live.connected = true; live.connections++; };
+      socket.onclose = () => {
+        live.connected = false;
+        liveStatus.textContent = "disconnected: reconnecting...";
+        setTimeout(connect, 1000);
+      };
+      socket.onmessage = (event) => {
+        const message = JSON.parse(event.data);
+        live.received++;
+        if (message.expression_names) {
+          order = message.expression_names.map((name) => names.indexOf(name));
+          return;
+        }
+        if (message.preview) preview.src = `data:image/jpeg;base64,${message.preview}`;
+        const latency = message.latency_ms === null ? "" : `, ${message.latency_ms} ms from capture to sent`;
+        liveStatus.textContent = `${message.status}: ${message.fps} frames/s${latency}, ${message.dropped} dropped`;
+        const condition = message.condition;
+        if (!condition || !order) return;
+        live.last = message; // the last message that moved the avatar
+        live.conditions++;
+        order.forEach((k, j) => { if (k >= 0) state.weights[k] = condition.expression[j]; });
+        state.gaze = condition.gaze;
+        state.rotation = condition.rotation;
+        state.translation = condition.translation;
+        changed();
+      };
+    };
+    connect();
+  }
+
   window.headsplat = {
-    names, header, stats, play, stop,
+    names, header, stats, play, stop, live,
     // {weights: {name: value}, gaze, rotation (row-major 9), translation}
     setState(update) {
       for (const [name, value] of Object.entries(update.weights || {})) state.weights[names.indexOf(name)] = value;

@@ -94,9 +94,9 @@ class ViewerPage:
 
 
 @contextmanager
-def open_viewer(folder: str | os.PathLike, size: int, query: str = ""):
-    """Serve ``folder`` (a ``export --web`` folder) on 127.0.0.1 and open its page at a ``size`` px
-    canvas in headless Chromium; yields a :class:`ViewerPage`."""
+def open_page(url: str):
+    """Open the viewer page at ``url`` in headless Chromium; yields a :class:`ViewerPage` once it has
+    drawn the avatar."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -105,13 +105,23 @@ def open_viewer(folder: str | os.PathLike, size: int, query: str = ""):
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
-    server = serve(folder)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
-        driver.get(f"http://127.0.0.1:{server.server_address[1]}/index.html?size={size}{query}")
+        driver.get(url)
         page = ViewerPage(driver)
         page.wait_ready()
         yield page
     finally:
         driver.quit()
+
+
+@contextmanager
+def open_viewer(folder: str | os.PathLike, size: int, query: str = ""):
+    """Serve ``folder`` (a ``export --web`` folder) on 127.0.0.1 and open its page at a ``size`` px
+    canvas in headless Chromium; yields a :class:`ViewerPage`."""
+    server = serve(folder)
+    try:
+        with open_page(f"http://127.0.0.1:{server.server_address[1]}/index.html?size={size}{query}") as page:
+            yield page
+    finally:
         server.shutdown()
