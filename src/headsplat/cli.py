@@ -629,9 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--smooth",
         type=float,
-        default=1.0,
+        default=0.0,
         metavar="HZ",
-        help="One Euro filter's cutoff while still (default 1; 0: off)",
+        help="One Euro filter on the driving signal with this cutoff while still (e.g. 4; default: off)",
     )
     live.add_argument(
         "--smooth-beta", type=float, default=0.5, help="how fast the cutoff rises with speed (default 0.5)"

@@ -18,9 +18,11 @@ import torch
 from headsplat.apps.export import browser
 from headsplat.apps.live.server import LiveServer
 from headsplat.apps.live.session import open_source
+from headsplat.apps.live.sources import ArkitCsvSource, VideoSource
 from headsplat.avatar import load_avatar
 from headsplat.drive.arkit import LIVE_LINK_FACE_COLUMNS
 from headsplat.io.errors import InputError
+from headsplat.io.video import write_mp4
 from tests.apps.test_viewer import head_psnr
 from tests.shared_data import SHARED_DATA, require_ict_model, require_shared
 
@@ -212,3 +214,38 @@ def test_the_command_exits_2_on_a_bad_source(trained_run, environment):
     assert result.returncode == 2 and "error: camera 9: cannot be opened" in result.stderr, result.stderr[
         -2000:
     ]
+
+
+def test_a_video_source_plays_at_its_frame_rate_and_drops_what_is_not_read(tmp_path):
+    video = tmp_path / "clip.mp4"
+    frames = [np.full((32, 32, 3), 8 * k, np.uint8) for k in range(12)]
+    write_mp4(video, frames, 25.0)
+    source = VideoSource(video).start()
+    first = source.samples.get(timeout=10)
+    time.sleep(0.2)  # busy with one frame for five frame periods
+    newest = source.samples.get(timeout=1)
+    rest = []
+    while (sample := source.samples.get(timeout=2)) is not None:
+        rest.append(sample)
+    source.stop()
+    assert first.index == 0 and 4 <= newest.index <= 6  # the newest, not the next
+    assert source.samples.dropped == newest.index - 1
+    times = np.array([s.time for s in rest])
+    assert np.diff(times).mean() == pytest.approx(1 / 25, rel=0.25)  # a camera's pace, not decode speed
+    assert rest[-1].index == 11
+
+
+def test_an_arkit_capture_replays_at_its_timecodes_in_live_link_face_order(tmp_path):
+    header = ["Timecode", "BlendShapeCount", "JawOpen", "HeadYaw"]
+    rows = [f"00:00:01:{k:02d}.000,61,{k / 10:.1f},0.2" for k in range(6)]
+    take = tmp_path / "take.csv"
+    take.write_text("\n".join([",".join(header), *rows]) + "\n")
+    source = ArkitCsvSource(take, capture_fps=30.0).start()
+    samples = []
+    while (sample := source.samples.get(timeout=2)) is not None:
+        samples.append(sample)
+        time.sleep(0.001)
+    jaw, yaw = LIVE_LINK_FACE_COLUMNS.index("JawOpen"), LIVE_LINK_FACE_COLUMNS.index("HeadYaw")
+    assert [s.data[jaw] for s in samples] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    assert all(s.data[yaw] == pytest.approx(0.2) for s in samples)
+    assert samples[-1].time - samples[0].time == pytest.approx(5 / 30, abs=0.03)

@@ -34,7 +34,6 @@ def retarget():
         AVATAR,
         target_rest=torch.tensor([0.05, 0.0]),
         rest_pose=(axis_angle_to_matrix(torch.tensor([0.0, 0.0, 0.2])), torch.tensor([0.0, -1.0, 70.0])),
-        smoothing=None,
     )
 
 
@@ -61,8 +60,8 @@ def test_without_pose_the_head_stays_at_rest_and_the_face_still_moves(retarget):
 def test_smoothing_damps_a_live_jitter():
     calibration = [_head(0.0, 0.1) for _ in range(5)]
     avatar = {"target_rest": torch.zeros(2), "rest_pose": (torch.eye(3), torch.zeros(3))}
-    smooth = LiveRetarget(calibration, DRIVER, AVATAR, **avatar)
-    raw = LiveRetarget(calibration, DRIVER, AVATAR, **avatar, smoothing=None)
+    smooth = LiveRetarget(calibration, DRIVER, AVATAR, **avatar, smoothing=(1.0, 0.5))
+    raw = LiveRetarget(calibration, DRIVER, AVATAR, **avatar)
     jaw = 0.3 + 0.05 * np.random.default_rng(0).standard_normal(60)
     outputs = [
         [float(r(_head(0.0, j), time=k / 30).expression[0]) for k, j in enumerate(jaw)] for r in (smooth, raw)

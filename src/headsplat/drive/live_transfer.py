@@ -50,7 +50,7 @@ class LiveRetarget:
         target_rest: Tensor,
         rest_pose: tuple[Tensor, Tensor],
         pose: bool = True,
-        smoothing: tuple[float, float] | None = (1.0, 0.5),
+        smoothing: tuple[float, float] | None = None,
     ):
         missing = [name for name in target_names if name not in driver_names]
         if missing:

@@ -34,6 +34,11 @@ class RealtimeConfig:
     """Levenberg-Marquardt damping, relative to the normal matrix's diagonal."""
     calibration_frames: int = 30
     """Frames the calibration fits identity and focal length on (about a second of video)."""
+    refine_after: tuple[int, ...] = (90, 300)
+    """After how many tracked frames the identity and focal length are fitted again (live), on the
+    calibration's frames and every ``refine_stride``-th tracked one: a face that moves tells its
+    shape better than a still one."""
+    refine_stride: int = 3
 
 
 @dataclass(frozen=True)

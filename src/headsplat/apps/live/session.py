@@ -48,11 +48,13 @@ PREVIEW_PERIOD = 0.1
 @dataclass(frozen=True)
 class LiveOptions:
     """How the live drive maps: ``pose`` False holds the head at rest; ``smoothing`` (min cutoff
-    Hz, beta) of the One Euro filter on the driving signal, None: off; ``calibration_frames`` the
-    frames with a face an image source calibrates on."""
+    Hz, beta) of the One Euro filter on the driving signal, None (the default): off, as the
+    tracker's own smoothness keeps the signal as steady as the offline tracker's and every filter
+    measured lagged (docs/live.md, "Measured"); ``calibration_frames`` the frames with a face an
+    image source calibrates on."""
 
     pose: bool = True
-    smoothing: tuple[float, float] | None = (1.0, 0.5)
+    smoothing: tuple[float, float] | None = None
     calibration_frames: int = 30
 
 
@@ -138,13 +140,16 @@ class FaceDriver:
             model, config=RealtimeConfig(calibration_frames=options.calibration_frames)
         )
         self.retarget: LiveRetarget | None = None
+        self.generation = 0
 
     def __call__(self, image: np.ndarray, captured: float) -> tuple[Condition | None, str]:
         tracked = self.tracker(image)
         if tracked.head is None:
             face = "" if tracked.face else " (no face in view)"
             return None, f"hold still: calibrating {tracked.calibrated}/{tracked.needed}{face}"
-        if self.retarget is None:
+        if self.retarget is None or self.generation != self.tracker.generation:
+            # A new identity reads the calibration's frames anew: their rest and mean pose too.
+            self.generation = self.tracker.generation
             self.retarget = LiveRetarget(
                 self.tracker.calibration_heads,
                 self.driver_names,

@@ -1,0 +1,343 @@
+"""Live driving on this machine: the real-time tracker's speed, the latency from a frame's capture to
+its condition leaving the socket, the frames dropped, and how the live tracker's expressions agree
+with the offline trackers' on the same clip.
+
+    python benchmarks/live.py --run RUN --out /tmp/ablation   # OUT/subjects/CLIP-photometric
+    python benchmarks/live.py --table                         # the recorded rows, run nothing
+    python benchmarks/live.py --run RUN --still docs/images/live_page.png   # the page, driven by d12
+
+Sources, each a ``--video`` as ``headsplat live`` plays it: d12 and d6 (square crops, 512 and
+480 px) and ``d12_640x480``, d12 in a 640 x 480 frame (scaled to 480 px high, the sides padded:
+a webcam's frame, the head not stretched). Per source:
+
+- tracker: the clip played in real time into the live tracker, as ``headsplat live`` tracks it
+  (frames that arrive while one is tracked are dropped; the identity refitted in the background
+  after 90 and 300 frames): milliseconds per tracked frame in MediaPipe's face mesh (tracking
+  mode) and in the real-time fit, their sum (median and p95) and the frames per second that sum
+  allows (1 / its mean); the calibration's seconds;
+- live: the clip played again through :class:`LiveSession` to a WebSocket client: milliseconds
+  from a frame's capture to its message leaving the socket (median and p95), the frames
+  dropped (of the clip's, and of those after the calibration);
+- agreement: the tracker pass's weights (as tracked, before transfer; the calibration's frames
+  as the last identity refits them; dropped frames left out) against each offline tracker of the
+  clip's subject folder (``photometric``, the default, and its first stage ``landmarks``) on the
+  frames both tracked:
+  mean absolute error of the 53 weights, Pearson r of jawOpen and of eyeBlink (both eyes);
+- the One Euro filter at several settings (:data:`FILTERS`) on the same weights: their error
+  against the photometric tracker and their jitter (mean frame-to-frame change of the weights),
+  beside the offline tracker's jitter: what ``headsplat live``'s default was chosen on.
+
+``RUN`` is any avatar (the page's; its size only changes the message, not the tracking).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import clips, headsplat_env, print_table_header, print_table_row, record, recorded, subject_folder
+from headsplat.apps.live.session import LiveOptions, LiveSession
+from headsplat.apps.live.sources import VideoSource
+from headsplat.avatar.avatar import load_avatar
+from headsplat.drive.live_tracking import LiveFaceTracker
+from headsplat.drive.smoothing import OneEuro
+from headsplat.head import load_head_model
+from headsplat.io.subject import load_subject
+from headsplat.io.video import ClipReader, write_mp4
+from headsplat.preprocess.landmarks import detect_single_image
+
+RESULTS = Path(__file__).resolve().parent / "results" / "live"
+"""One ``SOURCE.json`` per source (its numbers, the commit, the machine)."""
+SOURCES = {"d12": "d12", "d6": "d6", "d12_640x480": "d12"}
+"""Each source and the shared clip it plays."""
+FILTERS = (None, (1.0, 0.5), (2.0, 0.5), (4.0, 0.5), (1.0, 3.0), (2.0, 3.0))
+"""The One Euro filters measured, (min cutoff Hz, beta); None: no filter."""
+
+
+def webcam_frame(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
+    """``image`` scaled to ``height`` and padded at the sides (edge pixels) to ``width``."""
+    scaled = cv2.resize(
+        image, (round(image.shape[1] * height / image.shape[0]), height), interpolation=cv2.INTER_AREA
+    )
+    pad = width - scaled.shape[1]
+    return cv2.copyMakeBorder(scaled, 0, 0, pad // 2, pad - pad // 2, cv2.BORDER_REPLICATE)
+
+
+def source_video(name: str, scratch: Path) -> Path:
+    """The video file the source ``name`` plays."""
+    clip = clips()[SOURCES[name]]
+    if not name.endswith("_640x480"):
+        return clip
+    reader = ClipReader(clip, max_fps=float("inf"))
+    path = scratch / f"{name}.mp4"
+    write_mp4(path, (webcam_frame(image) for _, image in reader), reader.source_fps)
+    return path
+
+
+def track_paced(video: Path, model) -> dict:
+    """The clip played in real time into the live tracker, as ``headsplat live`` tracks it (frames
+    that arrive during one are dropped; the identity refitted in the background): per tracked
+    frame the seconds, and the weights of each source frame tracked (the calibration's as
+    refitted live)."""
+    source = VideoSource(video).start()
+    faces: list[int] = []
+    weights: dict[int, np.ndarray] = {}
+    seconds = []
+    calibration = 0.0
+    with LiveFaceTracker(model) as tracker:
+        while (sample := source.samples.get(timeout=5)) is not None:
+            calibrated = tracker.calibrated
+            start = time.perf_counter()
+            tracked = tracker(sample.data)
+            if not calibrated:
+                faces += [sample.index] if tracked.face else []
+                if tracker.calibrated:  # this frame completed the calibration
+                    calibration = time.perf_counter() - start
+                continue
+            seconds.append(tracker.seconds)
+            if tracked.head.found:
+                weights[sample.index] = tracked.head.expression
+        # The calibration's frames as the last identity reads them.
+        heads = tracker.calibration_heads
+        weights |= {f: h.expression for f, h in zip(faces[-len(heads) :], heads, strict=True)}
+        generations = tracker.generation
+    source.stop()
+    return {
+        "weights": weights,
+        "seconds": np.array(seconds),
+        "calibration_seconds": calibration,
+        "fps": source.fps,
+        "frames": source.samples.received,
+        "tracked_frames": len(seconds),
+        "dropped": source.samples.dropped,
+        "identities": generations,
+    }
+
+
+def live_pass(video: Path, run: Path) -> dict:
+    """The clip played in real time through a live session to a WebSocket client."""
+    from websockets.sync.client import connect
+
+    avatar = load_avatar(run)
+    source = VideoSource(video)
+    received = []
+    with tempfile.TemporaryDirectory() as folder:
+        session = LiveSession(avatar, source, Path(folder) / "page", options=LiveOptions())
+        stop = threading.Event()
+
+        def client() -> None:
+            with connect(f"ws://127.0.0.1:{session.server.port}/live", max_size=None) as socket:
+                while not stop.is_set():
+                    try:
+                        received.append(json.loads(socket.recv(timeout=0.5)))
+                    except TimeoutError:
+                        continue
+
+        reader = threading.Thread(target=client)
+        reader.start()
+        time.sleep(0.5)  # connected before the first frame
+        start = time.monotonic()
+        session.run()
+        elapsed = time.monotonic() - start
+        time.sleep(0.3)
+        stop.set()
+        reader.join()
+        session.close()
+    latencies = 1000 * np.array(session.server.latencies)
+    driven = [m["frame"] for m in received if m.get("condition") is not None]
+    return {
+        "latency_ms": [float(np.median(latencies)), float(np.percentile(latencies, 95))],
+        "dropped": source.samples.dropped,
+        "delivered": source.samples.received,
+        # After the calibration: frames the clip delivered from the first driven one, and those driven.
+        "tracking_delivered": source.samples.received - min(driven),
+        "tracking_driven": len(driven),
+        "processed_per_second": session.stats.processed / elapsed,
+    }
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def agreement(live: np.ndarray, offline: np.ndarray, names: list[str]) -> dict:
+    """(F, E) live and offline weights of the same frames: MAE and the jawOpen / eyeBlink r."""
+    blink = [names.index("eyeBlink_L"), names.index("eyeBlink_R")]
+    jaw = names.index("jawOpen")
+    return {
+        "mae": float(np.abs(live - offline).mean()),
+        "jaw_r": _pearson(live[:, jaw], offline[:, jaw]),
+        "blink_r": _pearson(live[:, blink].ravel(), offline[:, blink].ravel()),
+    }
+
+
+def jitter(weights: np.ndarray) -> float:
+    """The mean frame-to-frame change of (F, E) weights."""
+    return float(np.abs(np.diff(weights, axis=0)).mean())
+
+
+def filtered(expression: np.ndarray, fps: float, smoothing: tuple[float, float] | None) -> np.ndarray:
+    if smoothing is None:
+        return expression
+    stream = OneEuro(min_cutoff=smoothing[0], beta=smoothing[1])
+    return np.stack([stream(torch.from_numpy(e), k / fps).numpy() for k, e in enumerate(expression)])
+
+
+def measure(name: str, run: Path, out: Path, model, scratch: Path) -> dict:
+    video = source_video(name, scratch)
+    tracked = track_paced(video, model)
+    subject = load_subject(subject_folder(out, SOURCES[name], headsplat_env(), "photometric"))
+    names = [str(n) for n in subject.tracking["expression_names"]]
+    order = [list(model.expression_names).index(n) for n in names]
+    both = np.array([int(f) in tracked["weights"] for f in subject.tracking["source_frame"]])
+    live = np.stack([tracked["weights"][int(f)] for f in subject.tracking["source_frame"][both]])[:, order]
+    offline = {
+        "photometric": subject.tracking["expression"][both],
+        "landmarks": subject.tracking["landmark_fit_expression"][both],
+    }
+    total = 1000 * tracked["seconds"].sum(1)
+    smoothing = []
+    for settings in FILTERS:
+        weights = filtered(live, tracked["fps"], settings)
+        smoothing.append(
+            {
+                "filter": settings,
+                "mae": float(np.abs(weights - offline["photometric"]).mean()),
+                "jitter": jitter(weights),
+            }
+        )
+    return {
+        "source": name,
+        "frame_size": list(next(iter(ClipReader(video)))[1].shape[1::-1]),
+        "frames": tracked["frames"],
+        "fps": tracked["fps"],
+        "landmarks_ms": [
+            float(np.median(1000 * tracked["seconds"][:, 0])),
+            float(np.percentile(1000 * tracked["seconds"][:, 0], 95)),
+        ],
+        "fit_ms": [
+            float(np.median(1000 * tracked["seconds"][:, 1])),
+            float(np.percentile(1000 * tracked["seconds"][:, 1], 95)),
+        ],
+        "tracker_ms": [float(np.median(total)), float(np.percentile(total, 95))],
+        "tracker_fps": float(1000 / total.mean()),
+        "calibration_seconds": tracked["calibration_seconds"],
+        "compared_frames": int(both.sum()),
+        "offline_jitter": jitter(offline["photometric"]),
+        "agreement": {tracker: agreement(live, weights, names) for tracker, weights in offline.items()},
+        "smoothing": smoothing,
+        "live": live_pass(video, run),
+    }
+
+
+def write_still(run: Path, clip: str, path: Path) -> None:
+    """A screenshot of the page (headless Chromium) while ``clip`` drives ``run``'s avatar live."""
+    from headsplat.apps.export import browser
+
+    source = VideoSource(clips()[clip], loop=True)
+    with tempfile.TemporaryDirectory() as folder:
+        session = LiveSession(load_avatar(run), source, Path(folder) / "page", options=LiveOptions())
+        stop = threading.Event()
+        driving = threading.Thread(target=session.run, args=(stop,))
+        driving.start()
+        try:
+            with browser.open_page(f"{session.server.url}?size=512") as page:
+                deadline = time.monotonic() + 300
+                while (
+                    page.call("return window.headsplat.live.conditions") < 30 and time.monotonic() < deadline
+                ):
+                    time.sleep(0.2)
+                page.driver.save_screenshot(str(path))
+        finally:
+            stop.set()
+            driving.join()
+            session.close()
+    print(f"wrote {path}")
+
+
+def print_tables(rows: list[dict]) -> None:
+    print_table_header(
+        "source | frame | tracker ms (median / p95) | MediaPipe ms | fit ms | tracker fps | "
+        "calibration s | latency ms (median / p95) | dropped | dropped while tracking"
+    )
+    for row in rows:
+        live = row["live"]
+        print_table_row(
+            [
+                row["source"],
+                "x".join(str(v) for v in row["frame_size"]),
+                f"{row['tracker_ms'][0]:.1f} / {row['tracker_ms'][1]:.1f}",
+                f"{row['landmarks_ms'][0]:.1f}",
+                f"{row['fit_ms'][0]:.1f}",
+                f"{row['tracker_fps']:.0f}",
+                f"{row['calibration_seconds']:.1f}",
+                f"{live['latency_ms'][0]:.1f} / {live['latency_ms'][1]:.1f}",
+                f"{live['dropped']} of {live['delivered']}",
+                f"{live['tracking_delivered'] - live['tracking_driven']} of {live['tracking_delivered']}",
+            ]
+        )
+    print()
+    print_table_header(
+        "source | frames | against photometric: MAE / jawOpen r / eyeBlink r | against landmarks: "
+        "MAE / jawOpen r / eyeBlink r"
+    )
+    for row in rows:
+        cells = [row["source"], str(row["compared_frames"])]
+        for tracker in ("photometric", "landmarks"):
+            a = row["agreement"][tracker]
+            cells.append(f"{a['mae']:.3f} / {a['jaw_r']:.2f} / {a['blink_r']:.2f}")
+        print_table_row(cells)
+    print()
+    names = ["off" if f is None else f"{f[0]:g} Hz, beta {f[1]:g}" for f in FILTERS]
+    print_table_header("source | offline jitter | " + " | ".join(names))
+    for row in rows:
+        cells = [f"{s['mae']:.3f} / {s['jitter']:.4f}" for s in row["smoothing"]]
+        print_table_row([row["source"], f"{row['offline_jitter']:.4f}", *cells])
+    print("(each filter: MAE against the photometric tracker / jitter, the mean frame-to-frame change)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="the avatar the page shows (a run folder)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("ablation"),
+        help="where OUT/subjects/CLIP-photometric are (made if missing)",
+    )
+    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=list(SOURCES))
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"the record (default {RESULTS})")
+    parser.add_argument("--table", action="store_true", help="print the recorded rows, run nothing")
+    parser.add_argument("--still", type=Path, help="only write a screenshot of the page driven by d12 here")
+    args = parser.parse_args()
+    if args.still:
+        if args.run is None:
+            parser.error("--still needs --run RUN")
+        write_still(args.run, "d12", args.still)
+        return
+    if not args.table:
+        if args.run is None:
+            parser.error("--run RUN is needed to measure (or --table)")
+        model = load_head_model(None, detect_single_image)
+        with tempfile.TemporaryDirectory() as scratch:
+            for name in args.sources:
+                record(args.results, name, measure(name, args.run, args.out, model, Path(scratch)))
+                print(f"measured {name}", flush=True)
+    rows = [row for name in SOURCES if (row := recorded(args.results, name)) is not None]
+    if not rows:
+        sys.exit(f"nothing recorded in {args.results}")
+    print_tables(rows)
+
+
+if __name__ == "__main__":
+    main()
