@@ -8,7 +8,7 @@ import struct
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -94,8 +94,13 @@ def wait_for(page, condition: str, timeout: float = 60.0):
 
 def snapshot(page) -> tuple[dict, np.ndarray]:
     """The last condition the page applied and the canvas drawn from it."""
-    condition = page.call("window.headsplat.render(); return window.headsplat.live.last.condition")
-    return condition, page.canvas()
+    return page.call_with_canvas("window.headsplat.render(); return window.headsplat.live.last.condition")
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @needs_browser
@@ -105,28 +110,39 @@ def test_a_clip_drives_the_page_live_and_the_page_reconnects(trained_run, enviro
     avatar = load_avatar(run)
     jaw = avatar.expression_names.index("jawOpen")
     source = ["--video", str(clip), "--loop", "--calibration-frames", "10"]
-    with live_command(run, environment, *source) as (_, url):
-        port = int(url.split(":")[2].split("/")[0])
+    port = free_tcp_port()
+    with ExitStack() as stack:
+        first_server, page_open = stack.enter_context(ExitStack()), stack.enter_context(ExitStack())
+        _, url = first_server.enter_context(live_command(run, environment, *source, port=port))
         assert listening_addresses(port) == {"127.0.0.1"}  # never the machine's other interfaces
-        with browser.open_page(f"{url}?size={SIZE}") as page:
-            wait_for(page, "window.headsplat.live.conditions >= 20")
-            page.set_camera(avatar.camera(SIZE).K.numpy(), np.eye(4))
-            shots = [snapshot(page) for _ in range(30)]
-            weights = np.array([shot[0]["expression"][jaw] for shot in shots])
-            assert weights.max() - weights.min() > 0.15, "the clip's jaw opens and closes"
-            # The page draws what headsplat renders for the condition it received.
-            condition, opened = shots[int(weights.argmax())]
-            given = avatar.condition(torch.tensor(condition["expression"]), torch.tensor(condition["gaze"]))
-            exact = avatar.render(given, avatar.camera(SIZE)).image.numpy()
-            assert head_psnr(opened, exact, avatar.info["background"]) > 35.0
-            closed = shots[int(weights.argmin())][1]
-            changed = np.abs(opened - closed).max(-1) > 0.1
-            assert changed.sum() > 10 and np.nonzero(changed)[0].mean() > SIZE / 2  # the mouth, low
-            status = page.call("return document.getElementById('live-status').textContent")
-            assert "tracking" in status and "frames/s" in status
+        page = page_open.enter_context(browser.open_page(f"{url}?size={SIZE}"))
+        wait_for(page, "window.headsplat.live.conditions >= 20")
+        page.set_camera(avatar.camera(SIZE).K.numpy(), np.eye(4))
+        shots = [snapshot(page) for _ in range(30)]
+        weights = np.array([shot[0]["expression"][jaw] for shot in shots])
+        assert weights.max() - weights.min() > 0.15, "the clip's jaw opens and closes"
+        # The page draws what headsplat renders for the condition it received.
+        condition, opened = shots[int(weights.argmax())]
+        given = avatar.condition(torch.tensor(condition["expression"]), torch.tensor(condition["gaze"]))
+        exact = avatar.render(given, avatar.camera(SIZE)).image.numpy()
+        assert head_psnr(opened, exact, avatar.info["background"]) > 35.0
+        closed = shots[int(weights.argmin())][1]
+        changed = np.abs(opened - closed).max(-1) > 0.1
+        assert changed.sum() > 10 and np.nonzero(changed)[0].mean() > SIZE / 2  # the mouth, low
+        status = page.call("return document.getElementById('live-status').textContent")
+        assert "tracking" in status and "frames/s" in status
+        # The server restarts on the same port: the open page reconnects by itself and is driven.
+        first_server.close()
+        received = page.call("return window.headsplat.live.conditions")
+        process, url = stack.enter_context(live_command(run, environment, *source, port=port))
+        wait_for(
+            page, f"window.headsplat.live.connections >= 2 && window.headsplat.live.conditions > {received}"
+        )
         # Closing the page leaves the server running: a new page connects and is driven.
-        with browser.open_page(f"{url}?size={SIZE}") as page:
-            wait_for(page, "window.headsplat.live.conditions >= 3")
+        page_open.close()
+        assert process.poll() is None
+        again = stack.enter_context(browser.open_page(f"{url}?size={SIZE}"))
+        wait_for(again, "window.headsplat.live.conditions >= 3")
 
 
 def live_link_packet(values: np.ndarray, frame: int) -> bytes:

@@ -70,9 +70,18 @@ class ViewerPage:
 
     def canvas(self) -> np.ndarray:
         """(S, S, 3) float in [0, 1]: the canvas as it is drawn."""
-        url = self.call("return document.getElementById('canvas').toDataURL('image/png')")
+        return self.call_with_canvas("return null")[1]
+
+    def call_with_canvas(self, script: str, *args):
+        """Run ``script`` and read the canvas in the same JavaScript task (nothing the page does
+        in between, such as a frame drawn from a message that arrived): (its value, the canvas)."""
+        value, url = self.call(
+            f"const value = (() => {{ {script} }})();"
+            "return [value, document.getElementById('canvas').toDataURL('image/png')];",
+            *args,
+        )
         data = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
-        return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255
+        return value, cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255
 
     def set_camera(self, K: np.ndarray, viewmat: np.ndarray) -> None:
         """Draw through a pinhole camera: K (3, 3) in canvas pixels, viewmat (4, 4) world -> OpenCV."""
