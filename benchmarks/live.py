@@ -4,24 +4,28 @@ with the offline trackers' on the same clip.
 
     python benchmarks/live.py --run RUN --out /tmp/ablation   # OUT/subjects/CLIP-photometric
     python benchmarks/live.py --table                         # the recorded rows, run nothing
-    python benchmarks/live.py --run RUN --still docs/images/live_page.png   # the page, driven by d12
+    python benchmarks/live.py --run RUN --still docs/images/live_page.jpg   # the page, driven by d12
 
 Sources, each a ``--video`` as ``headsplat live`` plays it: d12 and d6 (square crops, 512 and
 480 px) and ``d12_640x480``, d12 in a 640 x 480 frame (scaled to 480 px high, the sides padded:
 a webcam's frame, the head not stretched). Per source:
 
-- tracker: the clip played in real time into the live tracker, as ``headsplat live`` tracks it
-  (frames that arrive while one is tracked are dropped; the identity refitted in the background
-  after 90 and 300 frames): milliseconds per tracked frame in MediaPipe's face mesh (tracking
-  mode) and in the real-time fit, their sum (median and p95) and the frames per second that sum
-  allows (1 / its mean); the calibration's seconds;
-- live: the clip played again through :class:`LiveSession` to a WebSocket client: milliseconds
+- tracker: the clip played in real time (twice in a row: a calibration takes seconds of d12's
+  7) into the live tracker, as ``headsplat live`` tracks it
+  (frames that arrive while one is tracked are dropped; the identity fitted in the background,
+  at the calibration and after 90 and 300 tracked frames): milliseconds per tracked frame in
+  MediaPipe's face mesh (tracking mode) and in the real-time fit (with, on the frames that take
+  a new identity, its refit of the calibration's frames), their sum (median and p95) and the
+  frames per second that sum allows (1 / its mean); the seconds from the calibration's last
+  frame to the first head (its fit);
+- live: the clip played again (twice) through :class:`LiveSession` to a WebSocket client: milliseconds
   from a frame's capture to its message leaving the socket (median and p95), the frames
   dropped (of the clip's, and of those after the calibration);
-- agreement: the tracker pass's weights (as tracked, before transfer; the calibration's frames
-  as the last identity refits them; dropped frames left out) against each offline tracker of the
-  clip's subject folder (``photometric``, the default, and its first stage ``landmarks``) on the
-  frames both tracked:
+- agreement: every frame of the clip through the live tracker in turn, each identity fit waited
+  for (a session's steady state: a clip of seconds would otherwise be mostly calibration), its
+  weights (as tracked, before transfer; the calibration's frames as the last identity reads
+  them) against each offline tracker of the clip's subject folder (``photometric``, the
+  default, and its first stage ``landmarks``) on the frames both tracked:
   mean absolute error of the 53 weights, Pearson r of jawOpen and of eyeBlink (both eyes);
 - the One Euro filter at several settings (:data:`FILTERS`) on the same weights: their error
   against the photometric tracker and their jitter (mean frame-to-frame change of the weights),
@@ -60,6 +64,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "live"
 """One ``SOURCE.json`` per source (its numbers, the commit, the machine)."""
 SOURCES = {"d12": "d12", "d6": "d6", "d12_640x480": "d12"}
 """Each source and the shared clip it plays."""
+PASSES = 2
+"""How many times the real-time passes play each clip: the calibration takes seconds of a short one."""
 FILTERS = (None, (1.0, 0.5), (2.0, 0.5), (4.0, 0.5), (1.0, 3.0), (2.0, 3.0))
 """The One Euro filters measured, (min cutoff Hz, beta); None: no filter."""
 
@@ -86,50 +92,51 @@ def source_video(name: str, scratch: Path) -> Path:
 
 def track_paced(video: Path, model) -> dict:
     """The clip played in real time into the live tracker, as ``headsplat live`` tracks it (frames
-    that arrive during one are dropped; the identity refitted in the background): per tracked
-    frame the seconds, and the weights of each source frame tracked (the calibration's as
-    refitted live)."""
-    source = VideoSource(video).start()
+    that arrive during one are dropped; the identity fitted in the background): the seconds of
+    each tracked frame, and of the calibration's fit."""
+    source = VideoSource(video, loop=True).start()
+    end = time.monotonic() + PASSES * playing_seconds(video)
+    seconds = []
+    collected, collected_at, calibration = 0, 0.0, None
+    with LiveFaceTracker(model) as tracker:
+        while time.monotonic() < end and (sample := source.samples.get(timeout=5)) is not None:
+            tracked = tracker(sample.data)
+            if tracked.head is None:
+                if tracked.calibrated > collected:  # this frame's landmarks went to the calibration
+                    collected, collected_at = tracked.calibrated, time.monotonic()
+                continue
+            if calibration is None:  # the first head: the calibration's fit is in
+                calibration = time.monotonic() - collected_at
+            seconds.append(tracker.seconds)
+    source.stop()
+    return {"seconds": np.array(seconds), "calibration_seconds": calibration or 0.0, "fps": source.fps}
+
+
+def track_every_frame(video: Path, model) -> dict[int, np.ndarray]:
+    """Every frame of the clip through the live tracker in turn, each identity fit waited for (as
+    if it took no time): the weights of each frame, the calibration's as the last identity reads
+    them."""
     faces: list[int] = []
     weights: dict[int, np.ndarray] = {}
-    seconds = []
-    calibration = 0.0
     with LiveFaceTracker(model) as tracker:
-        while (sample := source.samples.get(timeout=5)) is not None:
-            calibrated = tracker.calibrated
-            start = time.perf_counter()
-            tracked = tracker(sample.data)
-            if not calibrated:
-                faces += [sample.index] if tracked.face else []
-                if tracker.calibrated:  # this frame completed the calibration
-                    calibration = time.perf_counter() - start
-                continue
-            seconds.append(tracker.seconds)
-            if tracked.head.found:
-                weights[sample.index] = tracked.head.expression
-        # The calibration's frames as the last identity reads them.
+        for k, image in ClipReader(video, max_fps=float("inf")):
+            tracked = tracker(image)
+            tracker.landmark_tracker.wait()
+            if tracked.head is None:
+                faces += [k] if tracked.calibrated > len(faces) else []
+            elif tracked.head.found:
+                weights[k] = tracked.head.expression
         heads = tracker.calibration_heads
-        weights |= {f: h.expression for f, h in zip(faces[-len(heads) :], heads, strict=True)}
-        generations = tracker.generation
-    source.stop()
-    return {
-        "weights": weights,
-        "seconds": np.array(seconds),
-        "calibration_seconds": calibration,
-        "fps": source.fps,
-        "frames": source.samples.received,
-        "tracked_frames": len(seconds),
-        "dropped": source.samples.dropped,
-        "identities": generations,
-    }
+        return weights | {f: h.expression for f, h in zip(faces, heads, strict=True)}
 
 
 def live_pass(video: Path, run: Path) -> dict:
-    """The clip played in real time through a live session to a WebSocket client."""
+    """The clip played in real time, :data:`PASSES` times, through a live session to a WebSocket
+    client."""
     from websockets.sync.client import connect
 
     avatar = load_avatar(run)
-    source = VideoSource(video)
+    source = VideoSource(video, loop=True)
     received = []
     with tempfile.TemporaryDirectory() as folder:
         session = LiveSession(avatar, source, Path(folder) / "page", options=LiveOptions())
@@ -147,23 +154,29 @@ def live_pass(video: Path, run: Path) -> dict:
         reader.start()
         time.sleep(0.5)  # connected before the first frame
         start = time.monotonic()
-        session.run()
+        played = threading.Timer(PASSES * playing_seconds(video), stop.set)
+        played.start()
+        session.run(stop)
         elapsed = time.monotonic() - start
         time.sleep(0.3)
-        stop.set()
         reader.join()
         session.close()
     latencies = 1000 * np.array(session.server.latencies)
-    driven = [m["frame"] for m in received if m.get("condition") is not None]
+    first = next(m for m in received if m.get("condition") is not None)  # calibrated from here
     return {
         "latency_ms": [float(np.median(latencies)), float(np.percentile(latencies, 95))],
         "dropped": source.samples.dropped,
         "delivered": source.samples.received,
-        # After the calibration: frames the clip delivered from the first driven one, and those driven.
-        "tracking_delivered": source.samples.received - min(driven),
-        "tracking_driven": len(driven),
+        "tracking_delivered": source.samples.received - first["frame"],
+        "tracking_dropped": source.samples.dropped - first["dropped"],
         "processed_per_second": session.stats.processed / elapsed,
     }
+
+
+def playing_seconds(video: Path) -> float:
+    """How long ``video`` plays at its frame rate."""
+    reader = ClipReader(video, max_fps=float("inf"))
+    return sum(1 for _ in reader) / reader.source_fps
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -196,6 +209,7 @@ def filtered(expression: np.ndarray, fps: float, smoothing: tuple[float, float] 
 def measure(name: str, run: Path, out: Path, model, scratch: Path) -> dict:
     video = source_video(name, scratch)
     tracked = track_paced(video, model)
+    tracked["weights"] = track_every_frame(video, model)
     subject = load_subject(subject_folder(out, SOURCES[name], headsplat_env(), "photometric"))
     names = [str(n) for n in subject.tracking["expression_names"]]
     order = [list(model.expression_names).index(n) for n in names]
@@ -219,7 +233,6 @@ def measure(name: str, run: Path, out: Path, model, scratch: Path) -> dict:
     return {
         "source": name,
         "frame_size": list(next(iter(ClipReader(video)))[1].shape[1::-1]),
-        "frames": tracked["frames"],
         "fps": tracked["fps"],
         "landmarks_ms": [
             float(np.median(1000 * tracked["seconds"][:, 0])),
@@ -257,7 +270,10 @@ def write_still(run: Path, clip: str, path: Path) -> None:
                     page.call("return window.headsplat.live.conditions") < 30 and time.monotonic() < deadline
                 ):
                     time.sleep(0.2)
-                page.driver.save_screenshot(str(path))
+                screenshot = np.frombuffer(page.driver.get_screenshot_as_png(), np.uint8)
+                cv2.imwrite(
+                    str(path), cv2.imdecode(screenshot, cv2.IMREAD_COLOR), [cv2.IMWRITE_JPEG_QUALITY, 85]
+                )
         finally:
             stop.set()
             driving.join()
@@ -283,7 +299,7 @@ def print_tables(rows: list[dict]) -> None:
                 f"{row['calibration_seconds']:.1f}",
                 f"{live['latency_ms'][0]:.1f} / {live['latency_ms'][1]:.1f}",
                 f"{live['dropped']} of {live['delivered']}",
-                f"{live['tracking_delivered'] - live['tracking_driven']} of {live['tracking_delivered']}",
+                f"{live['tracking_dropped']} of {live['tracking_delivered']}",
             ]
         )
     print()

@@ -232,7 +232,7 @@ def _reenact(args: argparse.Namespace) -> None:
         fps=args.fps,
         capture_fps=args.capture_fps,
         model_path=args.model,
-        smoothing=(args.smooth, args.smooth_beta) if args.smooth else None,
+        smoothing=_smoothing(args),
         tracking=args.tracking,
     )
     print(f"wrote {video} ({len(motion)} frames at {motion.fps:g} fps) and {motion_file}")
@@ -293,7 +293,7 @@ def _live(args: argparse.Namespace) -> None:
         raise InputError("headsplat live: --calibration-frames must be at least 2.")
     options = LiveOptions(
         pose=not args.no_pose,
-        smoothing=(args.smooth, args.smooth_beta) if args.smooth > 0 else None,
+        smoothing=_smoothing(args),
         calibration_frames=args.calibration_frames,
     )
     live_run(
@@ -364,6 +364,27 @@ def _model_info(args: argparse.Namespace) -> None:
         f"{model.name}: {model.n_vertices} vertices, {len(model.triangles)} triangles, "
         f"{model.n_identity} identity modes, {model.n_expression} expressions; sha256 {model.checksum}"
     )
+
+
+def _add_smoothing(parser: argparse.ArgumentParser) -> None:
+    """``--smooth HZ`` and ``--smooth-beta``: a One Euro filter on a driving signal (off by default)."""
+    parser.add_argument(
+        "--smooth",
+        type=float,
+        metavar="HZ",
+        help="One Euro filter on the driving signal with this cutoff while still (e.g. 1; default: off)",
+    )
+    parser.add_argument(
+        "--smooth-beta",
+        type=float,
+        default=0.5,
+        help="how fast the filter's cutoff rises with speed (default 0.5)",
+    )
+
+
+def _smoothing(args: argparse.Namespace) -> tuple[float, float] | None:
+    """The (cutoff, beta) of ``--smooth`` and ``--smooth-beta``, or None for no filter."""
+    return (args.smooth, args.smooth_beta) if args.smooth else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -551,18 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ARKit and weight files: the weights as they are, not added to the avatar's rest",
     )
     ree.add_argument("--orbit", action="store_true", help="the camera circles the avatar once")
-    ree.add_argument(
-        "--smooth",
-        type=float,
-        metavar="HZ",
-        help="One Euro filter on the driving signal with this cutoff while still (e.g. 1; default: off)",
-    )
-    ree.add_argument(
-        "--smooth-beta",
-        type=float,
-        default=0.5,
-        help="how fast the filter's cutoff rises with speed (default 0.5)",
-    )
+    _add_smoothing(ree)
     ree.add_argument("--size", type=int, help="image size (default: the training size)")
     ree.add_argument(
         "--fps", type=float, default=25.0, help="frame rate of --arkit / --weights output (default 25)"
@@ -626,16 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--no-pose", action="store_true", help="the head stays at rest; expressions and gaze move"
     )
-    live.add_argument(
-        "--smooth",
-        type=float,
-        default=0.0,
-        metavar="HZ",
-        help="One Euro filter on the driving signal with this cutoff while still (e.g. 4; default: off)",
-    )
-    live.add_argument(
-        "--smooth-beta", type=float, default=0.5, help="how fast the cutoff rises with speed (default 0.5)"
-    )
+    _add_smoothing(live)
     live.add_argument(
         "--calibration-frames",
         type=int,

@@ -181,7 +181,7 @@ def test_arkit_packets_move_the_page_jaw(trained_run, environment):
             time.sleep(1 / 60)
         return frame
 
-    source = ["--arkit-udp", str(udp_port), "--smooth", "0"]
+    source = ["--arkit-udp", str(udp_port)]
     with live_command(run, environment, *source) as (_, url), browser.open_page(f"{url}?size={SIZE}") as page:
         page.set_camera(avatar.camera(SIZE).K.numpy(), np.eye(4))
         frame = send(0.0, 0.5, 0)

@@ -35,7 +35,9 @@ def test_the_identity_sharpens_once_the_head_moves(ict):
     tracker = LiveLandmarkTracker(
         tracks.rig, (SIZE, SIZE), config=config, fit=FitConfig(rigid_steps=100, full_steps=300)
     )
-    heads = [tracker(frame) for frame in landmarks[:51]]
+    heads = [tracker(frame) for frame in landmarks[:10]]
+    tracker.wait()  # the calibration, fitted in the background
+    heads += [tracker(frame) for frame in landmarks[10:51]]
     assert [h.head is None for h in heads] == [True] * 10 + [False] * 41
     calibrated = shape_error_cm(tracks.rig, tracker.calibration.identity, tracks.identity)
     tracker.wait()  # the refit started at the 40th tracked frame

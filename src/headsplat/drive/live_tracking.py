@@ -38,8 +38,9 @@ class TrackedFrame:
 
 class LiveLandmarkTracker:
     """Landmarks -> heads: a calibration on the first ``config.calibration_frames`` frames with a
-    face, then the real-time fit of each frame, the identity refitted in the background as frames
-    come (``config.refine_after``).
+    face (fitted in the background: the frames that come meanwhile give no head), then the
+    real-time fit of each frame, the identity refitted in the background as frames come
+    (``config.refine_after``).
 
     The calibration's heads (:attr:`calibration_heads`, refitted by the real-time fit with the
     current identity, so that they read a face as the live frames do) tell a driver's rest
@@ -85,14 +86,14 @@ class LiveLandmarkTracker:
     def __call__(self, landmarks: np.ndarray | None) -> TrackedFrame:
         """Track the next frame's (L, 2) landmarks in pixels (None: no face in it)."""
         needed = self.config.calibration_frames
-        if self.tracker is None:
-            if landmarks is not None:
-                self.collected.append(landmarks)
-            if len(self.collected) == needed:
-                self._use(self._calibrate(np.stack(self.collected)))
-            return TrackedFrame(None, landmarks is not None, len(self.collected), needed)
         if self._refitted is not None:
             self._use(self._refitted)
+        if self.tracker is None:
+            if landmarks is not None and len(self.collected) < needed:
+                self.collected.append(landmarks)
+                if len(self.collected) == needed:
+                    self._fit_in_background()
+            return TrackedFrame(None, landmarks is not None, len(self.collected), needed)
         head = self.tracker(landmarks)
         if landmarks is not None:
             self._sample(landmarks)
@@ -126,17 +127,25 @@ class LiveLandmarkTracker:
             return
         if self.tracked % self.config.refine_stride == 0:
             self.collected.append(landmarks)
-        if self.tracked in self.config.refine_after and (self._refit is None or not self._refit.is_alive()):
-            kept = np.stack(self.collected)
+        if self.tracked in self.config.refine_after:
+            self._fit_in_background()
 
-            def refit() -> None:
-                self._refitted = self._calibrate(kept)
+    def _fit_in_background(self) -> None:
+        """Fit the identity on the landmarks kept so far in a thread (the frames go on meanwhile,
+        the calibration's being collected, the live ones tracked); the next frame after it ends
+        takes it. One fit at a time: a fit asked for while one runs is skipped."""
+        if self._refit is not None and self._refit.is_alive():
+            return
+        kept = np.stack(self.collected)
 
-            self._refit = threading.Thread(target=refit, name="headsplat live: identity refit", daemon=True)
-            self._refit.start()
+        def refit() -> None:
+            self._refitted = self._calibrate(kept)
+
+        self._refit = threading.Thread(target=refit, name="headsplat live: identity fit", daemon=True)
+        self._refit.start()
 
     def wait(self) -> None:
-        """Wait for a refit under way to finish (it is used from the next frame on)."""
+        """Wait for a fit under way to finish (it is used from the next frame on)."""
         if self._refit is not None:
             self._refit.join()
 

@@ -145,6 +145,8 @@ class FaceDriver:
     def __call__(self, image: np.ndarray, captured: float) -> tuple[Condition | None, str]:
         tracked = self.tracker(image)
         if tracked.head is None:
+            if tracked.calibrated == tracked.needed:
+                return None, "calibrating: fitting the head model to your face"
             face = "" if tracked.face else " (no face in view)"
             return None, f"hold still: calibrating {tracked.calibrated}/{tracked.needed}{face}"
         if self.retarget is None or self.generation != self.tracker.generation:
