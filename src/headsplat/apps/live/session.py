@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -26,7 +27,14 @@ import torch
 
 from headsplat.apps.export.web import write_web
 from headsplat.apps.live.server import SOCKET_PATH, LiveServer
-from headsplat.apps.live.sources import ArkitCsvSource, ArkitUdpSource, CameraSource, Source, VideoSource
+from headsplat.apps.live.sources import (
+    ArkitCsvSource,
+    ArkitUdpSource,
+    CameraSource,
+    Sample,
+    Source,
+    VideoSource,
+)
 from headsplat.avatar.avatar import Avatar
 from headsplat.avatar.condition import Condition
 from headsplat.avatar.linear import linearise
@@ -171,10 +179,8 @@ class FaceDriver:
 
 @dataclass
 class LiveStats:
-    """What the session measured: per processed sample, the driver's seconds; the samples the
-    source dropped; frames per second processed over the last second."""
+    """What the session counts: the samples processed, and when the last few were."""
 
-    driver_seconds: deque = field(default_factory=lambda: deque(maxlen=10_000))
     processed: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=240))
 
@@ -225,17 +231,17 @@ class LiveSession:
                     if self.source.samples.closed:
                         return
                     continue
-                start = time.perf_counter()
                 condition, status = self.driver(sample.data, sample.time)
-                self.stats.driver_seconds.append(time.perf_counter() - start)
                 self.stats.processed += 1
                 self.stats.recent.append(time.monotonic())
                 self.server.publish(self._message(sample, condition, status), sample.time)
         finally:
             self.source.stop()
 
-    def _message(self, sample, condition: Condition | None, status: str) -> dict:
-        latencies = list(self.server.latencies)[-60:]
+    def _message(self, sample: Sample, condition: Condition | None, status: str) -> dict:
+        """The page's message for ``sample``: its condition (None: nothing to show), the status and
+        the counts the page shows, and now and then a preview of an image source's frame."""
+        latencies = list(islice(reversed(self.server.latencies), 60))
         message = {
             "frame": sample.index,
             "status": status,
