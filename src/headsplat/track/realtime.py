@@ -177,22 +177,23 @@ class RealtimeTracker:
         self.state = replace(start, error_px=float("nan"))
         self.n_expression = len(self.basis)
 
-    def _points(self, expression: np.ndarray, gaze: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Model-space points (L, 3) and their derivatives by expression (E, L, 3) and gaze (4, L, 3)."""
+    def _points(
+        self, expression: np.ndarray, gaze: np.ndarray, rotation: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """Camera-axis points ``R P`` (L, 3) (before the translation) and their derivatives by
+        expression (E, L, 3) and gaze (4, L, 3), for the head turned by ``rotation`` (3, 3)."""
         points = self.base + np.tensordot(expression, self.basis, 1)
-        by_expression = self.basis
+        by_expression = self.basis @ rotation.T
         by_gaze = np.zeros((4, *points.shape))
-        if self.eyes:
-            by_expression = self.basis.copy()
         for k, (index, centre_rest, centre_basis) in enumerate(self.eyes):
             centre = centre_rest + expression @ centre_basis
             R, dR = _gaze_rotation(gaze[k])
             offset = points[index] - centre
             points[index] = offset @ R.T + centre
             relative = self.basis[:, index] - centre_basis[:, None]
-            by_expression[:, index] = relative @ R.T + centre_basis[:, None]
-            by_gaze[2 * k : 2 * k + 2, index] = np.einsum("jab,pb->jpa", dR, offset)
-        return points, by_expression, by_gaze
+            by_expression[:, index] = (relative @ R.T + centre_basis[:, None]) @ rotation.T
+            by_gaze[2 * k : 2 * k + 2, index] = np.einsum("jab,pb->jpa", dR, offset) @ rotation.T
+        return points @ rotation.T, by_expression, by_gaze
 
     def __call__(self, landmarks: np.ndarray | None) -> HeadState:
         """The head of the next frame from its (L, 2) landmarks in pixels (None: no face, the last
@@ -210,29 +211,32 @@ class RealtimeTracker:
         n = 6 + E + 4
         c2 = fit.robust_scale_px**2
         for _ in range(self.config.iterations):
-            points, by_expression, by_gaze = self._points(expression, gaze.reshape(2, 2))
-            rotated = points @ rotation.T
+            rotated, by_expression, by_gaze = self._points(expression, gaze.reshape(2, 2), rotation)
             camera = rotated + translation
             z = np.maximum(camera[:, 2], 1e-3)
-            residual = camera[:, :2] / z[:, None] * focal + centre - target  # (L, 2)
-            projection = np.zeros((len(z), 2, 3))  # d pixel / d camera point
-            projection[:, 0, 0] = projection[:, 1, 1] = focal / z
-            projection[:, :, 2] = -focal * camera[:, :2] / (z**2)[:, None]
-            jacobian = np.concatenate(
+            x, y = camera[:, 0] / z, camera[:, 1] / z
+            residual = np.stack([x, y], -1) * focal + centre - target  # (L, 2)
+            # d pixel / d camera point is (f / z) [[1, 0, -x], [0, 1, -y]]: applied to each
+            # derivative (K, L, 3) of the camera points, elementwise.
+            moves = np.concatenate(
                 [
-                    projection @ -_skew(rotated),  # a turn exp(d) applied after the rotation
-                    projection,
-                    projection @ (by_expression @ rotation.T).transpose(1, 2, 0),
-                    projection @ (by_gaze @ rotation.T).transpose(1, 2, 0),
-                ],
-                axis=2,
-            )  # (L, 2, n)
+                    -_skew(rotated).transpose(2, 0, 1),  # a turn exp(d) applied after the rotation
+                    np.broadcast_to(np.eye(3)[:, None], (3, len(z), 3)),
+                    by_expression,
+                    by_gaze,
+                ]
+            )  # (n, L, 3)
+            scale = focal / z
+            jacobian = np.stack(
+                [scale * (moves[..., 0] - x * moves[..., 2]), scale * (moves[..., 1] - y * moves[..., 2])], -1
+            )  # (n, L, 2)
             squared = (residual**2).sum(-1)
             # Pseudo-Huber as reweighted least squares: d loss / d squared error per landmark.
             robust = self.landmark_weight / (2 * len(z) * np.sqrt(1 + squared / c2))
-            weighted = jacobian * robust[:, None, None]
-            hessian = 2 * np.einsum("lan,lam->nm", weighted, jacobian)
-            gradient = 2 * np.einsum("lan,la->n", weighted, residual)
+            rows = jacobian.reshape(n, -1)  # (n, 2L), a landmark's x and y side by side
+            weighted = rows * np.repeat(robust, 2)
+            hessian = 2 * weighted @ rows.T
+            gradient = 2 * weighted @ residual.reshape(-1)
             # Smoothness towards the previous frame (the tracker's, rotation in rad * 10).
             smooth = np.zeros(n)
             smooth[:3] = fit.smooth_pose * 100
@@ -267,8 +271,7 @@ class RealtimeTracker:
             translation = translation + step[3:6]
             expression = np.clip(expression + step[6 : 6 + E], 0.0, 1.0)
             gaze = gaze + step[6 + E :]
-        points, _, _ = self._points(expression, gaze.reshape(2, 2))
-        camera = points @ rotation.T + translation
+        camera = self._points(expression, gaze.reshape(2, 2), rotation)[0] + translation
         projected = camera[:, :2] / np.maximum(camera[:, 2:], 1e-3) * focal + centre
         error = float(np.linalg.norm(projected - target, axis=-1).mean())
         self.state = HeadState(rotation, translation, expression, gaze.reshape(2, 2), error)
