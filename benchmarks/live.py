@@ -16,8 +16,9 @@ a webcam's frame, the head not stretched). Per source:
   at the calibration and after 90 and 300 tracked frames): milliseconds per tracked frame in
   MediaPipe's face mesh (tracking mode) and in the real-time fit (with, on the frames that take
   a new identity, its refit of the calibration's frames), their sum (median and p95) and the
-  frames per second that sum allows (1 / its mean); the seconds from the calibration's last
-  frame to the first head (its fit);
+  frames per second that sum allows (1 / its mean), and the same over the frames tracked while
+  no identity fit ran beside them (steady: the share of frames in brackets); the seconds from
+  the calibration's last frame to the first head (its fit);
 - live: the clip played again (twice) through :class:`LiveSession` to a WebSocket client: milliseconds
   from a frame's capture to its message leaving the socket (median and p95), the frames
   dropped (of the clip's, and of those after the calibration);
@@ -96,7 +97,7 @@ def track_paced(video: Path, model) -> dict:
     each tracked frame, and of the calibration's fit."""
     source = VideoSource(video, loop=True).start()
     end = time.monotonic() + PASSES * playing_seconds(video)
-    seconds = []
+    seconds, fitting = [], []
     collected, collected_at, calibration = 0, 0.0, None
     with LiveFaceTracker(model) as tracker:
         while time.monotonic() < end and (sample := source.samples.get(timeout=5)) is not None:
@@ -108,8 +109,14 @@ def track_paced(video: Path, model) -> dict:
             if calibration is None:  # the first head: the calibration's fit is in
                 calibration = time.monotonic() - collected_at
             seconds.append(tracker.seconds)
+            fitting.append(tracker.landmark_tracker.fitting)
     source.stop()
-    return {"seconds": np.array(seconds), "calibration_seconds": calibration or 0.0, "fps": source.fps}
+    return {
+        "seconds": np.array(seconds),
+        "fitting": np.array(fitting),
+        "calibration_seconds": calibration or 0.0,
+        "fps": source.fps,
+    }
 
 
 def track_every_frame(video: Path, model) -> dict[int, np.ndarray]:
@@ -244,6 +251,10 @@ def measure(name: str, run: Path, out: Path, model, scratch: Path) -> dict:
         ],
         "tracker_ms": [float(np.median(total)), float(np.percentile(total, 95))],
         "tracker_fps": float(1000 / total.mean()),
+        # Frames tracked while no identity fit ran beside them (the session's steady state).
+        "steady_ms": float(np.median(total[~tracked["fitting"]])),
+        "steady_fps": float(1000 / total[~tracked["fitting"]].mean()),
+        "steady_share": float((~tracked["fitting"]).mean()),
         "calibration_seconds": tracked["calibration_seconds"],
         "compared_frames": int(both.sum()),
         "offline_jitter": jitter(offline["photometric"]),
@@ -284,7 +295,7 @@ def write_still(run: Path, clip: str, path: Path) -> None:
 def print_tables(rows: list[dict]) -> None:
     print_table_header(
         "source | frame | tracker ms (median / p95) | MediaPipe ms | fit ms | tracker fps | "
-        "calibration s | latency ms (median / p95) | dropped | dropped while tracking"
+        "steady fps (share) | calibration s | latency ms (median / p95) | dropped | dropped while tracking"
     )
     for row in rows:
         live = row["live"]
@@ -296,6 +307,7 @@ def print_tables(rows: list[dict]) -> None:
                 f"{row['landmarks_ms'][0]:.1f}",
                 f"{row['fit_ms'][0]:.1f}",
                 f"{row['tracker_fps']:.0f}",
+                f"{row['steady_fps']:.0f} ({100 * row['steady_share']:.0f} %)",
                 f"{row['calibration_seconds']:.1f}",
                 f"{live['latency_ms'][0]:.1f} / {live['latency_ms'][1]:.1f}",
                 f"{live['dropped']} of {live['delivered']}",

@@ -79,6 +79,11 @@ class LiveLandmarkTracker:
         return self.tracker is not None
 
     @property
+    def fitting(self) -> bool:
+        """Whether an identity fit runs in the background now."""
+        return self._refit is not None and self._refit.is_alive()
+
+    @property
     def calibration(self) -> Calibration | None:
         """The identity and camera in use (None before the calibration)."""
         return None if self.tracker is None else self.tracker.calibration
@@ -134,7 +139,7 @@ class LiveLandmarkTracker:
         """Fit the identity on the landmarks kept so far in a thread (the frames go on meanwhile,
         the calibration's being collected, the live ones tracked); the next frame after it ends
         takes it. One fit at a time: a fit asked for while one runs is skipped."""
-        if self._refit is not None and self._refit.is_alive():
+        if self.fitting:
             return
         kept = np.stack(self.collected)
 
