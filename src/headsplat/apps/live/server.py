@@ -85,6 +85,8 @@ class LiveServer:
             while True:
                 item = mailbox.get(timeout=1.0)
                 if item is None:
+                    if mailbox.closed:  # the server is closing
+                        return
                     connection.ping()  # raises once the page has gone
                     continue
                 text, captured = item
