@@ -7,8 +7,8 @@ with the offline trackers' on the same clip.
     python benchmarks/live.py --run RUN --still docs/images/live_page.jpg   # the page, driven by d12
 
 Sources, each a ``--video`` as ``headsplat live`` plays it: d12 and d6 (square crops, 512 and
-480 px) and ``d12_640x480``, d12 in a 640 x 480 frame (scaled to 480 px high, the sides padded:
-a webcam's frame, the head not stretched). Per source:
+480 px), and each in a 640 x 480 frame (``d12_640x480``, ``d6_640x480``: scaled to 480 px high,
+the sides padded: a webcam's frame, the head not stretched). Per source:
 
 - tracker: the clip played in real time (twice in a row: a calibration takes seconds of d12's
   7) into the live tracker, as ``headsplat live`` tracks it
@@ -63,7 +63,7 @@ from headsplat.preprocess.landmarks import detect_single_image
 
 RESULTS = Path(__file__).resolve().parent / "results" / "live"
 """One ``SOURCE.json`` per source (its numbers, the commit, the machine)."""
-SOURCES = {"d12": "d12", "d6": "d6", "d12_640x480": "d12"}
+SOURCES = {"d12": "d12", "d6": "d6", "d12_640x480": "d12", "d6_640x480": "d6"}
 """Each source and the shared clip it plays."""
 PASSES = 2
 """How many times the real-time passes play each clip: the calibration takes seconds of a short one."""
