@@ -91,12 +91,12 @@ def source_video(name: str, scratch: Path) -> Path:
     return path
 
 
-def track_paced(video: Path, model) -> dict:
+def track_paced(video: Path, model, seconds_per_pass: float) -> dict:
     """The clip played in real time into the live tracker, as ``headsplat live`` tracks it (frames
     that arrive during one are dropped; the identity fitted in the background): the seconds of
     each tracked frame, and of the calibration's fit."""
     source = VideoSource(video, loop=True).start()
-    end = time.monotonic() + PASSES * playing_seconds(video)
+    end = time.monotonic() + PASSES * seconds_per_pass
     seconds, fitting = [], []
     collected, collected_at, calibration = 0, 0.0, None
     with LiveFaceTracker(model) as tracker:
@@ -137,7 +137,7 @@ def track_every_frame(video: Path, model) -> dict[int, np.ndarray]:
         return weights | {f: h.expression for f, h in zip(faces, heads, strict=True)}
 
 
-def live_pass(video: Path, run: Path) -> dict:
+def live_pass(video: Path, run: Path, seconds_per_pass: float) -> dict:
     """The clip played in real time, :data:`PASSES` times, through a live session to a WebSocket
     client."""
     from websockets.sync.client import connect
@@ -161,7 +161,7 @@ def live_pass(video: Path, run: Path) -> dict:
         reader.start()
         time.sleep(0.5)  # connected before the first frame
         start = time.monotonic()
-        played = threading.Timer(PASSES * playing_seconds(video), stop.set)
+        played = threading.Timer(PASSES * seconds_per_pass, stop.set)
         played.start()
         session.run(stop)
         elapsed = time.monotonic() - start
@@ -215,7 +215,8 @@ def filtered(expression: np.ndarray, fps: float, smoothing: tuple[float, float] 
 
 def measure(name: str, run: Path, out: Path, model, scratch: Path) -> dict:
     video = source_video(name, scratch)
-    tracked = track_paced(video, model)
+    seconds_per_pass = playing_seconds(video)
+    tracked = track_paced(video, model, seconds_per_pass)
     tracked["weights"] = track_every_frame(video, model)
     subject = load_subject(subject_folder(out, SOURCES[name], headsplat_env(), "photometric"))
     names = [str(n) for n in subject.tracking["expression_names"]]
@@ -260,7 +261,7 @@ def measure(name: str, run: Path, out: Path, model, scratch: Path) -> dict:
         "offline_jitter": jitter(offline["photometric"]),
         "agreement": {tracker: agreement(live, weights, names) for tracker, weights in offline.items()},
         "smoothing": smoothing,
-        "live": live_pass(video, run),
+        "live": live_pass(video, run, seconds_per_pass),
     }
 
 

@@ -13,6 +13,8 @@ import threading
 from importlib import resources
 from pathlib import Path
 
+import torch
+
 from headsplat.apps.export.blendshapes import HEADER, write_blendshapes
 from headsplat.avatar.linear import LinearAvatar
 from headsplat.drive.motion import Motion
@@ -22,17 +24,21 @@ PAGE = ("index.html", "viewer.js", "splat.js", "viewer.css")
 SEQUENCE = "sequence.json"
 
 
+def rounded_list(values: torch.Tensor, digits: int) -> list:
+    """``values`` as nested Python lists of floats rounded to ``digits`` (what the page reads)."""
+    return values.detach().cpu().double().numpy().round(digits).tolist()
+
+
 def sequence_json(motion: Motion) -> dict:
     """The page's sequence: ``fps``, ``expression_names`` (E), and per frame ``expression`` (E,),
     ``gaze`` (2, 2), ``rotation`` (3, 3) and ``translation`` (3,) in the avatar's world."""
-    rounded = lambda t, digits: t.detach().cpu().double().numpy().round(digits).tolist()  # noqa: E731
     return {
         "fps": motion.fps,
         "expression_names": list(motion.expression_names),
-        "expression": rounded(motion.expression, 4),
-        "gaze": rounded(motion.gaze, 4),
-        "rotation": rounded(motion.rotation, 6),
-        "translation": rounded(motion.translation, 4),
+        "expression": rounded_list(motion.expression, 4),
+        "gaze": rounded_list(motion.gaze, 4),
+        "rotation": rounded_list(motion.rotation, 6),
+        "translation": rounded_list(motion.translation, 4),
     }
 
 

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from headsplat.apps.export.web import write_web
+from headsplat.apps.export.web import rounded_list, write_web
 from headsplat.apps.live.server import SOCKET_PATH, LiveServer
 from headsplat.apps.live.sources import (
     ArkitCsvSource,
@@ -98,12 +98,11 @@ def open_source(
 def condition_message(condition: Condition) -> dict:
     """A condition as the page applies it: ``expression`` (E,) in the avatar's order, ``gaze``
     (2, 2), ``rotation`` (9,) row-major and ``translation`` (3,)."""
-    rounded = lambda t, digits: t.detach().double().numpy().round(digits).tolist()  # noqa: E731
     return {
-        "expression": rounded(condition.expression, 4),
-        "gaze": rounded(condition.gaze, 4),
-        "rotation": rounded(condition.rotation.reshape(9), 6),
-        "translation": rounded(condition.translation, 4),
+        "expression": rounded_list(condition.expression, 4),
+        "gaze": rounded_list(condition.gaze, 4),
+        "rotation": rounded_list(condition.rotation.reshape(9), 6),
+        "translation": rounded_list(condition.translation, 4),
     }
 
 
