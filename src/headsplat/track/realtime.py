@@ -176,6 +176,12 @@ class RealtimeTracker:
                 )
         self.state = replace(start, error_px=float("nan"))
         self.n_expression = len(self.basis)
+        # The frame's fixed terms, built once. Smoothness towards the previous frame per unknown
+        # (turn, shift, expression, gaze): the tracker's weights, its rotation in rad * 10.
+        pose, expressions = self.fit.smooth_pose, self.fit.smooth_expression
+        self.smoothness = np.repeat([pose * 100, pose, expressions], [3, 3, self.n_expression + 4])
+        # The gaze prior's quadratic form: each eye towards ahead, the two eyes towards each other.
+        self.gaze_hessian = self.fit.gaze_prior * (np.eye(4) + 10 * np.kron([[1, -1], [-1, 1]], np.eye(2)))
 
     def _points(
         self, expression: np.ndarray, gaze: np.ndarray, rotation: np.ndarray
@@ -237,11 +243,6 @@ class RealtimeTracker:
             weighted = rows * np.repeat(robust, 2)
             hessian = 2 * weighted @ rows.T
             gradient = 2 * weighted @ residual.reshape(-1)
-            # Smoothness towards the previous frame (the tracker's, rotation in rad * 10).
-            smooth = np.zeros(n)
-            smooth[:3] = fit.smooth_pose * 100
-            smooth[3:6] = fit.smooth_pose
-            smooth[6:] = fit.smooth_expression
             change = np.concatenate(
                 [
                     turned,
@@ -250,12 +251,11 @@ class RealtimeTracker:
                     gaze - previous.gaze.reshape(4),
                 ]
             )
-            hessian[np.diag_indices(n)] += 2 * smooth
-            gradient += 2 * smooth * change
+            hessian[np.diag_indices(n)] += 2 * self.smoothness
+            gradient += 2 * self.smoothness * change
             gradient[6 : 6 + E] += fit.expression_prior
-            gaze_hessian = fit.gaze_prior * (np.eye(4) + 10 * np.kron([[1, -1], [-1, 1]], np.eye(2)))
-            hessian[6 + E :, 6 + E :] += 2 * gaze_hessian
-            gradient[6 + E :] += 2 * gaze_hessian @ gaze
+            hessian[6 + E :, 6 + E :] += 2 * self.gaze_hessian
+            gradient[6 + E :] += 2 * self.gaze_hessian @ gaze
             free = np.ones(n, bool)
             free[6 : 6 + E] = ~(
                 ((expression <= 0) & (gradient[6 : 6 + E] > 0))
