@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from headsplat.head.model import HeadModel, PointRig
-from headsplat.preprocess.landmarks import FaceLandmarker, contour_landmarks
+from headsplat.preprocess.landmarks import FaceLandmarker, landmark_weights
 from headsplat.preprocess.pipeline import PreprocessConfig
 from headsplat.track.fit import FitConfig
 from headsplat.track.realtime import Calibration, HeadState, RealtimeConfig, RealtimeTracker, calibrate
@@ -168,8 +168,7 @@ class LiveFaceTracker:
         self.rig = model.rig(model.landmarks)
         self.config = config or RealtimeConfig()
         self.fit = fit or PreprocessConfig().fit
-        self.weights = np.ones(len(model.landmarks))
-        self.weights[contour_landmarks()] = PreprocessConfig().contour_weight
+        self.weights = landmark_weights(len(model.landmarks), PreprocessConfig().contour_weight)
         self.landmarker = FaceLandmarker(video=True, max_faces=1)
         self.landmark_tracker: LiveLandmarkTracker | None = None
         self.seconds = (0.0, 0.0)

@@ -89,3 +89,11 @@ def contour_landmarks() -> np.ndarray:
     return np.array(
         sorted({i for edge in mp.solutions.face_mesh_connections.FACEMESH_FACE_OVAL for i in edge})
     )
+
+
+def landmark_weights(count: int, contour_weight: float) -> np.ndarray:
+    """(count,) the tracker's per-landmark weights: 1, and ``contour_weight`` on the face oval
+    (:func:`contour_landmarks`), whose points slide with the view and so say less."""
+    weights = np.ones(count)
+    weights[contour_landmarks()] = contour_weight
+    return weights

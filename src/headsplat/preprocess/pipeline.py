@@ -40,8 +40,8 @@ from headsplat.preprocess.coverage import (
 from headsplat.preprocess.crop import Crop, head_crop
 from headsplat.preprocess.landmarks import (
     FaceLandmarker,
-    contour_landmarks,
     detect_single_image,
+    landmark_weights,
     person_segmenter,
 )
 from headsplat.preprocess.matting import BAND, MATTES, soft_matte, still_runs, temporal_mean
@@ -453,8 +453,7 @@ def preprocess(
         detected = np.stack(landmarks)
         del landmarks
 
-        weights = np.ones(detected.shape[1])
-        weights[contour_landmarks()] = config.contour_weight
+        weights = landmark_weights(detected.shape[1], config.contour_weight)
         rig = model.rig(model.landmarks)
         with stages("tracking"):
             identity, fit_config = None, config.fit
